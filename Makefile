@@ -1,0 +1,41 @@
+# Two entry points: `make demo` (the main job) and `make test` (what CI runs).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-from-lock
+
+.PHONY: install test test-quick lint typecheck demo lock clean
+
+install: $(STAMP)
+
+# Everything comes from the hashed lock; the project itself is installed without deps.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade --no-deps --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check seid tests tools
+	$(BIN)/ruff format --check seid tests tools
+
+typecheck: $(STAMP)
+	$(BIN)/mypy seid
+
+test: lint typecheck
+	$(BIN)/pytest -q -n 2 --dist loadgroup
+
+test-quick: $(STAMP)
+	$(BIN)/pytest -q -m "not slow" -x
+
+demo: $(STAMP)
+	$(BIN)/seid demo
+
+# Developer-only: re-resolve the lock (needs network and uv).
+lock:
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra all --extra dev --python-version 3.11 \
+		--generate-hashes -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,5 @@
+"""``python -m seid``: the same as the ``seid`` console script."""
+
+from seid.cli import main
+
+main()

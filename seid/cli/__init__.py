@@ -1,0 +1,3 @@
+from seid.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,103 @@
+"""Shared fixtures: real subprocesses of the real CLI, real git repositories."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+CONFORMANCE = SHARED / "conformance"
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+SeidRunner = Callable[..., Result]
+
+
+def _clean_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SEID_", "GIT_"))}
+    env.update(
+        HOME=str(home),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_AUTHOR_NAME="Ada Tester",
+        GIT_AUTHOR_EMAIL="ada@example.org",
+        GIT_COMMITTER_NAME="Ada Tester",
+        GIT_COMMITTER_EMAIL="ada@example.org",
+        NO_COLOR="1",
+    )
+    return env
+
+
+@pytest.fixture
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A process environment with its own HOME and a fixed git identity."""
+    return _clean_env(tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture
+def seid(env: dict[str, str]) -> SeidRunner:
+    """Run the real ``seid`` CLI in a subprocess; returns exit code, stdout, stderr."""
+
+    def run(
+        *args: str | Path,
+        cwd: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float = 120,
+    ) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "-m", "seid", *map(str, args)],
+            cwd=cwd,
+            env={**env, **(extra_env or {})},
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run git in ``repo`` and return its stdout; fails the test on error."""
+    proc = subprocess.run(
+        ["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, f"git {' '.join(args)} failed: {proc.stderr}"
+    return proc.stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path, env: dict[str, str]) -> Path:
+    """An empty git repository with one identity, in a temp dir."""
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main", env=env)
+    git(path, "config", "user.name", "Ada Tester", env=env)
+    git(path, "config", "user.email", "ada@example.org", env=env)
+    git(path, "config", "commit.gpgsign", "false", env=env)
+    return path
+
+
+def assert_one_line_error(result: Result, *fragments: str, code: int = 2) -> None:
+    """A user error: the given exit code, exactly one line on stderr, no traceback."""
+    assert result.code == code, (result.code, result.out, result.err)
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1, result.err
+    assert "Traceback" not in result.err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
