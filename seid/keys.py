@@ -1,0 +1,266 @@
+"""Signing keys: generate, load (with ssh-like permission checks), and trust.
+
+A key id is the lowercase hex SHA-256 of the raw public key bytes (the 32 bytes of an
+Ed25519 key), so anyone can recompute it from the ``.pub`` file alone. Signing goes
+through securesystemslib's ``Signer`` interface: the rest of seid only calls
+``signer.sign(pae)`` and ``signer.public_key.keyid``, so a KMS or HSM signer can take
+the place of the file signer without touching the ledger or the evidence code.
+
+Key material never goes into an error message: errors name the path and what is wrong,
+never the bytes read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+    load_pem_public_key,
+)
+from securesystemslib.signer import (  # type: ignore[attr-defined]  # re-exported
+    CryptoSigner,
+    Key,
+    Signer,
+    SSlibKey,
+)
+
+from seid.errors import InputError, SeidError
+
+KEY_ENV = "SEID_SIGNING_KEY"
+CREDENTIAL_NAME = "seid-signing-key"
+TRUST_DIR = Path(".sei") / "trust"
+PUBLIC_SUFFIX = ".pub"
+_MAX_KEY_FILE = 64 * 1024  # a PEM key is a few hundred bytes; refuse anything huge
+
+
+@dataclass(frozen=True)
+class GeneratedKey:
+    """Where :func:`generate` wrote a key pair, and its key id."""
+
+    private_path: Path
+    public_path: Path
+    key_id: str
+
+
+def key_id_of_public_bytes(raw: bytes) -> str:
+    """Key id of a raw public key (32 bytes for Ed25519): lowercase hex SHA-256."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+def key_id_of(public_key: PublicKeyTypes) -> str:
+    """Key id of a ``cryptography`` public key.
+
+    Ed25519 hashes the raw 32 bytes; ECDSA the uncompressed point (as the sei engine's
+    ``PUBKEY.txt``); any other type its DER SubjectPublicKeyInfo.
+    """
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    elif isinstance(public_key, ec.EllipticCurvePublicKey):
+        raw = public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    else:
+        raw = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return key_id_of_public_bytes(raw)
+
+
+def default_key_dir() -> Path:
+    """Per-user key directory, like ``~/.ssh``: ``$XDG_CONFIG_HOME/seid/keys``."""
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "seid" / "keys"
+
+
+def generate(out_dir: Path, name: str = "seid") -> GeneratedKey:
+    """Write a new Ed25519 key pair ``<name>`` (PKCS#8 PEM, 0600) and ``<name>.pub``.
+
+    The private file is created with O_EXCL and mode 0600 so it is never readable by
+    others, not even for an instant, and an existing key is never overwritten.
+    """
+    if not name or "/" in name or name.startswith(".") or name.endswith(PUBLIC_SUFFIX):
+        raise SeidError(f"bad key name {name!r}: a plain file name without '.pub'")
+    private_path = out_dir / name
+    public_path = out_dir / f"{name}{PUBLIC_SUFFIX}"
+    for path in (private_path, public_path):
+        if path.exists() or path.is_symlink():
+            raise SeidError(f"{path} already exists; refusing to overwrite a key")
+    try:
+        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SeidError(f"cannot create {out_dir}: {exc.strerror}") from None
+    private_key = ed25519.Ed25519PrivateKey.generate()
+    pem = private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    _write_new(private_path, pem, 0o600)
+    public_pem = _public_pem(private_key.public_key())
+    _write_new(public_path, public_pem, 0o644)
+    return GeneratedKey(private_path, public_path, key_id_of(private_key.public_key()))
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` exclusively with ``mode`` from the start, write and fsync it."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, mode)
+    except FileExistsError:
+        raise SeidError(f"{path} already exists; refusing to overwrite a key") from None
+    except OSError as exc:
+        raise SeidError(f"cannot create {path}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, mode)  # the umask may have removed bits we want (never added any)
+        os.write(fd, data)
+        os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise SeidError(f"cannot write {path}: {exc.strerror}") from None
+    os.close(fd)
+
+
+def _public_pem(public_key: PublicKeyTypes) -> bytes:
+    return public_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
+
+def find_private_key(explicit: Path | None = None) -> Path:
+    """The private key to sign with: ``--key``, ``$SEID_SIGNING_KEY``, the systemd
+    credential ``$CREDENTIALS_DIRECTORY/seid-signing-key``, else ``seid`` in
+    :func:`default_key_dir` (where ``seid key generate`` puts it)."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(KEY_ENV)
+    if from_env:
+        return Path(from_env)
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and (Path(credentials) / CREDENTIAL_NAME).exists():
+        return Path(credentials) / CREDENTIAL_NAME
+    fallback = default_key_dir() / "seid"
+    if fallback.exists():
+        return fallback
+    raise SeidError(
+        f"no signing key: pass --key, set {KEY_ENV}, provide the systemd credential "
+        f"{CREDENTIAL_NAME}, or run 'seid key generate'"
+    )
+
+
+def load_signer(explicit: Path | None = None) -> Signer:
+    """A securesystemslib signer for the private key found by :func:`find_private_key`.
+
+    Refuses a key file that group or others may read, as ssh does. The signer's public
+    key carries our key id, so signatures name the key the ledger is kept under.
+    """
+    path = find_private_key(explicit)
+    private_key = _load_private(path)
+    public_key = private_key.public_key()
+    try:
+        sslib_key = SSlibKey.from_crypto(public_key, keyid=key_id_of(public_key))
+        return CryptoSigner(private_key, sslib_key)
+    except ValueError:
+        raise InputError(path, "unsupported private key type") from None
+
+
+def _load_private(path: Path) -> PrivateKeyTypes:
+    data = _read_private_file(path)
+    try:
+        return load_pem_private_key(data, password=None)
+    except TypeError:
+        raise InputError(path, "encrypted private keys are not supported") from None
+    except Exception:  # cryptography raises several types; none may leak key bytes
+        raise InputError(path, "not a PEM PKCS#8 private key") from None
+
+
+def _read_private_file(path: Path) -> bytes:
+    """Read a private key, checking the mode on the open descriptor (no race)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise InputError(path, f"cannot read private key: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(path, "private key is not a regular file")
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077:
+            raise InputError(
+                path,
+                f"permissions {mode:04o} for '{path}' are too open: a private key must not "
+                f"be readable by group or others (chmod 600 '{path}')",
+            )
+        if info.st_size > _MAX_KEY_FILE:
+            raise InputError(path, "private key file is too large")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(_MAX_KEY_FILE + 1)
+    except OSError as exc:
+        raise InputError(path, f"cannot read private key: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def load_public_key(path: Path) -> Key:
+    """A public key from a PEM file, as a securesystemslib key whose keyid is ours."""
+    public_key = _load_public(path)
+    try:
+        return SSlibKey.from_crypto(public_key, keyid=key_id_of(public_key))
+    except ValueError:
+        raise InputError(path, "unsupported public key type") from None
+
+
+def _load_public(path: Path) -> PublicKeyTypes:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(_MAX_KEY_FILE + 1)
+    except OSError as exc:
+        raise InputError(path, f"cannot read public key: {exc.strerror}") from None
+    if len(data) > _MAX_KEY_FILE:
+        raise InputError(path, "public key file is too large")
+    if b"PRIVATE KEY" in data:
+        raise InputError(path, "this is a private key; give the public key (.pub) file")
+    try:
+        return load_pem_public_key(data)
+    except Exception:  # several cryptography error types; the message must not echo data
+        raise InputError(path, "not a PEM public key") from None
+
+
+def trusted_keys(repo_root: Path) -> dict[str, Key]:
+    """The public keys committed under ``.sei/trust/``, by key id."""
+    trust_dir = repo_root / TRUST_DIR
+    if not trust_dir.is_dir():
+        return {}
+    keys: dict[str, Key] = {}
+    for path in sorted(trust_dir.glob(f"*{PUBLIC_SUFFIX}")):
+        key = load_public_key(path)
+        keys[key.keyid] = key
+    return keys
+
+
+def add_trusted(repo_root: Path, pub_path: Path) -> str:
+    """Copy a public key to ``.sei/trust/<key id>.pub`` (normalised PEM); its key id.
+
+    Idempotent: adding the same key again rewrites the same file with the same bytes.
+    """
+    public_key = _load_public(pub_path)
+    key_id = key_id_of(public_key)
+    trust_dir = repo_root / TRUST_DIR
+    try:
+        trust_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=trust_dir, prefix=".tmp-", suffix=PUBLIC_SUFFIX)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(_public_pem(public_key))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, trust_dir / f"{key_id}{PUBLIC_SUFFIX}")
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise SeidError(f"cannot write to {trust_dir}: {exc.strerror}") from None
+    return key_id
