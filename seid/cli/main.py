@@ -21,34 +21,14 @@ from seid.errors import InputError, SeidError
 # name -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("seid.cli.init", "init", "Write a commented starter sei.yaml for this repo."),
-    "analyze": (
-        "seid.cli.analyze",
-        "analyze",
-        "Print the risk analysis (ISO/IEC 23894 6.4.3-6.4.4).",
-    ),
-    "compile": (
-        "seid.cli.compile",
-        "compile_",
-        "Compile the risk program to an OSCAL assessment plan.",
-    ),
-    "claim": ("seid.cli.claim", "claim", "Hash, lock and check PRML v0.1 pre-registered claims."),
+    "analyze": ("seid.cli.analyze", "analyze", "Print the risk analysis (ISO/IEC 23894 6.4)."),
+    "compile": ("seid.cli.compile", "compile_", "Compile the risk program to an OSCAL plan."),
+    "claim": ("seid.cli.claim", "claim", "Hash, lock and check PRML v0.1 claims."),
     "key": ("seid.cli.key", "key", "Generate and inspect Ed25519 signing keys."),
     "trust": ("seid.cli.key", "trust", "Manage the trusted public keys in .sei/trust/."),
-    "verify": (
-        "seid.cli.ledger",
-        "verify",
-        "Verify the ledger: signatures, tree, checkpoints, subjects.",
-    ),
-    "ledger": (
-        "seid.cli.ledger",
-        "ledger",
-        "Show entries, proofs and checkpoints; publish to git.",
-    ),
-    "status": (
-        "seid.cli.status",
-        "status",
-        "Show typed drift (A/B/C) and the stages it made stale.",
-    ),
+    "verify": ("seid.cli.ledger", "verify", "Verify the ledger: signatures, tree, checkpoints."),
+    "ledger": ("seid.cli.ledger", "ledger", "Show entries, proofs, checkpoints; publish to git."),
+    "status": ("seid.cli.status", "status", "Show typed drift (A/B/C) and what went stale."),
 }
 
 
