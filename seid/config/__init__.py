@@ -1,0 +1,75 @@
+"""The ``sei.yaml`` project manifest: model, loader, value types and watched inputs.
+
+Import from here; the submodules are an implementation detail.
+"""
+
+from __future__ import annotations
+
+from seid.config.load import find_root, load_manifest, load_manifest_text, manifest_path
+from seid.config.model import (
+    MANIFEST_NAMES,
+    Approval,
+    Artifacts,
+    Classification,
+    Context,
+    Criteria,
+    Evidence,
+    Manifest,
+    Measure,
+    Method,
+    Misuse,
+    Oscal,
+    Pipeline,
+    Risk,
+    RiskProgram,
+    Severity,
+    System,
+    Task,
+    Treatment,
+)
+from seid.config.values import (
+    COMPARATORS,
+    EQ_TOLERANCE,
+    Constraint,
+    InputClasses,
+    Level,
+    Likelihood,
+    add_duration,
+    check_repo_path,
+    compare,
+)
+
+__all__ = [
+    "COMPARATORS",
+    "EQ_TOLERANCE",
+    "MANIFEST_NAMES",
+    "Approval",
+    "Artifacts",
+    "Classification",
+    "Constraint",
+    "Context",
+    "Criteria",
+    "Evidence",
+    "InputClasses",
+    "Level",
+    "Likelihood",
+    "Manifest",
+    "Measure",
+    "Method",
+    "Misuse",
+    "Oscal",
+    "Pipeline",
+    "Risk",
+    "RiskProgram",
+    "Severity",
+    "System",
+    "Task",
+    "Treatment",
+    "add_duration",
+    "check_repo_path",
+    "compare",
+    "find_root",
+    "load_manifest",
+    "load_manifest_text",
+    "manifest_path",
+]

@@ -1,0 +1,154 @@
+"""Default watched inputs, derived from the pipeline tool when ``inputs`` is not given.
+
+DVC says the most: its stage deps are sorted into treatment (code, params files) and
+data (everything else, plus ``*.dvc`` pointers). For the other tools the entry point
+and params file are the treatment. Claims and the manifest are always criteria.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from seid.config.values import InputClasses, check_repo_path
+from seid.errors import InputError
+from seid.yamlsafe import read_text
+
+if TYPE_CHECKING:
+    from seid.config.model import Pipeline
+
+CODE_SUFFIXES = frozenset({".py", ".r", ".sh", ".ipynb", ".jl", ".scala", ".sql"})
+CODE_DIRS = frozenset({"src", "code", "train"})
+CLAIM_GLOBS = ("**/*.prml.yaml", "**/prml.yaml")
+DATA_GLOBS = ("**/*.dvc", "**/*.croissant.json")
+DEFAULT_PARAMS = "params.yaml"
+_TEMPLATE = re.compile(r"\$\{[^}]*\}")
+
+
+def merge_inputs(base: InputClasses, *, criteria: Iterable[str]) -> InputClasses:
+    """``base`` with the always-watched criteria and the claim globs added, deduplicated."""
+    return InputClasses(
+        criteria=_unique([*criteria, *base.criteria, *CLAIM_GLOBS]),
+        treatment=_unique(base.treatment),
+        data=_unique(base.data),
+    )
+
+
+def default_inputs(root: Path, pipeline: Pipeline) -> InputClasses:
+    """The treatment and data globs a project of this tool has by convention."""
+    treatment: list[str] = []
+    data: list[str] = list(DATA_GLOBS)
+    if pipeline.params:
+        treatment.append(pipeline.params)
+    if pipeline.tool == "dvc":
+        code, deps = _dvc_inputs(root)
+        treatment += ["dvc.yaml", *code]
+        data += deps
+    elif pipeline.tool == "mlflow":
+        treatment.append("MLproject")
+        if pipeline.entry and PurePosixPath(pipeline.entry).suffix:
+            treatment.append(pipeline.entry)
+    elif pipeline.tool == "dagster" and pipeline.definitions:
+        treatment.append(pipeline.definitions)
+    elif pipeline.tool == "command":
+        treatment += [arg for arg in pipeline.command or [] if _is_code_arg(root, arg)]
+    return InputClasses(treatment=_unique(treatment), data=_unique(data))
+
+
+def _is_code_arg(root: Path, arg: str) -> bool:
+    try:
+        check_repo_path(arg)
+    except ValueError:
+        return False
+    return _is_code(arg) and (root / arg).is_file()
+
+
+def _dvc_inputs(root: Path) -> tuple[list[str], list[str]]:
+    """(treatment, data) globs from the stages of ``dvc.yaml``; none if it is absent."""
+    path = root / "dvc.yaml"
+    if not path.is_file():
+        return [], []
+    stages = _stages(path)
+    treatment: list[str] = []
+    data: list[str] = []
+    for name, stage in stages:
+        params_files = list(_params_files(stage.get("params")))
+        treatment += params_files
+        for dep in _strings(stage.get("deps"), f"stage {name!r} deps"):
+            glob = _as_glob(root, dep)
+            if glob is None:
+                continue
+            is_treatment = _is_code(dep) or dep in params_files or _is_params_name(dep)
+            (treatment if is_treatment else data).append(glob)
+    return treatment, data
+
+
+def _stages(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The stage bodies of a dvc.yaml (``foreach``/``matrix`` stages yield their ``do``)."""
+    try:
+        document = yaml.safe_load(read_text(path, display="dvc.yaml"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise InputError("dvc.yaml", f"invalid YAML: {exc.problem}", *where) from None
+    except yaml.YAMLError as exc:
+        raise InputError("dvc.yaml", f"invalid YAML: {exc}") from None
+    stages = document.get("stages") if isinstance(document, dict) else None
+    if not isinstance(stages, dict):
+        return
+    for name, body in stages.items():
+        if isinstance(body, dict):
+            inner = body.get("do")
+            yield str(name), inner if isinstance(inner, dict) else body
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError("dvc.yaml", f"{what} must be a list")
+    out: list[str] = []
+    for item in value:
+        if isinstance(item, dict):  # ``- path: {hash: md5}`` style entries
+            out += [str(key) for key in item]
+        elif isinstance(item, str):
+            out.append(item)
+    return out
+
+
+def _params_files(value: Any) -> Iterator[str]:
+    """Files named by a stage's ``params``: dict entries name files, bare keys mean params.yaml."""
+    if not isinstance(value, list):
+        return
+    for item in value:
+        if isinstance(item, dict):
+            yield from (str(key) for key in item)
+        else:
+            yield DEFAULT_PARAMS
+
+
+def _as_glob(root: Path, dep: str) -> str | None:
+    """A dep as a watched glob: templates become ``*``, directories cover their contents."""
+    dep = _TEMPLATE.sub("*", dep).rstrip("/")
+    try:
+        check_repo_path(dep)
+    except ValueError:
+        return None  # outside the repo: not ours to watch
+    return f"{dep}/**" if (root / dep).is_dir() else dep
+
+
+def _is_code(path: str) -> bool:
+    pure = PurePosixPath(path)
+    return pure.suffix.lower() in CODE_SUFFIXES or any(p in CODE_DIRS for p in pure.parts)
+
+
+def _is_params_name(path: str) -> bool:
+    return PurePosixPath(path).stem == "params"
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))

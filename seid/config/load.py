@@ -1,0 +1,194 @@
+"""Finding and loading the manifest, with every error placed at ``path:line:col``.
+
+Strict YAML first (seid.yamlsafe: duplicate keys, anchors, tags, size, UTF-8), then the
+pydantic model, then the cross-field checks; only the error earliest in the file is
+reported, as one line, because that is the one a person fixes first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from seid.config.model import DEFER_CHECKS, MANIFEST_NAMES, Manifest
+from seid.config.semantics import did_you_mean, dotted, problems
+from seid.errors import InputError, SeidError
+from seid.yamlsafe import Located, load_yaml_text, read_text
+
+_KEY_MARK = "[key]"
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def find_root(start: Path) -> Path:
+    """The nearest directory at or above ``start`` that holds a manifest."""
+    here = start.resolve()
+    for directory in (here, *here.parents):
+        if any((directory / name).is_file() for name in MANIFEST_NAMES):
+            return directory
+    names = " or ".join(MANIFEST_NAMES)
+    raise SeidError(f"no {names} in {here} or any parent directory (run 'seid init')")
+
+
+def manifest_path(root: Path) -> Path:
+    """``sei.yaml`` in ``root``, else the sei engine's ``venth.yaml``."""
+    for name in MANIFEST_NAMES:
+        if (root / name).is_file():
+            return root / name
+    raise SeidError(f"no {' or '.join(MANIFEST_NAMES)} in {root} (run 'seid init')")
+
+
+def load_manifest(root: Path) -> Manifest:
+    """Read and validate the manifest at the root of a project."""
+    path = manifest_path(root)
+    text = read_text(path, display=_display(path))
+    return load_manifest_text(text, _display(path)).located_at(path, text.encode("utf-8"))
+
+
+def load_manifest_text(text: str, name: str) -> Manifest:
+    """Validate manifest text, e.g. a historic version replayed from git."""
+    located = load_yaml_text(text, name)
+    if not isinstance(located.data, dict):
+        raise located.error((), "a manifest is a mapping of sections (version, system, ...)")
+    try:
+        manifest = Manifest.model_validate(located.data, context={DEFER_CHECKS: True})
+    except ValidationError as exc:
+        errors = [(err["type"] == "missing", _from_pydantic(located, err)) for err in exc.errors()]
+        raise _first(errors) from None
+    found = [
+        (False, located.error(p.loc, _say(p.loc, p.message), key=p.key)) for p in problems(manifest)
+    ]
+    if found:
+        raise _first(found)
+    return manifest.located_at(Path(name), text.encode("utf-8"))
+
+
+def _display(path: Path) -> str:
+    """The path as the user would type it: relative to the working directory if inside."""
+    try:
+        return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else str(path)
+    except (OSError, ValueError):
+        return str(path)
+
+
+def _first(errors: list[tuple[bool, InputError]]) -> InputError:
+    """The earliest error in the file; a missing key only if nothing else is wrong.
+
+    A misspelt key shows up twice, as unknown and as missing; the unknown one has the hint.
+    """
+    big = 1 << 30
+    return min(errors, key=lambda e: (e[0], e[1].line or big, e[1].col or big))[1]
+
+
+def _say(loc: tuple[str | int, ...], message: str) -> str:
+    where = dotted(loc)
+    return f"{where}: {message}" if where else message
+
+
+def _from_pydantic(located: Located, err: ErrorDetails) -> InputError:
+    raw = tuple(err["loc"])
+    is_key = _KEY_MARK in raw or err["type"] == "extra_forbidden"
+    loc = _in_document(located.data, raw)
+    if err["type"] == "missing":
+        loc = loc[: len(raw) - 1]
+    return located.error(loc, _say(loc, _message(err, raw)), key=is_key)
+
+
+def _in_document(data: Any, raw: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """The longest prefix of a pydantic loc that names something in the document."""
+    loc: list[str | int] = []
+    for part in raw:
+        inside_list = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        if not (inside_list or (isinstance(data, dict) and part in data)):
+            break
+        data = data[part]
+        loc.append(part)
+    return tuple(loc)
+
+
+def _message(err: ErrorDetails, raw: tuple[str | int, ...]) -> str:
+    kind, value = err["type"], err.get("input")
+    if kind == "extra_forbidden":
+        allowed = _keys_at(raw[:-1])
+        hint = did_you_mean(str(raw[-1]), allowed) or f" (allowed: {', '.join(allowed)})"
+        return f"unknown key {raw[-1]!r}{hint}"
+    if kind == "missing":
+        return f"missing required key {raw[-1]!r}"
+    if kind in ("enum", "literal_error"):
+        choices = _QUOTED.findall(str((err.get("ctx") or {}).get("expected", "")))
+        hint = did_you_mean(str(value), choices)
+        return f"unknown value {_show(value)}; expected one of {', '.join(choices)}{hint}"
+    expected = _EXPECTED.get(kind)
+    if expected is not None:
+        return f"expected {expected}, got {_describe(value)}"
+    if kind == "too_short":
+        return "must not be empty"
+    return err["msg"]
+
+
+_EXPECTED = {
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "finite_number": "a finite number",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {value!r}".lower()
+    if isinstance(value, int | float):
+        return f"number {value!r}"
+    if isinstance(value, str):
+        return f"string {_show(value)}"
+    return "a list" if isinstance(value, list) else "a mapping"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _keys_at(loc: tuple[str | int, ...]) -> list[str]:
+    """The keys the model allows at ``loc`` (for the "did you mean" hint)."""
+    kind: Any = Manifest
+    for part in loc:
+        kind = _unwrap(kind)
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            kind = next(
+                (f.annotation for n, f in kind.model_fields.items() if part in (n, f.alias)), None
+            )
+        elif get_origin(kind) in (list, dict):
+            kind = get_args(kind)[-1]
+        else:
+            return []
+    kind = _unwrap(kind)
+    if not (isinstance(kind, type) and issubclass(kind, BaseModel)):
+        return []
+    return [field.alias or name for name, field in kind.model_fields.items()]
+
+
+def _unwrap(kind: Any) -> Any:
+    """``X | None`` and ``Annotated[X, ...]`` -> ``X``."""
+    if hasattr(kind, "__metadata__"):
+        return _unwrap(kind.__origin__)
+    if get_origin(kind) in (Union, UnionType):
+        args = [arg for arg in get_args(kind) if arg is not type(None)]
+        return _unwrap(args[0]) if len(args) == 1 else kind
+    return kind

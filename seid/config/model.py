@@ -1,0 +1,276 @@
+"""The ``sei.yaml`` vocabulary as pydantic models.
+
+The sections and keys are the sei engine's (so a ``venth.yaml`` keeps working), plus
+seid's own ``pipeline`` entry, ``inputs``, ``claims``, ``evidence`` and ``approval``.
+Every section refuses keys it does not know, except ``context``, ``artifacts`` and
+``risk.applicability``, which are free-form description that seid records but never
+acts on. Cross-references (duplicate ids, ``addressed_by``, appetite per dimension) are
+checked by :func:`seid.config.semantics.problems`, which knows where each one is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    PrivateAttr,
+    StrictBool,
+    ValidationInfo,
+    model_validator,
+)
+
+from seid.config.inputs import default_inputs, merge_inputs
+from seid.config.semantics import dotted, problems
+from seid.config.values import (
+    ConstraintField,
+    InputClasses,
+    IsoDuration,
+    Level,
+    Likelihood,
+    RepoPath,
+)
+
+MANIFEST_NAMES = ("sei.yaml", "venth.yaml")
+# Validation context flag: leave cross-field checks to the caller, who can locate them.
+DEFER_CHECKS = "seid.defer_checks"
+
+
+class Section(BaseModel):
+    """A closed section: unknown keys are errors, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OpenSection(BaseModel):
+    """A descriptive section that may carry keys seid does not interpret."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Misuse(Section):
+    id: str
+    description: str | None = None
+    addressed_by: list[str] = []
+
+
+class System(Section):
+    name: str
+    intended_purpose: str | None = None
+    organization: str | None = None
+    version: str | None = None
+    decisions: list[str] = []
+    affected_persons: list[str] = []
+    component_type: str | None = None
+    potential_misuses: list[Misuse] = []
+
+
+class Task(Section):
+    modality: str | None = None
+    type: str | None = None
+
+
+class Context(OpenSection):
+    applicable_standards: list[str] = []
+
+
+class Artifacts(OpenSection):
+    model: dict[str, Any] = {}
+
+
+class Classification(Section):
+    tier: str | None = None
+    basis: list[str] = []
+    rationale: str | None = None
+
+
+class Oscal(Section):
+    assessment_plan: RepoPath = "assessment_plan.oscal.yaml"
+
+
+class Pipeline(Section):
+    """How the project's pipeline runs, and where it writes its metrics."""
+
+    tool: Literal["dvc", "mlflow", "dagster", "command"]
+    metrics: RepoPath = "metrics.json"
+    params: RepoPath | None = None
+    entry: str | None = None
+    tracking_uri: str = "sqlite:///mlflow.db"
+    registered_model: str | None = None
+    definitions: RepoPath | None = None
+    command: list[str] | None = Field(default=None, min_length=1)
+
+
+class Method(StrEnum):
+    """Risk treatment options (ISO/IEC 23894 6.5)."""
+
+    REDUCE = "REDUCE"
+    AVOID = "AVOID"
+    TRANSFER = "TRANSFER"
+    ACCEPT = "ACCEPT"
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Measure(Section):
+    """A pre-registered criterion on one metric, and how it is enforced."""
+
+    id: str
+    metric: str
+    constraint: ConstraintField
+    severity: Severity = Severity.MEDIUM
+    enforcement: Literal["gate", "audit"] = "audit"
+    evaluation: Literal["automated", "manual"] = "automated"
+    lifecycle: list[str] = ["validation"]
+    article: str | None = None
+    frameworks: list[str] = []
+    control_tier: str | None = None
+    standard_clauses: list[str] = []
+    inputs: dict[str, str] = {}
+    trigger: str | None = None
+    frequency: IsoDuration | None = None
+    metric_threshold: FiniteFloat | None = None
+    art72_citation: str | None = None
+
+    @property
+    def post_market(self) -> bool:
+        """Only monitored after deployment (EU AI Act art. 72), not a release criterion."""
+        return set(self.lifecycle) == {"monitoring"}
+
+
+class Treatment(Section):
+    method: Method
+    action: str | None = None
+    controls: list[str] = []
+    residual_likelihood: Likelihood | None = None
+    measures: list[Measure] = []
+
+
+class Risk(Section):
+    id: str
+    title: str | None = None
+    domain: str | None = None
+    rationale: str | None = None
+    impact: dict[str, Level] = Field(min_length=1)
+    likelihood: Likelihood
+    treat: list[Treatment] = []
+
+    @property
+    def residual_likelihood(self) -> Likelihood:
+        """The lowest likelihood any treatment claims; untreated risks keep their own."""
+        claimed = [t.residual_likelihood for t in self.treat if t.residual_likelihood]
+        return min(claimed, key=lambda level: level.rank, default=self.likelihood)
+
+    @property
+    def measures(self) -> list[Measure]:
+        return [measure for treatment in self.treat for measure in treatment.measures]
+
+
+class Criteria(Section):
+    """Risk criteria: the scale and, optionally, the team's own matrix or score bands.
+
+    ``matrix`` overrides cells of the default 5x5 matrix (likelihood -> impact -> level);
+    ``bands`` gives the highest score (likelihood rank x impact rank) of each level.
+    """
+
+    scale: Literal["5x5"] = "5x5"
+    matrix: dict[Likelihood, dict[Level, Level]] = {}
+    bands: dict[Level, int] = {}
+
+
+class RiskProgram(Section):
+    appetite: dict[str, Level] = {}
+    criteria: Criteria = Criteria()
+    overall_residual_criterion: Level | None = None
+    review_interval: IsoDuration | None = None
+    applicability: dict[str, Any] = {}
+    risks: list[Risk] = []
+
+
+class Evidence(Section):
+    dir: RepoPath = ".sei/"
+    key: str | None = None
+
+
+class Approval(Section):
+    """Who must approve a model promotion: roles, four-eyes, and how long it holds."""
+
+    roles_required: list[str] = []
+    distinct_from_requester: StrictBool = True
+    expires: IsoDuration | None = None
+
+
+class Manifest(Section):
+    """A loaded ``sei.yaml`` (or ``venth.yaml``): the risk program and how to evidence it."""
+
+    version: Literal["seid/1"] | None = None
+    api_version: Literal["venturalitica.ai/v1alpha1"] | None = Field(None, alias="apiVersion")
+    kind: Literal["AISystem"] | None = None
+    system: System
+    task: Task | None = None
+    context: Context | None = None
+    artifacts: Artifacts | None = None
+    classification: Classification | None = None
+    oscal: Oscal = Oscal()
+    pipeline: Pipeline
+    risk: RiskProgram = RiskProgram()
+    inputs: InputClasses | None = None
+    claims: list[RepoPath] = []
+    evidence: Evidence = Evidence()
+    approval: Approval = Approval()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    _path: Path = PrivateAttr(default=Path("sei.yaml"))
+    _digest: str = PrivateAttr(default="")
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> Manifest:
+        """Cross-field checks; the file loader defers them to report their exact place."""
+        if not (info.context or {}).get(DEFER_CHECKS):
+            for problem in problems(self):
+                where = dotted(problem.loc)
+                raise ValueError(f"{where}: {problem.message}" if where else problem.message)
+        return self
+
+    @property
+    def path(self) -> Path:
+        """The file this manifest was read from (``sei.yaml`` when built in memory)."""
+        return self._path
+
+    @property
+    def manifest_digest(self) -> str:
+        """Lowercase hex SHA-256 of the file's bytes, as recorded in evidence."""
+        return self._digest
+
+    def located_at(self, path: Path, raw: bytes) -> Manifest:
+        """Record where this manifest came from and the digest of its exact bytes."""
+        self._path = path
+        self._digest = hashlib.sha256(raw).hexdigest()
+        return self
+
+    def iter_measures(self) -> Iterator[tuple[Risk, Measure]]:
+        """Every measure with the risk it evidences, in manifest order."""
+        for risk in self.risk.risks:
+            for measure in risk.measures:
+                yield risk, measure
+
+    def resolved_inputs(self, root: Path) -> InputClasses:
+        """The watched globs by class: ``inputs`` when given, else derived from the tool.
+
+        The manifest itself and the claim files are always criteria (class A).
+        """
+        base = self.inputs or default_inputs(root, self.pipeline)
+        return merge_inputs(base, criteria=[self.path.name, *self.claims])

@@ -1,0 +1,211 @@
+"""Value types of the manifest vocabulary: levels, constraints, durations, repo paths.
+
+They sit below the pydantic model so that the risk analysis, the assessor and the
+OSCAL compiler share one meaning for ``LIKELY``, ``"< 0.03"`` or ``P6M``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import Annotated, Any, Self
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, PlainValidator
+from pydantic_core import PydanticCustomError
+
+# Tolerance of ``==`` when no other is given: the same as PRML v0.1 claims.
+EQ_TOLERANCE = 1e-9
+
+
+class _Ranked(StrEnum):
+    """A level on a 1..5 scale; the rank is the position in the declaration."""
+
+    @property
+    def rank(self) -> int:
+        return list(type(self)).index(self) + 1
+
+    @classmethod
+    def from_rank(cls, rank: int) -> Self:
+        return list(cls)[rank - 1]
+
+
+class Likelihood(_Ranked):
+    """How likely a risk event is (ISO/IEC 23894 6.4.3), rank 1..5."""
+
+    RARE = "RARE"
+    UNLIKELY = "UNLIKELY"
+    POSSIBLE = "POSSIBLE"
+    LIKELY = "LIKELY"
+    ALMOST_CERTAIN = "ALMOST_CERTAIN"
+
+
+class Level(_Ranked):
+    """Impact, appetite and risk level, rank 1..5."""
+
+    VERY_LOW = "VERY_LOW"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    VERY_HIGH = "VERY_HIGH"
+
+
+COMPARATORS = (">=", "<=", "==", ">", "<")
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_CONSTRAINT = re.compile(rf"\s*(>=|<=|==|>|<)\s*({_NUMBER})\s*")
+
+
+def compare(observed: float, comparator: str, threshold: float, tolerance: float) -> bool:
+    """Whether ``observed comparator threshold`` holds; ``==`` within ``tolerance``.
+
+    A NaN observation never holds: a metric that could not be computed is no pass.
+    """
+    if math.isnan(observed):
+        return False
+    if comparator == "==":
+        return abs(observed - threshold) <= tolerance
+    if comparator == ">=":
+        return observed >= threshold
+    if comparator == "<=":
+        return observed <= threshold
+    if comparator == ">":
+        return observed > threshold
+    if comparator == "<":
+        return observed < threshold
+    raise ValueError(f"unknown comparator {comparator!r}")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A pre-registered criterion such as ``< 0.03``: a comparator and a finite number."""
+
+    comparator: str
+    threshold: float
+
+    @classmethod
+    def parse(cls, text: str) -> Constraint:
+        """Parse ``"< 0.03"``; ValueError says what is wrong."""
+        match = _CONSTRAINT.fullmatch(text)
+        if match is None:
+            raise ValueError(
+                f"constraint {text!r} does not parse; write a comparator "
+                f"({', '.join(COMPARATORS)}) and a number, e.g. '< 0.03'"
+            )
+        threshold = float(match.group(2))
+        if not math.isfinite(threshold):
+            raise ValueError(f"constraint {text!r} has a threshold that is not finite")
+        return cls(match.group(1), threshold)
+
+    def holds(self, observed: float, tolerance: float = EQ_TOLERANCE) -> bool:
+        return compare(observed, self.comparator, self.threshold, tolerance)
+
+    def __str__(self) -> str:
+        return f"{self.comparator} {self.threshold!r}"
+
+
+def _constraint(value: Any) -> Constraint:
+    if isinstance(value, Constraint):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "constraint_type",
+            "constraint must be a string such as '< 0.03', got {got}",
+            {"got": type(value).__name__},
+        )
+    try:
+        return Constraint.parse(value)
+    except ValueError as exc:
+        raise PydanticCustomError("constraint", str(exc)) from None
+
+
+ConstraintField = Annotated[
+    Constraint, PlainValidator(_constraint), PlainSerializer(str, return_type=str)
+]
+
+_DURATION = re.compile(
+    r"P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
+    r"(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?"
+)
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, str) and _DURATION.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "duration",
+            "'{value}' is not an ISO 8601 duration such as P6M or P1DT12H",
+            {"value": value},
+        )
+    return value
+
+
+IsoDuration = Annotated[str, BeforeValidator(_duration)]
+
+
+def add_duration(start: datetime, duration: str) -> datetime:
+    """``start`` plus an ISO 8601 duration, months and years on the calendar.
+
+    A review due "P1M" after 31 January is due on the last day of February.
+    """
+    match = _DURATION.fullmatch(duration)
+    if match is None:
+        raise ValueError(f"{duration!r} is not an ISO 8601 duration")
+    years, months, weeks, days, hours, minutes = (int(g or 0) for g in match.groups()[:6])
+    seconds = float(match.group(7) or 0)
+    month_index = start.month - 1 + months + 12 * years
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    day = min(start.day, _days_in_month(year, month))
+    moved = start.replace(year=year, month=month, day=day)
+    return moved + timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    following = datetime(year + month // 12, month % 12 + 1, 1)
+    return (following - timedelta(days=1)).day
+
+
+def check_repo_path(value: str) -> str:
+    """Refuse what would leave the repository: absolute paths, ``..``, control characters."""
+    if not value:
+        raise ValueError("path is empty")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError(f"path {value!r} contains a control character")
+    if (
+        PurePosixPath(value).is_absolute()
+        or PureWindowsPath(value).is_absolute()
+        or (PureWindowsPath(value).drive)
+    ):
+        raise ValueError(f"path {value!r} is absolute; paths are relative to the repository root")
+    if ".." in PurePosixPath(value.replace("\\", "/")).parts:
+        raise ValueError(f"path {value!r} leaves the repository ('..' is not allowed)")
+    return value
+
+
+def _repo_path(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            check_repo_path(value)
+        except ValueError as exc:
+            raise PydanticCustomError("repo_path", str(exc)) from None
+    return value
+
+
+RepoPath = Annotated[str, BeforeValidator(_repo_path)]
+"""A repo-relative POSIX path or glob, checked against traversal."""
+
+
+class InputClasses(BaseModel):
+    """Watched path globs sorted into the drift classes: A criteria, B treatment, C data.
+
+    Globs are repo-relative POSIX patterns; ``**`` crosses directories, so ``data/**``
+    is everything under ``data``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    criteria: list[RepoPath] = []
+    treatment: list[RepoPath] = []
+    data: list[RepoPath] = []
