@@ -1,0 +1,92 @@
+"""``seid key`` and ``seid trust``: signing keys and the repo's trusted public keys.
+
+Private keys live outside the repository (``~/.config/seid/keys/`` by default, like
+``~/.ssh``) so they can never be committed; the public halves that verifiers accept are
+committed under ``.sei/trust/``. Nothing here ever prints key material.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import click
+
+from seid import keys
+from seid.errors import SeidError
+
+_PATH = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.group()
+def key() -> None:
+    """Generate and inspect Ed25519 signing keys.
+
+    seid signs with the first key found: --key, $SEID_SIGNING_KEY, the systemd
+    credential $CREDENTIALS_DIRECTORY/seid-signing-key, then ~/.config/seid/keys/seid.
+    """
+
+
+@key.command("generate")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for the key pair. Default: $XDG_CONFIG_HOME/seid/keys "
+    "(~/.config/seid/keys), outside any repository so the private key is never committed.",
+)
+@click.option("--name", default="seid", show_default=True, help="File name of the private key.")
+def generate(out: Path | None, name: str) -> None:
+    """Write a new Ed25519 key pair: NAME (private, mode 0600) and NAME.pub.
+
+    Never overwrites an existing key. Prints the key id and the paths, never the key.
+    """
+    generated = keys.generate(out if out is not None else keys.default_key_dir(), name)
+    click.echo(f"key id:      {generated.key_id}")
+    click.echo(f"private key: {generated.private_path}  (mode 0600; keep it secret)")
+    click.echo(f"public key:  {generated.public_path}")
+    click.echo(f"trust it in a repository with: seid trust add {generated.public_path}")
+
+
+@key.command("id")
+@click.argument("pub", type=_PATH)
+def key_id(pub: Path) -> None:
+    """Print the key id of a public key: the hex SHA-256 of its raw bytes."""
+    click.echo(keys.load_public_key(pub).keyid)
+
+
+@click.group()
+def trust() -> None:
+    """Manage the trusted public keys in .sei/trust/ (commit them with the repo)."""
+
+
+@trust.command("add")
+@click.argument("pub", type=_PATH)
+def trust_add(pub: Path) -> None:
+    """Trust the public key PUB: copy it to .sei/trust/<key id>.pub."""
+    root = repo_root()
+    key_id = keys.add_trusted(root, pub)
+    click.echo(f"trusted {key_id}: {keys.TRUST_DIR / f'{key_id}{keys.PUBLIC_SUFFIX}'}")
+
+
+@trust.command("list")
+def trust_list() -> None:
+    """List the trusted keys: key id and signature scheme."""
+    for key_id, public in sorted(keys.trusted_keys(repo_root()).items()):
+        click.echo(f"{key_id}  {public.scheme}")
+
+
+def repo_root() -> Path:
+    """Top of the git work tree containing the current directory."""
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as exc:
+        raise SeidError(f"cannot run git: {exc.strerror}") from None
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise SeidError("not inside a git repository (trusted keys live in its .sei/trust/)")
+    return Path(proc.stdout.strip())
