@@ -71,9 +71,14 @@ class Assessment:
     post_market: tuple[str, ...]
 
     def gate_measures_passed(self, risk_id: str) -> bool:
-        """Whether every gate measure of ``risk_id`` passed (the control is confirmed)."""
-        gates = [v for v in self.verdicts if v.risk == risk_id and v.enforcement == "gate"]
-        return bool(gates) and all(v.verdict == "pass" for v in gates)
+        """Whether every computed gate measure of ``risk_id`` passed (control confirmed)."""
+        gates = [v.verdict for v in _computed_gates(self.verdicts) if v.risk == risk_id]
+        return bool(gates) and all(v == "pass" for v in gates)
+
+
+def _computed_gates(verdicts: tuple[MeasureVerdict, ...]) -> list[MeasureVerdict]:
+    """Gate measures a run can judge; manual ones are declarations, not results."""
+    return [v for v in verdicts if v.enforcement == "gate" and v.verdict != "declared"]
 
 
 def judge(constraint: Constraint, observed: Metric | None, tolerance: float) -> Verdict:
@@ -118,7 +123,7 @@ def gate_of(verdicts: tuple[MeasureVerdict, ...], on_inconclusive: str) -> Gate:
     that stand in the way, the gate is ``inconclusive`` (not passing) unless the manifest
     says ``on_inconclusive: pass``.
     """
-    gates = [v.verdict for v in verdicts if v.enforcement == "gate" and v.verdict != "declared"]
+    gates = [v.verdict for v in _computed_gates(verdicts)]
     if any(v in ("fail", "missing") for v in gates):
         return "fail"
     if "inconclusive" in gates:
