@@ -28,20 +28,15 @@ from seid.config.model import (
     Treatment,
 )
 from seid.config.values import (
-    COMPARATORS,
-    EQ_TOLERANCE,
     Constraint,
     InputClasses,
     Level,
     Likelihood,
     add_duration,
     check_repo_path,
-    compare,
 )
 
 __all__ = [
-    "COMPARATORS",
-    "EQ_TOLERANCE",
     "MANIFEST_NAMES",
     "Approval",
     "Artifacts",
@@ -67,7 +62,6 @@ __all__ = [
     "Treatment",
     "add_duration",
     "check_repo_path",
-    "compare",
     "find_root",
     "load_manifest",
     "load_manifest_text",

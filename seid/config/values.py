@@ -17,8 +17,7 @@ from typing import Annotated, Any, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
-# Tolerance of ``==`` when no other is given: the same as PRML v0.1 claims.
-EQ_TOLERANCE = 1e-9
+from seid.compare import COMPARATORS, DEFAULT_TOLERANCE, compare
 
 
 class _Ranked(StrEnum):
@@ -53,30 +52,9 @@ class Level(_Ranked):
     VERY_HIGH = "VERY_HIGH"
 
 
-COMPARATORS = (">=", "<=", "==", ">", "<")
-
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_CONSTRAINT = re.compile(rf"\s*(>=|<=|==|>|<)\s*({_NUMBER})\s*")
-
-
-def compare(observed: float, comparator: str, threshold: float, tolerance: float) -> bool:
-    """Whether ``observed comparator threshold`` holds; ``==`` within ``tolerance``.
-
-    A NaN observation never holds: a metric that could not be computed is no pass.
-    """
-    if math.isnan(observed):
-        return False
-    if comparator == "==":
-        return abs(observed - threshold) <= tolerance
-    if comparator == ">=":
-        return observed >= threshold
-    if comparator == "<=":
-        return observed <= threshold
-    if comparator == ">":
-        return observed > threshold
-    if comparator == "<":
-        return observed < threshold
-    raise ValueError(f"unknown comparator {comparator!r}")
+_COMPARATOR = "|".join(sorted(map(re.escape, COMPARATORS), key=len, reverse=True))
+_CONSTRAINT = re.compile(rf"\s*({_COMPARATOR})\s*({_NUMBER})\s*", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -100,7 +78,8 @@ class Constraint:
             raise ValueError(f"constraint {text!r} has a threshold that is not finite")
         return cls(match.group(1), threshold)
 
-    def holds(self, observed: float, tolerance: float = EQ_TOLERANCE) -> bool:
+    def holds(self, observed: float, tolerance: float = DEFAULT_TOLERANCE) -> bool:
+        """Judged by the same comparator code as PRML claims (``==`` within ``tolerance``)."""
         return compare(observed, self.comparator, self.threshold, tolerance)
 
     def __str__(self) -> str:
