@@ -68,23 +68,40 @@ def _is_code_arg(root: Path, arg: str) -> bool:
 
 
 def _dvc_inputs(root: Path) -> tuple[list[str], list[str]]:
-    """(treatment, data) globs from the stages of ``dvc.yaml``; none if it is absent."""
+    """(treatment, data) globs from the stages of ``dvc.yaml``; none if it is absent.
+
+    A dep that another stage writes (``outs``, ``metrics``, ``plots``) is not an input:
+    watching it would make every run look like data drift.
+    """
     path = root / "dvc.yaml"
     if not path.is_file():
         return [], []
-    stages = _stages(path)
+    stages = list(_stages(path))
+    produced = {
+        PurePosixPath(out.rstrip("/"))
+        for _, stage in stages
+        for field in ("outs", "metrics", "plots")
+        for out in _strings(stage.get(field), field)
+    }
     treatment: list[str] = []
     data: list[str] = []
     for name, stage in stages:
         params_files = list(_params_files(stage.get("params")))
         treatment += params_files
         for dep in _strings(stage.get("deps"), f"stage {name!r} deps"):
+            if _is_produced(dep, produced):
+                continue
             glob = _as_glob(root, dep)
             if glob is None:
                 continue
             is_treatment = _is_code(dep) or dep in params_files or _is_params_name(dep)
             (treatment if is_treatment else data).append(glob)
     return treatment, data
+
+
+def _is_produced(dep: str, produced: set[PurePosixPath]) -> bool:
+    pure = PurePosixPath(dep.rstrip("/"))
+    return any(pure == out or out in pure.parents for out in produced)
 
 
 def _stages(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
