@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from seid.claims import load_claim
+from seid.evidence import file_sha256
+
 LOAN = Path(__file__).resolve().parents[2] / "seid" / "scenarios" / "loan"
 pytestmark = pytest.mark.slow
 
@@ -38,12 +41,15 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work
 
 
-def test_data_is_deterministic(workdir: Path, tmp_path: Path) -> None:
+def test_data_is_deterministic_and_is_the_claimed_dataset(workdir: Path, tmp_path: Path) -> None:
     again = tmp_path / "again.csv"
     subprocess.run(
         [sys.executable, "generate_data.py", "--out", str(again)], cwd=workdir, check=True
     )
     assert again.read_bytes() == (workdir / "data" / "credit.csv").read_bytes()
+    # the pre-registered claim names exactly these bytes
+    claim = load_claim(LOAN / "claims" / "loan-fairness.prml.yaml")
+    assert file_sha256(again) == claim.dataset_hash
 
 
 def test_v1_fails_and_v2_passes_with_its_whole_interval(workdir: Path) -> None:
