@@ -1,0 +1,289 @@
+"""Typed drift: which watched inputs changed since the last evidence, by class A/B/C.
+
+The baseline is the snapshot recorded in the newest evidence bundle of the ledger. Before
+there is any ledger it is HEAD as committed: the SHA-256 of the committed blobs of the
+watched paths, read through one ``git ls-tree`` and one ``git cat-file --batch`` pipe (and
+cached by blob id, since a blob never changes). A watched file that git ignores is absent
+from HEAD by design (DVC-managed data: its pointer in ``*.dvc`` or ``dvc.lock`` is what
+git commits), so it is left out of a comparison against HEAD rather than called added.
+
+Paths are compared by path, not by class: a file whose class changed (because the
+manifest's globs changed) but whose content did not is no drift of its own; the manifest
+change that moved it is class A drift already. Baseline paths that no glob watches any
+more are dropped for the same reason.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import subprocess
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from hashlib import sha256
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from seid.errors import SeidError
+from seid.snapshot import (
+    CLASS_NAMES,
+    DriftClass,
+    Matcher,
+    Snapshot,
+    SnapshotOptions,
+    take_snapshot,
+)
+from seid.statcache import CHUNK, StatCache
+
+Change = Literal["added", "deleted", "modified"]
+_MODES_FILE = (b"100644", b"100755")
+_MODE_LINK = b"120000"
+LEDGER_DIR = Path(".sei") / "ledger"
+
+
+@dataclass(frozen=True)
+class Drift:
+    """The changed watched paths, by class, each with how it changed."""
+
+    changes: Mapping[DriftClass, Mapping[str, Change]] = field(default_factory=dict)
+
+    @property
+    def classes(self) -> frozenset[DriftClass]:
+        return frozenset(c for c, paths in self.changes.items() if paths)
+
+    @property
+    def paths(self) -> dict[DriftClass, list[str]]:
+        return {c: sorted(p) for c, p in sorted(self.changes.items()) if p}
+
+    def __bool__(self) -> bool:
+        return bool(self.classes)
+
+    def to_predicate(self) -> dict[str, Any]:
+        """``{"classes": [...], "paths": {class: [path, ...]}}`` as the bundle records it."""
+        return {"classes": sorted(self.classes), "paths": self.paths}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the inputs were when last evidenced, and where that record came from."""
+
+    source: Literal["ledger", "HEAD", "none"]
+    inputs: Mapping[DriftClass, Mapping[str, str]]
+    commit: str | None = None
+    predicate: Mapping[str, Any] | None = None
+    excluded: frozenset[str] = frozenset()
+
+    def describe(self) -> str:
+        if self.source == "ledger":
+            return "the newest evidence bundle in the ledger"
+        if self.source == "HEAD":
+            return f"HEAD as committed ({(self.commit or '')[:12]}; no ledger yet)"
+        return "nothing (no ledger and no commit yet)"
+
+
+def compare(
+    old: Mapping[DriftClass, Mapping[str, str]] | Mapping[str, Mapping[str, str]],
+    snapshot: Snapshot,
+    matcher: Matcher,
+    excluded: Iterable[str] = (),
+) -> Drift:
+    """Drift from ``old`` (``{class: {path: sha256}}``) to ``snapshot``."""
+    skip = set(excluded)
+    before = {p: d for paths in old.values() for p, d in paths.items() if p not in skip}
+    before = {p: d for p, d in before.items() if matcher.classify(p) is not None}
+    changes: dict[DriftClass, dict[str, Change]] = {}
+    seen: set[str] = set()
+    for cls, paths in snapshot.inputs.items():
+        for path, digest in paths.items():
+            if path in skip:
+                continue
+            seen.add(path)
+            was = before.get(path)
+            if was != digest:
+                changes.setdefault(cls, {})[path] = "added" if was is None else "modified"
+    for path in before.keys() - seen:
+        gone = matcher.classify(path)
+        assert gone is not None
+        changes.setdefault(gone, {})[path] = "deleted"
+    return Drift(changes)
+
+
+def latest_evidence(root: Path) -> Mapping[str, Any] | None:
+    """The predicate of the newest evidence bundle, or None before the first one.
+
+    The ledger lives in ``.sei/ledger/`` (DESIGN); without that directory there is no
+    bundle, and the ledger code (and its crypto imports) is not loaded at all.
+    """
+    if not (root / LEDGER_DIR).is_dir():
+        return None
+    from seid.evidence import EVIDENCE_PREDICATE
+    from seid.ledger.log import latest_statement
+
+    statement = latest_statement(root, EVIDENCE_PREDICATE)
+    if statement is None:
+        return None
+    predicate: Mapping[str, Any] = statement["predicate"]
+    return predicate
+
+
+def baseline(root: Path, snapshot: Snapshot, matcher: Matcher, cache: StatCache) -> Baseline:
+    """The ledger's newest snapshot, else HEAD as committed, else nothing."""
+    predicate = latest_evidence(root)
+    if predicate is not None:
+        return Baseline("ledger", predicate.get("inputs", {}), predicate=predicate)
+    if snapshot.commit is None:
+        return Baseline("none", {})
+    inputs = head_inputs(root, snapshot.commit, matcher, cache)
+    committed = {p for paths in inputs.values() for p in paths}
+    fresh = [p for paths in snapshot.inputs.values() for p in paths if p not in committed]
+    return Baseline("HEAD", inputs, commit=snapshot.commit, excluded=git_ignored(root, fresh))
+
+
+@dataclass(frozen=True)
+class Detection:
+    snapshot: Snapshot
+    baseline: Baseline
+    drift: Drift
+
+
+def detect(
+    root: Path,
+    globs: Mapping[DriftClass, Sequence[str]],
+    cache: StatCache,
+    options: SnapshotOptions | None = None,
+) -> Detection:
+    """Snapshot the inputs of ``root`` and compare them with the last evidenced state."""
+    matcher = Matcher(globs)
+    snap = take_snapshot(root, globs, cache, options)
+    base = baseline(root, snap, matcher, cache)
+    return Detection(snap, base, compare(base.inputs, snap, matcher, base.excluded))
+
+
+def _git(root: Path, *args: str, stdin: bytes | None = None, ok: Sequence[int] = (0,)) -> bytes:
+    proc = subprocess.run(["git", *args], cwd=root, input=stdin, capture_output=True, check=False)
+    if proc.returncode not in ok:
+        msg = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise SeidError(f"git {args[0]} failed in {root}: {msg[-1] if msg else proc.returncode}")
+    return proc.stdout
+
+
+def git_ignored(root: Path, paths: Sequence[str]) -> frozenset[str]:
+    """Which of ``paths`` git ignores (one ``git check-ignore`` for all of them)."""
+    if not paths:
+        return frozenset()
+    stdin = b"".join(p.encode() + b"\0" for p in paths)
+    out = _git(root, "check-ignore", "-z", "--stdin", stdin=stdin, ok=(0, 1))
+    return frozenset(p.decode() for p in out.split(b"\0") if p)
+
+
+def head_inputs(
+    root: Path, commit: str, matcher: Matcher, cache: StatCache
+) -> dict[DriftClass, dict[str, str]]:
+    """``{class: {path: sha256}}`` of the watched paths as committed in ``commit``."""
+    blobs: dict[str, str] = {}
+    links: dict[str, str] = {}
+    for rec in _git(root, "ls-tree", "-r", "-z", "--full-tree", commit).split(b"\0"):
+        if not rec:
+            continue
+        meta, _, raw = rec.partition(b"\t")
+        mode, kind, obj = meta.split(b" ")
+        name = raw.decode()
+        if kind == b"blob" and mode in _MODES_FILE:
+            blobs[name] = obj.decode()
+        elif kind == b"blob" and mode == _MODE_LINK and matcher.classify(name) is not None:
+            links[name] = obj.decode()
+    targets = _link_targets(root, links, cache)
+    watched = {p: o for p, o in blobs.items() if matcher.classify(p) is not None}
+    # A committed link to a committed file stands for that file's content, as on disk.
+    watched.update({p: blobs[t] for p, t in targets.items() if t in blobs})
+    digests = _blob_digests(root, set(watched.values()), cache)
+    out: dict[DriftClass, dict[str, str]] = {"A": {}, "B": {}, "C": {}}
+    for path, oid in sorted(watched.items()):
+        cls = matcher.classify(path)
+        assert cls is not None
+        out[cls][path] = digests[oid]
+    return out
+
+
+def _link_targets(root: Path, links: Mapping[str, str], cache: StatCache) -> dict[str, str]:
+    """Repo-relative targets of committed symlinks that stay inside the repository."""
+    if not links:
+        return {}
+    texts = _cat_blobs(root, set(links.values()), keep=True)
+    out: dict[str, str] = {}
+    for path, oid in links.items():
+        target = texts[oid].decode(errors="replace")
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        if not target.startswith("/") and not resolved.startswith("../") and resolved != "..":
+            out[path] = resolved
+    return out
+
+
+def _blob_digests(root: Path, oids: set[str], cache: StatCache) -> dict[str, str]:
+    known = cache.blob_digests(oids)
+    missing = oids - known.keys()
+    fresh = {oid: d.hex() for oid, d in _cat_blobs(root, missing).items()}
+    cache.store_blobs(fresh)
+    return {**known, **fresh}
+
+
+def _cat_blobs(root: Path, oids: set[str], keep: bool = False) -> dict[str, bytes]:
+    """Blob contents through one ``git cat-file --batch``; hashed as they stream by.
+
+    Without ``keep`` the values are SHA-256 digests (raw bytes) rather than contents, so
+    a large data file never sits in memory whole.
+    """
+    if not oids:
+        return {}
+    order = sorted(oids)
+    proc = subprocess.Popen(
+        ["git", "cat-file", "--batch"],
+        cwd=root,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    feeder = threading.Thread(target=_feed, args=(proc.stdin, order), daemon=True)
+    feeder.start()
+    out: dict[str, bytes] = {}
+    try:
+        for oid in order:
+            out[oid] = _read_blob(proc.stdout, oid, keep)
+    finally:
+        proc.stdout.close()
+        feeder.join()
+        proc.wait()
+    return out
+
+
+def _feed(stdin: IO[bytes], oids: Sequence[str]) -> None:
+    try:
+        stdin.write("".join(f"{oid}\n" for oid in oids).encode())
+        stdin.close()
+    except BrokenPipeError:
+        pass
+
+
+def _read_blob(stdout: IO[bytes], oid: str, keep: bool) -> bytes:
+    header = stdout.readline().split()
+    if len(header) != 3 or header[1] != b"blob":
+        raise SeidError(f"git cat-file: cannot read blob {oid}")
+    size = int(header[2])
+    h = sha256()
+    parts: list[bytes] = []
+    while size:
+        chunk = stdout.read(min(CHUNK, size))
+        if not chunk:
+            raise SeidError(f"git cat-file: blob {oid} cut short")
+        size -= len(chunk)
+        if keep:
+            parts.append(chunk)
+        else:
+            h.update(chunk)
+    stdout.read(1)
+    return b"".join(parts) if keep else h.digest()
+
+
+def class_label(cls: DriftClass) -> str:
+    return f"{cls} {CLASS_NAMES[cls]} drift"

@@ -1,0 +1,283 @@
+"""The snapshot: SHA-256 of every watched input, sorted into the drift classes A, B, C.
+
+Globs are repo-relative POSIX patterns: ``*`` and ``?`` stay within one path segment,
+``**`` spans any number of segments, and a pattern that names a directory covers every
+file below it. Walks never enter ``.git/``, ``.sei/`` or ``.dvc/cache``. Symbolic links
+are followed only while they stay inside the repository; a link leading out is skipped
+and reported in :attr:`Snapshot.skipped`, never hashed.
+
+When a path matches the globs of several classes it belongs to the first of
+:data:`PRECEDENCE`: A, then C, then B. A wins because a criteria change must never be
+hidden behind a treatment or data change: replay finds "criteria moved after a failing
+verdict" only through class A, and the manifest and claims are not pipeline inputs, so
+nothing is lost by not re-running on them. C wins over B because everything downstream of
+the data includes everything downstream of the treatment: the wider recomputation is the
+safe one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat as statmod
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from seid.errors import InputError, SeidError
+from seid.statcache import ReadHook, StatCache
+
+DriftClass = Literal["A", "B", "C"]
+PRECEDENCE: tuple[DriftClass, ...] = ("A", "C", "B")
+CLASS_NAMES: dict[DriftClass, str] = {"A": "criteria", "B": "model", "C": "data"}
+PRUNED = frozenset({".git", ".sei", ".dvc/cache"})
+LOCK_FILE = "dvc.lock"
+_META = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the watched inputs are now: the value a run stands on and a bundle records."""
+
+    commit: str | None
+    dirty: bool
+    lock_digest: str | None
+    inputs: Mapping[DriftClass, Mapping[str, str]]
+    skipped: tuple[str, ...] = ()
+    branch: str | None = None
+
+    def to_predicate(self) -> dict[str, dict[str, str]]:
+        """``{"A": {path: sha256}, "B": ..., "C": ...}`` as the evidence bundle carries it."""
+        return {c: dict(sorted(self.inputs.get(c, {}).items())) for c in ("A", "B", "C")}
+
+
+def _glob_regex(pattern: str) -> str:
+    """Translate one glob to a regex matching the path or any file below it."""
+    out: list[str] = []
+    segments = pattern.split("/")
+    for i, seg in enumerate(segments):
+        last = i == len(segments) - 1
+        if seg == "**":
+            out.append(".*" if last else "(?:[^/]+/)*")
+            continue
+        i_chr = 0
+        part = ""
+        while i_chr < len(seg):
+            c = seg[i_chr]
+            if c == "*":
+                part += "[^/]*"
+            elif c == "?":
+                part += "[^/]"
+            elif c == "[" and (end := seg.find("]", i_chr + 2)) != -1:
+                body = seg[i_chr + 1 : end]
+                neg = body.startswith("!")
+                body = re.sub(r"([\\\]^])", r"\\\1", body[1:] if neg else body)
+                part += f"[{'^' if neg else ''}{body}]"
+                i_chr = end
+            else:
+                part += re.escape(c)
+            i_chr += 1
+        out.append(part if last else part + "/")
+    return "".join(out) + "(?:/.*)?"
+
+
+def _check_pattern(pattern: str) -> str:
+    norm = pattern.strip().rstrip("/")
+    if norm.startswith("./"):
+        norm = norm[2:]
+    if not norm or norm.startswith("/") or ".." in norm.split("/") or "\\" in norm:
+        raise InputError("sei.yaml", f"inputs: {pattern!r} is not a path inside the repository")
+    return norm
+
+
+class Matcher:
+    """Which class, if any, a repo-relative path belongs to."""
+
+    def __init__(self, globs: Mapping[DriftClass, Sequence[str]]) -> None:
+        self._classes: list[tuple[DriftClass, re.Pattern[str]]] = []
+        bases: set[str] = set()
+        for cls in PRECEDENCE:
+            patterns = [_check_pattern(p) for p in globs.get(cls, ())]
+            if patterns:
+                regex = "|".join(f"(?:{_glob_regex(p)})" for p in patterns)
+                self._classes.append((cls, re.compile(regex, re.DOTALL)))
+                bases.update(_base(p) for p in patterns)
+        self.bases = _outermost(bases)
+
+    def classify(self, rel: str) -> DriftClass | None:
+        for cls, regex in self._classes:
+            if regex.fullmatch(rel):
+                return cls
+        return None
+
+
+def _base(pattern: str) -> str:
+    """The literal directory part of a glob: where a walk for it must start."""
+    literal: list[str] = []
+    for seg in pattern.split("/"):
+        if _META.search(seg):
+            break
+        literal.append(seg)
+    return "/".join(literal)
+
+
+def _outermost(bases: Iterable[str]) -> tuple[str, ...]:
+    kept: list[str] = []
+    for b in sorted(bases, key=lambda s: (s.count("/"), s)):
+        if "" in kept or any(b == k or b.startswith(k + "/") for k in kept):
+            continue
+        kept.append(b)
+    return tuple(sorted(kept))
+
+
+def _pruned(rel: str) -> bool:
+    return any(rel == p or rel.startswith(p + "/") for p in PRUNED)
+
+
+class _Walk:
+    """Collect ``rel -> stat`` of the regular files under the matcher's bases."""
+
+    def __init__(self, root: Path, matcher: Matcher) -> None:
+        self.root = root
+        self.real_root = os.path.realpath(root)
+        self.matcher = matcher
+        self.files: dict[str, os.stat_result] = {}
+        self.skipped: list[str] = []
+        self._seen_dirs: set[str] = set()
+
+    def run(self) -> None:
+        for base in self.matcher.bases:
+            self._visit(base)
+
+    def _inside(self, real: str) -> bool:
+        if not (real == self.real_root or real.startswith(self.real_root + os.sep)):
+            return False
+        return not _pruned(os.path.relpath(real, self.real_root).replace(os.sep, "/"))
+
+    def _visit(self, rel: str) -> None:
+        if rel and _pruned(rel):
+            return
+        path = os.path.join(self.root, rel) if rel else str(self.root)
+        try:
+            lst = os.lstat(path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise InputError(rel, f"cannot read watched input: {exc.strerror}") from None
+        if statmod.S_ISLNK(lst.st_mode):
+            real = os.path.realpath(path)
+            if not self._inside(real):
+                if self.matcher.classify(rel) is not None:
+                    self.skipped.append(f"{rel}: symbolic link leads outside the repository")
+                return
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                msg = exc.strerror or "broken symbolic link"
+                raise InputError(rel, f"cannot read watched input: {msg}") from None
+        else:
+            st, real = lst, path
+        if statmod.S_ISDIR(st.st_mode):
+            self._directory(rel, path, os.path.realpath(real))
+        elif statmod.S_ISREG(st.st_mode):
+            if self.matcher.classify(rel) is not None:
+                self.files[rel] = st
+        elif self.matcher.classify(rel) is not None:
+            self.skipped.append(f"{rel}: not a regular file")
+
+    def _directory(self, rel: str, path: str, real: str) -> None:
+        if real in self._seen_dirs:
+            return
+        self._seen_dirs.add(real)
+        try:
+            entries = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError as exc:
+            raise InputError(rel or ".", f"cannot list watched directory: {exc.strerror}") from None
+        for entry in entries:
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            # d_type answers these without a syscall; only matching files are stat'ed.
+            if entry.is_symlink() or entry.is_dir(follow_symlinks=False):
+                self._visit(child)
+            elif self.matcher.classify(child) is None:
+                continue
+            elif entry.is_file(follow_symlinks=False):
+                self.files[child] = entry.stat(follow_symlinks=False)
+            else:
+                self.skipped.append(f"{child}: not a regular file")
+
+
+@dataclass(frozen=True)
+class GitState:
+    commit: str | None
+    branch: str | None
+    dirty: bool
+
+
+def git_state(root: Path) -> GitState:
+    """HEAD commit, branch and whether tracked files differ from it, in one git process."""
+    argv = ["git", "--no-optional-locks", "status", "--porcelain=v2", "--branch", "-z", "-uno"]
+    proc = subprocess.run(argv, cwd=root, capture_output=True, check=False)
+    if proc.returncode != 0:
+        msg = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise SeidError(f"{root}: git status failed: {msg[-1] if msg else proc.returncode}")
+    commit = branch = None
+    dirty = False
+    for rec in proc.stdout.split(b"\0"):
+        if rec.startswith(b"# branch.oid "):
+            oid = rec[13:].decode()
+            commit = None if oid == "(initial)" else oid
+        elif rec.startswith(b"# branch.head "):
+            head = rec[14:].decode()
+            branch = None if head == "(detached)" else head
+        elif rec and not rec.startswith(b"#"):
+            dirty = True
+    return GitState(commit, branch, dirty)
+
+
+@dataclass
+class SnapshotOptions:
+    """Knobs for :func:`take_snapshot`; ``hook`` is test-only (see ``statcache.ReadHook``)."""
+
+    hook: ReadHook | None = None
+    workers: int | None = None
+
+
+def take_snapshot(
+    root: Path,
+    globs: Mapping[DriftClass, Sequence[str]],
+    cache: StatCache,
+    options: SnapshotOptions | None = None,
+) -> Snapshot:
+    """Digest every watched input of ``root`` (absolute repo root) by class."""
+    opts = options or SnapshotOptions()
+    matcher = Matcher(globs)
+    walk = _Walk(root, matcher)
+    walk.run()
+    files = dict(walk.files)
+    lock = root / LOCK_FILE
+    if LOCK_FILE not in files and lock.is_file():
+        files[LOCK_FILE] = lock.stat()
+    digests = cache.digests(root, files, hook=opts.hook, workers=opts.workers)
+    inputs: dict[DriftClass, dict[str, str]] = {"A": {}, "B": {}, "C": {}}
+    for rel, digest in sorted(digests.items()):
+        cls = matcher.classify(rel)
+        if cls is not None:
+            inputs[cls][rel] = digest
+    git = git_state(root)
+    return Snapshot(
+        commit=git.commit,
+        dirty=git.dirty,
+        lock_digest=digests.get(LOCK_FILE),
+        inputs=inputs,
+        skipped=tuple(walk.skipped),
+        branch=git.branch,
+    )
+
+
+def class_globs(
+    criteria: Sequence[str], treatment: Sequence[str], data: Sequence[str]
+) -> dict[DriftClass, Sequence[str]]:
+    """The manifest's ``inputs`` sections keyed by drift class."""
+    return {"A": criteria, "B": treatment, "C": data}

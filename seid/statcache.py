@@ -1,0 +1,230 @@
+"""Content digests of watched files, with a stat cache so unchanged files are never re-read.
+
+The cache lives in ``<repo>/.sei/cache/stat.sqlite`` (WAL mode, so the daemon and a
+``seid status`` can share it). A row is keyed by repo-relative path and holds the
+``(inode, size, mtime_ns, ctime_ns)`` seen when the file was hashed, with its SHA-256.
+A file whose stat still matches is trusted without reading it, as git trusts its index.
+
+Racy entries are not stored: a file modified less than :data:`RACY_NS` before it was
+hashed could be rewritten again within the same timestamp tick, with the same size,
+and the cache would then hide the change (git's "racily clean" problem). Such a file is
+simply hashed again next time, until it is old enough to be trusted.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from hashlib import sha256
+from pathlib import Path
+
+from seid.errors import InputError
+
+CHUNK = 1 << 20
+RACY_NS = 2_000_000_000
+MAX_ATTEMPTS = 5
+CACHE_PATH = Path(".sei") / "cache" / "stat.sqlite"
+
+# Called with the repo-relative path after a file was read and before it is stat'ed again.
+# Test-only: lets a test rewrite the file mid-hash to prove the rewrite is caught.
+ReadHook = Callable[[str], None]
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, inode INTEGER NOT NULL,"
+    " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,"
+    " digest TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS blob (oid TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID",
+)
+
+
+@dataclass(frozen=True)
+class StatKey:
+    """The part of a stat result that says whether a file may have changed."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> StatKey:
+        return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _read_error(rel: str, exc: OSError) -> InputError:
+    return InputError(rel, f"cannot read watched input: {exc.strerror or exc}")
+
+
+def hash_file(path: Path, rel: str, hook: ReadHook | None = None) -> tuple[str, StatKey]:
+    """SHA-256 of one regular file, read in 1 MiB chunks.
+
+    The file is stat'ed through the open descriptor before reading and by path after;
+    if the two differ (rewritten, truncated or replaced meanwhile) it is read again, so
+    a digest is never paired with a stat it does not belong to.
+    """
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            with open(path, "rb", buffering=0) as f:
+                before = StatKey.of(os.fstat(f.fileno()))
+                h = sha256()
+                while n := f.readinto(buf):
+                    h.update(view[:n])
+            if hook is not None:
+                hook(rel)
+            after = StatKey.of(os.stat(path))
+        except OSError as exc:
+            raise _read_error(rel, exc) from None
+        if before == after:
+            return h.hexdigest(), after
+    raise InputError(rel, f"changed {MAX_ATTEMPTS} times while being hashed; try again")
+
+
+class StatCache:
+    """The stat -> digest cache of one repository, with hit/miss counters."""
+
+    def __init__(self, conn: sqlite3.Connection | None) -> None:
+        self._conn = conn
+        self._rows: dict[str, tuple[StatKey, str]] | None = None
+        self.hits = 0
+        self.misses = 0
+        self.rehashed = 0
+
+    @classmethod
+    @contextmanager
+    def open(cls, root: Path) -> Iterator[StatCache]:
+        """Open (creating) the cache of ``root``; without a writable ``.sei/`` run uncached."""
+        path = root / CACHE_PATH
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = _connect(path)
+        except (OSError, sqlite3.Error):
+            conn = None
+        try:
+            yield cls(conn)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _load(self) -> dict[str, tuple[StatKey, str]]:
+        if self._rows is None:
+            rows = [] if self._conn is None else self._conn.execute("SELECT * FROM stat")
+            self._rows = {r[0]: (StatKey(r[1], r[2], r[3], r[4]), r[5]) for r in rows}
+        return self._rows
+
+    def digests(
+        self,
+        root: Path,
+        files: Mapping[str, os.stat_result],
+        hook: ReadHook | None = None,
+        workers: int | None = None,
+    ) -> dict[str, str]:
+        """Digest every ``rel -> stat`` in ``files``: cached when the stat matches, else read.
+
+        Misses are hashed in parallel threads (hashlib releases the GIL on large updates).
+        Rows of paths not in ``files`` are dropped, so the cache tracks the watched set.
+        """
+        rows = self._load()
+        out: dict[str, str] = {}
+        todo: list[str] = []
+        for rel, st in files.items():
+            row = rows.get(rel)
+            if row is not None and row[0] == StatKey.of(st):
+                out[rel] = row[1]
+            else:
+                todo.append(rel)
+        self.hits += len(files) - len(todo)
+        self.misses += len(todo)
+        fresh = self._hash_all(root, todo, files, hook, workers)
+        for rel, (digest, _) in fresh.items():
+            out[rel] = digest
+        self._store(fresh, stale=[p for p in rows if p not in files])
+        return out
+
+    def _hash_all(
+        self,
+        root: Path,
+        todo: list[str],
+        files: Mapping[str, os.stat_result],
+        hook: ReadHook | None,
+        workers: int | None,
+    ) -> dict[str, tuple[str, StatKey]]:
+        def one(rel: str) -> tuple[str, StatKey]:
+            digest, key = hash_file(root / rel, rel, hook)
+            if key != StatKey.of(files[rel]):
+                self.rehashed += 1
+            return digest, key
+
+        if len(todo) <= 1:
+            return {rel: one(rel) for rel in todo}
+        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+            return dict(zip(todo, pool.map(one, todo), strict=True))
+
+    def _store(self, fresh: Mapping[str, tuple[str, StatKey]], stale: Iterable[str]) -> None:
+        rows = self._load()
+        now = time.time_ns()
+        keep = {rel: v for rel, v in fresh.items() if now - v[1].mtime_ns >= RACY_NS}
+        gone = list(stale)
+        for rel in gone:
+            del rows[rel]
+        rows.update({rel: (key, digest) for rel, (digest, key) in keep.items()})
+        if self._conn is None or not (keep or gone):
+            return
+        with _transaction(self._conn):
+            self._conn.executemany("DELETE FROM stat WHERE path = ?", ((p,) for p in gone))
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)",
+                ((rel, k.inode, k.size, k.mtime_ns, k.ctime_ns, d) for rel, (d, k) in keep.items()),
+            )
+
+    def blob_digests(self, oids: Iterable[str]) -> dict[str, str]:
+        """Known SHA-256 digests of git blobs (by object id); blobs never change."""
+        if self._conn is None:
+            return {}
+        wanted = set(oids)
+        rows = self._conn.execute("SELECT oid, digest FROM blob")
+        return {oid: digest for oid, digest in rows if oid in wanted}
+
+    def store_blobs(self, digests: Mapping[str, str]) -> None:
+        if self._conn is not None and digests:
+            with _transaction(self._conn):
+                self._conn.executemany("INSERT OR REPLACE INTO blob VALUES (?, ?)", digests.items())
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One explicit transaction (the connection is in autocommit mode)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open the cache in WAL mode; a corrupt cache is disposable and is recreated."""
+    try:
+        return _init(sqlite3.connect(path, timeout=10, isolation_level=None))
+    except sqlite3.DatabaseError:
+        path.unlink(missing_ok=True)
+        return _init(sqlite3.connect(path, timeout=10, isolation_level=None))
+
+
+def _init(conn: sqlite3.Connection) -> sqlite3.Connection:
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        for sql in _SCHEMA:
+            conn.execute(sql)
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+    return conn
