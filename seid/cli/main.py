@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": ("seid.cli.ledger", "verify", "Verify the ledger: signatures, tree, checkpoints."),
     "ledger": ("seid.cli.ledger", "ledger", "Show entries, proofs, checkpoints; publish to git."),
     "status": ("seid.cli.status", "status", "Show typed drift (A/B/C) and what went stale."),
+    "reconstruct": ("seid.cli.reconstruct", "reconstruct", "Replay history: the ISO 23894 cycle."),
     "artifact": ("seid.cli.artifact", "artifact", "Pack, unpack and verify artifact containers."),
 }
 
