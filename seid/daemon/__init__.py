@@ -1,0 +1,1 @@
+"""The long-running watcher: fs events -> settled change sets -> the run chain."""
