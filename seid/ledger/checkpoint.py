@@ -1,0 +1,145 @@
+"""Signed checkpoints in the transparency-log signed-note form (C2SP tlog-checkpoint).
+
+A checkpoint commits the signer to one tree size and root::
+
+    seid/<log-id>
+    <size>
+    <base64 root>
+
+    — seid/<log-id> <base64(4-byte key hash || signature)>
+
+The signature covers the body (the three lines, final newline included). The key hash
+is SHA-256(key name || 0x0A || 0x01 || raw Ed25519 key)[:4] as in golang.org/x/mod's
+sumdb/note, so stock note verifiers can check a seid checkpoint given the public key.
+Keys of other types (a KMS ECDSA key, say) use the experimental type byte 0xff and the
+key id in place of the raw key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+
+from securesystemslib.signer import Key, Signer  # type: ignore[attr-defined]
+
+from seid.errors import VerificationError
+from seid.evidence import _signature_ok
+from seid.ledger.merkle import HASH_SIZE
+
+ORIGIN_PREFIX = "seid/"
+DASH = "\u2014"
+MAX_NOTE = 16 * 1024
+_SIZE = re.compile(r"0|[1-9][0-9]{0,19}")
+_ED25519_TYPE = b"\x01"
+_OTHER_TYPE = b"\xff"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A parsed checkpoint; ``note`` is the exact signed text it came from."""
+
+    origin: str
+    size: int
+    root: bytes
+    note: bytes
+
+    @property
+    def log_id(self) -> str:
+        return self.origin.removeprefix(ORIGIN_PREFIX)
+
+
+def origin(log_id: str) -> str:
+    return f"{ORIGIN_PREFIX}{log_id}"
+
+
+def body(log_id: str, size: int, root: bytes) -> bytes:
+    """The signed text of a checkpoint."""
+    return f"{origin(log_id)}\n{size}\n{base64.b64encode(root).decode()}\n".encode()
+
+
+def key_hash(name: str, key: Key) -> bytes:
+    """The 4-byte key hash that names ``key`` on a signature line."""
+    public = key.keyval.get("public")
+    if key.keytype == "ed25519" and isinstance(public, str):
+        try:
+            material = _ED25519_TYPE + bytes.fromhex(public)
+        except ValueError:
+            material = _OTHER_TYPE + key.keyid.encode()
+    else:
+        material = _OTHER_TYPE + key.keyid.encode()
+    return hashlib.sha256(name.encode() + b"\n" + material).digest()[:4]
+
+
+def sign(log_id: str, size: int, root: bytes, signer: Signer) -> bytes:
+    """The signed note for tree ``size``/``root`` of log ``log_id``."""
+    text = body(log_id, size, root)
+    name = origin(log_id)
+    signature = bytes.fromhex(signer.sign(text).signature)
+    stamp = base64.b64encode(key_hash(name, signer.public_key) + signature).decode()
+    return text + f"\n{DASH} {name} {stamp}\n".encode()
+
+
+def parse(note: bytes) -> tuple[Checkpoint, list[tuple[str, bytes]]]:
+    """Split a note into its checkpoint and ``(key name, key hash || signature)`` lines.
+
+    Nothing is trusted yet; any malformation is a :class:`VerificationError`.
+    """
+    if len(note) > MAX_NOTE:
+        raise VerificationError("checkpoint is too large")
+    try:
+        text = note.decode("utf-8")
+    except UnicodeDecodeError:
+        raise VerificationError("checkpoint is not UTF-8") from None
+    if any(ord(c) < 0x20 and c != "\n" for c in text):
+        raise VerificationError("checkpoint contains control characters")
+    cut = text.rfind("\n\n")
+    if cut < 0 or not text.endswith("\n"):
+        raise VerificationError("checkpoint is not a signed note")
+    lines = text[: cut + 1].split("\n")[:-1]
+    if len(lines) < 3 or not _SIZE.fullmatch(lines[1]):
+        raise VerificationError("checkpoint body is not origin, size, root")
+    try:
+        root = base64.b64decode(lines[2], validate=True)
+    except (binascii.Error, ValueError):
+        raise VerificationError("checkpoint root is not base64") from None
+    if len(root) != HASH_SIZE:
+        raise VerificationError("checkpoint root is not a SHA-256 hash")
+    signatures = []
+    for line in text[cut + 2 :].split("\n")[:-1]:
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != DASH or not parts[1]:
+            raise VerificationError("malformed checkpoint signature line")
+        try:
+            signatures.append((parts[1], base64.b64decode(parts[2], validate=True)))
+        except (binascii.Error, ValueError):
+            raise VerificationError("checkpoint signature is not base64") from None
+    if not signatures:
+        raise VerificationError("checkpoint is not signed")
+    return Checkpoint(lines[0], int(lines[1]), root, note), signatures
+
+
+def verify(note: bytes, log_id: str, key: Key) -> Checkpoint:
+    """Parse ``note`` and check it is log ``log_id``'s checkpoint, signed by ``key``."""
+    checkpoint, signatures = parse(note)
+    name = origin(log_id)
+    if checkpoint.origin != name:
+        raise VerificationError(f"checkpoint is for {checkpoint.origin!r}, not {name!r}")
+    signed_text = note[: note.rindex(b"\n\n") + 1]
+    wanted = key_hash(name, key)
+    for sig_name, blob in signatures:
+        if sig_name == name and blob[:4] == wanted:
+            if not _signature_ok(key, blob[4:], signed_text):
+                raise VerificationError("checkpoint signature does not verify")
+            return checkpoint
+    raise VerificationError("checkpoint is not signed by the log's key")
+
+
+def peek_size(note: bytes) -> int | None:
+    """The tree size a note claims, unverified (for crash recovery); None if unreadable."""
+    lines = note.split(b"\n", 2)
+    if len(lines) < 3 or not _SIZE.fullmatch(lines[1].decode("ascii", "replace")):
+        return None
+    return int(lines[1])

@@ -1,0 +1,423 @@
+"""The append-only Merkle log: one per signing key under ``.sei/ledger/<log-id>/``.
+
+Files (``log`` is the ledger; everything else is derived from it and rebuilt when
+missing or behind):
+
+- ``log``: one framed record (:mod:`seid.ledger.records`) per append, holding the DSSE
+  envelope and the signed checkpoint of the tree it ends, so one fsync makes both durable;
+- ``index``: the u64 byte offset of each record;
+- ``tree/<level>``: the hash of every complete 2**level-leaf subtree, so a proof at any
+  size reads O(log n) stored hashes and never rehashes leaves;
+- ``head``: size and byte length the derived files describe, in two checksummed slots
+  written alternately (no rename, no fsync: it is a hint, the records are the truth);
+- ``lock``: ``flock``-ed by writers, so appends from several processes serialise.
+
+An append is acknowledged only once its record is fsynced. Opening under the lock
+recovers from a crash: whole records past the head are rolled forward (the append that
+may have completed), anything torn after them is cut and reported; bytes the head
+acknowledges are never cut.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import logging
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from securesystemslib.signer import Signer  # type: ignore[attr-defined]
+
+from seid import evidence
+from seid.errors import SeidError, VerificationError
+from seid.ledger import checkpoint, merkle, records
+from seid.ledger.paths import list_logs, log_dir
+
+__all__ = ["Head", "Ledger", "LedgerError", "latest_statement", "list_logs"]
+
+_OFFSET = struct.Struct(">Q")
+_HEAD = struct.Struct(">QQI")
+_H = merkle.HASH_SIZE
+
+log = logging.getLogger(__name__)
+
+
+class LedgerError(SeidError):
+    """A ledger that cannot be read or written: I/O, corruption, wrong key."""
+
+
+@dataclass(frozen=True)
+class Head:
+    size: int = 0
+    length: int = 0
+
+
+class Ledger:
+    """One log. Use :meth:`open`; reads see the size at open (or after the last append)."""
+
+    def __init__(self, path: Path, log_id: str, writable: bool) -> None:
+        self.path, self.log_id, self.writable = path, log_id, writable
+        self.head = Head()
+        self.notices: list[str] = []
+        self._fds: dict[str, int] = {}
+
+    # --- opening and recovery ----------------------------------------------------------
+
+    @classmethod
+    def open(cls, repo_root: Path, log_id: str, create: bool = False) -> Ledger:
+        """Open the log ``log_id`` of ``repo_root``, recovering from a crash."""
+        path = log_dir(repo_root, log_id)
+        if not path.is_dir():
+            if not create:
+                raise LedgerError(f"no ledger {log_id} in {path.parent}")
+            try:
+                (path / "tree").mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LedgerError(f"cannot create {path}: {exc.strerror}") from None
+        ledger = cls(path, log_id, os.access(path, os.W_OK))
+        try:
+            with ledger._locked():
+                ledger._recover()
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        lock_path = self.path / "lock"
+        try:
+            if self.writable:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            else:
+                fd = os.open(lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            yield  # a read-only copy without a lock file: nobody writes it
+            return
+        except OSError as exc:
+            raise LedgerError(f"cannot lock {lock_path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if self.writable else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _fd(self, name: str) -> int:
+        fd = self._fds.get(name)
+        if fd is None:
+            flags = os.O_RDWR | os.O_CREAT if self.writable else os.O_RDONLY
+            try:
+                fd = os.open(self.path / name, flags, 0o644)
+            except FileNotFoundError:
+                raise LedgerError(f"{self.path / name}: missing") from None
+            except OSError as exc:
+                raise LedgerError(f"cannot open {self.path / name}: {exc.strerror}") from None
+            self._fds[name] = fd
+        return fd
+
+    def _length(self, name: str) -> int:
+        return os.fstat(self._fd(name)).st_size
+
+    def _notice(self, text: str) -> None:
+        message = f"ledger {self.log_id}: {text}"
+        self.notices.append(message)
+        log.warning(message)
+
+    def _read_head(self) -> Head | None:
+        if not (self.path / "head").exists():
+            return None
+        raw = os.pread(self._fd("head"), 2 * _HEAD.size, 0)
+        slots = []
+        for start in (0, _HEAD.size):
+            chunk = raw[start : start + _HEAD.size]
+            if len(chunk) == _HEAD.size:
+                size, length, crc = _HEAD.unpack(chunk)
+                if zlib.crc32(chunk[:16]) == crc:
+                    slots.append(Head(size, length))
+        if not slots:
+            self._notice("head is unreadable; rebuilding it from the log")
+            return None
+        return max(slots, key=lambda head: head.size)
+
+    def _write_head(self, head: Head) -> None:
+        packed = struct.pack(">QQ", head.size, head.length)
+        slot = _HEAD.size * (head.size % 2)  # never overwrite the previous head
+        os.pwrite(self._fd("head"), packed + struct.pack(">I", zlib.crc32(packed)), slot)
+        self.head = head
+
+    def _caches_cover(self, size: int) -> bool:
+        try:
+            return self._length("index") >= 8 * size and all(
+                self._length(f"tree/{level}") >= _H * (size >> level)
+                for level in range(size.bit_length())
+            )
+        except LedgerError:
+            if self.writable:
+                raise
+            return False
+
+    def _recover(self) -> None:
+        """Bring the derived files in line with the whole records; cut a torn tail."""
+        head = self._read_head()
+        acked = head or Head()
+        length = self._length("log")
+        if length < acked.length:
+            raise LedgerError(
+                f"{self.path}: the log is shorter than its head (size {acked.size}): "
+                "truncated outside seid; run 'seid verify'"
+            )
+        base = acked if head is not None and self._caches_cover(acked.size) else Head()
+        found, end, bad = self._scan(base)
+        if end < acked.length:
+            raise LedgerError(f"{self.path}: {bad} within the acknowledged log; run 'seid verify'")
+        if end < length:
+            if not self.writable:
+                self._notice("torn tail after a crash (read-only: left in place)")
+            else:
+                self._notice(
+                    f"cut a torn tail after a crash: {length - end} bytes ({bad}) "
+                    f"after entry {base.size + len(found) - 1}"
+                )
+                os.ftruncate(self._fd("log"), end)
+                os.fsync(self._fd("log"))
+        if head is not None and base == acked and not found:
+            self.head = head  # derived files are written after the record: none run ahead
+            return
+        if not self.writable:
+            raise LedgerError(f"{self.path}: needs recovery but is not writable")
+        self._trim_caches(base.size)
+        self.head = base
+        compact = self._compact(base.size)
+        for offset, entry in found:
+            self._index(compact, offset, merkle.leaf_hash(entry))
+        self._write_head(Head(compact.size, end))
+        if compact.size > acked.size:
+            self._notice(f"rolled forward to size {compact.size}")
+
+    def _scan(self, base: Head) -> tuple[list[tuple[int, bytes]], int, str | None]:
+        """Whole records after ``base`` whose checkpoint claims the right size."""
+        with os.fdopen(os.dup(self._fd("log")), "rb") as stream:
+            found, end, bad = records.scan(stream, base.length)
+        out: list[tuple[int, bytes]] = []
+        for offset, data in found:
+            try:
+                entry, note = records.unpack_pair(data, offset)
+            except records.RecordError as err:
+                return out, offset, err.reason
+            if checkpoint.peek_size(note) != base.size + len(out) + 1:
+                return out, offset, "checkpoint of the wrong size"
+            out.append((offset, entry))
+        return out, end, bad
+
+    def _trim_caches(self, size: int) -> None:
+        """Drop derived data past ``size`` (left by a writer that died mid-append)."""
+        if self._length("index") > 8 * size:
+            os.ftruncate(self._fd("index"), 8 * size)
+        level = 0
+        while (self.path / "tree" / str(level)).exists():
+            name = f"tree/{level}"
+            if self._length(name) > _H * (size >> level):
+                os.ftruncate(self._fd(name), _H * (size >> level))
+            level += 1
+
+    def _index(self, compact: merkle.CompactRange, offset: int, leaf: bytes) -> None:
+        os.pwrite(self._fd("index"), _OFFSET.pack(offset), 8 * compact.size)
+        for level, position, node in compact.append(leaf):
+            os.pwrite(self._fd(f"tree/{level}"), node, _H * position)
+
+    def _compact(self, size: int) -> merkle.CompactRange:
+        peaks = [self._node(level, pos) for level, pos in merkle.peak_ranges(size)]
+        return merkle.CompactRange.from_peaks(size, peaks)
+
+    # --- appending ---------------------------------------------------------------------
+
+    def append(self, entry: bytes, signer: Signer) -> tuple[int, bytes]:
+        """Append one signed envelope; returns its index and the new signed checkpoint.
+
+        Durable before it returns: entry and checkpoint are one fsynced record.
+        """
+        if signer.public_key.keyid != self.log_id:
+            raise LedgerError(f"key {signer.public_key.keyid} cannot append to log {self.log_id}")
+        try:
+            evidence.verify(entry, {self.log_id: signer.public_key})
+        except VerificationError as err:
+            raise LedgerError(f"refusing to append an entry that does not verify: {err}") from None
+        if not self.writable:
+            raise LedgerError(f"{self.path} is not writable")
+        with self._locked():
+            self._recover()
+            head = self.head
+            compact = self._compact(head.size)
+            leaf = merkle.leaf_hash(entry)
+            compact.append(leaf)
+            note = checkpoint.sign(self.log_id, compact.size, compact.root(), signer)
+            record = records.pack_pair(entry, note)
+            self._durable_write(record, head.length)
+            self._index(self._compact(head.size), head.length, leaf)
+            self._write_head(Head(head.size + 1, head.length + len(record)))
+        return head.size, note
+
+    def _durable_write(self, data: bytes, offset: int) -> None:
+        fd = self._fd("log")
+        try:
+            if os.pwrite(fd, data, offset) != len(data):
+                raise OSError(28, "short write")
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, offset)  # nothing half-written stays behind
+            raise LedgerError(f"cannot write {self.path / 'log'}: {exc.strerror}") from None
+        if offset == 0:  # a new file: make its directory entry durable too
+            dir_fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    # --- reading -----------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return self.head.size
+
+    def _check_index(self, i: int, size: int | None = None) -> None:
+        limit = self.size if size is None else size
+        if type(i) is not int or not 0 <= i < limit:
+            raise LedgerError(f"no entry {i}: the log has {limit} entries")
+
+    def record(self, i: int) -> tuple[bytes, bytes]:
+        """Entry ``i`` and the checkpoint (tree size ``i + 1``) stored with it."""
+        self._check_index(i)
+        raw = os.pread(self._fd("index"), 8, 8 * i)
+        if len(raw) != 8:
+            raise LedgerError(f"{self.path / 'index'}: truncated")
+        (offset,) = _OFFSET.unpack(raw)
+        fd = self._fd("log")
+        header = os.pread(fd, records.HEADER.size, offset)
+        length = records.HEADER.unpack(header)[0] if len(header) == records.HEADER.size else 0
+        try:
+            body = os.pread(fd, min(length, records.MAX_RECORD), offset + len(header))
+            data = records.read_one(io.BytesIO(header + body), offset)
+            if data is None:
+                raise records.RecordError(offset, "missing record")
+            return records.unpack_pair(data, offset)
+        except records.RecordError as err:
+            raise LedgerError(f"{self.path / 'log'}: {err}") from None
+
+    def entry(self, i: int) -> bytes:
+        """The exact bytes of entry ``i``."""
+        return self.record(i)[0]
+
+    def checkpoint(self, k: int) -> bytes:
+        """The signed note for tree size ``k + 1``."""
+        return self.record(k)[1]
+
+    def latest_checkpoint(self) -> bytes:
+        if not self.size:
+            raise LedgerError(f"ledger {self.log_id} is empty")
+        return self.checkpoint(self.size - 1)
+
+    def records(self) -> Iterator[tuple[bytes, bytes]]:
+        """Stream ``(entry, checkpoint)`` for every entry in order, without loading the log."""
+        with os.fdopen(os.dup(self._fd("log")), "rb", buffering=1 << 20) as stream:
+            stream.seek(0)
+            try:
+                yield from records.iterate_pairs(stream, self.size)
+            except records.RecordError as err:
+                raise LedgerError(f"{self.path / 'log'}: {err}") from None
+
+    def iter_entries(self) -> Iterator[bytes]:
+        """Stream the entries in order."""
+        return (entry for entry, _ in self.records())
+
+    def checkpoints(self) -> Iterator[bytes]:
+        """Every checkpoint, oldest (size 1) first, streamed."""
+        return (note for _, note in self.records())
+
+    def _node(self, level: int, position: int) -> bytes:
+        node = os.pread(self._fd(f"tree/{level}"), _H, _H * position)
+        if len(node) != _H:
+            raise LedgerError(f"{self.path / 'tree' / str(level)}: truncated")
+        return node
+
+    def _subtree(self) -> merkle.Subtree:
+        """Merkle hash of ``[start, end)`` from stored perfect subtrees, memoised."""
+        memo: dict[tuple[int, int], bytes] = {}
+
+        def subtree(start: int, end: int) -> bytes:
+            width = end - start
+            if width & (width - 1) == 0 and start % width == 0:
+                return self._node(width.bit_length() - 1, start // width)
+            if (start, end) not in memo:
+                k = merkle.split_point(width)
+                left, right = subtree(start, start + k), subtree(start + k, end)
+                memo[start, end] = merkle.node_hash(left, right)
+            return memo[start, end]
+
+        return subtree
+
+    def root(self, size: int | None = None) -> bytes:
+        """The tree root at ``size`` (default: the current size)."""
+        size = self.size if size is None else size
+        if type(size) is not int or not 0 <= size <= self.size:
+            raise LedgerError(f"no tree of size {size}: the log has {self.size} entries")
+        return self._subtree()(0, size) if size else merkle.empty_root()
+
+    def leaf(self, i: int) -> bytes:
+        """The stored leaf hash of entry ``i``."""
+        self._check_index(i)
+        return self._node(0, i)
+
+    def inclusion_proof(self, i: int, size: int | None = None) -> list[bytes]:
+        """Audit path for entry ``i`` in the tree of ``size`` (default: current)."""
+        size = self.size if size is None else size
+        if type(size) is not int or not 0 < size <= self.size:
+            raise LedgerError(f"no tree of size {size}: the log has {self.size} entries")
+        self._check_index(i, size)
+        return merkle.inclusion_path(i, size, self._subtree())
+
+    def consistency_proof(self, m: int, n: int) -> list[bytes]:
+        """Proof that the tree of size ``n`` extends the tree of size ``m``."""
+        if not 0 < m <= n <= self.size:
+            raise LedgerError(f"no consistency proof from {m} to {n} (log size {self.size})")
+        return merkle.consistency_path(m, n, self._subtree())
+
+
+def latest_statement(repo_root: Path, predicate_type: str) -> dict[str, Any] | None:
+    """The newest statement of ``predicate_type`` in the local logs, NOT verified.
+
+    Each log is searched from its end; when several logs hold one, the most recently
+    appended log wins. For finding the last evidenced snapshot, never for trust.
+    """
+    found: list[tuple[float, dict[str, Any]]] = []
+    for log_id in list_logs(repo_root):
+        with Ledger.open(repo_root, log_id) as ledger:
+            for i in range(ledger.size - 1, -1, -1):
+                try:
+                    statement = evidence.decode(ledger.entry(i))
+                except VerificationError:
+                    continue
+                if statement.get("predicateType") == predicate_type:
+                    found.append((os.stat(ledger.path / "log").st_mtime, statement))
+                    break
+    return max(found, key=lambda item: item[0])[1] if found else None

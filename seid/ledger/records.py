@@ -1,0 +1,105 @@
+"""Length- and checksum-framed records: the on-disk form of entries and checkpoints.
+
+Each record is ``u32 length || u32 crc32(data) || data`` (big-endian). The checksum is
+not security (signatures and the Merkle tree are): it tells a torn write after a crash
+from a whole record, so recovery can cut exactly the torn tail.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+HEADER = struct.Struct(">II")
+MAX_RECORD = 64 << 20
+
+
+class RecordError(Exception):
+    """A record that is torn (cut short) or corrupt (bad length or checksum)."""
+
+    def __init__(self, offset: int, reason: str) -> None:
+        super().__init__(f"{reason} at byte {offset}")
+        self.offset = offset
+        self.reason = reason
+
+
+def encode(data: bytes) -> bytes:
+    if len(data) > MAX_RECORD:
+        raise ValueError(f"record of {len(data)} bytes is larger than {MAX_RECORD}")
+    return HEADER.pack(len(data), zlib.crc32(data)) + data
+
+
+def read_one(stream: BinaryIO, offset: int) -> bytes | None:
+    """The record at the stream's position (``offset`` for messages); None at clean EOF."""
+    header = stream.read(HEADER.size)
+    if not header:
+        return None
+    if len(header) < HEADER.size:
+        raise RecordError(offset, "torn record header")
+    length, crc = HEADER.unpack(header)
+    if length > MAX_RECORD:
+        raise RecordError(offset, "corrupt record length")
+    data = stream.read(length)
+    if len(data) < length:
+        raise RecordError(offset, "torn record")
+    if zlib.crc32(data) != crc:
+        raise RecordError(offset, "record checksum mismatch")
+    return data
+
+
+def iterate(stream: BinaryIO, offset: int = 0, limit: int | None = None) -> Iterator[bytes]:
+    """Stream records from ``stream`` (positioned at ``offset``) until EOF or ``limit``."""
+    count = 0
+    while limit is None or count < limit:
+        data = read_one(stream, offset)
+        if data is None:
+            return
+        yield data
+        offset += HEADER.size + len(data)
+        count += 1
+
+
+def scan(stream: BinaryIO, offset: int) -> tuple[list[tuple[int, bytes]], int, str | None]:
+    """Whole records from ``offset`` on: ``([(offset, data)], end of last whole record,
+    reason the bytes after it are not a record, or None if there are none)``."""
+    found: list[tuple[int, bytes]] = []
+    stream.seek(offset)
+    while True:
+        try:
+            data = read_one(stream, offset)
+        except RecordError as err:
+            return found, offset, err.reason
+        if data is None:
+            return found, offset, None
+        found.append((offset, data))
+        offset += HEADER.size + len(data)
+
+
+_ENTRY_LEN = struct.Struct(">I")
+
+
+def pack_pair(entry: bytes, note: bytes) -> bytes:
+    """One append as one record: the entry and the checkpoint that covers it, so a
+    single fsync makes both durable together."""
+    return encode(_ENTRY_LEN.pack(len(entry)) + entry + note)
+
+
+def unpack_pair(data: bytes, offset: int) -> tuple[bytes, bytes]:
+    """Split a record into ``(entry, checkpoint note)``."""
+    if len(data) < _ENTRY_LEN.size:
+        raise RecordError(offset, "record too short")
+    (length,) = _ENTRY_LEN.unpack_from(data)
+    end = _ENTRY_LEN.size + length
+    if end > len(data):
+        raise RecordError(offset, "entry length beyond record")
+    return data[_ENTRY_LEN.size : end], data[end:]
+
+
+def iterate_pairs(stream: BinaryIO, limit: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+    """Stream ``(entry, checkpoint note)`` from the start of a log file."""
+    offset = 0
+    for data in iterate(stream, 0, limit):
+        yield unpack_pair(data, offset)
+        offset += HEADER.size + len(data)

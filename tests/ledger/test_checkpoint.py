@@ -1,0 +1,78 @@
+"""Signed-note checkpoints: the exact text form, and every way a note can be wrong."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from securesystemslib.signer import Signer
+
+from seid.errors import VerificationError
+from seid.ledger import checkpoint
+from tests.ledger.conftest import make_key
+
+ROOT = hashlib.sha256(b"root").digest()
+
+
+def test_note_text_form(signer: Signer) -> None:
+    log_id = signer.public_key.keyid
+    note = checkpoint.sign(log_id, 7, ROOT, signer)
+    body, sigs = note.decode().split("\n\n")
+    assert body == f"seid/{log_id}\n7\n{base64.b64encode(ROOT).decode()}"
+    dash, name, blob = sigs.rstrip("\n").split(" ")
+    assert dash == "\u2014" and name == f"seid/{log_id}"
+    raw = base64.b64decode(blob)
+    public = bytes.fromhex(signer.public_key.keyval["public"])
+    # sumdb/note key hash: SHA-256(name || "\n" || 0x01 || key)[:4], then the signature
+    assert raw[:4] == hashlib.sha256(name.encode() + b"\n\x01" + public).digest()[:4]
+    Ed25519PublicKey.from_public_bytes(public).verify(raw[4:], (body + "\n").encode())
+    parsed = checkpoint.verify(note, log_id, signer.public_key)
+    assert (parsed.size, parsed.root, parsed.log_id) == (7, ROOT, log_id)
+
+
+def mutations(note: bytes) -> list[bytes]:
+    text = note.decode()
+    body, sig = text.split("\n\n")
+    lines = body.split("\n")
+    return [
+        note.replace(b"\n7\n", b"\n8\n"),
+        note.replace(b"\n7\n", b"\n07\n"),
+        (lines[0] + "x\n" + "\n".join(lines[1:]) + "\n\n" + sig).encode(),
+        note[:-2] + b"A\n",
+        note.replace(b"\xe2\x80\x94", b"--"),
+        body.encode() + b"\n",
+        note + b"\x00",
+        b"",
+        b"\xff\xfe",
+        note.replace(base64.b64encode(ROOT), base64.b64encode(ROOT[:31])),
+        note.replace(base64.b64encode(ROOT), b"!!!!"),
+        text.split("\n\u2014")[0].encode() + b"\n",
+    ]
+
+
+def test_every_mutation_is_refused(signer: Signer) -> None:
+    log_id = signer.public_key.keyid
+    note = checkpoint.sign(log_id, 7, ROOT, signer)
+    for bad in mutations(note):
+        with pytest.raises(VerificationError):
+            checkpoint.verify(bad, log_id, signer.public_key)
+
+
+def test_another_logs_checkpoint_is_refused(signer: Signer, tmp_path: Path) -> None:
+    other = make_key(tmp_path, None, "other")
+    note = checkpoint.sign(other.public_key.keyid, 7, ROOT, other)
+    with pytest.raises(VerificationError, match="checkpoint is for"):
+        checkpoint.verify(note, signer.public_key.keyid, signer.public_key)
+    # same origin, wrong signer
+    forged = checkpoint.sign(signer.public_key.keyid, 7, ROOT, other)
+    with pytest.raises(VerificationError, match="not signed by the log's key"):
+        checkpoint.verify(forged, signer.public_key.keyid, signer.public_key)
+
+
+def test_peek_size() -> None:
+    assert checkpoint.peek_size(b"seid/x\n12\nroot\n") == 12
+    assert checkpoint.peek_size(b"garbage") is None
+    assert checkpoint.peek_size(b"a\n\xff\nb") is None
