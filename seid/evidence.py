@@ -127,21 +127,28 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: Any, what: str) -> bytes:
-    """Strict base64 (standard, or URL-safe as DSSE allows)."""
+    """Strict base64, standard or URL-safe as DSSE allows (``a2b_base64`` in strict mode
+    is several times faster than ``b64decode(validate=True)`` on the hot path)."""
     if not isinstance(text, str):
         raise VerificationError(f"{what} is not a base64 string")
     try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        try:
-            return base64.b64decode(text, altchars=b"-_", validate=True)
-        except (binascii.Error, ValueError):
-            raise VerificationError(f"{what} is not valid base64") from None
+        return binascii.a2b_base64(text, strict_mode=True)
+    except ValueError:  # binascii.Error is a ValueError; so are non-ASCII strings
+        pass
+    try:
+        if "+" in text or "/" in text:  # not URL-safe either: never mix the alphabets
+            raise ValueError(what)
+        return binascii.a2b_base64(text.translate(_URLSAFE), strict_mode=True)
+    except ValueError:
+        raise VerificationError(f"{what} is not valid base64") from None
+
+
+_URLSAFE = str.maketrans("-_", "+/")
 
 
 def _load_json(data: bytes, what: str) -> Any:
-    try:
-        return json.loads(data)
+    try:  # JSON is UTF-8 (RFC 8259); decoding first also skips encoding detection
+        return json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise VerificationError(f"{what} is not JSON") from None
 
@@ -212,7 +219,7 @@ def verify(entry: bytes, trusted: Mapping[str, Key]) -> Verified:
         else:
             candidates = [trusted[keyid]] if keyid in trusted else []
         for key in candidates:
-            if _signature_ok(key, sig, message):
+            if signature_ok(key, sig, message):
                 signers.append(key.keyid)
                 break
         else:
@@ -226,7 +233,8 @@ def verify(entry: bytes, trusted: Mapping[str, Key]) -> Verified:
 _ED25519_CACHE: dict[str, tuple[str, Ed25519PublicKey]] = {}
 
 
-def _signature_ok(key: Key, sig: bytes, message: bytes) -> bool:
+def signature_ok(key: Key, sig: bytes, message: bytes) -> bool:
+    """Whether ``sig`` by ``key`` verifies over ``message`` (Ed25519 fast path, cached)."""
     public = key.keyval.get("public") if key.keytype == "ed25519" else None
     if key.scheme == "ed25519" and isinstance(public, str):
         cached = _ED25519_CACHE.get(key.keyid)
@@ -246,3 +254,6 @@ def _signature_ok(key: Key, sig: bytes, message: bytes) -> bool:
     except (UnverifiedSignatureError, SslibVerificationError, ValueError):
         return False
     return True
+
+
+_signature_ok = signature_ok  # old name; seid.ledger.checkpoint imports it until it moves over

@@ -157,6 +157,27 @@ def test_missing_keyid_tries_every_trusted_key(entry: bytes, trusted: dict[str, 
     assert evidence.verify(_canonical(envelope), trusted).keyids == tuple(trusted)
 
 
+def test_url_safe_base64_is_accepted_and_mixed_alphabets_are_not(
+    signer: Signer, trusted: dict[str, Key]
+) -> None:
+    statement = _statement()
+    statement["predicate"]["note"] = "???>>>???>>>"  # base64 of these has '/' and '+'
+    envelope = _envelope(evidence.sign(statement, signer))
+    assert "/" in envelope["payload"] and "+" in envelope["payload"]
+    for field in ("payload", "sig"):
+        holder = envelope if field == "payload" else envelope["signatures"][0]
+        holder[field] = holder[field].replace("+", "-").replace("/", "_")
+    assert evidence.verify(_canonical(envelope), trusted).statement == statement
+    envelope["payload"] = "-+" + envelope["payload"][2:]
+    with pytest.raises(VerificationError, match="payload is not valid base64"):
+        evidence.verify(_canonical(envelope), trusted)
+
+
+def test_non_utf8_envelope_is_rejected(entry: bytes, trusted: dict[str, Key]) -> None:
+    with pytest.raises(VerificationError, match="not JSON"):
+        evidence.verify(entry.decode().encode("utf-16"), trusted)
+
+
 def test_signed_payload_that_is_not_a_statement_is_rejected(
     signer: Signer, trusted: dict[str, Key]
 ) -> None:
