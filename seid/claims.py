@@ -68,6 +68,7 @@ _PORTABLE_SCALAR = {
     float: re.compile(r"[-+]?(?:\.[0-9]+|(?:0|[1-9][0-9]*)\.[0-9]*)(?:[eE][-+][0-9]+)?(?![\w.:])"),
 }
 _UNREADABLE = re.compile("[\ufffe\uffff]")  # PyYAML's reader refuses these without a line
+_PLAIN_KEY = re.compile(r"[\w@/+-]+")
 _BREAKS = {"\t": "U+0009", "\n": "U+000A", "\r": "U+000D"}
 
 Verdict = Literal["PASS", "FAIL", "UNVERIFIED", "TAMPERED"]
@@ -180,7 +181,9 @@ def _at(text: str, index: int) -> tuple[int, int]:
 
 
 def _dotted(loc: PathKey) -> str:
-    return ".".join(str(part) for part in loc) or "(document)"
+    """A field's dotted name; odd keys are quoted so a message never carries a raw control."""
+    parts = (p if isinstance(p, str) and _PLAIN_KEY.fullmatch(p) else repr(p) for p in loc)
+    return ".".join(parts) or "(document)"
 
 
 def _fail(located: Located, loc: PathKey, message: str, *, key: bool = False) -> InputError:
