@@ -40,7 +40,7 @@ from seid.errors import SeidError, VerificationError
 from seid.ledger import checkpoint, merkle, records
 from seid.ledger.paths import list_logs, log_dir
 
-__all__ = ["Head", "Ledger", "LedgerError", "latest_statement", "list_logs"]
+__all__ = ["Head", "Ledger", "LedgerError", "acknowledged", "latest_statement", "list_logs"]
 
 _OFFSET = struct.Struct(">Q")
 _HEAD = struct.Struct(">QQI")
@@ -401,6 +401,17 @@ class Ledger:
         if not 0 < m <= n <= self.size:
             raise LedgerError(f"no consistency proof from {m} to {n} (log size {self.size})")
         return merkle.consistency_path(m, n, self._subtree())
+
+
+def acknowledged(repo_root: Path, log_id: str) -> Head:
+    """A log's head as recorded, without recovery or locking (for read-only audits)."""
+    ledger = Ledger(log_dir(repo_root, log_id), log_id, writable=False)
+    try:
+        return ledger._read_head() or Head()
+    except (LedgerError, OSError):
+        return Head()
+    finally:
+        ledger.close()
 
 
 def latest_statement(repo_root: Path, predicate_type: str) -> dict[str, Any] | None:

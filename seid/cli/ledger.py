@@ -1,0 +1,200 @@
+"""``seid verify`` and ``seid ledger``: audit, inspect and publish the evidence ledger.
+
+Hashes in JSON output are standard base64, as in checkpoints and the RFC 9162 test
+vectors. ``seid verify`` exits 0 when everything holds, 1 with ``entry N: reason`` for
+the first bad entry of each bad log (and a count), 2 on usage or I/O errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import click
+
+from seid import evidence, keys
+from seid.errors import SeidError, VerificationError
+from seid.ledger import publish as publishing
+from seid.ledger.log import Ledger
+from seid.ledger.paths import list_logs
+from seid.ledger.verify import LogReport, verify_repo
+
+
+def _root() -> Path:
+    """The git work tree containing the current directory, else the directory itself."""
+    proc = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False
+    )
+    top = proc.stdout.strip()
+    return Path(top) if proc.returncode == 0 and top else Path.cwd()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+@click.command()
+@click.option("--log", "log_id", metavar="ID", help="Verify only this log (key id).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--subjects", is_flag=True, help="Re-hash subject files that still exist.")
+@click.option(
+    "--sei",
+    "sei_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also verify evidence the sei engine signed in this .venth directory.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes checking signatures.",
+)
+def verify(
+    log_id: str | None, as_json: bool, subjects: bool, sei_dir: Path | None, jobs: int
+) -> None:
+    """Verify the ledger: signatures, the Merkle tree, every checkpoint.
+
+    Checks the local logs in .sei/ledger/ and the published ones in refs/seid/ledger/*
+    (fetch them with: git fetch REMOTE 'refs/seid/ledger/*:refs/seid/ledger/*').
+    Subjects are compared with the newest entry that names them.
+    """
+    root = _root()
+    reports = verify_repo(root, log_id, jobs=jobs, subjects=subjects)
+    venth = _verify_sei(root, sei_dir) if sei_dir is not None else None
+    if not reports and venth is None:
+        raise SeidError(f"no ledger in {root / '.sei' / 'ledger'} and no refs/seid/ledger/*")
+    ok = all(r.ok for r in reports) and (venth is None or not venth.bad)
+    if as_json:
+        out: dict[str, Any] = {"ok": ok, "logs": [r.to_json() for r in reports]}
+        if venth is not None:
+            out["sei"] = {"checked": venth.checked, "bad": [list(b) for b in venth.bad]}
+        _echo_json(out)
+    else:
+        for report in reports:
+            _print_report(report)
+        if venth is not None:
+            for name, reason in venth.bad:
+                click.echo(f"{name}: {reason}")
+            click.echo(f"{sei_dir}: {len(venth.bad)} bad of {venth.checked} signed files")
+    if not ok:
+        raise SystemExit(1)
+
+
+def _print_report(report: LogReport) -> None:
+    for notice in report.notices:
+        click.echo(f"note: {notice}", err=True)
+    first = report.first
+    if first is not None:
+        click.echo(f"entry {first.entry}: {first.reason}")
+        click.echo(
+            f"log {report.log_id} ({report.source}): {report.bad_entries} bad entries "
+            f"of {report.size}"
+        )
+    else:
+        where = "published" if report.source.startswith("refs/") else "local"
+        click.echo(
+            f"log {report.log_id} ({where}): {report.size} entries, root {_b64(report.root)}: ok"
+        )
+
+
+def _verify_sei(root: Path, sei_dir: Path) -> Any:
+    from seid import venth
+
+    return venth.verify_sei_dir(sei_dir, trusted_ids=set(keys.trusted_keys(root)))
+
+
+@click.group()
+@click.option(
+    "--log", "log_id", metavar="ID", help="The log (key id); needed if there are several."
+)
+@click.pass_context
+def ledger(ctx: click.Context, log_id: str | None) -> None:
+    """Show entries, proofs and checkpoints of the ledger; publish it to git."""
+    ctx.obj = log_id
+
+
+def _open(ctx: click.Context) -> Ledger:
+    root = _root()
+    log_id: str | None = ctx.obj
+    if log_id is None:
+        logs = list_logs(root)
+        if len(logs) != 1:
+            what = "no ledger" if not logs else f"{len(logs)} logs ({', '.join(logs)})"
+            raise SeidError(f"{what} in {root / '.sei' / 'ledger'}; pass --log ID")
+        log_id = logs[0]
+    return Ledger.open(root, log_id)
+
+
+@ledger.command()
+@click.argument("index", type=int, required=False)
+@click.pass_context
+def show(ctx: click.Context, index: int | None) -> None:
+    """Print entry INDEX's statement as JSON (unverified: run seid verify), or all as JSON lines."""
+    with _open(ctx) as log:
+        if index is not None:
+            _echo_json({"index": index, "statement": _decoded(log.entry(index))})
+            return
+        for i, entry in enumerate(log.iter_entries()):
+            click.echo(json.dumps({"index": i, "statement": _decoded(entry)}, sort_keys=True))
+
+
+def _decoded(entry: bytes) -> Any:
+    try:
+        return evidence.decode(entry)
+    except VerificationError as err:
+        return {"error": str(err)}
+
+
+@ledger.command()
+@click.argument("index", type=int)
+@click.pass_context
+def proof(ctx: click.Context, index: int) -> None:
+    """Print the inclusion proof of entry INDEX in the latest checkpoint, as JSON."""
+    with _open(ctx) as log:
+        size = log.size
+        _echo_json(
+            {
+                "log_id": log.log_id,
+                "index": index,
+                "size": size,
+                "leaf_hash": _b64(log.leaf(index)),
+                "proof": [_b64(h) for h in log.inclusion_proof(index, size)],
+                "root": _b64(log.root(size)),
+                "checkpoint": log.latest_checkpoint().decode(),
+                "encoding": "base64",
+            }
+        )
+
+
+@ledger.command("checkpoint")
+@click.pass_context
+def checkpoint_(ctx: click.Context) -> None:
+    """Print the latest signed checkpoint (signed-note text)."""
+    with _open(ctx) as log:
+        click.echo(log.latest_checkpoint().decode(), nl=False)
+
+
+@ledger.command()
+@click.pass_context
+def publish(ctx: click.Context) -> None:
+    """Write the local log(s) to refs/seid/ledger/<id>; HEAD and the work tree stay as they are.
+
+    Push them with: git push REMOTE 'refs/seid/ledger/*:refs/seid/ledger/*'.
+    """
+    root = _root()
+    log_ids = [ctx.obj] if ctx.obj else list_logs(root)
+    if not log_ids:
+        raise SeidError(f"no ledger in {root / '.sei' / 'ledger'}")
+    for log_id in log_ids:
+        done = publishing.publish(root, log_id)
+        state = "published" if done.changed else "unchanged"
+        click.echo(f"{done.ref}: {done.size} entries, commit {done.commit[:12]} ({state})")

@@ -1,0 +1,205 @@
+"""Publishing logs to git refs ``refs/seid/ledger/<log-id>``, and reading them back.
+
+Only plumbing is used (hash-object, mktree, commit-tree, update-ref), so HEAD, the index
+and the working tree are never touched. Each publish commits a tree holding the ``log``
+file (entries and checkpoints) and the latest ``checkpoint`` as text, with the previous
+ref commit as parent; ``update-ref`` checks the old value, so two publishers cannot
+silently overwrite each other. A ref holding a log that is not a prefix of the local one
+(a fork, or a longer log) is reported and never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from seid.errors import SeidError, VerificationError
+from seid.ledger import records
+from seid.ledger.log import Ledger, LedgerError
+from seid.ledger.paths import REF_PREFIX, check_log_id, is_log_id
+
+_COPY = 1 << 20
+_FALLBACK_IDENTITY = {
+    "GIT_AUTHOR_NAME": "seid",
+    "GIT_AUTHOR_EMAIL": "seid@localhost",
+    "GIT_COMMITTER_NAME": "seid",
+    "GIT_COMMITTER_EMAIL": "seid@localhost",
+}
+
+
+@dataclass(frozen=True)
+class Published:
+    ref: str
+    commit: str
+    size: int
+    changed: bool
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How a published log relates to the local one."""
+
+    ref_size: int
+    fork_at: int | None  # first index whose entries differ, if any
+    reason: str = ""
+
+
+def ref_name(log_id: str) -> str:
+    return REF_PREFIX + check_log_id(log_id)
+
+
+def _git(
+    repo: Path, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> str:
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=repo,
+            input=stdin,
+            capture_output=True,
+            env=env,
+            check=False,
+        )
+    except OSError as exc:
+        raise SeidError(f"cannot run git: {exc.strerror}") from None
+    if proc.returncode != 0:
+        message = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise LedgerError(f"git {args[0]} failed: {message[-1] if message else proc.returncode}")
+    return proc.stdout.decode().strip()
+
+
+def ref_logs(repo: Path) -> dict[str, str]:
+    """Published (or fetched) logs in this repository: log id -> commit."""
+    out = _git(repo, "for-each-ref", "--format=%(refname) %(objectname)", REF_PREFIX)
+    logs = {}
+    for line in out.splitlines():
+        ref, _, commit = line.partition(" ")
+        log_id = ref.removeprefix(REF_PREFIX)
+        if is_log_id(log_id):
+            logs[log_id] = commit
+    return logs
+
+
+@contextlib.contextmanager
+def open_ref_log(repo: Path, log_id: str) -> Iterator[BinaryIO]:
+    """Stream the ``log`` file of the published log ``log_id`` (never loaded whole)."""
+    ref = ref_name(log_id)
+    _git(repo, "cat-file", "-e", f"{ref}:log")
+    proc = subprocess.Popen(
+        ["git", "cat-file", "blob", f"{ref}:log"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    try:
+        yield cast(BinaryIO, proc.stdout)
+    finally:
+        proc.stdout.close()
+        proc.kill()
+        proc.wait()
+
+
+def compare(local: BinaryIO, published: BinaryIO) -> Comparison:
+    """Compare two log streams entry by entry: where (if anywhere) they fork."""
+    mine = records.iterate_pairs(local)
+    size = 0
+    try:
+        for entry, _ in records.iterate_pairs(published):
+            ours = next(mine, None)
+            if ours is not None and ours[0] != entry:
+                return Comparison(size, size, f"entry {size} differs from the local log")
+            size += 1
+    except records.RecordError as err:
+        return Comparison(size, size, f"published log is corrupt: {err}")
+    return Comparison(size, None)
+
+
+def publish(repo: Path, log_id: str) -> Published:
+    """Write the local log to ``refs/seid/ledger/<log_id>``; idempotent."""
+    ref = ref_name(log_id)
+    with Ledger.open(repo, log_id) as ledger:
+        size, length = ledger.size, ledger.head.length
+        old = _git(repo, "for-each-ref", "--format=%(objectname)", ref) or None
+        if old is not None:
+            _refuse_unless_prefix(repo, ledger, log_id)
+        blob = _hash_prefix(repo, ledger.path / "log", length)
+        note = _git(repo, "hash-object", "-w", "--stdin", stdin=ledger.latest_checkpoint())
+    tree = _git(
+        repo, "mktree", stdin=f"100644 blob {note}\tcheckpoint\n100644 blob {blob}\tlog\n".encode()
+    )
+    if old is not None and _git(repo, "rev-parse", f"{old}^{{tree}}") == tree:
+        return Published(ref, old, size, changed=False)
+    parent = ["-p", old] if old else []
+    commit = _git(
+        repo,
+        "commit-tree",
+        tree,
+        *parent,
+        "-m",
+        f"seid ledger {log_id}: {size} entries",
+        env=_identity_env(repo),
+    )
+    _git(repo, "update-ref", "-m", "seid ledger publish", ref, commit, old or "0" * 40)
+    return Published(ref, commit, size, changed=True)
+
+
+def _refuse_unless_prefix(repo: Path, ledger: Ledger, log_id: str) -> None:
+    with open_ref_log(repo, log_id) as published, (ledger.path / "log").open("rb") as local:
+        result = compare(local, published)
+    if result.fork_at is not None:
+        raise VerificationError(
+            f"{ref_name(log_id)} forks from the local log at entry {result.fork_at} "
+            f"({result.reason}); not overwriting it"
+        )
+    if result.ref_size > ledger.size:
+        raise LedgerError(
+            f"{ref_name(log_id)} has {result.ref_size} entries, the local log only "
+            f"{ledger.size}; not rolling it back"
+        )
+
+
+def _hash_prefix(repo: Path, path: Path, length: int) -> str:
+    """``git hash-object -w`` of the first ``length`` bytes (a writer may be appending)."""
+    proc = subprocess.Popen(
+        ["git", "hash-object", "-w", "--stdin"],
+        cwd=repo,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    try:
+        with path.open("rb") as source:
+            remaining = length
+            while remaining:
+                chunk = source.read(min(_COPY, remaining))
+                if not chunk:
+                    raise LedgerError(f"{path}: shorter than its head")
+                proc.stdin.write(chunk)
+                remaining -= len(chunk)
+        proc.stdin.close()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = proc.stdout.read(), proc.stderr.read()
+    if proc.wait() != 0:
+        raise LedgerError(f"git hash-object failed: {err.decode(errors='replace').strip()}")
+    return out.decode().strip()
+
+
+def _identity_env(repo: Path) -> dict[str, str] | None:
+    """Commit as the user when git knows them, else as ``seid`` (never fail for that)."""
+    try:
+        _git(repo, "var", "GIT_COMMITTER_IDENT")
+        _git(repo, "var", "GIT_AUTHOR_IDENT")
+    except LedgerError:
+        return {**os.environ, **_FALLBACK_IDENTITY}
+    return None

@@ -1,0 +1,289 @@
+"""Streaming verification of a log: what ``seid verify`` runs.
+
+One pass over the records, in O(log n) memory: every entry's DSSE signature against the
+log's trusted key, the Merkle tree recomputed leaf by leaf, and every checkpoint checked
+for signature, size and root against that tree. Matching each checkpoint's root with the
+recomputed prefix root proves all checkpoints mutually consistent (they are all roots of
+prefixes of one tree). Signature checks may run in worker processes; the tree stays in
+the main one.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import multiprocessing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from multiprocessing.pool import AsyncResult
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+
+from securesystemslib.signer import Key  # type: ignore[attr-defined]
+
+from seid import evidence, keys
+from seid.errors import VerificationError
+from seid.ledger import checkpoint, merkle, publish, records
+from seid.ledger.log import LedgerError, acknowledged
+from seid.ledger.paths import list_logs, log_dir
+
+CHUNK = 512
+Chunk = list[tuple[int, bytes, bytes]]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong, located at the first entry it affects."""
+
+    entry: int
+    reason: str
+
+
+@dataclass
+class LogReport:
+    """The outcome of verifying one log."""
+
+    log_id: str
+    source: str
+    size: int = 0
+    root: bytes = field(default_factory=merkle.empty_root)
+    problems: list[Problem] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first(self) -> Problem | None:
+        return min(self.problems, key=lambda p: p.entry) if self.problems else None
+
+    @property
+    def bad_entries(self) -> int:
+        return len({p.entry for p in self.problems})
+
+    def to_json(self) -> dict[str, Any]:
+        first = self.first
+        return {
+            "log_id": self.log_id,
+            "source": self.source,
+            "size": self.size,
+            "root": base64.b64encode(self.root).decode(),
+            "ok": self.ok,
+            "bad_entries": self.bad_entries,
+            "first_bad": None if first is None else {"entry": first.entry, "reason": first.reason},
+            "problems": [{"entry": p.entry, "reason": p.reason} for p in self.problems[:100]],
+            "notices": self.notices,
+        }
+
+
+def check_signatures(log_id: str, key: Key, chunk: Chunk) -> list[tuple[int, str, Any]]:
+    """Signature findings for a chunk, plus each verified statement's subjects."""
+    out: list[tuple[int, str, Any]] = []
+    trusted = {log_id: key}
+    for i, entry, note in chunk:
+        try:
+            statement = evidence.verify(entry, trusted).statement
+            out.append((i, "", statement.get("subject")))
+        except VerificationError as err:
+            out.append((i, f"entry signature: {err}", None))
+        try:
+            checkpoint.verify(note, log_id, key)
+        except VerificationError as err:
+            out.append((i, f"checkpoint: {err}", None))
+    return out
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(log_id: str, key: dict[str, Any]) -> None:
+    _WORKER["args"] = (log_id, Key.from_dict(key["keyid"], dict(key)))
+
+
+def _worker_check(chunk: Chunk) -> list[tuple[int, str, Any]]:
+    log_id, key = _WORKER["args"]
+    return check_signatures(log_id, key, chunk)
+
+
+def _read(stream: BinaryIO, report: LogReport) -> Iterator[tuple[int, bytes, bytes]]:
+    """``(index, entry, note)`` until EOF or the first record that cannot be framed."""
+    offset, i = 0, 0
+    while True:
+        try:
+            data = records.read_one(stream, offset)
+        except records.RecordError as err:
+            report.problems.append(Problem(i, f"{err.reason} (byte {offset} of the log)"))
+            return
+        if data is None:
+            return
+        try:
+            entry, note = records.unpack_pair(data, offset)
+        except records.RecordError as err:
+            report.problems.append(Problem(i, err.reason))
+            entry, note = data, b""
+        yield i, entry, note
+        offset += records.HEADER.size + len(data)
+        i += 1
+
+
+def verify_stream(
+    stream: BinaryIO,
+    log_id: str,
+    key: Key | None,
+    source: str,
+    *,
+    jobs: int = 1,
+    subjects_root: Path | None = None,
+    expected_size: int = 0,
+) -> LogReport:
+    """Verify the log records read from ``stream`` (the bytes of a ``log`` file)."""
+    report = LogReport(log_id, source)
+    if key is None:
+        report.problems.append(Problem(0, f"the log's key {log_id} is not trusted (.sei/trust/)"))
+        return report
+    compact = merkle.CompactRange()
+    subjects: dict[str, tuple[int, str]] = {}
+    pool = _pool(jobs, log_id, key)
+    pending: collections.deque[AsyncResult[list[tuple[int, str, Any]]]] = collections.deque()
+    try:
+        chunk: Chunk = []
+        for i, entry, note in _read(stream, report):
+            compact.append(merkle.leaf_hash(entry))
+            _check_tree(report, i, note, compact.root())
+            chunk.append((i, entry, note))
+            if len(chunk) >= CHUNK:
+                _dispatch(pool, pending, log_id, key, chunk, report, subjects, jobs)
+                chunk = []
+        _dispatch(pool, pending, log_id, key, chunk, report, subjects, jobs)
+        while pending:
+            _collect(pending.popleft().get(), report, subjects)
+    finally:
+        if pool is not None:
+            pool.terminate()
+    report.size, report.root = compact.size, compact.root()
+    if report.size < expected_size:
+        report.problems.append(
+            Problem(report.size, f"missing: the log's head records {expected_size} entries")
+        )
+    if subjects_root is not None:
+        _check_subjects(subjects_root, subjects, report)
+    report.problems.sort(key=lambda p: p.entry)
+    return report
+
+
+def _pool(jobs: int, log_id: str, key: Key) -> Any:
+    if jobs <= 1:
+        return None
+    context = multiprocessing.get_context("fork")
+    return context.Pool(jobs, _init_worker, (log_id, key.to_dict() | {"keyid": key.keyid}))
+
+
+def _dispatch(
+    pool: Any,
+    pending: collections.deque[AsyncResult[list[tuple[int, str, Any]]]],
+    log_id: str,
+    key: Key,
+    chunk: Chunk,
+    report: LogReport,
+    subjects: dict[str, tuple[int, str]],
+    jobs: int,
+) -> None:
+    if not chunk:
+        return
+    if pool is None:
+        _collect(check_signatures(log_id, key, chunk), report, subjects)
+        return
+    pending.append(pool.apply_async(_worker_check, (chunk,)))
+    while len(pending) > 2 * jobs:  # back-pressure: memory stays bounded
+        _collect(pending.popleft().get(), report, subjects)
+
+
+def _collect(
+    results: list[tuple[int, str, Any]], report: LogReport, subjects: dict[str, tuple[int, str]]
+) -> None:
+    for i, reason, subject_list in results:
+        if reason:
+            report.problems.append(Problem(i, reason))
+        for subject in subject_list or ():
+            digest = subject.get("digest", {}).get("sha256")
+            if isinstance(subject.get("name"), str) and isinstance(digest, str):
+                subjects[subject["name"]] = (i, digest)
+
+
+def _check_tree(report: LogReport, i: int, note: bytes, root: bytes) -> None:
+    try:
+        claimed, _ = checkpoint.parse(note)
+    except VerificationError:
+        return  # the signature check reports it
+    if claimed.size != i + 1:
+        report.problems.append(
+            Problem(i, f"checkpoint is for tree size {claimed.size}, expected {i + 1}")
+        )
+    elif claimed.root != root:
+        report.problems.append(Problem(i, "checkpoint root does not match the recomputed tree"))
+
+
+def _check_subjects(root: Path, subjects: Mapping[str, tuple[int, str]], report: LogReport) -> None:
+    """Re-hash subject files that still exist against the newest entry naming them."""
+    base = root.resolve()
+    for name, (i, digest) in sorted(subjects.items()):
+        relative = PurePosixPath(name)
+        if relative.is_absolute() or ".." in relative.parts:
+            continue
+        path = base / relative
+        if not path.is_file() or base not in path.resolve().parents:
+            continue
+        if evidence.file_sha256(path) != digest:
+            report.problems.append(Problem(i, f"subject {name} no longer matches its digest"))
+
+
+def verify_repo(
+    repo: Path, log_id: str | None = None, *, jobs: int = 1, subjects: bool = False
+) -> list[LogReport]:
+    """Verify every log of ``repo`` (local copies and published refs), or just ``log_id``.
+
+    A log both local and published is verified in both forms, and the published one
+    must be a prefix of the local one or extend it; a fork is a problem.
+    """
+    trusted = keys.trusted_keys(repo)
+    local = list_logs(repo)
+    try:
+        published = publish.ref_logs(repo)
+    except (LedgerError, OSError):
+        published = {}  # not a git repository: only local logs
+    ids = [log_id] if log_id is not None else sorted(set(local) | set(published))
+    if log_id is not None and log_id not in local and log_id not in published:
+        raise LedgerError(
+            f"no log {log_id} here (neither .sei/ledger/ nor {publish.ref_name(log_id)})"
+        )
+    options: dict[str, Any] = {"jobs": jobs, "subjects_root": repo if subjects else None}
+    reports = []
+    for lid in ids:
+        key = trusted.get(lid)
+        if lid in local:
+            path = log_dir(repo, lid) / "log"
+            try:
+                with path.open("rb", buffering=1 << 20) as stream:
+                    expected = acknowledged(repo, lid).size
+                    reports.append(
+                        verify_stream(
+                            stream, lid, key, str(path), expected_size=expected, **options
+                        )
+                    )
+            except OSError as exc:
+                raise LedgerError(f"cannot read {path}: {exc.strerror}") from None
+        if lid in published:
+            ref = publish.ref_name(lid)
+            with publish.open_ref_log(repo, lid) as stream:
+                report = verify_stream(stream, lid, key, ref, **options)
+            if lid in local:
+                with path.open("rb") as mine, publish.open_ref_log(repo, lid) as theirs:
+                    result = publish.compare(mine, theirs)
+                if result.fork_at is not None:
+                    report.problems.insert(0, Problem(result.fork_at, f"fork: {result.reason}"))
+                elif result.ref_size > reports[-1].size:
+                    ahead = result.ref_size - reports[-1].size
+                    report.notices.append(f"{ref} is {ahead} entries ahead of the local log")
+            reports.append(report)
+    return reports
