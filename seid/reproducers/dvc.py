@@ -1,0 +1,94 @@
+"""DVC: stale stages from DVC's own status, in-process, without running anything.
+
+``Repo.status()`` (which holds the repo lock) names the stages whose own deps, outs,
+command or params changed against ``dvc.lock``. A stage downstream of a stale one is
+stale too, even though DVC cannot see it yet (its deps are the upstream outs, which only
+change when the upstream stage runs): they are found through DVC's stage graph, whose
+edges point from a stage to the stages it depends on. ``.dvc`` pointer files are DVC
+stages as well; they are not run, but a change to one makes its consumers stale.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from seid.errors import SeidError
+from seid.reproducers.base import Plan, Stage, dist_version
+
+if TYPE_CHECKING:
+    from seid.config.model import Pipeline
+    from seid.drift import Drift
+    from seid.snapshot import Snapshot
+
+
+class DvcReproducer:
+    """Plans with DVC's own view of what changed since ``dvc.lock``."""
+
+    name: ClassVar[str] = "dvc"
+
+    def __init__(self, root: Path, pipeline: Pipeline, previous: Mapping[str, Any] | None) -> None:
+        self.root = root
+        self.pipeline = pipeline
+
+    @property
+    def version(self) -> str | None:
+        return dist_version("dvc")
+
+    def plan(self, drift: Drift, snapshot: Snapshot) -> Plan:
+        import networkx as nx  # type: ignore[import-untyped]
+        from dvc.exceptions import DvcException
+        from dvc.repo import Repo
+        from dvc.stage import PipelineStage
+
+        try:
+            with Repo(str(self.root)) as repo:
+                status: dict[str, list[Any]] = repo.status()
+                graph = repo.index.graph
+        except DvcException as exc:
+            raise SeidError(f"dvc: {exc}") from None
+        by_address = {stage.addressing: stage for stage in graph.nodes}
+        name = {stage: _name(stage, self.root) for stage in graph.nodes}
+        changed = [by_address[address] for address in sorted(status)]
+        reasons: dict[Any, list[str]] = {s: _reasons(status[s.addressing]) for s in changed}
+        for stage in changed:
+            for consumer in nx.ancestors(graph, stage):
+                reasons.setdefault(consumer, []).append(f"downstream of {name[stage]}")
+        # Dependencies before their consumers: the order in which they would run.
+        order = list(reversed(list(nx.topological_sort(graph))))
+        runnable = [s for s in order if isinstance(s, PipelineStage)]
+        stale = tuple(Stage(name[s], tuple(reasons[s])) for s in runnable if s in reasons)
+        cached = tuple(name[s] for s in runnable if s not in reasons)
+        note = None if stale else "DVC reports every stage up to date with dvc.lock"
+        return Plan(self.name, stale=stale, cached=cached, note=note)
+
+
+def _name(stage: Any, root: Path) -> str:
+    """A stage's address relative to the repo root (DVC's own is relative to the cwd)."""
+    from dvc.stage import PipelineStage
+
+    rel = Path(os.path.relpath(stage.path, root)).as_posix()
+    if not isinstance(stage, PipelineStage):
+        return rel
+    return stage.name if rel == "dvc.yaml" else f"{rel}:{stage.name}"
+
+
+def _reasons(entries: Iterable[Any]) -> list[str]:
+    """DVC's status entries (``{"changed deps": {path: how}}`` or a word) as sentences.
+
+    Params nest one level deeper: ``{"params.yaml": {"train.c": "modified"}}``.
+    """
+    out: list[str] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            out.append(str(entry))
+            continue
+        for what, changes in entry.items():
+            for path, how in sorted(changes.items()):
+                if isinstance(how, dict):
+                    out += [f"{what}: {path} {key} {k_how}" for key, k_how in sorted(how.items())]
+                else:
+                    out.append(f"{what}: {path} {how}")
+    return out
