@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ CREDENTIAL_NAME = "seid-signing-key"
 TRUST_DIR = Path(".sei") / "trust"
 PUBLIC_SUFFIX = ".pub"
 _MAX_KEY_FILE = 64 * 1024  # a PEM key is a few hundred bytes; refuse anything huge
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,8 @@ def generate(out_dir: Path, name: str = "seid") -> GeneratedKey:
     The private file is created with O_EXCL and mode 0600 so it is never readable by
     others, not even for an instant, and an existing key is never overwritten.
     """
-    if not name or "/" in name or name.startswith(".") or name.endswith(PUBLIC_SUFFIX):
-        raise SeidError(f"bad key name {name!r}: a plain file name without '.pub'")
+    if not _NAME.fullmatch(name) or name.endswith(PUBLIC_SUFFIX):
+        raise SeidError(f"bad key name {name!r}: letters, digits, '.', '_', '-'; no '.pub'")
     private_path = out_dir / name
     public_path = out_dir / f"{name}{PUBLIC_SUFFIX}"
     for path in (private_path, public_path):
@@ -100,8 +102,11 @@ def generate(out_dir: Path, name: str = "seid") -> GeneratedKey:
     private_key = ed25519.Ed25519PrivateKey.generate()
     pem = private_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     _write_new(private_path, pem, 0o600)
-    public_pem = _public_pem(private_key.public_key())
-    _write_new(public_path, public_pem, 0o644)
+    try:
+        _write_new(public_path, _public_pem(private_key.public_key()), 0o644)
+    except SeidError:
+        private_path.unlink()  # no half-written pair
+        raise
     return GeneratedKey(private_path, public_path, key_id_of(private_key.public_key()))
 
 
@@ -116,7 +121,9 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
         raise SeidError(f"cannot create {path}: {exc.strerror}") from None
     try:
         os.fchmod(fd, mode)  # the umask may have removed bits we want (never added any)
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     except OSError as exc:
         os.close(fd)
@@ -204,12 +211,27 @@ def _read_private_file(path: Path) -> bytes:
 
 
 def load_public_key(path: Path) -> Key:
-    """A public key from a PEM file, as a securesystemslib key whose keyid is ours."""
-    public_key = _load_public(path)
+    """A public key file as a securesystemslib key whose keyid is ours.
+
+    Accepts PEM (SubjectPublicKeyInfo) or, as the sei engine writes ``PUBKEY.txt``, the
+    hex of an uncompressed P-256 point.
+    """
+    return _sslib_key(path, _load_public(path))
+
+
+def _sslib_key(path: Path, public_key: PublicKeyTypes) -> Key:
     try:
         return SSlibKey.from_crypto(public_key, keyid=key_id_of(public_key))
     except ValueError:
         raise InputError(path, "unsupported public key type") from None
+
+
+def p256_from_hex(text: str) -> ec.EllipticCurvePublicKey:
+    """A P-256 key from the hex of its 65-byte uncompressed point; ValueError if not."""
+    raw = bytes.fromhex(text.strip())
+    if len(raw) != 65 or raw[0] != 4:
+        raise ValueError("not a 65-byte uncompressed point")
+    return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
 
 
 def _load_public(path: Path) -> PublicKeyTypes:
@@ -223,9 +245,11 @@ def _load_public(path: Path) -> PublicKeyTypes:
     if b"PRIVATE KEY" in data:
         raise InputError(path, "this is a private key; give the public key (.pub) file")
     try:
+        if not data.lstrip().startswith(b"-----BEGIN"):
+            return p256_from_hex(data.decode("ascii"))
         return load_pem_public_key(data)
     except Exception:  # several cryptography error types; the message must not echo data
-        raise InputError(path, "not a PEM public key") from None
+        raise InputError(path, "not a PEM public key (nor a hex P-256 point)") from None
 
 
 def trusted_keys(repo_root: Path) -> dict[str, Key]:
@@ -246,7 +270,7 @@ def add_trusted(repo_root: Path, pub_path: Path) -> str:
     Idempotent: adding the same key again rewrites the same file with the same bytes.
     """
     public_key = _load_public(pub_path)
-    key_id = key_id_of(public_key)
+    key_id = _sslib_key(pub_path, public_key).keyid  # refuses types we cannot verify
     trust_dir = repo_root / TRUST_DIR
     try:
         trust_dir.mkdir(parents=True, exist_ok=True)

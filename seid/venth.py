@@ -11,7 +11,6 @@ file does not hide the others.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from seid.errors import InputError, SeidError, VerificationError
 from seid.evidence import PAYLOAD_TYPE, STATEMENT_TYPE, check_statement, file_sha256, pae
 from seid.evidence import parse_envelope as parse_dsse
+from seid.keys import key_id_of, p256_from_hex
 
 PUBKEY_FILE = "PUBKEY.txt"
 SIG_SUFFIX = ".sig"
@@ -76,19 +76,12 @@ def verify_sei_dir(path: Path, trusted_ids: Collection[str] | None = None) -> Ve
 
 def _load_pubkey(path: Path) -> _PublicKey:
     try:
-        text = path.read_text(encoding="ascii").strip()
-        raw = bytes.fromhex(text)
+        key = p256_from_hex(path.read_text(encoding="ascii"))
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror}") from None
-    except ValueError:  # UnicodeDecodeError is a ValueError
-        raise InputError(path, "not a hex public key") from None
-    if len(raw) != 65 or raw[0] != 4:
-        raise InputError(path, "not a 65-byte uncompressed P-256 point")
-    try:
-        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
-    except ValueError:
-        raise InputError(path, "not a point on P-256") from None
-    return _PublicKey(key, hashlib.sha256(raw).hexdigest())
+    except ValueError:  # also UnicodeDecodeError, and a point off the curve
+        raise InputError(path, "not the hex of an uncompressed P-256 public key") from None
+    return _PublicKey(key, key_id_of(key))
 
 
 def _signed_files(root: Path) -> Iterator[str]:

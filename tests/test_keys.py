@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, x25519
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -56,7 +56,7 @@ def test_generate_refuses_to_overwrite(tmp_path: Path) -> None:
     assert first.private_path.read_bytes() == before
 
 
-@pytest.mark.parametrize("name", ["", "a/b", ".hidden", "x.pub"])
+@pytest.mark.parametrize("name", ["", "a/b", ".hidden", "x.pub", "a\x00b", "../k"])
 def test_generate_refuses_bad_names(tmp_path: Path, name: str) -> None:
     with pytest.raises(SeidError, match="bad key name"):
         keys.generate(tmp_path, name)
@@ -178,3 +178,24 @@ def test_ecdsa_private_key_signs_too(tmp_path: Path) -> None:
     path.chmod(0o600)
     signer = keys.load_signer(path)
     assert signer.public_key.keyid == keys.key_id_of(private.public_key())
+
+
+def test_sei_engine_hex_pubkey_can_be_trusted(tmp_path: Path) -> None:
+    private = ec.generate_private_key(ec.SECP256R1())
+    point = private.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    pubkey_txt = tmp_path / "PUBKEY.txt"
+    pubkey_txt.write_text(point.hex() + "\n")
+    key_id = keys.add_trusted(tmp_path, pubkey_txt)
+    assert key_id == hashlib.sha256(point).hexdigest()
+    assert keys.trusted_keys(tmp_path)[key_id].scheme == "ecdsa-sha2-nistp256"
+
+
+def test_unsupported_public_key_type_is_not_trusted(tmp_path: Path) -> None:
+    pub = tmp_path / "x.pub"
+    public = x25519.X25519PrivateKey.generate().public_key()
+    pub.write_bytes(public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    with pytest.raises(InputError, match="unsupported public key type"):
+        keys.add_trusted(tmp_path, pub)
+    assert not (tmp_path / ".sei" / "trust").exists() or not any(
+        (tmp_path / ".sei" / "trust").iterdir()
+    )

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from seid import keys
 from seid.errors import InputError
 from seid.venth import verify_sei_dir
 
@@ -158,6 +159,13 @@ def test_garbage_sig_is_reported_not_raised(venth: Path) -> None:
     (venth / "bundle.json.sig").write_bytes(b"\x00\xffnot json")
     report = verify_sei_dir(venth)
     assert report.bad == [("bundle.json", "envelope is not JSON")]
+
+
+def test_pubkey_trusted_through_seid_trust(venth: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    assert not verify_sei_dir(venth, trusted_ids=keys.trusted_keys(repo)).ok
+    keys.add_trusted(repo, venth / "PUBKEY.txt")
+    assert verify_sei_dir(venth, trusted_ids=keys.trusted_keys(repo)).ok
 
 
 def test_untrusted_pubkey_is_reported(venth: Path) -> None:
