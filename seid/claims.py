@@ -110,6 +110,17 @@ class ClaimVerdict:
     observed: float | None = None
     locked: bool = False
 
+    def record(self) -> dict[str, Any]:
+        """The entry an evidence bundle keeps under ``claims`` (see DESIGN)."""
+        return {
+            "path": str(self.claim.path),
+            "manifest_hash": self.claim.hash,
+            "verdict": self.verdict,
+            "observed": self.observed,
+            "locked": self.locked,
+            "reason": self.reason,
+        }
+
 
 def load_claim(path: Path, *, display: str | None = None) -> Claim:
     """Read, validate and canonicalise a claim file (JSON or block YAML)."""

@@ -294,6 +294,17 @@ def test_document_that_is_not_a_mapping(tmp_path: Path, text: str) -> None:
     rejected(write(tmp_path, "c.yaml", text), "must be a mapping")
 
 
+def test_deep_nesting_is_refused_with_its_place(tmp_path: Path) -> None:
+    text = claim_yaml(metric_args={"k": "v"}).replace("k: v", "k: " + "[" * 40 + "]" * 40)
+    rejected(write(tmp_path, "c.yaml", text), "nested deeper than 32 levels")
+
+
+def test_yaml_unreadable_noncharacter_is_located(tmp_path: Path) -> None:
+    text = claim_yaml(notes="x").replace("notes: x", "notes: a\ufffe")
+    error = rejected(write(tmp_path, "c.yaml", text), "U+FFFE")
+    assert error.col == 9
+
+
 def test_anchor_alias_and_tag_are_refused(tmp_path: Path) -> None:
     text = claim_yaml().replace("metric: accuracy", "metric: &m accuracy")
     rejected(write(tmp_path, "c.yaml", text), "anchors")
@@ -353,6 +364,13 @@ def test_equality_tolerance_comes_from_metric_args(tmp_path: Path) -> None:
     assert claim.tolerance == 0.01
     assert evaluate(claim, {"accuracy": Metric(0.855)}).verdict == "PASS"
     assert evaluate(claim, {"accuracy": Metric(0.87)}).verdict == "FAIL"
+
+
+def test_verdict_record_for_evidence_bundles(claim: Claim) -> None:
+    record = evaluate(claim, {"accuracy": Metric(0.9)}).record()
+    assert record["manifest_hash"] == TV001_HASH
+    assert (record["verdict"], record["observed"], record["locked"]) == ("PASS", 0.9, False)
+    assert record["path"] == str(claim.path)
 
 
 def test_absent_metric_is_unverified(claim: Claim) -> None:
