@@ -112,7 +112,10 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 def sign(statement: dict[str, Any], signer: Signer) -> bytes:
     """The DSSE envelope for ``statement``, as the exact bytes the ledger stores."""
     payload = canonical_json(statement)
-    check_statement(payload)
+    try:
+        check_statement(payload)
+    except VerificationError as err:  # a caller's mistake, not a finding about evidence
+        raise SeidError(f"refusing to sign: {err}") from None
     signature = signer.sign(pae(PAYLOAD_TYPE, payload))
     envelope = {
         "payload": _b64(payload),
@@ -186,6 +189,8 @@ def check_statement(payload: bytes, accept: tuple[str, ...] = (STATEMENT_TYPE,))
         raise VerificationError(f"{bad}: no predicateType or subject list")
     if not subjects:
         raise VerificationError(f"{bad}: empty subject list")
+    if not isinstance(obj.get("predicate", {}), dict):
+        raise VerificationError(f"{bad}: predicate is not an object")
     for subject in subjects:
         digest = subject.get("digest") if isinstance(subject, dict) else None
         if not isinstance(digest, dict) or not digest:

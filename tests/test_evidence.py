@@ -264,3 +264,12 @@ def test_nan_in_evidence_is_refused(signer: Signer) -> None:
     bad = evidence.statement([evidence.Subject("a", "00" * 32)], "p", {"x": float("nan")})
     with pytest.raises(SeidError, match="not plain JSON"):
         evidence.sign(bad, signer)
+
+
+def test_malformed_statement_is_refused_at_signing(signer: Signer) -> None:
+    no_subject = evidence.statement([], evidence.EVIDENCE_PREDICATE, {})
+    with pytest.raises(SeidError, match=r"refusing to sign: .*empty subject list") as info:
+        evidence.sign(no_subject, signer)
+    assert not isinstance(info.value, VerificationError)
+    with pytest.raises(SeidError, match="predicate is not an object"):
+        evidence.sign(evidence.statement([evidence.Subject("a", "00")], "p", [1]), signer)
