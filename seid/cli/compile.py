@@ -1,0 +1,45 @@
+"""``seid compile``: the risk program as an OSCAL assessment plan.
+
+Prints where the plan went, its digest and how many measure tasks it holds, plus where
+its timestamp came from (the manifest's last commit, HEAD, or the fixed epoch of a repo
+with no commits), because that decides whether two compiles can match byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from seid.config import find_root, load_manifest
+
+
+@click.command("compile")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the plan here (default: oscal.assessment_plan in sei.yaml). "
+    "A .json path writes JSON, anything else YAML.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def compile_(out: Path | None, as_json: bool) -> None:
+    """Compile the risk program to an OSCAL assessment plan (compliance-trestle models)."""
+    from seid import oscal  # trestle is heavy: only this command pays for it
+
+    root = find_root(Path.cwd())
+    result = oscal.compile_plan(load_manifest(root), root, out)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        return
+    shown = os.path.relpath(result.path) if result.path.is_relative_to(Path.cwd()) else result.path
+    click.echo(f"wrote {shown}")
+    click.echo(f"digest sha256:{result.digest}")
+    click.echo(
+        f"tasks {result.tasks} ({result.pre_market} pre-market, {result.post_market} "
+        f"post-market; {result.activities} manual activities) for {result.risks} risks"
+    )
+    source = result.timestamp_source
+    origin = f"{source} {result.commit[:12]}" if result.commit else f"{source}: no git history"
+    click.echo(f"timestamp {result.timestamp} ({origin})")

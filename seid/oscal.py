@@ -1,0 +1,520 @@
+"""The risk program as an OSCAL assessment plan, built with compliance-trestle's models.
+
+An auditor's tools read OSCAL, not ``sei.yaml``; the plan says, before any run, what
+will be assessed and how: each risk is a reviewed control with its analysis (ISO/IEC
+23894 6.4.3/6.4.4) recorded as props of a local objective, and each measure is a task
+carrying its metric, operator, threshold, enforcement and lifecycle. Manual measures
+are declared activities (a person evidences them); post-market measures (lifecycle
+``monitoring`` only) sit in their own task group.
+
+The bytes are a function of the manifest and its git history only: UUIDs are uuid5 of
+the system name and the ids, timestamps come from the manifest's last commit. So the
+same manifest always compiles to the same file and digest, and a changed digest means
+a changed plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+from trestle.oscal import OSCAL_VERSION
+from trestle.oscal import common as oc
+from trestle.oscal.assessment_plan import AssessmentPlan, LocalDefinitions
+
+from seid import __version__
+from seid.config import Manifest, Measure, Risk, Treatment, check_repo_path
+from seid.errors import SeidError
+from seid.risk import Analysis, OverallResidual, RiskAnalysis, analyze
+from seid.yamlsafe import load_yaml
+
+NAMESPACE: Final = "https://seid.dev/ns/oscal"
+_UUID_NS: Final = uuid.uuid5(uuid.NAMESPACE_URL, NAMESPACE)
+# Used when the manifest has no git history at all (documented in the plan's props).
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+# OSCAL tokens (NCNames, ASCII subset): risk ids and impact dimensions become tokens.
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_SINGLE_UNIT = re.compile(r"P(\d+)([YMWD])|PT(\d+)([HMS])")
+_DATE_UNITS = {"Y": "years", "M": "months", "D": "days"}
+_TIME_UNITS = {"H": "hours", "M": "minutes", "S": "seconds"}
+
+
+@dataclass(frozen=True)
+class SourceTime:
+    """When the plan's content was last decided, and how that was found out."""
+
+    when: datetime
+    source: str  # manifest-commit | head-commit | epoch
+    commit: str | None
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    path: Path
+    digest: str
+    tasks: int
+    pre_market: int
+    post_market: int
+    activities: int
+    risks: int
+    timestamp: str
+    timestamp_source: str
+    commit: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "digest": f"sha256:{self.digest}",
+            "tasks": self.tasks,
+            "pre_market": self.pre_market,
+            "post_market": self.post_market,
+            "activities": self.activities,
+            "risks": self.risks,
+            "timestamp": self.timestamp,
+            "timestamp_source": self.timestamp_source,
+            "commit": self.commit,
+        }
+
+
+def compile_plan(manifest: Manifest, root: Path, out: Path | None = None) -> CompileResult:
+    """Write the assessment plan (YAML, or JSON for a ``.json`` path) atomically."""
+    _check_tokens(manifest)
+    target = out if out is not None else _default_target(manifest, root)
+    stamp = source_time(root, manifest.path)
+    plan = build_plan(manifest, stamp, _relative(manifest.path, target.parent))
+    data = render(plan, json_output=target.suffix.lower() == ".json")
+    write_atomic(target, data)
+    measures = [measure for _, measure in manifest.iter_measures()]
+    post = sum(measure.post_market for measure in measures)
+    return CompileResult(
+        path=target,
+        digest=hashlib.sha256(data).hexdigest(),
+        tasks=len(measures),
+        pre_market=len(measures) - post,
+        post_market=post,
+        activities=sum(measure.evaluation == "manual" for measure in measures),
+        risks=len(manifest.risk.risks),
+        timestamp=stamp.when.isoformat(),
+        timestamp_source=stamp.source,
+        commit=stamp.commit,
+    )
+
+
+def build_plan(manifest: Manifest, stamp: SourceTime, manifest_href: str) -> AssessmentPlan:
+    """The plan as trestle models; pydantic validates every field as it is built."""
+    if not manifest.risk.risks:
+        raise SeidError(f"{manifest.path.name}: the risk program has no risks; nothing to compile")
+    ids = _Ids(manifest.system.name)
+    analysis = analyze(manifest.risk)
+    return AssessmentPlan(
+        uuid=ids("plan"),
+        metadata=_metadata(manifest, stamp),
+        import_ssp=oc.ImportSsp(
+            href=f"#{ids('resource', 'manifest')}",
+            remarks="No OSCAL SSP: the system and its risk program are described by the "
+            "seid manifest in back-matter.",
+        ),
+        local_definitions=LocalDefinitions(
+            components=[_component(manifest, ids)],
+            objectives_and_methods=[
+                _objective(manifest, risk, analysis) for risk in manifest.risk.risks
+            ],
+            activities=_listed(_activity(ids, risk, m) for risk, m in _manual(manifest)),
+        ),
+        reviewed_controls=_reviewed_controls(manifest, analysis.overall_residual),
+        assessment_subjects=[_subject(ids)],
+        tasks=_task_groups(manifest, ids),
+        back_matter=oc.BackMatter(resources=[_manifest_resource(manifest, ids, manifest_href)]),
+    )
+
+
+def render(plan: AssessmentPlan, *, json_output: bool = False) -> bytes:
+    """Deterministic bytes: field order as OSCAL declares it, no line wrapping."""
+    document = plan.oscal_dict()
+    if json_output:
+        return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    text = yaml.safe_dump(
+        document, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 16
+    )
+    return text.encode("utf-8")
+
+
+def source_time(root: Path, manifest: Path) -> SourceTime:
+    """The manifest's last commit, else HEAD's, else :data:`EPOCH` (no history)."""
+    for paths, source in ((["--", str(manifest)], "manifest-commit"), ([], "head-commit")):
+        found = _git_log(root, paths)
+        if found is not None:
+            commit, when = found
+            return SourceTime(when, source, commit)
+    return SourceTime(EPOCH, "epoch", None)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temp file beside ``path`` and rename it over: never half a plan."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- inputs --------------------------------------------------------------------------
+
+
+def _default_target(manifest: Manifest, root: Path) -> Path:
+    # Already checked against traversal by the manifest model; checked again, cheaply,
+    # because a plan written outside the repository would be an escape.
+    return root / check_repo_path(manifest.oscal.assessment_plan)
+
+
+def _relative(path: Path, start: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
+
+
+def _git_log(root: Path, paths: list[str]) -> tuple[str, datetime] | None:
+    try:
+        proc = subprocess.run(
+            ["git", "log", "-1", "--format=%H %cI", *paths],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    fields = proc.stdout.split()
+    if proc.returncode != 0 or len(fields) != 2:
+        return None
+    return fields[0], datetime.fromisoformat(fields[1]).astimezone(UTC)
+
+
+def _check_tokens(manifest: Manifest) -> None:
+    """Risk ids and impact dimensions become OSCAL tokens; say where one is not."""
+    bad: list[tuple[tuple[str | int, ...], str, bool]] = [
+        (("risk", "appetite", name), name, True)
+        for name in manifest.risk.appetite
+        if not _TOKEN.fullmatch(name)
+    ]
+    bad += [
+        (("risk", "risks", i, "id"), risk.id, False)
+        for i, risk in enumerate(manifest.risk.risks)
+        if not _TOKEN.fullmatch(risk.id)
+    ]
+    if bad:
+        loc, value, key = bad[0]
+        message = (
+            f"{value!r} cannot be an OSCAL token: use letters, digits, '_', '-' and '.', "
+            "starting with a letter or '_'"
+        )
+        raise load_yaml(manifest.path, display=manifest.path.name).error(loc, message, key=key)
+
+
+def _manual(manifest: Manifest) -> Iterator[tuple[Risk, Measure]]:
+    return ((r, m) for r, m in manifest.iter_measures() if m.evaluation == "manual")
+
+
+# --- building blocks -----------------------------------------------------------------
+
+
+class _Ids:
+    """uuid5 of the system name and a path of ids: stable across compiles and hosts."""
+
+    def __init__(self, system: str) -> None:
+        self.system = system
+
+    def __call__(self, *parts: str) -> str:
+        return str(uuid.uuid5(_UUID_NS, "\x1f".join((self.system, *parts))))
+
+
+def _line(value: object) -> str:
+    """One line, no edge whitespace: what OSCAL titles and prop values allow."""
+    return " ".join(str(value).split())
+
+
+def _prop(name: str, value: object, *, group: str | None = None) -> oc.Property | None:
+    if value is None or _line(value) == "":
+        return None
+    return oc.Property(name=name, value=_line(value), ns=NAMESPACE, group=group)
+
+
+def _listed(items: Iterable[Any]) -> list[Any] | None:
+    """OSCAL lists are absent, never empty."""
+    found = [item for item in items if item is not None]
+    return found or None
+
+
+def _many(name: str, values: Iterable[object]) -> list[oc.Property | None]:
+    return [_prop(name, value) for value in values]
+
+
+def _metadata(manifest: Manifest, stamp: SourceTime) -> oc.Metadata:
+    system = manifest.system
+    return oc.Metadata(
+        title=_line(f"Assessment plan: {system.name}"),
+        last_modified=stamp.when,
+        version=_line(system.version or "unversioned"),
+        oscal_version=OSCAL_VERSION,
+        props=_listed(
+            [
+                _prop("generator", f"seid {__version__}"),
+                _prop("manifest", manifest.path.name),
+                _prop("manifest-digest", f"sha256:{manifest.manifest_digest}"),
+                _prop("timestamp-source", stamp.source),
+                _prop("source-commit", stamp.commit),
+            ]
+        ),
+        remarks=system.intended_purpose,
+    )
+
+
+def _component(manifest: Manifest, ids: _Ids) -> oc.SystemComponent:
+    system, task = manifest.system, manifest.task
+    tier = manifest.classification.tier if manifest.classification else None
+    standards = manifest.context.applicable_standards if manifest.context else []
+    return oc.SystemComponent(
+        uuid=ids("component"),
+        type="software",
+        title=_line(system.name),
+        description=system.intended_purpose or f"The ML system {system.name}.",
+        props=_listed(
+            [
+                _prop("organization", system.organization),
+                _prop("component-type", system.component_type),
+                _prop("classification-tier", tier),
+                _prop("task-modality", task.modality if task else None),
+                _prop("task-type", task.type if task else None),
+                _prop("pipeline-tool", manifest.pipeline.tool),
+                *_many("decision", system.decisions),
+                *_many("affected-persons", system.affected_persons),
+                *_many("applicable-standard", standards),
+            ]
+        ),
+        status=oc.Status(state="operational"),
+    )
+
+
+def _subject(ids: _Ids) -> oc.AssessmentSubjectSpecific:
+    return oc.AssessmentSubjectSpecific(
+        type="component",
+        include_subjects=[oc.SelectSubjectById(subject_uuid=ids("component"), type="component")],
+    )
+
+
+def _select(risk_ids: Iterable[str]) -> oc.ControlSelections:
+    return oc.ControlSelections(
+        include_controls=[oc.SelectControlById(control_id=rid) for rid in risk_ids]
+    )
+
+
+def _reviewed_controls(manifest: Manifest, overall: OverallResidual) -> oc.ReviewedControls:
+    program = manifest.risk
+    return oc.ReviewedControls(
+        description="The risks of the risk program (ISO/IEC 23894 6.4), each assessed by its "
+        "pre-registered measures; the risk id is the control id.",
+        props=_listed(
+            [
+                *[_prop("appetite", level, group=dim) for dim, level in program.appetite.items()],
+                _prop("risk-criteria-scale", program.criteria.scale),
+                _prop("review-interval", program.review_interval),
+                _prop("overall-residual-level", overall.level),
+                _prop("overall-residual-criterion", overall.criterion),
+                _prop("overall-residual-evaluation", overall.evaluation),
+                *_many("overall-residual-contributor", overall.contributing),
+            ]
+        ),
+        control_selections=[_select(risk.id for risk in program.risks)],
+    )
+
+
+def _objective(manifest: Manifest, risk: Risk, analysis: Analysis) -> oc.LocalObjective:
+    """A risk as the objective of its control, with its analysis as props."""
+    result = next(item for item in analysis.risks if item.risk_id == risk.id)
+    misuses = [m.id for m in manifest.system.potential_misuses if risk.id in m.addressed_by]
+    return oc.LocalObjective(
+        control_id=risk.id,
+        description=_line(risk.title or risk.id),
+        props=_listed(
+            [_prop("domain", risk.domain), *_analysis_props(result), *_many("misuse", misuses)]
+        ),
+        parts=[
+            oc.Part(name="objective", prose=risk.rationale or risk.title or risk.id),
+            *(_treatment_part(treatment) for treatment in risk.treat),
+        ],
+    )
+
+
+def _analysis_props(result: RiskAnalysis) -> list[oc.Property | None]:
+    props = [
+        _prop("likelihood", result.likelihood),
+        _prop("residual-likelihood", result.residual_likelihood),
+        _prop("inherent-overall", result.inherent_overall),
+        _prop("residual-overall", result.residual_overall),
+        _prop("requires-treatment", str(result.requires_treatment).lower()),
+    ]
+    for dim in result.dimensions:
+        props += [
+            _prop("impact", dim.impact, group=dim.dimension),
+            _prop("appetite", dim.appetite, group=dim.dimension),
+            _prop("inherent-level", dim.inherent_level, group=dim.dimension),
+            _prop("inherent-evaluation", dim.inherent_eval, group=dim.dimension),
+            _prop("residual-level", dim.residual_level, group=dim.dimension),
+            _prop("residual-evaluation", dim.residual_eval, group=dim.dimension),
+        ]
+    return props
+
+
+def _treatment_part(treatment: Treatment) -> oc.Part:
+    lines = [treatment.action or "", *(f"- {control}" for control in treatment.controls)]
+    return oc.Part(
+        name="treatment",
+        ns=NAMESPACE,
+        title=_line(f"{treatment.method.value}: {treatment.action or 'no action given'}"),
+        props=_listed(
+            [
+                _prop("method", treatment.method),
+                _prop("residual-likelihood", treatment.residual_likelihood),
+                *_many("measure-id", (m.id for m in treatment.measures)),
+            ]
+        ),
+        prose="\n".join(line for line in lines if line) or None,
+    )
+
+
+def _activity(ids: _Ids, risk: Risk, measure: Measure) -> oc.Activity:
+    """A manual measure: declared here, evidenced by a person, never computed by seid."""
+    return oc.Activity(
+        uuid=ids("activity", measure.id),
+        title=_line(f"Manual evaluation: {measure.id}"),
+        description=f"A person establishes {measure.metric} and records whether it meets "
+        f"{measure.constraint}, with the evidence it rests on.",
+        props=_listed([_prop("risk-id", risk.id), _prop("measure-id", measure.id)]),
+        steps=[
+            oc.Step(
+                uuid=ids("activity", measure.id, "record"),
+                description=f"Record the observed {measure.metric} and who established it.",
+            )
+        ],
+        related_controls=oc.ReviewedControls(control_selections=[_select([risk.id])]),
+    )
+
+
+def _task_groups(manifest: Manifest, ids: _Ids) -> list[oc.Task] | None:
+    """Pre-market measures and post-market monitoring, as two groups of tasks."""
+    groups = [
+        ("pre-market", "Pre-market assessment", False),
+        ("post-market", "Post-market monitoring (EU AI Act art. 72)", True),
+    ]
+    tasks = []
+    for phase, title, post in groups:
+        members = [
+            _task(ids, treatment, risk, measure)
+            for risk in manifest.risk.risks
+            for treatment in risk.treat
+            for measure in treatment.measures
+            if measure.post_market is post
+        ]
+        if members:
+            tasks.append(
+                oc.Task(
+                    uuid=ids("task-group", phase),
+                    type="milestone",
+                    title=title,
+                    props=[oc.Property(name="market-phase", value=phase, ns=NAMESPACE)],
+                    tasks=members,
+                )
+            )
+    return tasks or None
+
+
+def _task(ids: _Ids, treatment: Treatment, risk: Risk, measure: Measure) -> oc.Task:
+    subjects = [oc.AssessmentSubject(_subject(ids))]
+    activity = (
+        [oc.AssociatedActivity(activity_uuid=ids("activity", measure.id), subjects=subjects)]
+        if measure.evaluation == "manual"
+        else None
+    )
+    return oc.Task(
+        uuid=ids("measure", measure.id),
+        type="action",
+        title=_line(f"{measure.id}: {measure.metric} {measure.constraint}"),
+        description=f"Check that {measure.metric} {measure.constraint} for risk {risk.id} "
+        f"({measure.enforcement}, {measure.evaluation}).",
+        props=_listed(_measure_props(treatment, risk, measure)),
+        timing=_timing(measure.frequency),
+        associated_activities=activity,
+        subjects=subjects,
+    )
+
+
+def _measure_props(treatment: Treatment, risk: Risk, m: Measure) -> list[oc.Property | None]:
+    return [
+        _prop("risk-id", risk.id),
+        _prop("measure-id", m.id),
+        _prop("metric", m.metric),
+        _prop("operator", m.constraint.comparator),
+        _prop("threshold", repr(m.constraint.threshold)),
+        _prop("severity", m.severity),
+        _prop("enforcement", m.enforcement),
+        _prop("evaluation", m.evaluation),
+        *_many("lifecycle-phase", m.lifecycle),
+        _prop("market-phase", "post-market" if m.post_market else "pre-market"),
+        _prop("treatment-method", treatment.method),
+        _prop("article", m.article),
+        *_many("standard-clause", m.standard_clauses),
+        *_many("framework", m.frameworks),
+        _prop("control-tier", m.control_tier),
+        _prop("trigger", m.trigger),
+        _prop("frequency", m.frequency),
+        _prop("metric-threshold", None if m.metric_threshold is None else repr(m.metric_threshold)),
+        _prop("art72-citation", m.art72_citation),
+        *_many("input", (f"{name}={value}" for name, value in sorted(m.inputs.items()))),
+    ]
+
+
+def _timing(duration: str | None) -> oc.TimingAtFrequency | None:
+    """``P1M`` -> every 1 month; a duration of mixed units stays a prop only."""
+    match = _SINGLE_UNIT.fullmatch(duration or "")
+    if match is None:
+        return None
+    if match.group(1):
+        period, unit = int(match.group(1)), match.group(2)
+        period, name = (period * 7, "days") if unit == "W" else (period, _DATE_UNITS[unit])
+    else:
+        period, name = int(match.group(3)), _TIME_UNITS[match.group(4)]
+    if period < 1:
+        return None
+    return oc.TimingAtFrequency(at_frequency=oc.AtFrequency(period=period, unit=name))
+
+
+def _manifest_resource(manifest: Manifest, ids: _Ids, href: str) -> oc.Resource:
+    return oc.Resource(
+        uuid=ids("resource", "manifest"),
+        title=_line(f"seid manifest {manifest.path.name}"),
+        description="The risk program this plan was compiled from.",
+        rlinks=[
+            oc.Rlink(
+                href=href,
+                media_type="application/yaml",
+                hashes=[oc.Hash(algorithm="SHA-256", value=manifest.manifest_digest)],
+            )
+        ],
+    )
