@@ -28,7 +28,7 @@ from typing import Any, Literal
 import yaml
 
 from seid.compare import COMPARATORS, DEFAULT_TOLERANCE, compare
-from seid.errors import InputError, VerificationError
+from seid.errors import InputError, SeidError, VerificationError
 from seid.jsonsafe import load_json_text
 from seid.metrics import Metric, lookup
 from seid.yamlsafe import Located, PathKey, check_controls, load_yaml_text, read_text
@@ -393,7 +393,10 @@ def lock(claim: Claim) -> Path:
             f"{claim.sidecar_path} already locks {locked} but {claim.path} hashes to "
             f"{claim.hash}; amend with a new claim whose prior_hash is the locked hash"
         )
-    _write_atomic(claim.sidecar_path, f"{claim.hash}  {claim.path.name}\n".encode())
+    try:
+        _write_atomic(claim.sidecar_path, f"{claim.hash}  {claim.path.name}\n".encode())
+    except OSError as exc:
+        raise SeidError(f"cannot write {claim.sidecar_path}: {exc.strerror or exc}") from None
     return claim.sidecar_path
 
 

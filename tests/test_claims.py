@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
 from pathlib import Path
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seid.claims import Claim, evaluate, load_claim, lock, read_sidecar
-from seid.errors import InputError, VerificationError
+from seid.errors import InputError, SeidError, VerificationError
 from seid.metrics import Metric
 from seid.yamlsafe import load_yaml_text
 from tests.conftest import CONFORMANCE
@@ -325,6 +326,18 @@ def test_lock_writes_a_sha256sum_style_sidecar(claim: Claim) -> None:
     assert sidecar.stat().st_mode & 0o777 == 0o644
     assert read_sidecar(claim) == TV001_HASH
     assert lock(claim) == sidecar  # idempotent
+
+
+def test_lock_in_a_read_only_directory_is_a_user_error(claim: Claim) -> None:
+    claim.path.parent.chmod(0o555)
+    try:
+        if os.access(claim.path.parent, os.W_OK):
+            pytest.skip("running as a user that ignores directory permissions")
+        with pytest.raises(SeidError, match="cannot write"):
+            lock(claim)
+    finally:
+        claim.path.parent.chmod(0o755)
+    assert list(claim.path.parent.iterdir()) == [claim.path]
 
 
 def test_lock_refuses_to_relock_an_edited_claim(claim: Claim) -> None:
