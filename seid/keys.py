@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 from securesystemslib.signer import (  # type: ignore[attr-defined]  # re-exported
+    SIGNER_FOR_URI_SCHEME,
     CryptoSigner,
     Key,
     Signer,
@@ -40,6 +41,7 @@ from securesystemslib.signer import (  # type: ignore[attr-defined]  # re-export
 from seid.errors import InputError, SeidError
 
 KEY_ENV = "SEID_SIGNING_KEY"
+PUBKEY_ENV = "SEID_SIGNING_PUBKEY"
 CREDENTIAL_NAME = "seid-signing-key"
 TRUST_DIR = Path(".sei") / "trust"
 PUBLIC_SUFFIX = ".pub"
@@ -162,7 +164,11 @@ def load_signer(explicit: Path | None = None) -> Signer:
 
     Refuses a key file that group or others may read, as ssh does. The signer's public
     key carries our key id, so signatures name the key the ledger is kept under.
+    ``$SEID_SIGNING_KEY`` may instead be a securesystemslib signer URI (``gcpkms:``,
+    ``awskms:``, ``hsm:``, ...) with the public key file in ``$SEID_SIGNING_PUBKEY``.
     """
+    if explicit is None and _is_signer_uri(os.environ.get(KEY_ENV, "")):
+        return _uri_signer(os.environ[KEY_ENV])
     path = find_private_key(explicit)
     private_key = _load_private(path)
     public_key = private_key.public_key()
@@ -171,6 +177,28 @@ def load_signer(explicit: Path | None = None) -> Signer:
         return CryptoSigner(private_key, sslib_key)
     except ValueError:
         raise InputError(path, "unsupported private key type") from None
+
+
+def _is_signer_uri(text: str) -> bool:
+    """``scheme:rest`` for a scheme securesystemslib can sign with, other than a file."""
+    scheme, colon, _ = text.partition(":")
+    known = scheme in SIGNER_FOR_URI_SCHEME and scheme != CryptoSigner.SCHEME
+    return bool(colon) and known and not Path(text).exists()
+
+
+def _uri_signer(uri: str) -> Signer:
+    scheme = uri.partition(":")[0]
+    pub = os.environ.get(PUBKEY_ENV)
+    if not pub:
+        raise SeidError(f"{KEY_ENV} is a {scheme}: signer; set {PUBKEY_ENV} to its public key")
+    public = load_public_key(Path(pub))
+    try:
+        signer = Signer.from_priv_key_uri(uri, public)
+    except Exception as exc:  # KMS and HSM libraries raise their own types
+        raise SeidError(f"cannot open the {scheme}: signer: {type(exc).__name__}") from None
+    if signer.public_key.keyid != public.keyid:
+        raise SeidError(f"the {scheme}: signer does not sign as key {public.keyid}")
+    return signer
 
 
 def _load_private(path: Path) -> PrivateKeyTypes:

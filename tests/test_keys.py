@@ -16,8 +16,15 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_pem_public_key,
 )
+from securesystemslib.signer import (  # type: ignore[attr-defined]
+    SIGNER_FOR_URI_SCHEME,
+    CryptoSigner,
+    Key,
+    Signature,
+    Signer,
+)
 
-from seid import keys
+from seid import evidence, keys
 from seid.errors import InputError, SeidError
 
 
@@ -199,3 +206,45 @@ def test_unsupported_public_key_type_is_not_trusted(tmp_path: Path) -> None:
     assert not (tmp_path / ".sei" / "trust").exists() or not any(
         (tmp_path / ".sei" / "trust").iterdir()
     )
+
+
+class _PluggedSigner(Signer):
+    """A signer reached by URI, as a KMS or HSM signer would be (here: a local file)."""
+
+    SCHEME = "seidtest"
+
+    def __init__(self, inner: Signer, public_key: Key) -> None:
+        self._inner = inner
+        self._public_key = public_key
+
+    @classmethod
+    def from_priv_key_uri(
+        cls, priv_key_uri: str, public_key: Key, secrets_handler: object = None
+    ) -> _PluggedSigner:
+        return cls(keys.load_signer(Path(priv_key_uri.partition(":")[2])), public_key)
+
+    @property
+    def public_key(self) -> Key:
+        return self._public_key
+
+    def sign(self, payload: bytes) -> Signature:
+        signature: Signature = self._inner.sign(payload)
+        return signature
+
+
+def test_signer_by_uri_plugs_in_through_securesystemslib(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_key_env: None
+) -> None:
+    generated = keys.generate(tmp_path)
+    monkeypatch.setitem(SIGNER_FOR_URI_SCHEME, _PluggedSigner.SCHEME, _PluggedSigner)
+    monkeypatch.setenv(keys.KEY_ENV, f"seidtest:{generated.private_path}")
+    with pytest.raises(SeidError, match=keys.PUBKEY_ENV):
+        keys.load_signer()
+    monkeypatch.setenv(keys.PUBKEY_ENV, str(generated.public_path))
+    signer = keys.load_signer()
+    assert isinstance(signer, _PluggedSigner)
+    assert not isinstance(signer, CryptoSigner)
+    public = keys.load_public_key(generated.public_path)
+    statement = evidence.statement([evidence.Subject("a", "00" * 32)], "p", {})
+    entry = evidence.sign(statement, signer)
+    assert evidence.verify(entry, {public.keyid: public}).keyids == (generated.key_id,)
