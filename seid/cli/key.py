@@ -24,6 +24,9 @@ def key() -> None:
 
     seid signs with the first key found: --key, $SEID_SIGNING_KEY, the systemd
     credential $CREDENTIALS_DIRECTORY/seid-signing-key, then ~/.config/seid/keys/seid.
+    A private key readable by group or others is refused, as ssh does.
+    $SEID_SIGNING_KEY may also be a KMS or HSM signer URI (gcpkms:, awskms:, hsm:, ...),
+    with its public key file in $SEID_SIGNING_PUBKEY.
     """
 
 
