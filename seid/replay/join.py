@@ -1,0 +1,230 @@
+"""The ledger side of replay: every log found, verified, its bundles joined to commits.
+
+Logs come from ``.sei/ledger/`` and from the published refs ``refs/seid/ledger/*``;
+:func:`seid.ledger.verify.verify_repo` checks them (signatures, the Merkle tree against
+every checkpoint, forks between a local log and its published copy). An entry with any
+problem is *broken evidence*: it is reported and never used to evidence a commit. The
+same entry read from a local log and from its ref counts once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seid import evidence
+from seid.errors import SeidError, VerificationError
+from seid.ledger import publish, records
+from seid.ledger.paths import REF_PREFIX, log_dir
+from seid.ledger.verify import LogReport, Problem, verify_repo
+
+PROMOTION_HINT = "promot"
+_TAINTS = ("fork", "missing")  # predicate types such as https://seid.dev/promotion/v1
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified evidence bundle: where it is in which log, and what it says."""
+
+    log_id: str
+    index: int
+    digest: str
+    predicate: Mapping[str, Any]
+
+    @property
+    def commit(self) -> str | None:
+        git = self.predicate.get("git")
+        value = git.get("commit") if isinstance(git, dict) else None
+        return value if isinstance(value, str) else None
+
+    @property
+    def gate(self) -> str | None:
+        gate = self.predicate.get("gate")
+        return gate if isinstance(gate, str) else None
+
+    @property
+    def verdicts(self) -> list[dict[str, Any]]:
+        found = self.predicate.get("verdicts")
+        return [v for v in found if isinstance(v, dict)] if isinstance(found, list) else []
+
+    @property
+    def when(self) -> str | None:
+        pipeline = self.predicate.get("pipeline")
+        if isinstance(pipeline, dict):
+            for key in ("finished", "started"):
+                if isinstance(pipeline.get(key), str):
+                    return str(pipeline[key])
+        return None
+
+    @property
+    def ref(self) -> str:
+        """How a report names this entry: ``<log id prefix>#<index>``."""
+        return f"{self.log_id[:16]}#{self.index}"
+
+
+@dataclass(frozen=True)
+class Broken:
+    """An entry that failed verification: a finding, never evidence."""
+
+    log_id: str
+    index: int
+    source: str
+    reason: str
+    commit: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.log_id[:16]}#{self.index}"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A statement (not an evidence bundle) that a model built at ``commit`` was promoted."""
+
+    log_id: str
+    index: int
+    commit: str
+    predicate_type: str
+
+
+@dataclass(frozen=True)
+class LogSummary:
+    log_id: str
+    sources: tuple[str, ...]
+    size: int
+    ok: bool
+    notices: tuple[str, ...] = ()
+
+
+@dataclass
+class Evidence:
+    """What the ledger says, by commit, and what in it cannot be trusted."""
+
+    bundles: list[Bundle] = field(default_factory=list)
+    broken: list[Broken] = field(default_factory=list)
+    promotions: list[Promotion] = field(default_factory=list)
+    logs: list[LogSummary] = field(default_factory=list)
+    other: int = 0
+
+    def by_commit(self) -> dict[str, list[Bundle]]:
+        out: dict[str, list[Bundle]] = {}
+        for bundle in self.bundles:
+            if bundle.commit:
+                out.setdefault(bundle.commit, []).append(bundle)
+        return out
+
+
+def join(root: Path) -> Evidence:
+    """Verify every log of the repository at ``root`` and collect its bundles."""
+    found = Evidence()
+    seen: set[tuple[str, int, str]] = set()
+    reports = verify_repo(root, subjects=True)
+    for log_id in sorted({r.log_id for r in reports}):
+        mine = [r for r in reports if r.log_id == log_id]
+        found.logs.append(_summary(log_id, mine))
+        forks = [p for r in mine for p in r.problems if p.reason.startswith("fork")]
+        fork = min(forks, key=lambda p: p.entry) if forks else None
+        for report in mine:
+            _read_log(root, report, _problems(report, fork), found, seen)
+    found.bundles.sort(key=lambda b: (b.when or "", b.log_id, b.index))
+    return found
+
+
+def _read_log(
+    root: Path,
+    report: LogReport,
+    bad: dict[int, str],
+    found: Evidence,
+    seen: set[tuple[str, int, str]],
+) -> None:
+    for index, entry in _entries(root, report):
+        reason = bad.pop(index, None) or (bad.get(-1) if index >= report.size else None)
+        key = (report.log_id, index, hashlib.sha256(entry).hexdigest())
+        if key not in seen:
+            seen.add(key)
+            _take(found, report, index, entry, reason)
+    for index, reason in sorted(bad.items()):
+        if index >= 0:  # reported but unreadable (a torn or corrupt record)
+            found.broken.append(Broken(report.log_id, index, report.source, reason))
+
+
+def _summary(log_id: str, reports: list[LogReport]) -> LogSummary:
+    return LogSummary(
+        log_id,
+        tuple(r.source for r in reports),
+        max(r.size for r in reports),
+        all(r.ok for r in reports),
+        tuple(n for r in reports for n in r.notices),
+    )
+
+
+def _problems(report: LogReport, fork: Problem | None) -> dict[int, str]:
+    """Reasons by entry; a fork (on either side), a missing tail or an untrusted key
+    taints every entry from its index on (-1: entries past the verified size)."""
+    bad: dict[int, str] = {}
+    taint_from: tuple[int, str] | None = None
+    for problem in [*report.problems, *([fork] if fork else [])]:
+        known = bad.get(problem.entry)
+        if known is None or problem.reason not in known:
+            bad[problem.entry] = f"{known}; {problem.reason}" if known else problem.reason
+        taints = problem.reason.startswith(_TAINTS) or "not trusted" in problem.reason
+        if taints and (taint_from is None or problem.entry < taint_from[0]):
+            taint_from = (problem.entry, problem.reason)
+    if taint_from is not None:
+        start, reason = taint_from
+        for index in range(start, max(report.size, start + 1)):
+            bad.setdefault(index, reason)
+        bad[-1] = reason
+    return bad
+
+
+def _entries(root: Path, report: LogReport) -> Iterator[tuple[int, bytes]]:
+    """``(index, entry bytes)`` of the log a report describes, until the first torn record."""
+    if report.source.startswith(REF_PREFIX):
+        with publish.open_ref_log(root, report.log_id) as stream:
+            yield from _records(stream)
+        return
+    path = log_dir(root, report.log_id) / "log"
+    try:
+        with path.open("rb", buffering=1 << 20) as stream:
+            yield from _records(stream)
+    except OSError as exc:
+        raise SeidError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _records(stream: Any) -> Iterator[tuple[int, bytes]]:
+    try:
+        for index, (entry, _) in enumerate(records.iterate_pairs(stream)):
+            yield index, entry
+    except records.RecordError:
+        return  # verify_repo reported it
+
+
+def _take(found: Evidence, report: LogReport, index: int, entry: bytes, bad: str | None) -> None:
+    try:
+        statement = evidence.decode(entry)
+    except VerificationError as err:
+        found.broken.append(Broken(report.log_id, index, report.source, bad or str(err)))
+        return
+    predicate = statement.get("predicate")
+    predicate = predicate if isinstance(predicate, dict) else {}
+    kind = str(statement.get("predicateType"))
+    commit = _commit_of(predicate)
+    if bad is not None:
+        found.broken.append(Broken(report.log_id, index, report.source, bad, commit))
+    elif kind == evidence.EVIDENCE_PREDICATE:
+        digest = hashlib.sha256(entry).hexdigest()
+        found.bundles.append(Bundle(report.log_id, index, digest, predicate))
+    elif PROMOTION_HINT in kind and commit is not None:
+        found.promotions.append(Promotion(report.log_id, index, commit, kind))
+    else:
+        found.other += 1
+
+
+def _commit_of(predicate: Mapping[str, Any]) -> str | None:
+    git = predicate.get("git")
+    commit = git.get("commit") if isinstance(git, dict) else None
+    return commit if isinstance(commit, str) else None

@@ -1,0 +1,101 @@
+"""Joining verified ledger entries to commits."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+from seid.ledger import publish, records
+from seid.ledger.paths import log_dir
+from seid.replay.join import join
+from tests.replay.conftest import Repo, manifest, verdict
+
+
+def tamper_signature(repo: Path, log_id: str, index: int) -> None:
+    """Rewrite entry ``index`` with a corrupted signature, keeping the framing valid."""
+    path = log_dir(repo, log_id) / "log"
+    with path.open("rb") as stream:
+        pairs = list(records.iterate_pairs(stream))
+    entry, note = pairs[index]
+    envelope = json.loads(entry)
+    sig = bytearray(base64.b64decode(envelope["signatures"][0]["sig"]))
+    sig[0] ^= 0xFF
+    envelope["signatures"][0]["sig"] = base64.b64encode(bytes(sig)).decode()
+    pairs[index] = (json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode(), note)
+    path.write_bytes(b"".join(records.pack_pair(e, n) for e, n in pairs))
+
+
+def test_bundles_from_every_log_are_joined_by_commit(hist: Repo, tmp_path: Path) -> None:
+    first = hist.commit({"sei.yaml": manifest()})
+    second = hist.commit({"train.py": "1"})
+    laptop = hist.key(tmp_path, "laptop")
+    server = hist.key(tmp_path, "server")
+    hist.bundle(first, [verdict(0.05, "fail")], signer=laptop)
+    hist.bundle(second, [verdict(0.01, "pass")], signer=server)
+    hist.bundle(second, [verdict(0.02, "pass")], signer=laptop)
+    found = join(hist.path)
+    assert not found.broken
+    assert len(found.logs) == 2 and all(log.ok for log in found.logs)
+    by_commit = found.by_commit()
+    assert [b.gate for b in by_commit[first]] == ["fail"]
+    assert sorted(b.verdicts[0]["observed"] for b in by_commit[second]) == [0.01, 0.02]
+    assert {b.log_id for b in by_commit[second]} == {
+        laptop.public_key.keyid,
+        server.public_key.keyid,
+    }
+
+
+def test_a_tampered_entry_is_broken_evidence_not_evidence(hist: Repo, tmp_path: Path) -> None:
+    sha = hist.commit({"sei.yaml": manifest()})
+    signer = hist.key(tmp_path)
+    for value in (0.01, 0.02, 0.03):
+        hist.bundle(sha, [verdict(value, "pass")])
+    tamper_signature(hist.path, signer.public_key.keyid, 1)
+    found = join(hist.path)
+    # Entry 2 is signed, but its inclusion no longer holds: the tree under its
+    # checkpoint was built over the original entry 1.
+    assert [b.index for b in found.bundles] == [0]
+    assert [(b.index, b.commit) for b in found.broken] == [(1, sha), (2, sha)]
+    assert "signature" in found.broken[0].reason
+    assert "root does not match" in found.broken[1].reason
+    assert not found.logs[0].ok
+
+
+def test_an_untrusted_log_is_broken_evidence(hist: Repo, tmp_path: Path) -> None:
+    sha = hist.commit({"sei.yaml": manifest()})
+    stranger = hist.key(tmp_path, "stranger", trust=False)
+    hist.bundle(sha, [verdict(0.01, "pass")], signer=stranger)
+    hist.bundle(sha, [verdict(0.01, "pass")], signer=stranger)
+    found = join(hist.path)
+    assert found.bundles == []
+    assert len(found.broken) == 2 and all("not trusted" in b.reason for b in found.broken)
+
+
+def test_published_copy_counts_once_and_a_fork_taints_both_sides(
+    hist: Repo, tmp_path: Path
+) -> None:
+    sha = hist.commit({"sei.yaml": manifest()})
+    signer = hist.key(tmp_path)
+    log_id = signer.public_key.keyid
+    hist.bundle(sha, [verdict(0.01, "pass")])
+    hist.bundle(sha, [verdict(0.02, "pass")])
+    publish.publish(hist.path, log_id)
+    found = join(hist.path)
+    assert len(found.bundles) == 2 and not found.broken
+    assert len(found.logs[0].sources) == 2
+    # The same key now tells a different story from entry 1 on: equivocation.
+    shutil.rmtree(log_dir(hist.path, log_id))
+    hist.bundle(sha, [verdict(0.01, "pass")])
+    hist.bundle(sha, [verdict(0.09, "fail")])
+    forked = join(hist.path)
+    assert [b.index for b in forked.bundles] == [0]
+    assert sorted(b.index for b in forked.broken) == [1, 1]
+    assert all(b.reason.startswith("fork") for b in forked.broken)
+
+
+def test_a_repository_without_ledger_has_no_evidence(hist: Repo) -> None:
+    hist.commit({"sei.yaml": manifest()})
+    found = join(hist.path)
+    assert found.bundles == [] and found.broken == [] and found.logs == []
