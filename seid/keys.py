@@ -214,7 +214,7 @@ def _load_private(path: Path) -> PrivateKeyTypes:
 def _read_private_file(path: Path) -> bytes:
     """Read a private key, checking the mode on the open descriptor (no race)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY)  # symlinks are fine (Kubernetes secret mounts)
     except OSError as exc:
         raise InputError(path, f"cannot read private key: {exc.strerror}") from None
     try:

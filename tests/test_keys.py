@@ -149,6 +149,16 @@ def test_default_key_dir_is_last_resort(tmp_path: Path, no_key_env: None) -> Non
     assert keys.load_signer().public_key.keyid == generated.key_id
 
 
+def test_key_through_symlink_is_checked_at_its_target(tmp_path: Path) -> None:
+    generated = keys.generate(tmp_path / "real")
+    link = tmp_path / "link"
+    link.symlink_to(generated.private_path)
+    assert keys.load_signer(link).public_key.keyid == generated.key_id
+    generated.private_path.chmod(0o640)
+    with pytest.raises(InputError, match="permissions 0640"):
+        keys.load_signer(link)
+
+
 def test_missing_key_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read private key"):
         keys.load_signer(tmp_path / "nope")
