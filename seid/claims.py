@@ -68,6 +68,8 @@ _PORTABLE_SCALAR = {
     float: re.compile(r"[-+]?(?:\.[0-9]+|(?:0|[1-9][0-9]*)\.[0-9]*)(?:[eE][-+][0-9]+)?(?![\w.:])"),
 }
 _UNREADABLE = re.compile("[\ufffe\uffff]")  # PyYAML's reader refuses these without a line
+# Only counts nesting, ahead of the strict (pure Python) loader: libyaml when present.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_KEY = re.compile(r"[\w@/+-]+")
 _BREAKS = {"\t": "U+0009", "\n": "U+000A", "\r": "U+000D"}
 
@@ -174,7 +176,7 @@ def _load_yaml(text: str, name: str) -> Located:
         raise InputError(name, message, *_at(text, bad.start()))
     try:
         depth = 0
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=_FAST_LOADER):
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH and event.start_mark is not None:
