@@ -215,7 +215,9 @@ def verify(entry: bytes, trusted: Mapping[str, Key]) -> Verified:
     """
     envelope = parse_envelope(entry)
     if envelope.payload_type != PAYLOAD_TYPE:
-        raise VerificationError(f"payloadType is {envelope.payload_type!r}, want {PAYLOAD_TYPE}")
+        raise VerificationError(
+            f"payloadType is {envelope.payload_type[:64]!r}, want {PAYLOAD_TYPE}"
+        )
     message = pae(envelope.payload_type, envelope.payload)
     signers: list[str] = []
     for keyid, sig in envelope.signatures:

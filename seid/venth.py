@@ -127,7 +127,9 @@ def _verify_envelope(data: bytes, public: _PublicKey) -> dict[str, Any]:
     """The statement of an envelope signed by ``public``, or VerificationError."""
     envelope = parse_dsse(data)
     if envelope.payload_type != PAYLOAD_TYPE:
-        raise VerificationError(f"payloadType is {envelope.payload_type!r}, want {PAYLOAD_TYPE}")
+        raise VerificationError(
+            f"payloadType is {envelope.payload_type[:64]!r}, want {PAYLOAD_TYPE}"
+        )
     message = pae(envelope.payload_type, envelope.payload)
     mine = [sig for keyid, sig in envelope.signatures if keyid in (None, public.key_id)]
     if not mine:
