@@ -25,7 +25,11 @@ def claim() -> None:
 @claim.command("hash")
 @click.argument("files", nargs=-1, required=True, type=_FILE)
 def hash_(files: tuple[Path, ...]) -> None:
-    """Print '<sha256-hex>  <path>' per claim, like sha256sum (all files checked first)."""
+    """Print the canonical SHA-256 of each claim.
+
+    One '<sha256-hex>  <path>' line per file, as sha256sum prints; every file is
+    validated before anything is printed.
+    """
     loaded = [claims.load_claim(path) for path in files]
     for path, item in zip(files, loaded, strict=True):
         click.echo(f"{item.hash}  {path}")
@@ -51,7 +55,11 @@ def lock(file: Path) -> None:
 )
 @click.pass_context
 def check(ctx: click.Context, file: Path, metrics_path: Path) -> None:
-    """Print PASS, FAIL, UNVERIFIED or TAMPERED and why; exit 0 only for PASS."""
+    """Check a claim against observed metrics.
+
+    Prints PASS, FAIL, UNVERIFIED (metric absent) or TAMPERED (the file no longer
+    matches its sidecar) and why; exits 0 only for PASS.
+    """
     item = claims.load_claim(file)
     verdict = claims.evaluate(item, load_metrics(metrics_path))
     click.echo(f"{verdict.verdict}: {verdict.reason}")
