@@ -157,13 +157,15 @@ def _load_json(data: bytes, what: str) -> Any:
 
 
 def parse_envelope(entry: bytes) -> Envelope:
-    """Parse DSSE envelope bytes; any malformation is a :class:`VerificationError`."""
+    """Parse in-toto DSSE envelope bytes; any malformation is a :class:`VerificationError`."""
     obj = _load_json(entry, "envelope")
     if not isinstance(obj, dict) or not isinstance(obj.get("signatures"), list):
         raise VerificationError("not a DSSE envelope")
     payload_type = obj.get("payloadType")
     if not isinstance(payload_type, str):
         raise VerificationError("envelope has no payloadType")
+    if payload_type != PAYLOAD_TYPE:
+        raise VerificationError(f"payloadType is {payload_type[:64]!r}, want {PAYLOAD_TYPE}")
     payload = _unb64(obj.get("payload"), "payload")
     signatures: list[tuple[str | None, bytes]] = []
     for item in obj["signatures"]:
@@ -214,10 +216,6 @@ def verify(entry: bytes, trusted: Mapping[str, Key]) -> Verified:
     key but does not verify fails the whole envelope (it is tampering, not noise).
     """
     envelope = parse_envelope(entry)
-    if envelope.payload_type != PAYLOAD_TYPE:
-        raise VerificationError(
-            f"payloadType is {envelope.payload_type[:64]!r}, want {PAYLOAD_TYPE}"
-        )
     message = pae(envelope.payload_type, envelope.payload)
     signers: list[str] = []
     for keyid, sig in envelope.signatures:

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.hashes import SHA256
 
 from seid.errors import InputError, SeidError, VerificationError
-from seid.evidence import PAYLOAD_TYPE, STATEMENT_TYPE, check_statement, file_sha256, pae
+from seid.evidence import STATEMENT_TYPE, check_statement, file_sha256, pae
 from seid.evidence import parse_envelope as parse_dsse
 from seid.keys import key_id_of, p256_from_hex
 
@@ -126,10 +126,6 @@ def _read_sig(path: Path) -> bytes:
 def _verify_envelope(data: bytes, public: _PublicKey) -> dict[str, Any]:
     """The statement of an envelope signed by ``public``, or VerificationError."""
     envelope = parse_dsse(data)
-    if envelope.payload_type != PAYLOAD_TYPE:
-        raise VerificationError(
-            f"payloadType is {envelope.payload_type[:64]!r}, want {PAYLOAD_TYPE}"
-        )
     message = pae(envelope.payload_type, envelope.payload)
     mine = [sig for keyid, sig in envelope.signatures if keyid in (None, public.key_id)]
     if not mine:
