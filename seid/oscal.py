@@ -57,6 +57,7 @@ class SourceTime:
     when: datetime
     source: str  # manifest-commit | head-commit | epoch
     commit: str | None
+    uncommitted: bool = False  # the manifest differs from what git has
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class CompileResult:
     timestamp: str
     timestamp_source: str
     commit: str | None
+    uncommitted: bool
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +86,7 @@ class CompileResult:
             "timestamp": self.timestamp,
             "timestamp_source": self.timestamp_source,
             "commit": self.commit,
+            "uncommitted": self.uncommitted,
         }
 
 
@@ -108,6 +111,7 @@ def compile_plan(manifest: Manifest, root: Path, out: Path | None = None) -> Com
         timestamp=stamp.when.isoformat(),
         timestamp_source=stamp.source,
         commit=stamp.commit,
+        uncommitted=stamp.uncommitted,
     )
 
 
@@ -153,11 +157,12 @@ def render(plan: AssessmentPlan, *, json_output: bool = False) -> bytes:
 def source_time(root: Path, manifest: Path) -> SourceTime:
     """The manifest's last commit, else HEAD's, else :data:`EPOCH` (no history)."""
     for paths, source in ((["--", str(manifest)], "manifest-commit"), ([], "head-commit")):
-        found = _git_log(root, paths)
-        if found is not None:
-            commit, when = found
-            return SourceTime(when, source, commit)
-    return SourceTime(EPOCH, "epoch", None)
+        fields = (_git(root, ["log", "-1", "--format=%H %cI", *paths]) or "").split()
+        if len(fields) == 2:
+            when = datetime.fromisoformat(fields[1]).astimezone(UTC)
+            status = _git(root, ["status", "--porcelain", "--", str(manifest)])
+            return SourceTime(when, source, fields[0], uncommitted=bool(status))
+    return SourceTime(EPOCH, "epoch", None, uncommitted=True)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -189,22 +194,15 @@ def _relative(path: Path, start: Path) -> str:
     return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
 
 
-def _git_log(root: Path, paths: list[str]) -> tuple[str, datetime] | None:
+def _git(root: Path, args: list[str]) -> str | None:
+    """git's stdout, or None when git is missing or fails (no repository, no commits)."""
     try:
         proc = subprocess.run(
-            ["git", "log", "-1", "--format=%H %cI", *paths],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
+            ["git", *args], cwd=root, capture_output=True, text=True, check=False, timeout=60
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    fields = proc.stdout.split()
-    if proc.returncode != 0 or len(fields) != 2:
-        return None
-    return fields[0], datetime.fromisoformat(fields[1]).astimezone(UTC)
+    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def _check_tokens(manifest: Manifest) -> None:
@@ -280,6 +278,7 @@ def _metadata(manifest: Manifest, stamp: SourceTime) -> oc.Metadata:
                 _prop("manifest-digest", f"sha256:{manifest.manifest_digest}"),
                 _prop("timestamp-source", stamp.source),
                 _prop("source-commit", stamp.commit),
+                _prop("manifest-uncommitted", "true" if stamp.uncommitted else None),
             ]
         ),
         remarks=system.intended_purpose,

@@ -119,6 +119,7 @@ def test_same_manifest_gives_same_bytes(loan: Path) -> None:
     assert second.digest == first.digest
     assert second.timestamp == MANIFEST_DATE
     assert second.timestamp_source == "manifest-commit"
+    assert not second.uncommitted
 
 
 def test_uuids_are_uuid5_of_system_and_ids(loan: Path, env: dict[str, str]) -> None:
@@ -258,6 +259,14 @@ def test_timestamp_is_the_manifests_last_commit(loan: Path, env: dict[str, str])
     manifest_commit = git(loan, "log", "-1", "--format=%H", "--", "sei.yaml").strip()
     assert result.commit == manifest_commit
     assert props(plan["metadata"])["source-commit"] == [manifest_commit]
+
+
+def test_uncommitted_manifest_is_marked(loan: Path) -> None:
+    manifest = loan / "sei.yaml"
+    manifest.write_text(manifest.read_text("utf-8") + "# edited\n", "utf-8")
+    result, plan = compiled(loan)
+    assert (result.timestamp, result.uncommitted) == (MANIFEST_DATE, True)
+    assert props(plan["metadata"])["manifest-uncommitted"] == ["true"]
 
 
 def test_untracked_manifest_falls_back_to_head(repo: Path, env: dict[str, str]) -> None:

@@ -42,4 +42,5 @@ def compile_(out: Path | None, as_json: bool) -> None:
     )
     source = result.timestamp_source
     origin = f"{source} {result.commit[:12]}" if result.commit else f"{source}: no git history"
-    click.echo(f"timestamp {result.timestamp} ({origin})")
+    dirty = "; the manifest has uncommitted changes" if result.uncommitted and result.commit else ""
+    click.echo(f"timestamp {result.timestamp} ({origin}{dirty})")
