@@ -19,10 +19,12 @@ from pydantic_core import ErrorDetails
 from seid.config.model import DEFER_CHECKS, MANIFEST_NAMES, Manifest
 from seid.config.semantics import did_you_mean, dotted, problems
 from seid.errors import InputError, SeidError
-from seid.yamlsafe import Located, load_yaml_text, read_text
+from seid.yamlsafe import Located, check_controls, load_yaml_text, read_text
 
 _KEY_MARK = "[key]"
 _QUOTED = re.compile(r"'([^']*)'")
+# Outside YAML's printable set (YAML 1.1, 5.1); the C0/C1 controls are refused before.
+_UNPRINTABLE = re.compile("[\ud800-\udfff\ufffe\uffff]")
 
 
 def find_root(start: Path) -> Path:
@@ -52,6 +54,8 @@ def load_manifest(root: Path) -> Manifest:
 
 def load_manifest_text(text: str, name: str) -> Manifest:
     """Validate manifest text, e.g. a historic version replayed from git."""
+    check_controls(text, name)
+    _check_printable(text, name)
     located = load_yaml_text(text, name)
     if not isinstance(located.data, dict):
         raise located.error((), "a manifest is a mapping of sections (version, system, ...)")
@@ -66,6 +70,16 @@ def load_manifest_text(text: str, name: str) -> Manifest:
     if found:
         raise _first(found)
     return manifest.located_at(Path(name), text.encode("utf-8"))
+
+
+def _check_printable(text: str, name: str) -> None:
+    """Refuse, with its place, what the YAML reader would refuse without one."""
+    match = _UNPRINTABLE.search(text)
+    if match is not None:
+        index = match.start()
+        line = text.count("\n", 0, index) + 1
+        col = index - (text.rfind("\n", 0, index) + 1) + 1
+        raise InputError(name, f"character U+{ord(match.group()):04X} is not allowed", line, col)
 
 
 def _display(path: Path) -> str:
