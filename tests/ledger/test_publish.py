@@ -1,0 +1,147 @@
+"""Publishing logs to refs/seid/ledger/<id>: plumbing only, idempotent, forks refused.
+
+The three-host test runs the real CLI and real git: three clones with their own keys
+push their logs to one bare remote, and a fresh clone fetches and verifies them all.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from securesystemslib.signer import Signer
+
+from seid import keys
+from seid.errors import VerificationError
+from seid.ledger import publish
+from seid.ledger.log import Ledger, LedgerError
+from seid.ledger.verify import verify_repo
+from tests.conftest import SeidRunner, git
+from tests.ledger.conftest import entry_maker, make_key
+
+FETCH = "+refs/seid/ledger/*:refs/seid/ledger/*"
+
+
+def append(repo: Path, signer: Signer, runs: range, tag: str = "") -> None:
+    make = entry_maker(signer)
+    with Ledger.open(repo, signer.public_key.keyid, create=True) as ledger:
+        for run in runs:
+            entry = make(run) if not tag else make(run + 10_000)
+            ledger.append(entry, signer)
+
+
+def state(repo: Path) -> tuple[str, str, str]:
+    """HEAD, index and tracked work tree, to show publishing leaves them alone."""
+    return (
+        git(repo, "rev-parse", "HEAD"),
+        git(repo, "ls-files", "--stage"),
+        git(repo, "status", "--porcelain", "--untracked-files=no"),
+    )
+
+
+@pytest.fixture
+def committed(repo: Path) -> Path:
+    (repo / "README").write_text("hello\n")
+    git(repo, "add", "README")
+    git(repo, "commit", "-q", "-m", "init")
+    return repo
+
+
+def test_publish_is_plumbing_only_and_idempotent(committed: Path, tmp_path: Path) -> None:
+    signer = make_key(tmp_path, committed)
+    log_id = signer.public_key.keyid
+    append(committed, signer, range(3))
+    (committed / "README").write_text("edited, not staged\n")
+    before = state(committed)
+    first = publish.publish(committed, log_id)
+    assert first.changed and first.size == 3 and first.ref == f"refs/seid/ledger/{log_id}"
+    assert state(committed) == before
+    again = publish.publish(committed, log_id)
+    assert not again.changed and again.commit == first.commit
+    assert git(committed, "ls-tree", "--name-only", first.ref).split() == ["checkpoint", "log"]
+    append(committed, signer, range(3, 5))
+    third = publish.publish(committed, log_id)
+    assert third.changed and git(committed, "rev-parse", f"{third.commit}^") == first.commit + "\n"
+    reports = verify_repo(committed)
+    assert [(r.source.startswith("refs/"), r.ok, r.size) for r in reports] == [
+        (False, True, 5),
+        (True, True, 5),
+    ]
+
+
+def test_fork_is_refused_and_reported(committed: Path, tmp_path: Path) -> None:
+    signer = make_key(tmp_path, committed)
+    log_id = signer.public_key.keyid
+    append(committed, signer, range(4))
+    publish.publish(committed, log_id)
+    # the same key writes a different history (a restored backup, a stolen key)
+    shutil.rmtree(committed / ".sei" / "ledger" / log_id)
+    append(committed, signer, range(2))
+    append(committed, signer, range(2, 5), tag="fork")
+    with pytest.raises(VerificationError, match="forks from the local log at entry 2"):
+        publish.publish(committed, log_id)
+    reports = verify_repo(committed)
+    published = next(r for r in reports if r.source.startswith("refs/"))
+    assert published.first is not None and published.first.entry == 2
+    assert "fork" in published.first.reason
+
+
+def test_rollback_is_refused(committed: Path, tmp_path: Path) -> None:
+    signer = make_key(tmp_path, committed)
+    log_id = signer.public_key.keyid
+    append(committed, signer, range(4))
+    publish.publish(committed, log_id)
+    shutil.rmtree(committed / ".sei" / "ledger" / log_id)
+    append(committed, signer, range(2))
+    with pytest.raises(LedgerError, match="not rolling it back"):
+        publish.publish(committed, log_id)
+
+
+@pytest.mark.slow
+def test_three_hosts_one_remote(
+    tmp_path: Path, seid: SeidRunner, env: dict[str, str], committed: Path
+) -> None:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote), env=env)
+    signers = [make_key(tmp_path, committed, name) for name in ("a", "b", "c")]
+    git(committed, "add", ".sei/trust")
+    git(committed, "commit", "-q", "-m", "trust three hosts")
+    git(committed, "push", "-q", str(remote), "main", env=env)
+    hosts = []
+    for n, signer in enumerate(signers):
+        host = tmp_path / f"host{n}"
+        git(tmp_path, "clone", "-q", str(remote), str(host), env=env)
+        append(host, signer, range(3 + n))
+        before = state(host)
+        result = seid("ledger", "publish", cwd=host)
+        assert result.code == 0 and "(published)" in result.out, result.err
+        assert seid("ledger", "publish", cwd=host).out.endswith("(unchanged)\n")
+        assert state(host) == before
+        git(host, "push", "-q", "origin", "refs/seid/ledger/*:refs/seid/ledger/*", env=env)
+        hosts.append(host)
+
+    auditor = tmp_path / "auditor"
+    git(tmp_path, "clone", "-q", str(remote), str(auditor), env=env)
+    git(auditor, "fetch", "-q", "origin", FETCH, env=env)
+    result = seid("verify", cwd=auditor)
+    assert result.code == 0, result.out + result.err
+    for n, signer in enumerate(signers):
+        assert f"log {signer.public_key.keyid} (published): {3 + n} entries" in result.out
+    one = seid("verify", "--log", signers[1].public_key.keyid, "--json", cwd=auditor)
+    assert one.code == 0 and '"size": 4' in one.out
+
+    # host 0's key writes a different history elsewhere and force-pushes it
+    rogue = tmp_path / "rogue"
+    git(tmp_path, "clone", "-q", str(remote), str(rogue), env=env)
+    append(rogue, signers[0], range(1))
+    append(rogue, signers[0], range(1, 3), tag="fork")
+    assert seid("ledger", "publish", cwd=rogue).code == 0
+    git(rogue, "push", "-q", "-f", "origin", "refs/seid/ledger/*:refs/seid/ledger/*", env=env)
+    git(hosts[0], "fetch", "-q", "origin", FETCH, env=env)
+    result = seid("verify", cwd=hosts[0])
+    assert result.code == 1
+    assert "entry 1: fork: entry 1 differs from the local log" in result.out
+    refused = seid("ledger", "publish", cwd=hosts[0])
+    assert refused.code == 1 and "forks from the local log at entry 1" in refused.err
+    assert keys.trusted_keys(auditor).keys() == {s.public_key.keyid for s in signers}
