@@ -1,0 +1,390 @@
+"""The ISO/IEC 23894 cycle of each risk, drawn from the walked history and the evidence.
+
+| clause | drawn from |
+|---|---|
+| 6.2 communication | authors of the commits that set criteria or treat, signers of bundles |
+| 6.3 criteria | manifest changes, compared with the manifest of the first parent |
+| 6.4.2 identification | the commit that first names the risk |
+| 6.4.3/6.4.4 analysis, evaluation | verdicts in bundles, re-judged against the criteria in force |
+| 6.5 treatment | class B commits and the verdicts before and after them |
+| 6.6 monitoring, review | manifest changes and bundles judging the risk vs ``review_interval`` |
+| 6.7 recording | the bundles that evidence the risk (gaps are findings) |
+
+Order is the walk's (parents before children); a side branch is compared with its own
+first parent, so a change made on a branch is counted once, where it was made.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from seid.config import Constraint, Manifest, Measure, Risk, add_duration
+from seid.replay.history import Commit, History
+from seid.replay.join import Bundle, Evidence
+from seid.risk import Matrix, analyze_risk
+
+RELAXED = "relaxed"
+GATE_REMOVED = "gate-removed"
+
+
+@dataclass(frozen=True)
+class CriteriaEvent:
+    """A change to what a risk is judged by (6.3), at the commit that made it."""
+
+    commit: str
+    date: str
+    author: str
+    kind: str
+    measure: str | None = None
+    before: str | None = None
+    after: str | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One verdict of one bundle (6.4.3 metric, 6.4.4 verdict) and the criteria in force."""
+
+    commit: str
+    date: str
+    bundle: str
+    signer: str
+    measure: str
+    metric: str
+    observed: float | None
+    verdict: str
+    constraint: str | None
+    constraint_in_force: str | None
+    verdict_in_force: str | None
+    enforcement: str | None
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """A class B commit (6.5): the verdicts before it and the first ones after it."""
+
+    commit: str
+    date: str
+    author: str
+    paths: list[str]
+    before: dict[str, str]
+    after: dict[str, str]
+    after_bundle: str | None
+    effective: bool | None
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A stretch longer than the review interval without a review (6.6)."""
+
+    start_commit: str | None
+    start: str
+    due: str
+    end_commit: str | None
+    end: str | None
+
+
+@dataclass(frozen=True)
+class Review:
+    interval: str | None
+    reviews: int
+    last: str | None
+    missed: list[Gap]
+
+
+@dataclass
+class RiskCycle:
+    """Everything replay knows about one risk, clause by clause."""
+
+    risk_id: str
+    title: str | None = None
+    identified: CriteriaEvent | None = None
+    removed: CriteriaEvent | None = None
+    criteria: list[CriteriaEvent] = field(default_factory=list)
+    evaluations: list[Evaluation] = field(default_factory=list)
+    treatments: list[Treatment] = field(default_factory=list)
+    review: Review = Review(None, 0, None, [])
+    authors: list[str] = field(default_factory=list)
+    signers: list[str] = field(default_factory=list)
+    bundles: int = 0
+    assessment: dict[str, Any] | None = None
+
+
+def admits_more(old: Constraint, new: Constraint) -> bool:
+    """Whether ``new`` passes some value ``old`` fails (the criterion was relaxed)."""
+    points = {old.threshold, new.threshold, (old.threshold + new.threshold) / 2}
+    for t in (old.threshold, new.threshold):
+        step = max(abs(t), 1.0) * 1e-6
+        points |= {t - step, t + step}
+    points |= {-1e300, 1e300}
+    return any(new.holds(x) and not old.holds(x) for x in points)
+
+
+def _measures(risk: Risk) -> dict[str, Measure]:
+    return {measure.id: measure for measure in risk.measures}
+
+
+def _risks(manifest: Manifest | None) -> dict[str, Risk]:
+    return {risk.id: risk for risk in manifest.risk.risks} if manifest else {}
+
+
+def diff_risk(
+    before: Risk | None, after: Risk | None
+) -> list[tuple[str, str | None, str | None, str | None]]:
+    """``(kind, measure, before, after)`` for every change between two versions of a risk."""
+    if before is None or after is None:
+        return []
+    out: list[tuple[str, str | None, str | None, str | None]] = []
+    if before.likelihood != after.likelihood:
+        out.append(("likelihood", None, before.likelihood.value, after.likelihood.value))
+    if before.impact != after.impact:
+        out.append(("impact", None, _impact(before), _impact(after)))
+    old, new = _measures(before), _measures(after)
+    for mid in old.keys() - new.keys():
+        kind = GATE_REMOVED if old[mid].enforcement == "gate" else "measure-removed"
+        out.append((kind, mid, _show(old[mid]), None))
+    for mid in new.keys() - old.keys():
+        out.append(("measure-added", mid, None, _show(new[mid])))
+    for mid in sorted(old.keys() & new.keys()):
+        out += _diff_measure(mid, old[mid], new[mid])
+    return out
+
+
+def _diff_measure(
+    mid: str, old: Measure, new: Measure
+) -> list[tuple[str, str | None, str | None, str | None]]:
+    out: list[tuple[str, str | None, str | None, str | None]] = []
+    if old.constraint != new.constraint or old.metric != new.metric:
+        if old.metric != new.metric:
+            kind = "metric-changed"
+        elif admits_more(old.constraint, new.constraint):
+            kind = RELAXED
+        else:
+            kind = "tightened"
+        out.append((kind, mid, _show(old), _show(new)))
+    if old.enforcement != new.enforcement:
+        kind = GATE_REMOVED if old.enforcement == "gate" else "gate-added"
+        out.append((kind, mid, old.enforcement, new.enforcement))
+    return out
+
+
+def _show(measure: Measure) -> str:
+    return f"{measure.metric} {measure.constraint}"
+
+
+def _impact(risk: Risk) -> str:
+    return ", ".join(f"{k}={v.value}" for k, v in sorted(risk.impact.items()))
+
+
+@dataclass
+class _Context:
+    history: History
+    by_commit: Mapping[str, list[Bundle]]
+    position: dict[str, int]
+    now: datetime
+
+
+def build(history: History, found: Evidence, now: datetime) -> list[RiskCycle]:
+    """The cycle of every risk any manifest in the walked history names."""
+    position = {commit.sha: i for i, commit in enumerate(history.commits)}
+    ctx = _Context(history, found.by_commit(), position, now)
+    cycles: dict[str, RiskCycle] = {}
+    for commit in history.commits:
+        _criteria(ctx, commit, cycles)
+        for bundle in ctx.by_commit.get(commit.sha, ()):
+            _evaluate(ctx, commit, bundle, cycles)
+    for cycle in cycles.values():
+        cycle.treatments = _treatments(ctx, cycle)
+        cycle.review = _review(ctx, cycle)
+        cycle.signers = sorted({e.signer for e in cycle.evaluations})
+        cycle.bundles = len({e.bundle for e in cycle.evaluations})
+        cycle.authors = sorted(
+            {e.author for e in cycle.criteria} | {t.author for t in cycle.treatments}
+        )
+        cycle.assessment = _assessment(history, cycle.risk_id)
+    return list(cycles.values())
+
+
+def _manifest(history: History, commit: Commit | None) -> Manifest | None:
+    return None if commit is None else history.regime_of(commit).manifest
+
+
+def _parent(ctx: _Context, commit: Commit) -> Commit | None:
+    if not commit.parents or commit.parents[0] not in ctx.position:
+        return None
+    return ctx.history.commits[ctx.position[commit.parents[0]]]
+
+
+def _criteria(ctx: _Context, commit: Commit, cycles: dict[str, RiskCycle]) -> None:
+    if commit.is_merge:
+        return
+    parent = _parent(ctx, commit)
+    if parent is not None and parent.regime == commit.regime:
+        return
+    after_manifest = _manifest(ctx.history, commit)
+    before, after = _risks(_manifest(ctx.history, parent)), _risks(after_manifest)
+    if after_manifest is None and ctx.history.regime_of(commit).error:
+        return  # an invalid manifest changes nothing: the last usable one stays in force
+    stamp = (commit.sha, commit.date, commit.author)
+    known = parent is not None or not commit.parents  # range start: nothing to compare with
+    for rid, risk in after.items():
+        cycle = cycles.setdefault(rid, RiskCycle(rid, risk.title))
+        if rid not in before and known:
+            event = CriteriaEvent(*stamp, "identified" if cycle.identified is None else "restored")
+            cycle.identified = cycle.identified or event
+            cycle.criteria.append(event)
+        for kind, measure, old, new in diff_risk(before.get(rid), risk):
+            cycle.criteria.append(CriteriaEvent(*stamp, kind, measure, old, new))
+    for rid in before.keys() - after.keys():
+        event = CriteriaEvent(*stamp, "risk-removed")
+        cycle = cycles.setdefault(rid, RiskCycle(rid, before[rid].title))
+        cycle.removed = event
+        cycle.criteria.append(event)
+
+
+def _evaluate(ctx: _Context, commit: Commit, bundle: Bundle, cycles: dict[str, RiskCycle]) -> None:
+    in_force = _risks(_manifest(ctx.history, commit))
+    for entry in bundle.verdicts:
+        rid, mid = str(entry.get("risk")), str(entry.get("measure"))
+        risk = in_force.get(rid)
+        cycle = cycles.setdefault(rid, RiskCycle(rid, risk.title if risk else None))
+        measure = _measures(risk).get(mid) if risk else None
+        observed = _number(entry.get("observed"))
+        cycle.evaluations.append(
+            Evaluation(
+                commit=commit.sha,
+                date=bundle.when or commit.date,
+                bundle=bundle.ref,
+                signer=bundle.log_id,
+                measure=mid,
+                metric=str(entry.get("metric")),
+                observed=observed,
+                verdict=str(entry.get("verdict")),
+                constraint=_str(entry.get("constraint")),
+                constraint_in_force=str(measure.constraint) if measure else None,
+                verdict_in_force=_rejudge(measure, observed, str(entry.get("verdict"))),
+                enforcement=measure.enforcement if measure else _str(entry.get("enforcement")),
+            )
+        )
+
+
+def _rejudge(measure: Measure | None, observed: float | None, recorded: str) -> str | None:
+    """The verdict under the criteria in force; a recorded CI verdict is kept as is."""
+    if measure is None:
+        return None
+    if observed is None or recorded in ("inconclusive", "declared", "missing"):
+        return recorded
+    return "pass" if measure.constraint.holds(observed) else "fail"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _latest(evaluations: Iterable[Evaluation]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for evaluation in evaluations:
+        out[evaluation.measure] = evaluation.verdict_in_force or evaluation.verdict
+    return out
+
+
+def _treatments(ctx: _Context, cycle: RiskCycle) -> list[Treatment]:
+    """Every non-merge class B commit, with the risk's verdicts around it (one pass)."""
+    out: list[Treatment] = []
+    evaluations = cycle.evaluations  # in walk order, as _evaluate appended them
+    latest: dict[str, str] = {}
+    done = 0
+    for here, commit in enumerate(ctx.history.commits):
+        while done < len(evaluations) and ctx.position[evaluations[done].commit] < here:
+            latest.update(_latest([evaluations[done]]))
+            done += 1
+        if commit.is_merge or "B" not in commit.classes:
+            continue
+        if cycle.risk_id not in _risks(_manifest(ctx.history, commit)):
+            continue
+        first = evaluations[done].bundle if done < len(evaluations) else None
+        after = _latest(e for e in evaluations[done:] if e.bundle == first) if first else {}
+        effective = None
+        if first is not None:
+            effective = any(latest.get(m) == "fail" and v == "pass" for m, v in after.items())
+        paths = commit.classes["B"]
+        out.append(
+            Treatment(
+                commit.sha, commit.date, commit.author, paths, dict(latest), after, first, effective
+            )
+        )
+    return out
+
+
+def _review(ctx: _Context, cycle: RiskCycle) -> Review:
+    """Reviews are manifest changes and bundles judging the risk; gaps past the interval."""
+    events: list[tuple[datetime, str | None]] = []
+    for commit in ctx.history.commits:
+        manifest = _manifest(ctx.history, commit)
+        if manifest and cycle.risk_id in _risks(manifest) and _touches(commit, manifest):
+            events.append((_when(commit.date), commit.sha))
+    events += [(_when(e.date), e.commit) for e in cycle.evaluations]
+    events.sort(key=lambda item: item[0])
+    interval = _interval(ctx.history)
+    missed: list[Gap] = []
+    if interval and events and cycle.removed is None:
+        stops = [*events[1:], (ctx.now, None)]
+        for (start, sha), (end, end_sha) in zip(events, stops, strict=True):
+            due = add_duration(start, interval)
+            if end > due:
+                missed.append(
+                    Gap(
+                        sha,
+                        start.isoformat(),
+                        due.isoformat(),
+                        end_sha,
+                        None if end_sha is None else end.isoformat(),
+                    )
+                )
+    last = events[-1][0].isoformat() if events else None
+    return Review(interval, len(events), last, missed)
+
+
+def _touches(commit: Commit, manifest: Manifest) -> bool:
+    return manifest.path.name in commit.classes.get("A", ())
+
+
+def _interval(history: History) -> str | None:
+    """The review interval of the newest usable manifest."""
+    for commit in reversed(history.commits):
+        manifest = _manifest(history, commit)
+        if manifest is not None:
+            return manifest.risk.review_interval
+    return None
+
+
+def _when(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _assessment(history: History, risk_id: str) -> dict[str, Any] | None:
+    """The sei engine's ``assessment`` block, from the newest manifest naming the risk."""
+    for commit in reversed(history.commits):
+        manifest = _manifest(history, commit)
+        risk = _risks(manifest).get(risk_id)
+        if manifest is None or risk is None:
+            continue
+        analysis = analyze_risk(
+            risk, manifest.risk.appetite, Matrix.from_criteria(manifest.risk.criteria)
+        )
+        return {
+            "likelihood": analysis.likelihood.value,
+            "residual_declared_likelihood": analysis.residual_likelihood.value,
+            "dimensions": [d.to_dict() for d in analysis.dimensions],
+        }
+    return None
