@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from seid import keys
 from seid.errors import InputError
 from seid.venth import verify_sei_dir
+from tests.conftest import SeidRunner
 
 FILES = ("bundle.json", "reconstruct.json", "conformance/c1.json", "conformance/c2.json")
 
@@ -184,3 +185,18 @@ def test_bad_pubkey_is_an_input_error(venth: Path, content: str) -> None:
 def test_missing_directory_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a directory"):
         verify_sei_dir(tmp_path / "absent")
+
+
+def test_seid_verify_sei_pins_the_key_and_reports_tampering(seid: SeidRunner, repo: Path) -> None:
+    """End to end through the CLI: PUBKEY.txt counts only once it is trusted in the repo."""
+    _make_venth(repo / ".venth")
+    untrusted = seid("verify", "--sei", ".venth", cwd=repo)
+    assert untrusted.code == 1
+    assert "PUBKEY.txt" in untrusted.out
+    assert seid("trust", "add", ".venth/PUBKEY.txt", cwd=repo).code == 0
+    good = seid("verify", "--sei", ".venth", cwd=repo)
+    assert good.code == 0, good.out + good.err
+    _flip(repo / ".venth" / "conformance" / "c2.json", 0)
+    bad = seid("verify", "--sei", ".venth", cwd=repo)
+    assert bad.code == 1
+    assert "conformance/c2.json: file does not match the signed sha256 digest" in bad.out
