@@ -147,6 +147,8 @@ class Ledger:
         if not (self.path / "head").exists():
             return None
         raw = os.pread(self._fd("head"), 2 * _HEAD.size, 0)
+        if not raw:
+            return None  # created, never written: nothing to report
         slots = []
         for start in (0, _HEAD.size):
             chunk = raw[start : start + _HEAD.size]

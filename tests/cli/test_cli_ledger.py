@@ -1,0 +1,116 @@
+"""``seid verify`` and ``seid ledger``: the real CLI in a subprocess, on real ledgers."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from securesystemslib.signer import Signer
+
+from seid import evidence
+from seid.ledger import checkpoint, merkle
+from seid.ledger.log import Ledger
+from tests.conftest import SeidRunner, assert_one_line_error
+from tests.ledger.conftest import entry_maker, make_key
+
+
+@pytest.fixture
+def signer(repo: Path, tmp_path: Path) -> Signer:
+    return make_key(tmp_path, repo)
+
+
+@pytest.fixture
+def log_dir(repo: Path, signer: Signer) -> Path:
+    make = entry_maker(signer)
+    with Ledger.open(repo, signer.public_key.keyid, create=True) as ledger:
+        for i in range(6):
+            ledger.append(make(i), signer)
+        return ledger.path
+
+
+def test_verify_ok_then_tampered(seid: SeidRunner, repo: Path, log_dir: Path) -> None:
+    result = seid("verify", cwd=repo)
+    assert result.code == 0 and "6 entries" in result.out and ": ok" in result.out
+    two = seid("verify", "--jobs", "2", "--json", cwd=repo)
+    report = json.loads(two.out)
+    assert two.code == 0 and report["ok"] and report["logs"][0]["size"] == 6
+    data = bytearray((log_dir / "log").read_bytes())
+    data[len(data) // 2] ^= 0x01  # somewhere in entry 2 or 3
+    (log_dir / "log").write_bytes(bytes(data))
+    bad = seid("verify", cwd=repo)
+    assert bad.code == 1 and "Traceback" not in bad.err
+    first, count = bad.out.splitlines()
+    assert first.startswith(("entry 2: ", "entry 3: ")), first
+    assert "bad entries of" in count
+    report = json.loads(seid("verify", "--json", cwd=repo).out)
+    assert not report["ok"] and report["logs"][0]["first_bad"]["entry"] in (2, 3)
+
+
+def test_untrusted_key_fails(seid: SeidRunner, repo: Path, log_dir: Path) -> None:
+    for pub in (repo / ".sei" / "trust").iterdir():
+        pub.unlink()
+    result = seid("verify", cwd=repo)
+    assert result.code == 1 and "entry 0: the log's key" in result.out
+
+
+def test_show_proof_checkpoint(seid: SeidRunner, repo: Path, log_dir: Path, signer: Signer) -> None:
+    shown = json.loads(seid("ledger", "show", "4", cwd=repo).out)
+    assert shown["index"] == 4 and shown["statement"]["predicate"] == {"run": 4}
+    lines = seid("ledger", "show", cwd=repo).out.splitlines()
+    assert [json.loads(line)["index"] for line in lines] == list(range(6))
+    proof = json.loads(seid("ledger", "proof", "4", cwd=repo).out)
+    root = base64.b64decode(proof["root"])
+    path = [base64.b64decode(p) for p in proof["proof"]]
+    leaf = merkle.leaf_hash(entry_maker(signer)(4))
+    assert base64.b64decode(proof["leaf_hash"]) == leaf
+    merkle.verify_inclusion(leaf, proof["index"], proof["size"], path, root)
+    note = seid("ledger", "checkpoint", cwd=repo).out.encode()
+    assert note == proof["checkpoint"].encode()
+    cp = checkpoint.verify(note, signer.public_key.keyid, signer.public_key)
+    assert (cp.size, cp.root) == (6, root)
+
+
+def test_subjects_are_rehashed(seid: SeidRunner, repo: Path, signer: Signer) -> None:
+    model = repo / "model.bin"
+    model.write_bytes(b"weights")
+    statement = evidence.statement(
+        [evidence.subject_for_file(model, repo)], evidence.EVIDENCE_PREDICATE, {}
+    )
+    with Ledger.open(repo, signer.public_key.keyid, create=True) as ledger:
+        ledger.append(evidence.sign(statement, signer), signer)
+    assert seid("verify", "--subjects", cwd=repo).code == 0
+    model.write_bytes(b"other weights")
+    assert seid("verify", cwd=repo).code == 0
+    result = seid("verify", "--subjects", cwd=repo)
+    assert result.code == 1 and "entry 0: subject model.bin no longer matches" in result.out
+
+
+def test_bad_input_is_one_line(seid: SeidRunner, repo: Path, log_dir: Path) -> None:
+    assert_one_line_error(seid("ledger", "proof", "99", cwd=repo), "no entry 99")
+    assert_one_line_error(seid("verify", "--log", "../x", cwd=repo), "bad log id")
+    assert_one_line_error(seid("verify", "--log", "ab" * 32, cwd=repo), "no log")
+    assert_one_line_error(seid("verify", "--sei", repo / "nope", cwd=repo), "not a directory")
+    (log_dir / "log").write_bytes(b"garbage, not a ledger")
+    result = seid("verify", cwd=repo)
+    assert result.code == 1 and result.out.startswith("entry 0: ")
+    assert_one_line_error(seid("ledger", "show", "0", cwd=repo), "shorter than its head")
+    (log_dir / "log").unlink()
+    (log_dir / "log").mkdir()  # unreadable as a file: like a permission error
+    assert_one_line_error(seid("verify", cwd=repo), "cannot read")
+    assert_one_line_error(seid("ledger", "checkpoint", cwd=repo), str(log_dir / "log"))
+
+
+def test_no_ledger(seid: SeidRunner, repo: Path) -> None:
+    assert_one_line_error(seid("verify", cwd=repo), "no ledger")
+    assert_one_line_error(seid("ledger", "show", cwd=repo), "no ledger")
+
+
+def test_empty_files(seid: SeidRunner, repo: Path, signer: Signer) -> None:
+    path = repo / ".sei" / "ledger" / signer.public_key.keyid
+    (path / "tree").mkdir(parents=True)
+    for name in ("log", "head", "index"):
+        (path / name).write_bytes(b"")
+    assert seid("verify", cwd=repo).code == 0
+    assert_one_line_error(seid("ledger", "checkpoint", cwd=repo), "is empty")
