@@ -252,6 +252,13 @@ REJECTS = {
     "anchor": ("appetite: {", "appetite: &a {", 6, 13, "anchors are not allowed"),
     "tag": ("name: credit-scorer", "name: !!str credit-scorer", 2, 16, "tags are not allowed"),
     "not a mapping": (EXAMPLE, "- a\n- b\n", 1, 1, "a manifest is a mapping"),
+    "not an identifier": (
+        "id: unfair-credit-exclusion",
+        "id: unfair credit exclusion",
+        11,
+        11,
+        "'unfair credit exclusion' is not an identifier",
+    ),
     "control character": ("credit-scorer", "credit\x07scorer", 2, 22, "U+0007"),
 }
 

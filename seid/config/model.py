@@ -31,6 +31,7 @@ from seid.config.inputs import default_inputs, merge_inputs
 from seid.config.semantics import dotted, problems
 from seid.config.values import (
     ConstraintField,
+    Identifier,
     InputClasses,
     IsoDuration,
     Level,
@@ -56,7 +57,7 @@ class OpenSection(BaseModel):
 
 
 class Misuse(Section):
-    id: str
+    id: Identifier
     description: str | None = None
     addressed_by: list[str] = []
 
@@ -127,7 +128,7 @@ class Severity(StrEnum):
 class Measure(Section):
     """A pre-registered criterion on one metric, and how it is enforced."""
 
-    id: str
+    id: Identifier
     metric: str
     constraint: ConstraintField
     severity: Severity = Severity.MEDIUM
@@ -159,11 +160,11 @@ class Treatment(Section):
 
 
 class Risk(Section):
-    id: str
+    id: Identifier
     title: str | None = None
     domain: str | None = None
     rationale: str | None = None
-    impact: dict[str, Level] = Field(min_length=1)
+    impact: dict[Identifier, Level] = Field(min_length=1)
     likelihood: Likelihood
     treat: list[Treatment] = []
 
@@ -183,15 +184,18 @@ class Criteria(Section):
 
     ``matrix`` overrides cells of the default 5x5 matrix (likelihood -> impact -> level);
     ``bands`` gives the highest score (likelihood rank x impact rank) of each level.
+    ``on_inconclusive`` says whether a gate measure whose confidence interval straddles
+    its threshold lets the gate pass; by default it does not.
     """
 
     scale: Literal["5x5"] = "5x5"
     matrix: dict[Likelihood, dict[Level, Level]] = {}
     bands: dict[Level, int] = {}
+    on_inconclusive: Literal["fail", "pass"] = "fail"
 
 
 class RiskProgram(Section):
-    appetite: dict[str, Level] = {}
+    appetite: dict[Identifier, Level] = {}
     criteria: Criteria = Criteria()
     overall_residual_criterion: Level | None = None
     review_interval: IsoDuration | None = None

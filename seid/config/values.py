@@ -146,6 +146,24 @@ def _days_in_month(year: int, month: int) -> int:
     return (following - timedelta(days=1)).day
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*", re.ASCII)
+
+
+def _identifier(value: Any) -> Any:
+    if isinstance(value, str) and _IDENTIFIER.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "identifier",
+            "'{value}' is not an identifier: use letters, digits, '_', '-' and '.', "
+            "starting with a letter or '_'",
+            {"value": value},
+        )
+    return value
+
+
+Identifier = Annotated[str, BeforeValidator(_identifier)]
+"""An id that becomes a metrics key, an OSCAL token and a ledger field: kept plain."""
+
+
 def check_repo_path(value: str) -> str:
     """Refuse what would leave the repository: absolute paths, ``..``, control characters."""
     if not value:
