@@ -100,6 +100,7 @@ class History:
     claims: list[ClaimVersion] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     shallow: bool = False
+    tags: dict[str, list[str]] = field(default_factory=dict)
 
     def regime_of(self, commit: Commit) -> Regime:
         return self.regimes[commit.regime]
@@ -346,7 +347,29 @@ def walk(root: Path, options: WalkOptions | None = None) -> History:
         )
     with BlobReader(root) as blobs:
         _Walker(root, blobs, history, opts).run()
+    history.tags = tags(root)
     return history
+
+
+def tags(root: Path) -> dict[str, list[str]]:
+    """Tag names by the commit they point at (annotated tags peeled): releases."""
+    proc = subprocess.run(
+        [
+            "git",
+            "for-each-ref",
+            "--format=%(objectname) %(*objectname) %(refname:short)",
+            "refs/tags",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out: dict[str, list[str]] = {}
+    for line in proc.stdout.splitlines():
+        target, peeled, name = line.split(" ", 2)
+        out.setdefault(peeled or target, []).append(name)
+    return out
 
 
 class _Walker:

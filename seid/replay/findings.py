@@ -1,0 +1,230 @@
+"""Findings: the gaps an auditor needs named, each with the commits and entries behind it.
+
+- ``unevidenced-change``: a class B or C commit with no verified bundle at it or at any
+  later commit before the next change of the same inputs;
+- ``moved-goalposts``: a criterion relaxed, or a gate measure (or its risk) removed or
+  demoted to audit, after a failing verdict on it;
+- ``gate-bypass``: a promotion (a git tag, or a promotion statement in the ledger) of a
+  commit whose standing evidence (the newest bundle since the last B/C change) did not
+  pass the gate, or that has no evidence at all;
+- ``review-overdue``: a stretch longer than ``review_interval`` without a review;
+- ``broken-evidence``: a ledger entry whose signature, inclusion or subject digest does
+  not verify, or that a fork disputes;
+- ``claim-amended``: a claim changed without ``prior_hash`` naming the version it replaces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from seid.replay.cycle import GATE_REMOVED, RELAXED, CriteriaEvent, Evaluation, RiskCycle
+from seid.replay.history import Commit, History
+from seid.replay.join import Bundle, Evidence
+
+KINDS = (
+    "unevidenced-change",
+    "moved-goalposts",
+    "gate-bypass",
+    "review-overdue",
+    "broken-evidence",
+    "claim-amended",
+)
+SEVERITY = {
+    "unevidenced-change": "medium",
+    "moved-goalposts": "high",
+    "gate-bypass": "high",
+    "review-overdue": "medium",
+    "broken-evidence": "high",
+    "claim-amended": "medium",
+}
+_LOOSENING = (RELAXED, GATE_REMOVED, "risk-removed", "measure-removed")
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    summary: str
+    commits: list[str]
+    entries: list[str] = field(default_factory=list)
+    risk: str | None = None
+    measure: str | None = None
+
+    @property
+    def severity(self) -> str:
+        return SEVERITY[self.kind]
+
+
+def find(history: History, found: Evidence, cycles: list[RiskCycle]) -> list[Finding]:
+    """Every finding, in a stable order: by kind, then as they occur in history."""
+    out = [
+        *_unevidenced(history, found),
+        *_goalposts(history, cycles),
+        *_bypass(history, found),
+        *_reviews(cycles),
+        *_broken(found),
+        *_claims(history),
+    ]
+    return sorted(out, key=lambda f: KINDS.index(f.kind))
+
+
+def _watched(commit: Commit) -> set[str]:
+    return {path for cls in ("B", "C") for path in commit.classes.get(cls, ())}
+
+
+def _unevidenced(history: History, found: Evidence) -> list[Finding]:
+    """Walk backwards, remembering where each path next changes and the newest bundle."""
+    by_commit = found.by_commit()
+    out: list[Finding] = []
+    next_change: dict[str, int] = {}
+    evidenced_at: list[int] = []  # positions with a bundle, newest first as we go back
+    commits = history.commits
+    for i in range(len(commits) - 1, -1, -1):
+        commit = commits[i]
+        if commit.sha in by_commit:
+            evidenced_at.append(i)
+        paths = _watched(commit)
+        if not paths or commit.is_merge:
+            continue
+        horizon = min((next_change.get(p, len(commits)) for p in paths), default=len(commits))
+        nearest = evidenced_at[-1] if evidenced_at else None
+        if nearest is None or nearest >= horizon:
+            classes = "".join(sorted(c for c in ("B", "C") if c in commit.classes))
+            out.append(
+                Finding(
+                    "unevidenced-change",
+                    f"class {classes} change ({len(paths)} path(s)) with no evidence bundle "
+                    "before the same inputs changed again",
+                    [commit.sha],
+                )
+            )
+        for path in paths:
+            next_change[path] = i
+    out.reverse()
+    return out
+
+
+def _goalposts(history: History, cycles: list[RiskCycle]) -> list[Finding]:
+    position = {c.sha: i for i, c in enumerate(history.commits)}
+    out: list[Finding] = []
+    for cycle in cycles:
+        for event in cycle.criteria:
+            if event.kind not in _LOOSENING:
+                continue
+            failing = _last_failure(cycle.evaluations, event, position)
+            if failing is None:
+                continue
+            what = f"measure {event.measure}" if event.measure else f"risk {cycle.risk_id}"
+            against = failing.constraint_in_force or failing.constraint
+            out.append(
+                Finding(
+                    "moved-goalposts",
+                    f"{event.kind.replace('-', ' ')}: {what} after a failing verdict "
+                    f"({failing.observed} against {against})",
+                    [event.commit, failing.commit],
+                    [failing.bundle],
+                    cycle.risk_id,
+                    event.measure,
+                )
+            )
+    return out
+
+
+def _last_failure(
+    evaluations: list[Evaluation], event: CriteriaEvent, position: dict[str, int]
+) -> Evaluation | None:
+    """The newest verdict on the event's measure (any, for a risk) before the event."""
+    here = position[event.commit]
+    last = None
+    for evaluation in evaluations:
+        if position.get(evaluation.commit, here) >= here:
+            continue
+        same = evaluation.measure == event.measure
+        if same or (event.measure is None and evaluation.enforcement == "gate"):
+            last = evaluation
+    if last is None or (last.verdict_in_force or last.verdict) != "fail":
+        return None
+    return last
+
+
+def _bypass(history: History, found: Evidence) -> list[Finding]:
+    promoted: dict[str, list[str]] = {}
+    for sha, names in history.tags.items():
+        promoted.setdefault(sha, []).extend(f"tag {name}" for name in names)
+    for promotion in found.promotions:
+        promoted.setdefault(promotion.commit, []).append(
+            f"{promotion.predicate_type} {promotion.log_id[:16]}#{promotion.index}"
+        )
+    by_commit = found.by_commit()
+    out: list[Finding] = []
+    standing: Bundle | None = None
+    for commit in history.commits:
+        if _watched(commit) and not commit.is_merge:
+            standing = None
+        bundles = by_commit.get(commit.sha)
+        if bundles:
+            standing = bundles[-1]
+        if commit.sha not in promoted:
+            continue
+        how = ", ".join(promoted[commit.sha])
+        if standing is None:
+            out.append(
+                Finding("gate-bypass", f"promoted ({how}) with no evidence bundle", [commit.sha])
+            )
+        elif standing.gate != "pass":
+            out.append(
+                Finding(
+                    "gate-bypass",
+                    f"promoted ({how}) while its evidence says gate {standing.gate}",
+                    [commit.sha, standing.commit or ""],
+                    [standing.ref],
+                )
+            )
+    return out
+
+
+def _reviews(cycles: list[RiskCycle]) -> list[Finding]:
+    out: list[Finding] = []
+    for cycle in cycles:
+        for gap in cycle.review.missed:
+            until = gap.end or "now"
+            out.append(
+                Finding(
+                    "review-overdue",
+                    f"no review of risk {cycle.risk_id} from {gap.start[:10]} until {until[:10]}"
+                    f" (due {gap.due[:10]}, interval {cycle.review.interval})",
+                    [c for c in (gap.start_commit, gap.end_commit) if c],
+                    risk=cycle.risk_id,
+                )
+            )
+    return out
+
+
+def _broken(found: Evidence) -> list[Finding]:
+    return [
+        Finding(
+            "broken-evidence",
+            f"ledger entry does not verify: {broken.reason}",
+            [broken.commit] if broken.commit else [],
+            [broken.ref],
+        )
+        for broken in found.broken
+    ]
+
+
+def _claims(history: History) -> list[Finding]:
+    out: list[Finding] = []
+    for version in history.claims:
+        if version.previous_hash is None or version.hash == version.previous_hash:
+            continue
+        if version.prior_hash == version.previous_hash:
+            continue
+        said = f"prior_hash {version.prior_hash[:12]}" if version.prior_hash else "no prior_hash"
+        out.append(
+            Finding(
+                "claim-amended",
+                f"claim {version.claim_id} in {version.path} changed with {said}; "
+                f"it replaces {version.previous_hash[:12]}",
+                [version.commit],
+            )
+        )
+    return out

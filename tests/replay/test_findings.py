@@ -1,0 +1,104 @@
+"""Findings on synthetic histories: each kind, and a history with none."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from seid.claims import load_claim
+from seid.replay.cycle import build
+from seid.replay.findings import KINDS, Finding, find
+from seid.replay.history import walk
+from seid.replay.join import join
+from tests.replay.conftest import Repo, claim, manifest, verdict
+from tests.replay.test_join import tamper_signature
+
+SOON = datetime(2026, 2, 1, tzinfo=UTC)
+LATE = datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def findings(hist: Repo, now: datetime = SOON) -> list[Finding]:
+    history = walk(hist.path)
+    found = join(hist.path)
+    return find(history, found, build(history, found, now))
+
+
+def claim_hash(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "c.prml.yaml"
+    path.write_text(text)
+    return load_claim(path).hash
+
+
+def test_a_well_kept_history_has_no_findings(hist: Repo, tmp_path: Path) -> None:
+    hist.key(tmp_path)
+    first = hist.commit({"sei.yaml": manifest(), "train.py": "v1"})
+    hist.bundle(first, [verdict(0.01, "pass")])
+    data = hist.commit({"data/x.csv": "1"})
+    hist.bundle(data, [verdict(0.02, "pass")])
+    hist.run("tag", "v1")
+    hist.commit({"claims/fair.prml.yaml": claim()})
+    amended = claim(seed=2, prior_hash=claim_hash(tmp_path, claim()))
+    hist.commit({"claims/fair.prml.yaml": amended})
+    docs = hist.commit({"README.md": "docs"})  # unwatched: needs no evidence
+    hist.bundle(docs, [verdict(0.02, "pass")])
+    assert findings(hist) == []
+
+
+def test_each_kind_of_finding_with_what_is_behind_it(hist: Repo, tmp_path: Path) -> None:
+    signer = hist.key(tmp_path)
+    first = hist.commit({"sei.yaml": manifest(), "train.py": "v1"})
+    hist.bundle(first, [verdict(0.05, "fail")])
+    hist.run("tag", "v0")
+    untested = hist.commit({"train.py": "v2"})
+    also = hist.commit({"data/x.csv": "1"})
+    hist.run("tag", "v1")
+    hist.commit({"train.py": "v3", "data/x.csv": "2"})  # before anything evidenced v2
+    relax = hist.commit({"sei.yaml": manifest(constraint="< 0.06")})
+    hist.commit({"claims/fair.prml.yaml": claim()})
+    amended = hist.commit({"claims/fair.prml.yaml": claim(threshold=0.05)})
+    hist.bundle(relax, [verdict(0.05, "pass", "< 0.06")])
+    hist.bundle(relax, [verdict(0.05, "pass", "< 0.06")])
+    tamper_signature(hist.path, signer.public_key.keyid, 2)
+    found = findings(hist, LATE)
+    kinds = {f.kind for f in found}
+    assert kinds == set(KINDS)
+    by_kind: dict[str, list[Finding]] = {}
+    for finding in found:
+        by_kind.setdefault(finding.kind, []).append(finding)
+    assert [f.commits for f in by_kind["unevidenced-change"]] == [[untested], [also]]
+    [goalposts] = by_kind["moved-goalposts"]
+    assert goalposts.commits == [relax, first] and goalposts.measure == "dp-gap"
+    assert goalposts.severity == "high" and goalposts.entries
+    bypass = {f.commits[0]: f for f in by_kind["gate-bypass"]}
+    assert "gate fail" in bypass[first].summary and bypass[first].entries
+    assert "no evidence" in bypass[also].summary
+    [broken] = by_kind["broken-evidence"]
+    assert broken.commits == [relax] and broken.entries[0].endswith("#2")
+    [amend] = by_kind["claim-amended"]
+    assert amend.commits == [amended] and "no prior_hash" in amend.summary
+    assert [f.risk for f in by_kind["review-overdue"]] == ["unfair"]
+    assert [f.kind for f in found] == sorted((f.kind for f in found), key=KINDS.index)
+
+
+def test_a_never_watched_repository_is_all_unevidenced(hist: Repo) -> None:
+    hist.commit({"sei.yaml": manifest(), "train.py": "v1"})
+    hist.commit({"train.py": "v2"})
+    hist.commit({"README.md": "x"})
+    hist.commit({"data/x.csv": "1"})
+    found = findings(hist)
+    assert [f.kind for f in found] == ["unevidenced-change"] * 3
+
+
+def test_a_later_bundle_evidences_an_earlier_change_until_the_inputs_move(
+    hist: Repo, tmp_path: Path
+) -> None:
+    hist.key(tmp_path)
+    change = hist.commit({"sei.yaml": manifest(), "train.py": "v1"})
+    docs = hist.commit({"README.md": "x"})
+    hist.bundle(docs, [verdict(0.01, "pass")])
+    assert findings(hist) == []
+    hist.commit({"train.py": "v2"})
+    late = hist.commit({"README.md": "y"})
+    hist.bundle(late, [verdict(0.01, "pass")])
+    assert [f.commits for f in findings(hist)] == []
+    assert change  # evidenced by the bundle at ``docs``
