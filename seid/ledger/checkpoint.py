@@ -33,6 +33,7 @@ ORIGIN_PREFIX = "seid/"
 DASH = "\u2014"
 MAX_NOTE = 16 * 1024
 _SIZE = re.compile(r"0|[1-9][0-9]{0,19}")
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")  # signed notes allow no control but newline
 _ED25519_TYPE = b"\x01"
 _OTHER_TYPE = b"\xff"
 
@@ -93,7 +94,7 @@ def parse(note: bytes) -> tuple[Checkpoint, list[tuple[str, bytes]]]:
         text = note.decode("utf-8")
     except UnicodeDecodeError:
         raise VerificationError("checkpoint is not UTF-8") from None
-    if any(ord(c) < 0x20 and c != "\n" for c in text):
+    if _CONTROL.search(text):
         raise VerificationError("checkpoint contains control characters")
     cut = text.rfind("\n\n")
     if cut < 0 or not text.endswith("\n"):
