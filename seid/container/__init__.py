@@ -1,0 +1,76 @@
+"""seid artifact containers: one file in, one self-verifying compressed file out.
+
+Every artifact seid stores is kept as a container, so that a flipped bit, a truncated
+copy or a different file put in its place is caught when it is read back, and so that
+anyone can read it without seid: the payload is a stock .xz or .zstd stream.
+
+Byte layout (all integers unsigned big-endian; offsets in bytes)::
+
+    offset  size  field
+    0       8     magic          53 45 49 44 41 52 54 00  ("SEIDART" then NUL)
+    8       1     version        01
+    9       1     codec id       00 stored | 01 xz | 02 zstd | 03 columns+xz
+    10      8     original size  length of the original file in bytes (u64)
+    18      32    SHA-256        digest of the original file's bytes
+    50      ...   payload        to the end of the file
+
+Codecs (the payload of each):
+
+- ``00`` stored: the original bytes.
+- ``01`` xz: one .xz stream (LZMA2, no integrity check: the SHA-256 covers it).
+  Read with ``tail -c +51 FILE | xz -d``.
+- ``02`` zstd: one zstd frame, window at most 2^27 bytes.
+  Read with ``tail -c +51 FILE | zstd -d --long=27``.
+- ``03`` columns+xz: one .xz stream of the column-wise transform of a delimited text
+  table (layout in :mod:`seid.container.csvcodec`); only for originals <= 64 MiB.
+
+A reader must decode the payload, and accept the file only if the result has exactly
+the stated size and SHA-256; anything after the end of the xz stream or the zstd
+frame(s) is an error.
+
+How seid packs: files up to 64 MiB are compressed by every codec in memory (xz at
+preset 9 extreme; zstd at level 19 with a 2^27 window and long-distance matching;
+columns+xz when the file is a regular table and the result decodes back to it byte for
+byte) and the smallest payload wins, stored on ties, so a container is never larger
+than xz's output (or the original) plus the 50-byte header. Larger files stream in
+bounded memory: the codec is chosen on three 1 MiB samples (stored unless a sample
+shrinks by 3%), xz uses an 8 MiB dictionary and zstd a 2^24 window, and the result
+falls back to stored if it did not shrink. Output goes to a temporary file in the
+destination directory and is renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+from seid.container.codecs import Codec
+from seid.container.core import (
+    HEADER_SIZE,
+    MAGIC,
+    STREAM_THRESHOLD,
+    TEMP_PREFIX,
+    VERSION,
+    Header,
+    atomic_output,
+    decode,
+    header_of,
+    pack,
+    read_header,
+    unpack,
+    verify,
+)
+
+__all__ = [
+    "HEADER_SIZE",
+    "MAGIC",
+    "STREAM_THRESHOLD",
+    "TEMP_PREFIX",
+    "VERSION",
+    "Codec",
+    "Header",
+    "atomic_output",
+    "decode",
+    "header_of",
+    "pack",
+    "read_header",
+    "unpack",
+    "verify",
+]
