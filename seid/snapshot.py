@@ -278,6 +278,6 @@ def take_snapshot(
 
 def class_globs(
     criteria: Sequence[str], treatment: Sequence[str], data: Sequence[str]
-) -> dict[DriftClass, Sequence[str]]:
+) -> dict[DriftClass, list[str]]:
     """The manifest's ``inputs`` sections keyed by drift class."""
-    return {"A": criteria, "B": treatment, "C": data}
+    return {"A": list(criteria), "B": list(treatment), "C": list(data)}

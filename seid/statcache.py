@@ -39,6 +39,7 @@ _SCHEMA = (
     " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,"
     " digest TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS blob (oid TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
 )
 
 
@@ -195,6 +196,18 @@ class StatCache:
         if self._conn is not None and digests:
             with _transaction(self._conn):
                 self._conn.executemany("INSERT OR REPLACE INTO blob VALUES (?, ?)", digests.items())
+
+    def get_meta(self, key: str) -> str | None:
+        """A small derived value kept beside the digests (e.g. the resolved watch list)."""
+        if self._conn is None:
+            return None
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_meta(self, key: str, value: str) -> None:
+        if self._conn is not None:
+            with _transaction(self._conn):
+                self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
 
 @contextmanager

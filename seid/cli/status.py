@@ -7,15 +7,22 @@ or data drifted, because only then does its answer change what would run.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from seid.errors import SeidError
+
 if TYPE_CHECKING:
+    from seid.config import Manifest
     from seid.drift import Detection
     from seid.reproducers.base import Plan
+    from seid.snapshot import DriftClass
+    from seid.statcache import StatCache
 
 _KIND_WIDTH = 9
 
@@ -29,25 +36,102 @@ def status(ctx: click.Context, as_json: bool) -> None:
     Lists the changed paths of each class, the pipeline stages they made stale and what
     `seid run` would re-run. Exit status: 0 nothing drifted, 1 something did, 2 error.
     """
-    from seid.config import find_root, load_manifest
     from seid.drift import detect
-    from seid.reproducers.base import plan
-    from seid.snapshot import class_globs
+    from seid.reproducers.base import plan, toolless_plan
     from seid.statcache import StatCache
 
     root = find_root(Path.cwd())
-    manifest = load_manifest(root)
-    inputs = manifest.resolved_inputs(root)
-    globs = class_globs(inputs.criteria, inputs.treatment, inputs.data)
     with StatCache.open(root) as cache:
-        found = detect(root, globs, cache)
-    base = found.baseline
-    the_plan = plan(root, manifest.pipeline, base.predicate, found.drift, found.snapshot)
+        watch = load_watch(root, cache)
+        found = detect(root, watch.globs, cache)
+    the_plan = toolless_plan(watch.tool, found.drift)
+    if the_plan is None:
+        manifest = watch.manifest or _load_manifest(root)
+        previous = found.baseline.predicate
+        the_plan = plan(root, manifest.pipeline, previous, found.drift, found.snapshot)
     if as_json:
         click.echo(json.dumps(as_document(found, the_plan), indent=2, sort_keys=True))
     else:
         click.echo(as_text(found, the_plan))
     ctx.exit(1 if found.drift else 0)
+
+
+# The watch list (globs by class) is derived from sei.yaml by seid.config, whose pydantic
+# models cost more to import than a whole warm status. It is kept in the stat cache,
+# keyed by the bytes of the files the derivation reads (the manifest and dvc.yaml) and
+# checked against the filesystem facts it depends on (whether a dvc dep is a directory,
+# whether a command argument is a file); any difference and the manifest is loaded again.
+MANIFEST_NAMES = ("sei.yaml", "venth.yaml")  # as seid.config, in the same order
+_WATCH_KEY = "watch/v1"
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class Watch:
+    tool: str
+    globs: dict[DriftClass, list[str]]
+    manifest: Manifest | None = None
+
+
+def find_root(start: Path) -> Path:
+    """The nearest directory at or above ``start`` holding a manifest (as seid.config)."""
+    here = start.resolve()
+    for directory in (here, *here.parents):
+        if any((directory / name).is_file() for name in MANIFEST_NAMES):
+            return directory
+    names = " or ".join(MANIFEST_NAMES)
+    raise SeidError(f"no {names} in {here} or any parent directory (run 'seid init')")
+
+
+def load_watch(root: Path, cache: StatCache) -> Watch:
+    """The watched globs by class: from the cache when still valid, else from sei.yaml."""
+    from seid.snapshot import class_globs
+
+    key = _fingerprint(root)
+    raw = cache.get_meta(_WATCH_KEY)
+    if raw is not None:
+        doc = json.loads(raw)
+        facts: dict[str, str] = doc["facts"]
+        if doc["key"] == key and all(_kind(root / p) == k for p, k in facts.items()):
+            return Watch(doc["tool"], doc["globs"])
+    manifest = _load_manifest(root)
+    inputs = manifest.resolved_inputs(root)
+    globs = class_globs(inputs.criteria, inputs.treatment, inputs.data)
+    paths = _fact_paths(globs, manifest.pipeline.command or [])
+    doc = {
+        "key": key,
+        "tool": manifest.pipeline.tool,
+        "globs": globs,
+        "facts": {p: _kind(root / p) for p in paths},
+    }
+    cache.put_meta(_WATCH_KEY, json.dumps(doc, sort_keys=True))
+    return Watch(manifest.pipeline.tool, globs, manifest)
+
+
+def _load_manifest(root: Path) -> Manifest:
+    from seid.config import load_manifest
+
+    return load_manifest(root)
+
+
+def _fingerprint(root: Path) -> str:
+    h = hashlib.sha256()
+    manifest = next(n for n in MANIFEST_NAMES if (root / n).is_file())
+    for name in (manifest, "dvc.yaml"):
+        path = root / name
+        h.update(name.encode() + b"\0")
+        h.update(path.read_bytes() if path.is_file() else b"\xff(absent)")
+    return h.hexdigest()
+
+
+def _fact_paths(globs: dict[DriftClass, list[str]], command: list[str]) -> set[str]:
+    literal = {g.removesuffix("/**") for gs in globs.values() for g in gs}
+    literal |= {a for a in command if a and not a.startswith(("-", "/"))}
+    return {p for p in literal if not _GLOB_CHARS & set(p) and ".." not in p.split("/")}
+
+
+def _kind(path: Path) -> str:
+    return "dir" if path.is_dir() else "file" if path.is_file() else "none"
 
 
 def would_run(found: Detection, the_plan: Plan) -> list[str]:

@@ -109,6 +109,17 @@ def dist_version(dist: str) -> str | None:
         return None
 
 
+def toolless_plan(tool: str, drift: Drift) -> Plan | None:
+    """The plan when the tool's answer cannot matter (class A alone re-runs nothing), else None."""
+    if drift.classes & RERUN_CLASSES:
+        return None
+    if drift:
+        return Plan(
+            tool, note="criteria drift only: nothing re-runs; the last metrics are re-assessed"
+        )
+    return Plan(tool, note="up to date")
+
+
 def plan(
     root: Path,
     pipeline: Pipeline,
@@ -116,14 +127,10 @@ def plan(
     drift: Drift,
     snapshot: Snapshot,
 ) -> Plan:
-    """Ask the tool only when its answer matters: class A alone re-runs nothing."""
-    if not drift.classes & RERUN_CLASSES:
-        note = (
-            "criteria drift only: nothing re-runs; the last metrics are re-assessed"
-            if drift
-            else "up to date"
-        )
-        return Plan(pipeline.tool, note=note)
+    """Ask the tool only when its answer matters."""
+    quiet = toolless_plan(pipeline.tool, drift)
+    if quiet is not None:
+        return quiet
     return get_reproducer(pipeline.tool)(root, pipeline, previous).plan(drift, snapshot)
 
 
