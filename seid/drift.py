@@ -38,7 +38,6 @@ from seid.statcache import CHUNK, StatCache
 Change = Literal["added", "deleted", "modified"]
 _MODES_FILE = (b"100644", b"100755")
 _MODE_LINK = b"120000"
-LEDGER_DIR = Path(".sei") / "ledger"
 
 
 @dataclass(frozen=True)
@@ -114,6 +113,8 @@ def latest_evidence(root: Path) -> Mapping[str, Any] | None:
     The ledger lives in ``.sei/ledger/`` (DESIGN); without that directory there is no
     bundle, and the ledger code (and its crypto imports) is not loaded at all.
     """
+    from seid.ledger.paths import LEDGER_DIR
+
     if not (root / LEDGER_DIR).is_dir():
         return None
     from seid.evidence import EVIDENCE_PREDICATE

@@ -158,3 +158,27 @@ def test_reclassified_path_with_same_content_is_not_drift(project: Path) -> None
     moved = {"A": GLOBS["A"], "B": ["train.py"], "C": ["data/**", "src"]}
     d = compare(recorded, snap(project, moved), Matcher(moved))  # type: ignore[arg-type]
     assert not d
+
+
+def test_ledger_baseline_wins_over_head(project: Path, tmp_path: Path) -> None:
+    """Once a bundle is in the ledger, drift is measured from the snapshot it records."""
+    from seid import evidence
+    from seid.ledger.log import Ledger
+    from tests.ledger.conftest import make_key
+
+    write(project, "train.py", "print('v2, evidenced')\n")
+    recorded = snap(project).to_predicate()
+    signer = make_key(tmp_path, project)
+    subject = [evidence.Subject("metrics.json", "0" * 64)]
+    statement = evidence.statement(
+        subject, evidence.EVIDENCE_PREDICATE, {"inputs": recorded, "pipeline": {"tool": "x"}}
+    )
+    with Ledger.open(project, signer.public_key.keyid, create=True) as ledger:
+        ledger.append(evidence.sign(statement, signer), signer)
+    first = run(project)
+    assert first.baseline.source == "ledger"
+    assert first.baseline.predicate is not None
+    assert first.baseline.predicate["pipeline"] == {"tool": "x"}
+    assert not first.drift  # uncommitted, but evidenced: not drift
+    write(project, "data/a.csv", "x\n5\n")
+    assert run(project).drift.changes == {"C": {"data/a.csv": "modified"}}
