@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import yaml
+from pydantic import ValidationError
 from trestle.oscal import OSCAL_VERSION
 from trestle.oscal import common as oc
 from trestle.oscal.assessment_plan import AssessmentPlan, LocalDefinitions
@@ -37,14 +38,11 @@ from seid import __version__
 from seid.config import Manifest, Measure, Risk, Treatment, check_repo_path
 from seid.errors import SeidError
 from seid.risk import Analysis, OverallResidual, RiskAnalysis, analyze
-from seid.yamlsafe import load_yaml
 
 NAMESPACE: Final = "https://seid.dev/ns/oscal"
 _UUID_NS: Final = uuid.uuid5(uuid.NAMESPACE_URL, NAMESPACE)
 # Used when the manifest has no git history at all (documented in the plan's props).
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-# OSCAL tokens (NCNames, ASCII subset): risk ids and impact dimensions become tokens.
-_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _SINGLE_UNIT = re.compile(r"P(\d+)([YMWD])|PT(\d+)([HMS])")
 _DATE_UNITS = {"Y": "years", "M": "months", "D": "days"}
 _TIME_UNITS = {"H": "hours", "M": "minutes", "S": "seconds"}
@@ -92,7 +90,6 @@ class CompileResult:
 
 def compile_plan(manifest: Manifest, root: Path, out: Path | None = None) -> CompileResult:
     """Write the assessment plan (YAML, or JSON for a ``.json`` path) atomically."""
-    _check_tokens(manifest)
     target = out if out is not None else _default_target(manifest, root)
     stamp = source_time(root, manifest.path)
     plan = build_plan(manifest, stamp, _relative(manifest.path, target.parent))
@@ -119,6 +116,17 @@ def build_plan(manifest: Manifest, stamp: SourceTime, manifest_href: str) -> Ass
     """The plan as trestle models; pydantic validates every field as it is built."""
     if not manifest.risk.risks:
         raise SeidError(f"{manifest.path.name}: the risk program has no risks; nothing to compile")
+    try:
+        return _plan(manifest, stamp, manifest_href)
+    except ValidationError as exc:  # a value OSCAL cannot carry: say which, not a traceback
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise SeidError(
+            f"{manifest.path.name}: cannot express in OSCAL ({exc.title} {where}): {first['msg']}"
+        ) from None
+
+
+def _plan(manifest: Manifest, stamp: SourceTime, manifest_href: str) -> AssessmentPlan:
     ids = _Ids(manifest.system.name)
     analysis = analyze(manifest.risk)
     return AssessmentPlan(
@@ -205,27 +213,6 @@ def _git(root: Path, args: list[str]) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def _check_tokens(manifest: Manifest) -> None:
-    """Risk ids and impact dimensions become OSCAL tokens; say where one is not."""
-    bad: list[tuple[tuple[str | int, ...], str, bool]] = [
-        (("risk", "appetite", name), name, True)
-        for name in manifest.risk.appetite
-        if not _TOKEN.fullmatch(name)
-    ]
-    bad += [
-        (("risk", "risks", i, "id"), risk.id, False)
-        for i, risk in enumerate(manifest.risk.risks)
-        if not _TOKEN.fullmatch(risk.id)
-    ]
-    if bad:
-        loc, value, key = bad[0]
-        message = (
-            f"{value!r} cannot be an OSCAL token: use letters, digits, '_', '-' and '.', "
-            "starting with a letter or '_'"
-        )
-        raise load_yaml(manifest.path, display=manifest.path.name).error(loc, message, key=key)
-
-
 def _manual(manifest: Manifest) -> Iterator[tuple[Risk, Measure]]:
     return ((r, m) for r, m in manifest.iter_measures() if m.evaluation == "manual")
 
@@ -269,7 +256,7 @@ def _metadata(manifest: Manifest, stamp: SourceTime) -> oc.Metadata:
     return oc.Metadata(
         title=_line(f"Assessment plan: {system.name}"),
         last_modified=stamp.when,
-        version=_line(system.version or "unversioned"),
+        version=_line(system.version or "") or "unversioned",
         oscal_version=OSCAL_VERSION,
         props=_listed(
             [
@@ -292,7 +279,7 @@ def _component(manifest: Manifest, ids: _Ids) -> oc.SystemComponent:
     return oc.SystemComponent(
         uuid=ids("component"),
         type="software",
-        title=_line(system.name),
+        title=_line(system.name) or "unnamed system",
         description=system.intended_purpose or f"The ML system {system.name}.",
         props=_listed(
             [
