@@ -1,0 +1,83 @@
+"""``seid artifact``: pack, unpack and verify artifact containers, without MLflow.
+
+The containers the ``seid://`` MLflow store writes are ordinary files; these commands
+read and write them anywhere, so stored artifacts never depend on MLflow (or on seid:
+the layout is documented and the payload is a stock xz or zstd stream).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import click
+
+from seid import container
+from seid.errors import SeidError, VerificationError
+
+_IN = click.Path(exists=True, dir_okay=False, path_type=Path)
+_OUT = click.Path(dir_okay=False, writable=True, path_type=Path)
+_CODEC_NAMES = {
+    container.Codec.STORED: "stored",
+    container.Codec.XZ: "xz",
+    container.Codec.ZSTD: "zstd",
+    container.Codec.COLUMNS_XZ: "columns+xz",
+}
+
+
+@click.group()
+def artifact() -> None:
+    """Pack, unpack and verify artifact containers."""
+
+
+@artifact.command()
+@click.argument("src", type=_IN)
+@click.argument("dst", type=_OUT)
+def pack(src: Path, dst: Path) -> None:
+    """Pack SRC into the container DST (the smallest of stored, xz, zstd, columns+xz)."""
+    header = _io(partial(container.pack, src, dst), dst)
+    stored = dst.stat().st_size
+    click.echo(
+        f"{header.hexdigest}  {dst}  "
+        f"({_CODEC_NAMES[header.codec]}, {header.size:,} -> {stored:,} bytes)"
+    )
+
+
+@artifact.command()
+@click.argument("src", type=_IN)
+@click.argument("dst", type=_OUT)
+def unpack(src: Path, dst: Path) -> None:
+    """Restore the original of SRC at DST; nothing is written unless it verifies."""
+    header = _io(partial(container.unpack, src, dst), dst)
+    click.echo(f"{header.hexdigest}  {dst}")
+
+
+@artifact.command()
+@click.argument("paths", nargs=-1, required=True, type=_IN)
+@click.pass_context
+def verify(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Check that each container decodes to its stated size and SHA-256.
+
+    Prints '<sha256>  <path>' for each good one (as sha256sum does, for the original)
+    and one line on stderr for each bad one; exits 1 if any is bad.
+    """
+    bad = 0
+    for path in paths:
+        try:
+            header = _io(partial(container.verify, path), path)
+        except VerificationError as err:
+            click.echo(f"seid: {err}", err=True)
+            bad += 1
+        else:
+            click.echo(f"{header.hexdigest}  {path}")
+    if bad:
+        ctx.exit(1)
+
+
+def _io(action: Callable[[], container.Header], path: Path) -> container.Header:
+    """File system errors as one line naming the file, not a traceback."""
+    try:
+        return action()
+    except OSError as exc:
+        raise SeidError(f"{exc.filename or path}: {exc.strerror}") from None

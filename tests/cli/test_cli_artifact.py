@@ -1,0 +1,83 @@
+"""``seid artifact pack|unpack|verify`` through the real CLI, without MLflow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import SeidRunner, assert_one_line_error
+
+
+def csv_bytes() -> bytes:
+    rows = [f"{i},{i % 7},{i * 3 % 100}.5,{('a', 'b')[i % 2]}" for i in range(500)]
+    return ("id,k,amount,flag\n" + "\n".join(rows) + "\n").encode()
+
+
+def test_pack_verify_unpack_round_trip(seid: SeidRunner, tmp_path: Path) -> None:
+    src = tmp_path / "data.csv"
+    src.write_bytes(csv_bytes())
+    packed = seid("artifact", "pack", src, tmp_path / "data.seid")
+    assert packed.code == 0, packed.err
+    assert "columns+xz" in packed.out
+    checked = seid("artifact", "verify", tmp_path / "data.seid")
+    assert checked.code == 0, checked.err
+    digest = checked.out.split()[0]
+    unpacked = seid("artifact", "unpack", tmp_path / "data.seid", tmp_path / "back.csv")
+    assert unpacked.code == 0, unpacked.err
+    assert (tmp_path / "back.csv").read_bytes() == src.read_bytes()
+    sha = subprocess.run(["sha256sum", str(src)], capture_output=True, text=True, check=True)
+    assert sha.stdout.split()[0] == digest == unpacked.out.split()[0]
+
+
+def test_verify_names_each_bad_container_and_exits_1(seid: SeidRunner, tmp_path: Path) -> None:
+    good = tmp_path / "good.seid"
+    (tmp_path / "w.bin").write_bytes(b"weights" * 500)
+    assert seid("artifact", "pack", tmp_path / "w.bin", good).code == 0
+    flipped = tmp_path / "flipped.seid"
+    raw = bytearray(good.read_bytes())
+    raw[-5] ^= 0xFF
+    flipped.write_bytes(bytes(raw))
+    result = seid("artifact", "verify", good, flipped)
+    assert_one_line_error(result, "flipped.seid", code=1)
+    assert "good.seid" in result.out and "flipped.seid" not in result.out
+
+
+def test_unpack_of_a_tampered_container_writes_nothing(seid: SeidRunner, tmp_path: Path) -> None:
+    (tmp_path / "m.bin").write_bytes(os.urandom(3000))
+    assert seid("artifact", "pack", tmp_path / "m.bin", tmp_path / "m.seid").code == 0
+    raw = (tmp_path / "m.seid").read_bytes()
+    (tmp_path / "m.seid").write_bytes(raw[:-100])
+    out = tmp_path / "out"
+    out.mkdir()
+    result = seid("artifact", "unpack", tmp_path / "m.seid", out / "m.bin")
+    assert_one_line_error(result, "m.seid", "decodes to", code=1)
+    assert list(out.iterdir()) == []
+
+
+def test_not_a_container(seid: SeidRunner, tmp_path: Path) -> None:
+    (tmp_path / "plain.txt").write_text("hello\n")
+    result = seid("artifact", "verify", tmp_path / "plain.txt")
+    assert_one_line_error(result, "plain.txt", "not a seid artifact container", code=1)
+
+
+def test_unwritable_destination_is_one_line(seid: SeidRunner, tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"x" * 100)
+    result = seid("artifact", "pack", tmp_path / "a.bin", tmp_path / "missing-dir" / "a.seid")
+    assert_one_line_error(result, "missing-dir", code=2)
+
+
+def test_artifact_commands_do_not_import_mlflow(tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"abc" * 1000)
+    args = ["artifact", "pack", str(tmp_path / "a.bin"), str(tmp_path / "a.seid")]
+    code = (
+        "import sys\n"
+        "from seid.cli.main import main\n"
+        "try:\n"
+        f"    main({args!r})\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "assert 'mlflow' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
