@@ -106,14 +106,23 @@ def _worker_check(chunk: Chunk) -> list[tuple[int, str, Any]]:
     return check_signatures(log_id, key, chunk)
 
 
-def _read(stream: BinaryIO, report: LogReport) -> Iterator[tuple[int, bytes, bytes]]:
-    """``(index, entry, note)`` until EOF or the first record that cannot be framed."""
+def _read(stream: BinaryIO, report: LogReport, acked: int) -> Iterator[tuple[int, bytes, bytes]]:
+    """``(index, entry, note)`` until EOF or the first record that cannot be framed.
+
+    A torn record past the ``acked`` size the head records is noted, not a problem.
+    """
     offset, i = 0, 0
     while True:
         try:
             data = records.read_one(stream, offset)
         except records.RecordError as err:
-            report.problems.append(Problem(i, f"{err.reason} (byte {offset} of the log)"))
+            if 0 < acked <= i:  # past what the head acknowledges: an interrupted append
+                report.notices.append(
+                    f"{err.reason} after entry {i - 1}: an interrupted append, "
+                    "cut at the next write"
+                )
+            else:
+                report.problems.append(Problem(i, f"{err.reason} (byte {offset} of the log)"))
             return
         if data is None:
             return
@@ -148,7 +157,7 @@ def verify_stream(
     pending: collections.deque[AsyncResult[list[tuple[int, str, Any]]]] = collections.deque()
     try:
         chunk: Chunk = []
-        for i, entry, note in _read(stream, report):
+        for i, entry, note in _read(stream, report, expected_size):
             compact.append(merkle.leaf_hash(entry))
             _check_tree(report, i, note, compact.root())
             chunk.append((i, entry, note))
@@ -252,38 +261,44 @@ def verify_repo(
         published = publish.ref_logs(repo)
     except (LedgerError, OSError):
         published = {}  # not a git repository: only local logs
-    ids = [log_id] if log_id is not None else sorted(set(local) | set(published))
     if log_id is not None and log_id not in local and log_id not in published:
-        raise LedgerError(
-            f"no log {log_id} here (neither .sei/ledger/ nor {publish.ref_name(log_id)})"
-        )
+        ref = publish.ref_name(log_id)
+        raise LedgerError(f"no log {log_id} here (neither .sei/ledger/ nor {ref})")
     options: dict[str, Any] = {"jobs": jobs, "subjects_root": repo if subjects else None}
     reports = []
-    for lid in ids:
+    for lid in [log_id] if log_id is not None else sorted(set(local) | set(published)):
         key = trusted.get(lid)
-        if lid in local:
-            path = log_dir(repo, lid) / "log"
-            try:
-                with path.open("rb", buffering=1 << 20) as stream:
-                    expected = acknowledged(repo, lid).size
-                    reports.append(
-                        verify_stream(
-                            stream, lid, key, str(path), expected_size=expected, **options
-                        )
-                    )
-            except OSError as exc:
-                raise LedgerError(f"cannot read {path}: {exc.strerror}") from None
+        mine = _verify_local(repo, lid, key, options) if lid in local else None
+        if mine is not None:
+            reports.append(mine)
         if lid in published:
-            ref = publish.ref_name(lid)
-            with publish.open_ref_log(repo, lid) as stream:
-                report = verify_stream(stream, lid, key, ref, **options)
-            if lid in local:
-                with path.open("rb") as mine, publish.open_ref_log(repo, lid) as theirs:
-                    result = publish.compare(mine, theirs)
-                if result.fork_at is not None:
-                    report.problems.insert(0, Problem(result.fork_at, f"fork: {result.reason}"))
-                elif result.ref_size > reports[-1].size:
-                    ahead = result.ref_size - reports[-1].size
-                    report.notices.append(f"{ref} is {ahead} entries ahead of the local log")
-            reports.append(report)
+            reports.append(_verify_published(repo, lid, key, options, mine))
     return reports
+
+
+def _verify_local(repo: Path, log_id: str, key: Key | None, options: dict[str, Any]) -> LogReport:
+    path = log_dir(repo, log_id) / "log"
+    expected = acknowledged(repo, log_id).size
+    try:
+        with path.open("rb", buffering=1 << 20) as stream:
+            return verify_stream(stream, log_id, key, str(path), expected_size=expected, **options)
+    except OSError as exc:
+        raise LedgerError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _verify_published(
+    repo: Path, log_id: str, key: Key | None, options: dict[str, Any], mine: LogReport | None
+) -> LogReport:
+    ref = publish.ref_name(log_id)
+    with publish.open_ref_log(repo, log_id) as stream:
+        report = verify_stream(stream, log_id, key, ref, **options)
+    if mine is None:
+        return report
+    with Path(mine.source).open("rb") as ours, publish.open_ref_log(repo, log_id) as theirs:
+        result = publish.compare(ours, theirs)
+    if result.fork_at is not None:
+        report.problems.insert(0, Problem(result.fork_at, f"fork: {result.reason}"))
+    elif result.ref_size > mine.size:
+        ahead = result.ref_size - mine.size
+        report.notices.append(f"{ref} is {ahead} entries ahead of the local log")
+    return report

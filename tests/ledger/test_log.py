@@ -211,3 +211,18 @@ def test_latest_statement(ledger_repo: Path, signer: Signer, make_entry: EntryMa
     found = latest_statement(ledger_repo, evidence.EVIDENCE_PREDICATE)
     assert found is not None and found["predicate"] == {"run": 2}
     assert latest_statement(ledger_repo, "https://x/none") is None
+
+
+def test_verify_notes_an_unrecovered_torn_tail(
+    ledger_repo: Path, signer: Signer, make_entry: EntryMaker
+) -> None:
+    """A crash nobody has recovered from yet: verify (read-only) notes it, passes, cuts nothing."""
+    from seid.ledger.verify import verify_repo
+
+    ledger, _ = fill(ledger_repo, signer, make_entry, 3)
+    ledger.close()
+    log_file = ledger.path / "log"
+    log_file.write_bytes(log_file.read_bytes() + b"\x00\x00\x10\x00torn")
+    (report,) = verify_repo(ledger_repo)
+    assert report.ok and report.size == 3 and "interrupted append" in report.notices[0]
+    assert log_file.read_bytes().endswith(b"torn")
