@@ -29,7 +29,7 @@ import yaml
 
 from seid.compare import COMPARATORS, DEFAULT_TOLERANCE, compare
 from seid.errors import InputError, SeidError, VerificationError
-from seid.jsonsafe import load_json_text
+from seid.jsonsafe import field_name, load_json_text
 from seid.metrics import Metric, lookup
 from seid.yamlsafe import Located, PathKey, check_controls, load_yaml_text, read_text
 
@@ -67,10 +67,14 @@ _PORTABLE_SCALAR = {
     int: re.compile(r"[-+]?(?:0|[1-9][0-9]*)(?![\w.:])"),
     float: re.compile(r"[-+]?(?:\.[0-9]+|(?:0|[1-9][0-9]*)\.[0-9]*)(?:[eE][-+][0-9]+)?(?![\w.:])"),
 }
+# Plain scalars YAML 1.2 core reads as numbers (PyYAML reads 1e-6, 0o17 as text).
+_CORE_NUMBER = re.compile(
+    r"[-+]?(?:0o[0-7]+|0x[0-9a-fA-F]+|(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)"
+)
+_PLAIN_TOKEN = re.compile(r"[^\s,\]}]+")
 _UNREADABLE = re.compile("[\ufffe\uffff]")  # PyYAML's reader refuses these without a line
 # Only counts nesting, ahead of the strict (pure Python) loader: libyaml when present.
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_PLAIN_KEY = re.compile(r"[\w@/+-]+")
 _BREAKS = {"\t": "U+0009", "\n": "U+000A", "\r": "U+000D"}
 
 Verdict = Literal["PASS", "FAIL", "UNVERIFIED", "TAMPERED"]
@@ -194,9 +198,7 @@ def _at(text: str, index: int) -> tuple[int, int]:
 
 
 def _dotted(loc: PathKey) -> str:
-    """A field's dotted name; odd keys are quoted so a message never carries a raw control."""
-    parts = (p if isinstance(p, str) and _PLAIN_KEY.fullmatch(p) else repr(p) for p in loc)
-    return ".".join(parts) or "(document)"
+    return field_name(loc) or "(document)"
 
 
 def _fail(located: Located, loc: PathKey, message: str, *, key: bool = False) -> InputError:
@@ -253,15 +255,25 @@ def _check_item(
             raise _fail(located, loc, message, key=is_key)
     elif isinstance(item, float) and not math.isfinite(item):
         raise _fail(located, loc, f"{what}: {item} is not a finite number")
-    if lines is not None and type(item) in _PORTABLE_SCALAR and not is_key:
-        line, col = located.where(loc)
-        token = lines[line - 1][col - 1 :] if line and col else ""
-        if not _PORTABLE_SCALAR[type(item)].match(token):
-            written = (token.split() or [repr(item)])[0]
-            message = f"{what}: {written} means different things in YAML 1.1 and 1.2"
-            raise _fail(
-                located, loc, f"{message}; quote it, or write a plain decimal, true or false"
-            )
+    if lines is not None and not is_key:
+        _check_portable(located, loc, item, lines, what)
+
+
+def _check_portable(located: Located, loc: PathKey, item: Any, lines: list[str], what: str) -> None:
+    """A plain YAML scalar must mean the same to YAML 1.1 (PyYAML) and 1.2 readers."""
+    line, col = located.where(loc)
+    if not (line and col):
+        return
+    token = lines[line - 1][col - 1 :]
+    expected = _PORTABLE_SCALAR.get(type(item))
+    if expected is not None and not expected.match(token):
+        written = (token.split() or [repr(item)])[0]
+        message = f"{what}: {written} means different things in YAML 1.1 and 1.2"
+        raise _fail(located, loc, f"{message}; quote it, or write a plain decimal, true or false")
+    plain = _PLAIN_TOKEN.match(token)
+    if isinstance(item, str) and plain and plain.group() == item and _CORE_NUMBER.fullmatch(item):
+        message = f"{what}: {item} is text to YAML 1.1 but a number to YAML 1.2"
+        raise _fail(located, loc, f"{message}; quote it, or write a number like 1.0e-06")
 
 
 def _check_keys(

@@ -29,6 +29,15 @@ _LITERALS: tuple[tuple[str, Any], ...] = (("true", True), ("false", False), ("nu
 _NON_FINITE = ("NaN", "Infinity", "-Infinity")
 
 
+_PLAIN_KEY = re.compile(r"[\w@/+-]+")
+
+
+def field_name(loc: PathKey) -> str:
+    """A dotted field name for messages; odd keys are quoted so no raw control gets out."""
+    parts = (p if isinstance(p, str) and _PLAIN_KEY.fullmatch(p) else repr(p) for p in loc)
+    return ".".join(parts)
+
+
 class _Reader:
     """One pass over the text; records the place of every value and key."""
 
@@ -66,7 +75,7 @@ class _Reader:
         for literal, result in _LITERALS:
             if self.text.startswith(literal, index):
                 return result, index + len(literal)
-        field = ".".join(map(str, loc)) + ": " if loc else ""
+        field = f"{field_name(loc)}: " if loc else ""
         if self.text.startswith(_NON_FINITE, index):
             raise self.error(index, f"{field}NaN and Infinity are not JSON numbers")
         match = _NUMBER.match(self.text, index)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,25 +25,34 @@ TV001 = VECTORS[0]["input"]
 TV001_HASH = VECTORS[0]["expected_sha256"]
 
 
-def yaml_scalar(value: Any) -> str:
-    """A scalar as a person would write it: plain when that reads back the same."""
+def yaml_value(value: Any) -> str:
+    """A value as a person would write it: plain words bare, the rest quoted or in flow."""
     if isinstance(value, str):
-        try:
-            plain = load_yaml_text(f"k: {value}\n", "probe").data
-        except InputError:
-            plain = None
-        return value if plain == {"k": value} else json.dumps(value, ensure_ascii=False)
-    return repr(value)
+        if re.fullmatch(r"[A-Za-z][\w./@:-]*", value):
+            try:
+                if load_yaml_text(f"k: {value}\n", "probe").data == {"k": value}:
+                    return value
+            except InputError:
+                pass
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float):
+        return yaml.safe_dump(value).split("\n")[0]  # 1.0e-06: a float to YAML 1.1 and 1.2
+    if isinstance(value, list):
+        return "[" + ", ".join(yaml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        pairs = (f"{json.dumps(k, ensure_ascii=False)}: {yaml_value(v)}" for k, v in value.items())
+        return "{" + ", ".join(pairs) + "}"
+    return json.dumps(value)
 
 
 def to_block_yaml(data: dict[str, Any], indent: str = "") -> str:
     """Block YAML in the input's own key order (not canonical form)."""
     lines = []
     for key, value in data.items():
-        if isinstance(value, dict):
-            lines.append(f"{indent}{key}:\n{to_block_yaml(value, indent + '  ')}")
+        if isinstance(value, dict) and value:
+            lines.append(f"{indent}{yaml_value(key)}:\n{to_block_yaml(value, indent + '  ')}")
         else:
-            lines.append(f"{indent}{key}: {yaml_scalar(value)}\n")
+            lines.append(f"{indent}{yaml_value(key)}: {yaml_value(value)}\n")
     return "".join(lines)
 
 
@@ -147,8 +157,13 @@ def test_non_number_threshold(tmp_path: Path, bad: Any) -> None:
 
 
 def test_quoted_numeric_threshold_gets_a_hint(tmp_path: Path) -> None:
+    text = claim_yaml().replace("threshold: 0.85", 'threshold: "0.85"')
+    rejected(write(tmp_path, "c.yaml", text), "threshold must be a finite number", "unquoted")
+
+
+def test_exponent_yaml_11_reads_as_text_is_refused(tmp_path: Path) -> None:
     text = claim_yaml().replace("threshold: 0.85", "threshold: 1e-6")
-    rejected(write(tmp_path, "c.yaml", text), "threshold must be a finite number", "1.0e-06")
+    rejected(write(tmp_path, "c.yaml", text), "threshold: 1e-6 is text to YAML 1.1", "1.0e-06")
 
 
 @pytest.mark.parametrize("spelling", [".inf", "-.inf", ".nan", ".NaN", "+.Inf"])
@@ -496,3 +511,54 @@ def test_fuzz_every_input_loads_or_is_a_located_input_error(
         assert re.match(rf"{re.escape(str(path))}:\d+(:\d+)?: \S", str(exc)), str(exc)
     else:
         assert len(claim.hash) == 64 and claim.canonical.endswith(b"\n")
+
+
+# -- property: one claim, one hash, whichever door it comes through ---------------------
+
+portable_text = st.text(
+    st.characters(codec="utf-8", exclude_categories=("C", "Zl", "Zp")), max_size=20
+).map(lambda text: unicodedata.normalize("NFC", text))
+portable_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | portable_text,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(portable_text.filter(lambda k: k != "tolerance"), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def valid_claims(draw: st.DrawFn) -> dict[str, Any]:
+    data = dict(TV001)
+    data["metric"] = draw(portable_text.filter(lambda text: 1 <= len(text) <= 256))
+    data["threshold"] = draw(
+        st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**53), 2**53)
+    )
+    data["comparator"] = draw(st.sampled_from([">=", ">", "==", "<=", "<"]))
+    data["seed"] = draw(st.integers(0, 2**64 - 1))
+    data["producer"] = {"id": draw(portable_text.filter(bool))}
+    if draw(st.booleans()):
+        data["notes"] = draw(portable_text)
+    if draw(st.booleans()):
+        data["metric_args"] = draw(
+            st.dictionaries(portable_text.filter(lambda k: k != "tolerance"), portable_values)
+        )
+    keys = draw(st.permutations(list(data)))
+    return {key: data[key] for key in keys}
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=valid_claims())
+def test_any_valid_claim_hashes_the_same_from_json_and_block_yaml(
+    fuzz_dir: Path, data: dict[str, Any]
+) -> None:
+    from_json = load_claim(write(fuzz_dir, "p.json", json.dumps(data, ensure_ascii=False)))
+    from_yaml = load_claim(write(fuzz_dir, "p.yaml", to_block_yaml(data)))
+    assert from_json.hash == from_yaml.hash
+    expected = {**data, "threshold": float(data["threshold"])}
+    assert yaml.safe_load(from_json.canonical) == expected  # the canonical form reads back
