@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from securesystemslib.signer import Key, Signer  # type: ignore[attr-defined]
 
 from seid.errors import VerificationError
-from seid.evidence import _signature_ok
+from seid.evidence import signature_ok
 from seid.ledger.merkle import HASH_SIZE
 
 ORIGIN_PREFIX = "seid/"
@@ -132,7 +132,7 @@ def verify(note: bytes, log_id: str, key: Key) -> Checkpoint:
     wanted = key_hash(name, key)
     for sig_name, blob in signatures:
         if sig_name == name and blob[:4] == wanted:
-            if not _signature_ok(key, blob[4:], signed_text):
+            if not signature_ok(key, blob[4:], signed_text):
                 raise VerificationError("checkpoint signature does not verify")
             return checkpoint
     raise VerificationError("checkpoint is not signed by the log's key")

@@ -26,9 +26,7 @@ import io
 import logging
 import os
 import struct
-import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -39,11 +37,11 @@ from seid import evidence
 from seid.errors import SeidError, VerificationError
 from seid.ledger import checkpoint, merkle, records
 from seid.ledger.paths import list_logs, log_dir
+from seid.ledger.records import Head
 
 __all__ = ["Head", "Ledger", "LedgerError", "acknowledged", "latest_statement", "list_logs"]
 
 _OFFSET = struct.Struct(">Q")
-_HEAD = struct.Struct(">QQI")
 _H = merkle.HASH_SIZE
 
 log = logging.getLogger(__name__)
@@ -51,12 +49,6 @@ log = logging.getLogger(__name__)
 
 class LedgerError(SeidError):
     """A ledger that cannot be read or written: I/O, corruption, wrong key."""
-
-
-@dataclass(frozen=True)
-class Head:
-    size: int = 0
-    length: int = 0
 
 
 class Ledger:
@@ -146,25 +138,15 @@ class Ledger:
     def _read_head(self) -> Head | None:
         if not (self.path / "head").exists():
             return None
-        raw = os.pread(self._fd("head"), 2 * _HEAD.size, 0)
-        if not raw:
-            return None  # created, never written: nothing to report
-        slots = []
-        for start in (0, _HEAD.size):
-            chunk = raw[start : start + _HEAD.size]
-            if len(chunk) == _HEAD.size:
-                size, length, crc = _HEAD.unpack(chunk)
-                if zlib.crc32(chunk[:16]) == crc:
-                    slots.append(Head(size, length))
-        if not slots:
+        raw = os.pread(self._fd("head"), 2 * records.HEAD_SLOT, 0)
+        head = records.unpack_head(raw)
+        if head is None and raw:
             self._notice("head is unreadable; rebuilding it from the log")
-            return None
-        return max(slots, key=lambda head: head.size)
+        return head
 
     def _write_head(self, head: Head) -> None:
-        packed = struct.pack(">QQ", head.size, head.length)
-        slot = _HEAD.size * (head.size % 2)  # never overwrite the previous head
-        os.pwrite(self._fd("head"), packed + struct.pack(">I", zlib.crc32(packed)), slot)
+        slot = records.HEAD_SLOT * (head.size % 2)  # never overwrite the previous head
+        os.pwrite(self._fd("head"), records.pack_head(head), slot)
         self.head = head
 
     def _caches_cover(self, size: int) -> bool:

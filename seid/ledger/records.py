@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 HEADER = struct.Struct(">II")
@@ -103,3 +104,31 @@ def iterate_pairs(stream: BinaryIO, limit: int | None = None) -> Iterator[tuple[
     for data in iterate(stream, 0, limit):
         yield unpack_pair(data, offset)
         offset += HEADER.size + len(data)
+
+
+@dataclass(frozen=True)
+class Head:
+    """How far a log's derived files reach: entry count and byte length of ``log``."""
+
+    size: int = 0
+    length: int = 0
+
+
+_HEAD = struct.Struct(">QQ")
+HEAD_SLOT = _HEAD.size + 4
+
+
+def pack_head(head: Head) -> bytes:
+    """One checksummed head slot (the ``head`` file holds two, written alternately)."""
+    packed = _HEAD.pack(head.size, head.length)
+    return packed + struct.pack(">I", zlib.crc32(packed))
+
+
+def unpack_head(raw: bytes) -> Head | None:
+    """The newest whole slot of a ``head`` file, or None if neither is whole."""
+    slots = []
+    for start in (0, HEAD_SLOT):
+        chunk = raw[start : start + HEAD_SLOT]
+        if len(chunk) == HEAD_SLOT and zlib.crc32(chunk[:-4]) == struct.unpack(">I", chunk[-4:])[0]:
+            slots.append(Head(*_HEAD.unpack(chunk[:-4])))
+    return max(slots, key=lambda head: head.size) if slots else None
