@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from seid.errors import InputError
 from seid.metrics import Metric, load_metrics, lookup
+
+
+@pytest.fixture(scope="module")
+def metrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("metrics")
 
 
 def write_json(tmp_path: Path, data: Any, name: str = "metrics.json") -> Path:
@@ -95,3 +104,32 @@ def test_non_finite_yaml_numbers_are_refused(tmp_path: Path, token: str) -> None
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         load_metrics(tmp_path / "absent.json")
+
+
+json_documents = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["value", "power", "n", "ci_low", "a", "b.c"]) | st.text(max_size=4),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(document=json_documents, suffix=st.sampled_from(["json", "yaml"]))
+def test_fuzz_metrics_load_or_fail_with_a_place(
+    metrics_dir: Path, document: Any, suffix: str
+) -> None:
+    path = metrics_dir / f"metrics.{suffix}"
+    path.write_text(json.dumps(document))  # JSON text is also (flow) YAML
+    try:
+        metrics = load_metrics(path)
+    except InputError as exc:
+        assert re.match(rf"{re.escape(str(path))}:\d+:\d+: \S", str(exc)), str(exc)
+    else:
+        assert all(math.isfinite(metric.value) for metric in metrics.values())
