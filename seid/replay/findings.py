@@ -175,7 +175,7 @@ def _bypass(history: History, found: Evidence) -> list[Finding]:
                 Finding(
                     "gate-bypass",
                     f"promoted ({how}) while its evidence says gate {standing.gate}",
-                    [commit.sha, standing.commit or ""],
+                    [commit.sha, *([standing.commit] if standing.commit else [])],
                     [standing.ref],
                 )
             )

@@ -509,6 +509,20 @@ def _log_argv(opts: WalkOptions) -> list[str]:
     ]
 
 
+def repo_root(start: Path) -> Path:
+    """The top of the git work tree containing ``start``."""
+    proc = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"],
+        cwd=start,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise SeidError(f"{start} is not inside a git work tree")
+    return Path(proc.stdout.strip())
+
+
 def _repo_info(root: Path) -> tuple[Path, bool]:
     proc = subprocess.run(
         ["git", "rev-parse", "--absolute-git-dir", "--is-shallow-repository"],

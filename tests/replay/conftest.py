@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import subprocess
@@ -13,7 +15,9 @@ import pytest
 from securesystemslib.signer import Signer
 
 from seid import evidence, keys
+from seid.ledger import records
 from seid.ledger.log import Ledger
+from seid.ledger.paths import log_dir
 
 GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
@@ -201,3 +205,36 @@ def hist(tmp_path: Path) -> Repo:
     path = tmp_path / "repo"
     path.mkdir()
     return Repo(path)
+
+
+def tamper_signature(repo: Path, log_id: str, index: int) -> None:
+    """Rewrite entry ``index`` with a corrupted signature, keeping the framing valid."""
+    path = log_dir(repo, log_id) / "log"
+    with path.open("rb") as stream:
+        pairs = list(records.iterate_pairs(stream))
+    entry, note = pairs[index]
+    envelope = json.loads(entry)
+    sig = bytearray(base64.b64decode(envelope["signatures"][0]["sig"]))
+    sig[0] ^= 0xFF
+    envelope["signatures"][0]["sig"] = base64.b64encode(bytes(sig)).decode()
+    pairs[index] = (json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode(), note)
+    path.write_bytes(b"".join(records.pack_pair(e, n) for e, n in pairs))
+
+
+def every_finding(hist: Repo, tmp_path: Path) -> dict[str, str]:
+    """A history that earns one or more findings of every kind (judged in 2027)."""
+    signer = hist.key(tmp_path)
+    shas = {"first": hist.commit({"sei.yaml": manifest(), "train.py": "v1"}, "risk program")}
+    hist.bundle(shas["first"], [verdict(0.05, "fail")])
+    hist.run("tag", "v0")
+    shas["untested"] = hist.commit({"train.py": "v2"}, "retrain | <b>fast</b>")
+    shas["also"] = hist.commit({"data/x.csv": "1"})
+    hist.run("tag", "v1")
+    hist.commit({"train.py": "v3", "data/x.csv": "2"})  # before anything evidenced v2
+    shas["relax"] = hist.commit({"sei.yaml": manifest(constraint="< 0.06")}, "relax")
+    hist.commit({"claims/fair.prml.yaml": claim()})
+    shas["amended"] = hist.commit({"claims/fair.prml.yaml": claim(threshold=0.05)})
+    hist.bundle(shas["relax"], [verdict(0.05, "pass", "< 0.06")])
+    hist.bundle(shas["relax"], [verdict(0.05, "pass", "< 0.06")])
+    tamper_signature(hist.path, signer.public_key.keyid, 2)
+    return shas

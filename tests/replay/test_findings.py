@@ -10,8 +10,7 @@ from seid.replay.cycle import build
 from seid.replay.findings import KINDS, Finding, find
 from seid.replay.history import walk
 from seid.replay.join import join
-from tests.replay.conftest import Repo, claim, manifest, verdict
-from tests.replay.test_join import tamper_signature
+from tests.replay.conftest import Repo, claim, every_finding, manifest, verdict
 
 SOON = datetime(2026, 2, 1, tzinfo=UTC)
 LATE = datetime(2027, 1, 1, tzinfo=UTC)
@@ -45,20 +44,9 @@ def test_a_well_kept_history_has_no_findings(hist: Repo, tmp_path: Path) -> None
 
 
 def test_each_kind_of_finding_with_what_is_behind_it(hist: Repo, tmp_path: Path) -> None:
-    signer = hist.key(tmp_path)
-    first = hist.commit({"sei.yaml": manifest(), "train.py": "v1"})
-    hist.bundle(first, [verdict(0.05, "fail")])
-    hist.run("tag", "v0")
-    untested = hist.commit({"train.py": "v2"})
-    also = hist.commit({"data/x.csv": "1"})
-    hist.run("tag", "v1")
-    hist.commit({"train.py": "v3", "data/x.csv": "2"})  # before anything evidenced v2
-    relax = hist.commit({"sei.yaml": manifest(constraint="< 0.06")})
-    hist.commit({"claims/fair.prml.yaml": claim()})
-    amended = hist.commit({"claims/fair.prml.yaml": claim(threshold=0.05)})
-    hist.bundle(relax, [verdict(0.05, "pass", "< 0.06")])
-    hist.bundle(relax, [verdict(0.05, "pass", "< 0.06")])
-    tamper_signature(hist.path, signer.public_key.keyid, 2)
+    shas = every_finding(hist, tmp_path)
+    first, untested, also = shas["first"], shas["untested"], shas["also"]
+    relax, amended = shas["relax"], shas["amended"]
     found = findings(hist, LATE)
     kinds = {f.kind for f in found}
     assert kinds == set(KINDS)

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import shutil
 from pathlib import Path
 
-from seid.ledger import publish, records
+from seid.ledger import publish
 from seid.ledger.paths import log_dir
 from seid.replay.join import join
-from tests.replay.conftest import Repo, manifest, verdict
-
-
-def tamper_signature(repo: Path, log_id: str, index: int) -> None:
-    """Rewrite entry ``index`` with a corrupted signature, keeping the framing valid."""
-    path = log_dir(repo, log_id) / "log"
-    with path.open("rb") as stream:
-        pairs = list(records.iterate_pairs(stream))
-    entry, note = pairs[index]
-    envelope = json.loads(entry)
-    sig = bytearray(base64.b64decode(envelope["signatures"][0]["sig"]))
-    sig[0] ^= 0xFF
-    envelope["signatures"][0]["sig"] = base64.b64encode(bytes(sig)).decode()
-    pairs[index] = (json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode(), note)
-    path.write_bytes(b"".join(records.pack_pair(e, n) for e, n in pairs))
+from tests.replay.conftest import Repo, manifest, tamper_signature, verdict
 
 
 def test_bundles_from_every_log_are_joined_by_commit(hist: Repo, tmp_path: Path) -> None:

@@ -1,0 +1,162 @@
+"""``seid reconstruct``: replay git history and the ledger into the ISO/IEC 23894 cycle.
+
+Without ``--out`` the report (JSON by default) goes to stdout. With ``--out DIR`` the
+JSON record is always written, signed as a DSSE envelope beside it
+(``reconstruct.json.sig``) when a signing key is available, plus the Markdown or HTML
+rendering when asked for. A progress line is shown only on a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from seid.errors import SeidError
+
+FORMATS = ("json", "md")
+SUFFIX = {"json": ".json", "md": ".md"}
+
+
+@click.command()
+@click.option("--since", metavar="REV", help="Replay only commits after REV.")
+@click.option("--until", metavar="REV", help="Replay up to REV (default: HEAD).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="json",
+    show_default=True,
+    help="Report format.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write reconstruct.json (+ .sig) and the chosen format into DIR.",
+)
+@click.option("--infer", is_flag=True, help="Without sei.yaml, take classes from dvc.yaml.")
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Sign the JSON report with this private key (default: the usual key, if any).",
+)
+@click.option("--no-sign", is_flag=True, help="Do not sign the JSON report.")
+@click.option("--now", "now_text", hidden=True, help="ISO 8601 time findings are judged at.")
+def reconstruct(
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    out: Path | None,
+    infer: bool,
+    key: Path | None,
+    no_sign: bool,
+    now_text: str | None,
+) -> None:
+    """Replay history and the ledger: the ISO 23894 cycle per risk, and its findings."""
+    from seid.replay import report
+    from seid.replay.history import repo_root
+
+    root = repo_root(Path.cwd())
+    now = _parse_now(now_text)
+    doc = _build(root, report.Scope(None, since, until, now, infer))
+    data = report.to_json(doc)
+    if out is None:
+        if key is not None:
+            raise SeidError("--key signs the report file: give --out DIR as well")
+        _stdout(data if fmt == "json" else _render(fmt, doc).encode("utf-8"))
+        return
+    signer = None if no_sign else _signer(key)
+    report.write_atomic(out / report.JSON_NAME, data)
+    written = [out / report.JSON_NAME]
+    if signer is not None:
+        sig = out / (report.JSON_NAME + report.SIG_SUFFIX)
+        report.write_atomic(sig, report.sign_report(data, signer))
+        written.append(sig)
+    if fmt != "json":
+        path = out / f"reconstruct{SUFFIX[fmt]}"
+        report.write_atomic(path, _render(fmt, doc).encode("utf-8"))
+        written.append(path)
+    summary = doc["summary"]
+    signed = f"signed by {signer.public_key.keyid[:16]}" if signer else "unsigned"
+    click.echo(
+        f"{summary['risks']} risk(s), {summary['findings']} finding(s) "
+        f"({summary['high']} high); {signed}: " + ", ".join(str(p) for p in written)
+    )
+
+
+def _build(root: Path, scope: Any) -> dict[str, Any]:
+    from seid.replay import report
+    from seid.replay.cycle import build
+    from seid.replay.findings import find
+    from seid.replay.history import WalkOptions, walk
+    from seid.replay.join import join
+    from seid.replay.schema import problems
+
+    with _progress() as tick:
+        options = WalkOptions(scope.since, scope.until, scope.infer, tick)
+        history = walk(root, options)
+    found = join(root)
+    cycles = build(history, found, scope.now)
+    findings = find(history, found, cycles)
+    head = history.commits[-1].sha if history.commits else None
+    scope = report.Scope(head, scope.since, scope.until, scope.now, scope.infer)
+    doc = report.document(scope, history, found, cycles, findings)
+    wrong = problems(doc)
+    if wrong:  # a bug, not a user error: never hand out a report its schema refuses
+        raise SeidError(f"internal error: the report does not match its schema: {wrong[0]}")
+    return doc
+
+
+def _render(fmt: str, doc: dict[str, Any]) -> str:
+    from seid.replay import report
+
+    renderers: dict[str, Callable[[dict[str, Any]], str]] = {
+        "md": report.markdown,
+    }
+    return renderers[fmt](doc)
+
+
+def _parse_now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SeidError(f"--now {text!r} is not an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _signer(explicit: Path | None) -> Any:
+    from seid import keys
+
+    if explicit is None:
+        try:
+            keys.find_private_key(None)
+        except SeidError:
+            return None  # no key anywhere: the report is written unsigned, and says so
+    return keys.load_signer(explicit)
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[Any], None] | None]:
+    """A live commit counter on a terminal; nothing at all when stderr is piped."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    columns = (SpinnerColumn(), TextColumn("replaying history: {task.completed} commits"))
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("walk", total=None)
+        yield lambda _commit: bar.advance(task)
+
+
+def _stdout(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()

@@ -1,0 +1,95 @@
+"""``seid reconstruct`` through the real CLI, in a subprocess."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from seid import evidence, keys
+from seid.replay.schema import problems
+from tests.conftest import SeidRunner, assert_one_line_error
+from tests.replay.conftest import Repo, every_finding, manifest
+
+NOW = ("--now", "2027-01-01T00:00:00Z")
+
+
+@pytest.fixture
+def hist(tmp_path: Path) -> Repo:
+    path = tmp_path / "repo"
+    path.mkdir()
+    return Repo(path)
+
+
+def test_json_on_stdout_matches_the_schema(seid: SeidRunner, hist: Repo, tmp_path: Path) -> None:
+    every_finding(hist, tmp_path)
+    r = seid("reconstruct", *NOW, cwd=hist.path)
+    assert r.code == 0, r.err
+    assert r.err == ""  # piped: no progress bar, nothing extra
+    doc = json.loads(r.out)
+    assert problems(doc) == []
+    assert set(doc["summary"]["by_kind"].values()) != {0}
+    assert doc["generated"].startswith("2027-01-01")
+
+
+def test_out_dir_writes_a_signed_report_and_markdown(
+    seid: SeidRunner, hist: Repo, tmp_path: Path
+) -> None:
+    every_finding(hist, tmp_path)
+    made = keys.generate(tmp_path / "auditor", "auditor")
+    out = tmp_path / "report"
+    r = seid(
+        "reconstruct",
+        "--format",
+        "md",
+        "--out",
+        out,
+        "--key",
+        made.private_path,
+        *NOW,
+        cwd=hist.path,
+    )
+    assert r.code == 0, r.err
+    assert "signed by" in r.out and "finding(s)" in r.out
+    data = (out / "reconstruct.json").read_bytes()
+    public = keys.load_public_key(made.public_path)
+    verified = evidence.verify((out / "reconstruct.json.sig").read_bytes(), {public.keyid: public})
+    digest = verified.statement["subject"][0]["digest"]["sha256"]
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert "## Findings" in (out / "reconstruct.md").read_text()
+
+
+def test_without_a_key_the_report_is_written_unsigned(
+    seid: SeidRunner, hist: Repo, tmp_path: Path
+) -> None:
+    hist.commit({"sei.yaml": manifest(), "train.py": "1"})
+    out = tmp_path / "report"
+    r = seid("reconstruct", "--out", out, "--now", "2026-02-01", cwd=hist.path)
+    assert r.code == 0, r.err
+    assert "unsigned" in r.out
+    assert sorted(p.name for p in out.iterdir()) == ["reconstruct.json"]
+    doc = json.loads((out / "reconstruct.json").read_text())
+    assert [f["kind"] for f in doc["findings"]] == ["unevidenced-change"]
+    assert doc["risks"][0]["provenance"] == "git-history"
+
+
+def test_since_and_until_limit_the_replay(seid: SeidRunner, hist: Repo) -> None:
+    base = hist.commit({"sei.yaml": manifest()})
+    hist.commit({"train.py": "1"})
+    hist.commit({"train.py": "2"})
+    r = seid("reconstruct", "--since", base, "--until", "HEAD~1", cwd=hist.path)
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["history"]["commits"] == 1 and doc["repository"]["since"] == base
+
+
+def test_user_errors_are_one_line(seid: SeidRunner, hist: Repo, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert_one_line_error(seid("reconstruct", cwd=plain), "not inside a git work tree")
+    hist.commit({"sei.yaml": manifest()})
+    assert_one_line_error(seid("reconstruct", "--since", "nope", cwd=hist.path), "git log")
+    assert_one_line_error(seid("reconstruct", "--key", "k", cwd=hist.path), "--out")
+    assert_one_line_error(seid("reconstruct", "--now", "soon", cwd=hist.path), "--now")
