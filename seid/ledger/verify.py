@@ -29,6 +29,7 @@ from seid.ledger.paths import list_logs, log_dir
 
 CHUNK = 512
 Chunk = list[tuple[int, bytes, bytes]]
+Subjects = dict[str, tuple[int, str]] | None  # subject name -> newest (entry, sha256)
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def verify_stream(
         report.problems.append(Problem(0, f"the log's key {log_id} is not trusted (.sei/trust/)"))
         return report
     compact = merkle.CompactRange()
-    subjects: dict[str, tuple[int, str]] = {}
+    subjects: Subjects = {} if subjects_root is not None else None
     pool = _pool(jobs, log_id, key)
     pending: collections.deque[AsyncResult[list[tuple[int, str, Any]]]] = collections.deque()
     try:
@@ -175,7 +176,7 @@ def verify_stream(
         report.problems.append(
             Problem(report.size, f"missing: the log's head records {expected_size} entries")
         )
-    if subjects_root is not None:
+    if subjects_root is not None and subjects is not None:
         _check_subjects(subjects_root, subjects, report)
     report.problems.sort(key=lambda p: p.entry)
     return report
@@ -195,7 +196,7 @@ def _dispatch(
     key: Key,
     chunk: Chunk,
     report: LogReport,
-    subjects: dict[str, tuple[int, str]],
+    subjects: Subjects,
     jobs: int,
 ) -> None:
     if not chunk:
@@ -208,12 +209,12 @@ def _dispatch(
         _collect(pending.popleft().get(), report, subjects)
 
 
-def _collect(
-    results: list[tuple[int, str, Any]], report: LogReport, subjects: dict[str, tuple[int, str]]
-) -> None:
+def _collect(results: list[tuple[int, str, Any]], report: LogReport, subjects: Subjects) -> None:
     for i, reason, subject_list in results:
         if reason:
             report.problems.append(Problem(i, reason))
+        if subjects is None:
+            continue
         for subject in subject_list or ():
             digest = subject.get("digest", {}).get("sha256")
             if isinstance(subject.get("name"), str) and isinstance(digest, str):
