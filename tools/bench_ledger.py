@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,26 +61,29 @@ def bench_appends(base: Path, runs: int, count: int) -> list[float]:
     return rates
 
 
-def build(repo: Path, log_id: str, items: list[tuple[bytes, bytes]]) -> None:
+def build(repo: Path, log_id: str, items: Iterator[tuple[bytes, bytes]], n: int) -> None:
+    """Write ``log`` as appends would, then let recovery build index and tree."""
     path = log_dir(repo, log_id)
     (path / "tree").mkdir(parents=True, exist_ok=True)
-    with (path / "log").open("wb") as out:
+    with (path / "log").open("wb", buffering=1 << 20) as out:
         for item, note in items:
             out.write(records.pack_pair(item, note))
-    with Ledger.open(repo, log_id) as ledger:  # recovery builds the derived files
-        assert ledger.size == len(items)
+    with Ledger.open(repo, log_id) as ledger:
+        assert ledger.size == n
 
 
 def signed_ledger(base: Path, n: int) -> tuple[Path, str]:
     repo, signer = make_repo(base, "verify")
     log_id = signer.public_key.keyid
     compact = merkle.CompactRange()
-    items = []
-    for i in range(n):
-        item = entry(signer, i)
-        compact.append(merkle.leaf_hash(item))
-        items.append((item, checkpoint.sign(log_id, i + 1, compact.root(), signer)))
-    build(repo, log_id, items)
+
+    def items() -> Iterator[tuple[bytes, bytes]]:
+        for i in range(n):
+            item = entry(signer, i)
+            compact.append(merkle.leaf_hash(item))
+            yield item, checkpoint.sign(log_id, i + 1, compact.root(), signer)
+
+    build(repo, log_id, items(), n)
     return repo, log_id
 
 
@@ -112,14 +116,15 @@ def bench_proofs(base: Path, n: int, samples: int) -> tuple[float, int]:
     repo = base / "proofs"
     log_id = "ab" * 32
     compact = merkle.CompactRange()
-    items = []
     fake_signature = "\n\u2014 seid/x AAAA\n".encode()
-    for i in range(n):
-        item = b"entry %d" % i
-        compact.append(merkle.leaf_hash(item))
-        items.append((item, checkpoint.body(log_id, i + 1, compact.root()) + fake_signature))
-    build(repo, log_id, items)
-    del items
+
+    def items() -> Iterator[tuple[bytes, bytes]]:
+        for i in range(n):
+            item = b"entry %d" % i
+            compact.append(merkle.leaf_hash(item))
+            yield item, checkpoint.body(log_id, i + 1, compact.root()) + fake_signature
+
+    build(repo, log_id, items(), n)
     rng = random.Random(1)
     times = []
     with Ledger.open(repo, log_id) as ledger:
