@@ -156,10 +156,27 @@ def render(plan: AssessmentPlan, *, json_output: bool = False) -> bytes:
     document = plan.oscal_dict()
     if json_output:
         return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    text = yaml.safe_dump(
-        document, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 16
+    text = yaml.dump(
+        document,
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1 << 16,
     )
     return text.encode("utf-8")
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line prose as literal blocks, as a person would write it."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
 
 
 def source_time(root: Path, manifest: Path) -> SourceTime:

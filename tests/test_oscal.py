@@ -358,4 +358,5 @@ def test_any_loadable_program_compiles_or_says_why(data: dict[str, Any]) -> None
         assert "\n" not in str(err)
         return
     document = yaml.safe_load(render(plan))
+    assert document == plan.oscal_dict()  # the YAML says exactly what the models hold
     AssessmentPlan.model_validate(document["assessment-plan"])
