@@ -1,0 +1,130 @@
+"""Running a pipeline tool: its own process group, its output in a log, stoppable.
+
+Pipelines can run for hours and spawn workers of their own, so the tool runs as the
+leader of a new session: stopping it (Ctrl-C, the daemon's SIGTERM) terminates the whole
+group, then kills it after a grace period, and never leaves orphans behind. Its output
+goes to a log file under ``.sei/logs/`` and, on a terminal, to the screen as well.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from seid.errors import SeidError
+
+GRACE_SECONDS = 10.0
+
+
+class Interrupted(SeidError):
+    """The run was stopped from outside; it is logged, never attested as a verdict."""
+
+    exit_code = 130
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one tool process ended."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    started: datetime
+    finished: datetime
+    log_path: Path
+
+
+def now() -> datetime:
+    """UTC now, second precision: the form bundles record."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _pump(source: IO[bytes], log: IO[bytes], echo: IO[bytes] | None) -> None:
+    for chunk in iter(lambda: source.read1(65536), b""):  # type: ignore[attr-defined]
+        log.write(chunk)
+        log.flush()
+        if echo is not None:
+            echo.write(chunk)
+            echo.flush()
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace: float = GRACE_SECONDS) -> None:
+    """SIGTERM the process group, SIGKILL it if still alive after ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        proc.wait()
+
+
+def run_logged(
+    argv: Sequence[str],
+    cwd: Path,
+    log_path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    echo: bool | None = None,
+    stop: threading.Event | None = None,
+    grace: float = GRACE_SECONDS,
+) -> Outcome:
+    """Run ``argv`` (never through a shell) with stdout and stderr into ``log_path``.
+
+    ``echo`` defaults to whether stdout is a terminal. ``stop`` lets another thread (the
+    daemon's signal handler) end the run; a KeyboardInterrupt does the same. Either way
+    the group is stopped and :class:`Interrupted` is raised.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    show = sys.stdout.isatty() if echo is None else echo
+    started = now()
+    with log_path.open("ab") as log:
+        log.write(f"$ {' '.join(argv)}\n".encode())
+        log.flush()
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=dict(env) if env is not None else None,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise SeidError(f"cannot run {argv[0]!r}: command not found") from None
+        except PermissionError:
+            raise SeidError(f"cannot run {argv[0]!r}: permission denied") from None
+        assert proc.stdout is not None
+        pump = threading.Thread(
+            target=_pump,
+            args=(proc.stdout, log, sys.stdout.buffer if show else None),
+            daemon=True,
+        )
+        pump.start()
+        try:
+            while proc.poll() is None:
+                if stop is not None and stop.wait(0.2):
+                    stop_group(proc, grace)
+                    raise Interrupted(f"{argv[0]} stopped; its log is {log_path}")
+                if stop is None:
+                    try:
+                        proc.wait(timeout=0.5)
+                    except subprocess.TimeoutExpired:
+                        continue
+        except KeyboardInterrupt:
+            stop_group(proc, grace)
+            raise Interrupted(f"{argv[0]} interrupted; its log is {log_path}") from None
+        finally:
+            pump.join(timeout=5)
+    return Outcome(tuple(argv), proc.returncode, started, now(), log_path)
