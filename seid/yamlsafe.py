@@ -21,6 +21,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from seid.errors import InputError
 
 MAX_BYTES = 1 << 20
+MAX_DEPTH = 64
 
 PathKey = tuple[str | int, ...]
 
@@ -102,12 +103,19 @@ def _mark(node: Node) -> tuple[int, int]:
 
 
 def _check_events(text: str, name: str) -> None:
-    """One pass over the event stream: anchors, aliases, tags and extra documents."""
+    """One pass over the event stream: anchors, aliases, tags, depth, extra documents."""
     documents = 0
+    depth = 0
     try:
         for event in yaml.parse(text, Loader=_StrictLoader):
             mark = event.start_mark
             where = (mark.line + 1, mark.column + 1) if mark else (None, None)
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise InputError(name, f"nested deeper than {MAX_DEPTH} levels", *where)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
             if isinstance(event, yaml.AliasEvent):
                 raise InputError(name, "YAML aliases are not allowed", *where)
             if isinstance(event, yaml.DocumentStartEvent):
@@ -121,10 +129,21 @@ def _check_events(text: str, name: str) -> None:
             tag = getattr(event, "tag", None)
             if tag is not None and isinstance(event, yaml.NodeEvent):
                 raise InputError(name, f"YAML tags are not allowed ({tag})", *where)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text, name) from None
     except yaml.MarkedYAMLError as exc:
         raise _yaml_error(exc, name) from None
     except yaml.YAMLError as exc:
         raise InputError(name, f"invalid YAML: {exc}") from None
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, name: str) -> InputError:
+    """PyYAML refuses some characters before parsing; locate them in the text."""
+    index = min(exc.position, len(text))
+    line = text.count("\n", 0, index) + 1
+    col = index - (text.rfind("\n", 0, index) + 1) + 1
+    char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+    return InputError(name, f"character U+{ord(char):04X} is not allowed in YAML", line, col)
 
 
 def _yaml_error(exc: yaml.MarkedYAMLError, name: str) -> InputError:
@@ -147,8 +166,6 @@ def load_yaml_text(text: str, name: str) -> Located:
         raise _yaml_error(exc, name) from None
     except yaml.YAMLError as exc:
         raise InputError(name, f"invalid YAML: {exc}") from None
-    except RecursionError:
-        raise InputError(name, "document is nested too deeply") from None
     finally:
         loader.dispose()
     return Located(name, data, located.values, located.keys)

@@ -35,6 +35,8 @@ def test_timestamps_stay_strings() -> None:
         ("a: [1\n", ":2:1:", "invalid YAML"),
         ("? [1]\n: 2\n", ":1:3:", "mapping keys must be plain scalars"),
         ("1.5: x\n", ":1:1:", "is not a string"),
+        ("a: 1\nb: x\ufffey\n", ":2:5:", "U+FFFE is not allowed"),
+        ("a: " + "[" * 100 + "]" * 100 + "\n", ":1:67:", "nested deeper than 64"),
     ],
 )
 def test_refusals_are_located(text: str, where: str, fragment: str) -> None:
