@@ -310,8 +310,9 @@ risk:
 
 def _write(path: Path, data: bytes, *, replace: bool) -> None:
     """Temp file, then rename over (``replace``) or link into place, which never clobbers."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp: str | None = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -323,5 +324,8 @@ def _write(path: Path, data: bytes, *, replace: bool) -> None:
             os.link(tmp, path)
     except FileExistsError:
         raise SeidError(f"{path.name} appeared while writing; use --force to overwrite") from None
+    except OSError as exc:
+        raise SeidError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)

@@ -298,6 +298,15 @@ def test_out_path_and_json_form(loan: Path, tmp_path: Path) -> None:
     assert not list(out.parent.glob(".*.tmp"))
 
 
+def test_unwritable_target_is_one_error_and_no_litter(loan: Path) -> None:
+    target = loan / "plans"
+    target.mkdir()
+    with pytest.raises(SeidError, match="cannot write"):
+        compile_plan(load_manifest(loan), loan, target)
+    assert list(target.iterdir()) == []
+    assert [p.name for p in loan.iterdir() if p.name.endswith(".tmp")] == []
+
+
 def test_program_without_risks_is_refused(repo: Path) -> None:
     (repo / "sei.yaml").write_text(
         "version: seid/1\nsystem: {name: empty}\npipeline: {tool: dvc}\n", "utf-8"
