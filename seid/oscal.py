@@ -132,6 +132,8 @@ def _plan(manifest: Manifest, stamp: SourceTime, manifest_href: str) -> Assessme
     return AssessmentPlan(
         uuid=ids("plan"),
         metadata=_metadata(manifest, stamp),
+        # trestle's link check knows only v4 UUIDs, so `trestle validate` warns that this
+        # uuid5 resource is unreferenced; the plan is valid all the same.
         import_ssp=oc.ImportSsp(
             href=f"#{ids('resource', 'manifest')}",
             remarks="No OSCAL SSP: the system and its risk program are described by the "

@@ -37,8 +37,8 @@ def compile_(out: Path | None, as_json: bool) -> None:
     click.echo(f"wrote {shown}")
     click.echo(f"digest sha256:{result.digest}")
     click.echo(
-        f"tasks {result.tasks} ({result.pre_market} pre-market, {result.post_market} "
-        f"post-market; {result.activities} manual activities) for {result.risks} risks"
+        f"tasks {result.tasks} (pre-market {result.pre_market}, post-market "
+        f"{result.post_market}, manual {result.activities}) for {result.risks} risks"
     )
     source = result.timestamp_source
     origin = f"{source} {result.commit[:12]}" if result.commit else f"{source}: no git history"

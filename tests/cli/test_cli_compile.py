@@ -31,7 +31,7 @@ def test_compile_prints_path_digest_and_tasks(
     lines = result.out.splitlines()
     assert Path(lines[0].removeprefix("wrote ")).resolve() == plan.resolve()
     assert lines[1] == f"digest sha256:{digest}"
-    assert lines[2].startswith("tasks 4 (3 pre-market, 1 post-market; 1 manual activities)")
+    assert lines[2] == "tasks 4 (pre-market 3, post-market 1, manual 1) for 3 risks"
     assert "manifest-commit" in lines[3]
 
 
