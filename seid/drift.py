@@ -15,6 +15,8 @@ more are dropped for the same reason.
 
 from __future__ import annotations
 
+import json
+import os
 import posixpath
 import subprocess
 import threading
@@ -38,6 +40,7 @@ from seid.statcache import CHUNK, StatCache
 Change = Literal["added", "deleted", "modified"]
 _MODES_FILE = (b"100644", b"100755")
 _MODE_LINK = b"120000"
+_LEDGER_KEY = "ledger/v1"
 
 
 @dataclass(frozen=True)
@@ -107,29 +110,51 @@ def compare(
     return Drift(changes)
 
 
-def latest_evidence(root: Path) -> Mapping[str, Any] | None:
+def latest_evidence(root: Path, cache: StatCache | None = None) -> Mapping[str, Any] | None:
     """The predicate of the newest evidence bundle, or None before the first one.
 
     The ledger lives in ``.sei/ledger/`` (DESIGN); without that directory there is no
-    bundle, and the ledger code (and its crypto imports) is not loaded at all.
+    bundle, and the ledger code (and its crypto imports) is not loaded at all. With a
+    ``cache`` the answer is kept, keyed by the stat of every file of every log, so a warm
+    status reads no ledger entry either; an append or a recovery changes the key.
+    (Like ``latest_statement`` itself this is a baseline for drift, never a trust decision.)
     """
     from seid.ledger.paths import LEDGER_DIR
 
-    if not (root / LEDGER_DIR).is_dir():
+    base = root / LEDGER_DIR
+    if not base.is_dir():
         return None
+    key = _ledger_fingerprint(base)
+    raw = cache.get_meta(_LEDGER_KEY) if cache is not None else None
+    if raw is not None:
+        doc = json.loads(raw)
+        if doc["key"] == key:
+            cached: Mapping[str, Any] | None = doc["predicate"]
+            return cached
     from seid.evidence import EVIDENCE_PREDICATE
     from seid.ledger.log import latest_statement
 
     statement = latest_statement(root, EVIDENCE_PREDICATE)
-    if statement is None:
-        return None
-    predicate: Mapping[str, Any] = statement["predicate"]
+    predicate: Mapping[str, Any] | None = None if statement is None else statement["predicate"]
+    if cache is not None:
+        cache.put_meta(_LEDGER_KEY, json.dumps({"key": key, "predicate": predicate}))
     return predicate
+
+
+def _ledger_fingerprint(base: Path) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for log in sorted(os.scandir(base), key=lambda e: e.name):
+        if log.is_dir(follow_symlinks=False):
+            for f in sorted(os.scandir(log.path), key=lambda e: e.name):
+                if f.is_file(follow_symlinks=False) and f.name != "lock":
+                    st = f.stat(follow_symlinks=False)
+                    rows.append([log.name, f.name, st.st_ino, st.st_size, st.st_mtime_ns])
+    return rows
 
 
 def baseline(root: Path, snapshot: Snapshot, matcher: Matcher, cache: StatCache) -> Baseline:
     """The ledger's newest snapshot, else HEAD as committed, else nothing."""
-    predicate = latest_evidence(root)
+    predicate = latest_evidence(root, cache)
     if predicate is not None:
         return Baseline("ledger", predicate.get("inputs", {}), predicate=predicate)
     if snapshot.commit is None:

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from securesystemslib.signer import Signer
 
 from seid.drift import Detection, compare, detect, head_inputs
 from seid.snapshot import Matcher
@@ -160,21 +161,25 @@ def test_reclassified_path_with_same_content_is_not_drift(project: Path) -> None
     assert not d
 
 
-def test_ledger_baseline_wins_over_head(project: Path, tmp_path: Path) -> None:
-    """Once a bundle is in the ledger, drift is measured from the snapshot it records."""
+def append_bundle(root: Path, signer: Signer, inputs: dict[str, dict[str, str]]) -> None:
+    """A real signed evidence bundle recording ``inputs``, appended to the ledger."""
     from seid import evidence
     from seid.ledger.log import Ledger
+
+    subject = [evidence.Subject("metrics.json", "0" * 64)]
+    predicate = {"inputs": inputs, "pipeline": {"tool": "x"}}
+    statement = evidence.statement(subject, evidence.EVIDENCE_PREDICATE, predicate)
+    with Ledger.open(root, signer.public_key.keyid, create=True) as ledger:
+        ledger.append(evidence.sign(statement, signer), signer)
+
+
+def test_ledger_baseline_wins_over_head(project: Path, tmp_path: Path) -> None:
+    """Once a bundle is in the ledger, drift is measured from the snapshot it records."""
     from tests.ledger.conftest import make_key
 
-    write(project, "train.py", "print('v2, evidenced')\n")
-    recorded = snap(project).to_predicate()
     signer = make_key(tmp_path, project)
-    subject = [evidence.Subject("metrics.json", "0" * 64)]
-    statement = evidence.statement(
-        subject, evidence.EVIDENCE_PREDICATE, {"inputs": recorded, "pipeline": {"tool": "x"}}
-    )
-    with Ledger.open(project, signer.public_key.keyid, create=True) as ledger:
-        ledger.append(evidence.sign(statement, signer), signer)
+    write(project, "train.py", "print('v2, evidenced')\n")
+    append_bundle(project, signer, snap(project).to_predicate())
     first = run(project)
     assert first.baseline.source == "ledger"
     assert first.baseline.predicate is not None
@@ -182,3 +187,6 @@ def test_ledger_baseline_wins_over_head(project: Path, tmp_path: Path) -> None:
     assert not first.drift  # uncommitted, but evidenced: not drift
     write(project, "data/a.csv", "x\n5\n")
     assert run(project).drift.changes == {"C": {"data/a.csv": "modified"}}
+    # The cached baseline follows the ledger: a new bundle evidences the new state.
+    append_bundle(project, signer, snap(project).to_predicate())
+    assert not run(project).drift

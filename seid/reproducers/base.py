@@ -9,8 +9,6 @@ adapter imports its tool only inside the methods that need it.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
-import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +93,8 @@ def get_reproducer(tool: str) -> type[Reproducer]:
 
 def _installed(module: str) -> bool:
     """Whether ``module`` can be imported, found without importing it."""
+    import importlib.util
+
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
@@ -103,6 +103,8 @@ def _installed(module: str) -> bool:
 
 def dist_version(dist: str) -> str | None:
     """A distribution's version from its metadata, without importing it."""
+    import importlib.metadata  # costs tens of ms: only when a version is asked for
+
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:

@@ -21,6 +21,7 @@ from tests.reproducers import conftest as dvc_fixtures
 dvc_template = dvc_fixtures.dvc_template
 dvc_project = dvc_fixtures.dvc_project
 
+GLOBS = {"A": ["sei.yaml"], "B": ["train.py", "src"], "C": ["data"]}
 SEI = """\
 version: seid/1
 system: {{name: toy, intended_purpose: testing}}
@@ -37,7 +38,8 @@ try:
     main(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code
-tools = [m for m in ("dvc", "mlflow", "dagster", "seid.config") if m in sys.modules]
+heavy = ("dvc", "mlflow", "dagster", "seid.config", "seid.evidence")
+tools = [m for m in heavy if m in sys.modules]
 print(json.dumps({"code": code, "tools": tools}))
 """
 
@@ -86,6 +88,18 @@ def test_criteria_drift_imports_no_pipeline_tool(repo: Path) -> None:
     root = project(repo, "dvc")
     (root / "sei.yaml").write_text((root / "sei.yaml").read_text() + "# reviewed\n")
     assert probe(root, "status") == {"code": 1, "tools": ["seid.config"]}
+
+
+def test_warm_status_with_a_ledger_reads_no_bundle(repo: Path, tmp_path: Path) -> None:
+    """The newest bundle's snapshot is cached too, keyed by the ledger files' stat."""
+    from tests.ledger.conftest import make_key
+    from tests.test_drift import append_bundle
+    from tests.test_snapshot import snap
+
+    root = project(repo)
+    append_bundle(root, make_key(tmp_path, root), snap(root, GLOBS).to_predicate())
+    assert probe(root, "status") == {"code": 0, "tools": ["seid.config", "seid.evidence"]}
+    assert probe(root, "status") == {"code": 0, "tools": []}
 
 
 def test_cached_watch_list_follows_the_manifest(repo: Path, seid: SeidRunner) -> None:
