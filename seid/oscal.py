@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -73,19 +73,7 @@ class CompileResult:
     uncommitted: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "digest": f"sha256:{self.digest}",
-            "tasks": self.tasks,
-            "pre_market": self.pre_market,
-            "post_market": self.post_market,
-            "activities": self.activities,
-            "risks": self.risks,
-            "timestamp": self.timestamp,
-            "timestamp_source": self.timestamp_source,
-            "commit": self.commit,
-            "uncommitted": self.uncommitted,
-        }
+        return {**asdict(self), "path": str(self.path), "digest": f"sha256:{self.digest}"}
 
 
 def compile_plan(manifest: Manifest, root: Path, out: Path | None = None) -> CompileResult:
