@@ -34,9 +34,9 @@ from typing import Any
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
 from seid import evidence
-from seid.errors import SeidError, VerificationError
-from seid.ledger import checkpoint, merkle, records
-from seid.ledger.paths import list_logs, log_dir
+from seid.errors import VerificationError
+from seid.ledger import checkpoint, merkle, records, refs
+from seid.ledger.paths import LedgerError, list_logs, log_dir
 from seid.ledger.records import Head
 
 __all__ = ["Head", "Ledger", "LedgerError", "acknowledged", "latest_statement", "list_logs"]
@@ -45,10 +45,6 @@ _OFFSET = struct.Struct(">Q")
 _H = merkle.HASH_SIZE
 
 log = logging.getLogger(__name__)
-
-
-class LedgerError(SeidError):
-    """A ledger that cannot be read or written: I/O, corruption, wrong key."""
 
 
 class Ledger:
@@ -64,19 +60,30 @@ class Ledger:
 
     @classmethod
     def open(cls, repo_root: Path, log_id: str, create: bool = False) -> Ledger:
-        """Open the log ``log_id`` of ``repo_root``, recovering from a crash."""
+        """Open the log ``log_id`` of ``repo_root``, recovering from a crash.
+
+        With ``create``, a log that exists only as a published ref (a fresh clone on
+        the same host) is continued from that ref instead of forking it.
+        """
         path = log_dir(repo_root, log_id)
+        seeded = False
         if not path.is_dir():
             if not create:
                 raise LedgerError(f"no ledger {log_id} in {path.parent}")
             try:
                 (path / "tree").mkdir(parents=True, exist_ok=True)
+                seeded = refs.copy_ref_log(repo_root, log_id, path / "log")
             except OSError as exc:
                 raise LedgerError(f"cannot create {path}: {exc.strerror}") from None
         ledger = cls(path, log_id, os.access(path, os.W_OK))
+        if seeded:
+            ledger._notice(f"continuing the published log {refs.ref_name(log_id)}")
         try:
             with ledger._locked():
                 ledger._recover()
+        except OSError as exc:
+            ledger.close()
+            raise LedgerError(f"{path}: {exc.strerror}") from None
         except BaseException:
             ledger.close()
             raise
@@ -248,6 +255,12 @@ class Ledger:
             raise LedgerError(f"refusing to append an entry that does not verify: {err}") from None
         if not self.writable:
             raise LedgerError(f"{self.path} is not writable")
+        try:
+            return self._append_locked(entry, signer)
+        except OSError as exc:
+            raise LedgerError(f"{self.path}: {exc.strerror}") from None
+
+    def _append_locked(self, entry: bytes, signer: Signer) -> tuple[int, bytes]:
         with self._locked():
             self._recover()
             head = self.head

@@ -12,6 +12,10 @@ REF_PREFIX = "refs/seid/ledger/"
 _LOG_ID = re.compile(r"[0-9a-f]{16,128}")
 
 
+class LedgerError(SeidError):
+    """A ledger that cannot be read or written: I/O, corruption, wrong key."""
+
+
 def is_log_id(text: str) -> bool:
     return bool(_LOG_ID.fullmatch(text))
 

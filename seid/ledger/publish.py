@@ -10,18 +10,19 @@ silently overwrite each other. A ref holding a log that is not a prefix of the l
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
-from seid.errors import SeidError, VerificationError
+from seid.errors import VerificationError
 from seid.ledger import records
 from seid.ledger.log import Ledger, LedgerError
-from seid.ledger.paths import REF_PREFIX, check_log_id, is_log_id
+from seid.ledger.refs import git as _git
+from seid.ledger.refs import open_ref_log, ref_logs, ref_name
+
+__all__ = ["Comparison", "Published", "compare", "open_ref_log", "publish", "ref_logs", "ref_name"]
 
 _COPY = 1 << 20
 _FALLBACK_IDENTITY = {
@@ -47,62 +48,6 @@ class Comparison:
     ref_size: int
     fork_at: int | None  # first index whose entries differ, if any
     reason: str = ""
-
-
-def ref_name(log_id: str) -> str:
-    return REF_PREFIX + check_log_id(log_id)
-
-
-def _git(
-    repo: Path, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
-) -> str:
-    try:
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=repo,
-            input=stdin,
-            capture_output=True,
-            env=env,
-            check=False,
-        )
-    except OSError as exc:
-        raise SeidError(f"cannot run git: {exc.strerror}") from None
-    if proc.returncode != 0:
-        message = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise LedgerError(f"git {args[0]} failed: {message[-1] if message else proc.returncode}")
-    return proc.stdout.decode().strip()
-
-
-def ref_logs(repo: Path) -> dict[str, str]:
-    """Published (or fetched) logs in this repository: log id -> commit."""
-    out = _git(repo, "for-each-ref", "--format=%(refname) %(objectname)", REF_PREFIX)
-    logs = {}
-    for line in out.splitlines():
-        ref, _, commit = line.partition(" ")
-        log_id = ref.removeprefix(REF_PREFIX)
-        if is_log_id(log_id):
-            logs[log_id] = commit
-    return logs
-
-
-@contextlib.contextmanager
-def open_ref_log(repo: Path, log_id: str) -> Iterator[BinaryIO]:
-    """Stream the ``log`` file of the published log ``log_id`` (never loaded whole)."""
-    ref = ref_name(log_id)
-    _git(repo, "cat-file", "-e", f"{ref}:log")
-    proc = subprocess.Popen(
-        ["git", "cat-file", "blob", f"{ref}:log"],
-        cwd=repo,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    try:
-        yield cast(BinaryIO, proc.stdout)
-    finally:
-        proc.stdout.close()
-        proc.kill()
-        proc.wait()
 
 
 def compare(local: BinaryIO, published: BinaryIO) -> Comparison:

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 from securesystemslib.signer import Key  # type: ignore[attr-defined]
 
 from seid import evidence, keys
-from seid.errors import VerificationError
+from seid.errors import SeidError, VerificationError
 from seid.ledger import checkpoint, merkle, publish, records
 from seid.ledger.log import LedgerError, acknowledged
 from seid.ledger.paths import list_logs, log_dir
@@ -260,8 +260,8 @@ def verify_repo(
     local = list_logs(repo)
     try:
         published = publish.ref_logs(repo)
-    except (LedgerError, OSError):
-        published = {}  # not a git repository: only local logs
+    except (SeidError, OSError):
+        published = {}  # not a git repository (or no git): only local logs
     if log_id is not None and log_id not in local and log_id not in published:
         ref = publish.ref_name(log_id)
         raise LedgerError(f"no log {log_id} here (neither .sei/ledger/ nor {ref})")

@@ -31,6 +31,11 @@ def append(repo: Path, signer: Signer, runs: range, tag: str = "") -> None:
             ledger.append(entry, signer)
 
 
+def replace_ledger(repo: Path, other: Path) -> None:
+    shutil.rmtree(repo / ".sei" / "ledger")
+    shutil.copytree(other / ".sei" / "ledger", repo / ".sei" / "ledger")
+
+
 def state(repo: Path) -> tuple[str, str, str]:
     """HEAD, index and tracked work tree, to show publishing leaves them alone."""
     return (
@@ -75,10 +80,11 @@ def test_fork_is_refused_and_reported(committed: Path, tmp_path: Path) -> None:
     log_id = signer.public_key.keyid
     append(committed, signer, range(4))
     publish.publish(committed, log_id)
-    # the same key writes a different history (a restored backup, a stolen key)
-    shutil.rmtree(committed / ".sei" / "ledger" / log_id)
-    append(committed, signer, range(2))
-    append(committed, signer, range(2, 5), tag="fork")
+    # the same key writes a different history elsewhere (a stolen key, an old backup)
+    elsewhere = tmp_path / "elsewhere"
+    append(elsewhere, signer, range(2))
+    append(elsewhere, signer, range(2, 5), tag="fork")
+    replace_ledger(committed, elsewhere)
     with pytest.raises(VerificationError, match="forks from the local log at entry 2"):
         publish.publish(committed, log_id)
     reports = verify_repo(committed)
@@ -92,8 +98,9 @@ def test_rollback_is_refused(committed: Path, tmp_path: Path) -> None:
     log_id = signer.public_key.keyid
     append(committed, signer, range(4))
     publish.publish(committed, log_id)
-    shutil.rmtree(committed / ".sei" / "ledger" / log_id)
-    append(committed, signer, range(2))
+    elsewhere = tmp_path / "elsewhere"
+    append(elsewhere, signer, range(2))
+    replace_ledger(committed, elsewhere)
     with pytest.raises(LedgerError, match="not rolling it back"):
         publish.publish(committed, log_id)
 
@@ -145,3 +152,17 @@ def test_three_hosts_one_remote(
     refused = seid("ledger", "publish", cwd=hosts[0])
     assert refused.code == 1 and "forks from the local log at entry 1" in refused.err
     assert keys.trusted_keys(auditor).keys() == {s.public_key.keyid for s in signers}
+
+
+def test_fresh_clone_continues_the_published_log(committed: Path, tmp_path: Path) -> None:
+    """Same key, local ledger gone (a re-cloned host): append continues, never forks."""
+    signer = make_key(tmp_path, committed)
+    log_id = signer.public_key.keyid
+    append(committed, signer, range(3))
+    publish.publish(committed, log_id)
+    shutil.rmtree(committed / ".sei" / "ledger")
+    with Ledger.open(committed, log_id, create=True) as ledger:
+        assert ledger.size == 3 and "continuing the published log" in ledger.notices[0]
+    append(committed, signer, range(3, 5))
+    assert publish.publish(committed, log_id).changed
+    assert all(r.ok and r.size == 5 for r in verify_repo(committed))
