@@ -579,3 +579,14 @@ def test_fuzz_structural_edits_load_or_are_placed(text: str) -> None:
 @given(_textual())
 def test_fuzz_text_edits_load_or_are_placed(text: str) -> None:
     _loads_or_is_placed(text)
+
+
+def test_odd_keys_and_values_stay_on_one_line() -> None:
+    for old, new in [
+        ("system: {", 'system: {"a\\nb": 1, '),
+        ("review_interval: P6M", 'review_interval: "6\\nmonths"'),
+        ("id: dp-gap", 'id: "dp\\ngap"'),
+    ]:
+        with pytest.raises(InputError) as caught:
+            load_manifest_text(edit(old, new), "sei.yaml")
+        assert "\n" not in str(caught.value), str(caught.value)

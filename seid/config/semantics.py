@@ -7,6 +7,7 @@ print ``path:line:col`` for it; a manifest built in memory gets the same checks.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from seid.config.model import Manifest, RiskProgram
 
 Loc = tuple[str | int, ...]
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -25,10 +27,13 @@ class Problem:
 
 
 def dotted(loc: Loc) -> str:
-    """``('risk', 'risks', 0, 'id')`` -> ``risk.risks[0].id``."""
+    """``('risk', 'risks', 0, 'id')`` -> ``risk.risks[0].id``; odd keys are quoted."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int) or not _PLAIN_KEY.fullmatch(part):
+            out += f"[{part!r}]"
+        else:
+            out += f".{part}" if out else part
     return out
 
 

@@ -115,8 +115,8 @@ def _duration(value: Any) -> Any:
     if isinstance(value, str) and _DURATION.fullmatch(value) is None:
         raise PydanticCustomError(
             "duration",
-            "'{value}' is not an ISO 8601 duration such as P6M or P1DT12H",
-            {"value": value},
+            "{value} is not an ISO 8601 duration such as P6M or P1DT12H",
+            {"value": repr(value)},
         )
     return value
 
@@ -153,9 +153,9 @@ def _identifier(value: Any) -> Any:
     if isinstance(value, str) and _IDENTIFIER.fullmatch(value) is None:
         raise PydanticCustomError(
             "identifier",
-            "'{value}' is not an identifier: use letters, digits, '_', '-' and '.', "
+            "{value} is not an identifier: use letters, digits, '_', '-' and '.', "
             "starting with a letter or '_'",
-            {"value": value},
+            {"value": repr(value)},
         )
     return value
 
