@@ -55,32 +55,37 @@ class Snapshot:
 
 def _glob_regex(pattern: str) -> str:
     """Translate one glob to a regex matching the path or any file below it."""
-    out: list[str] = []
     segments = pattern.split("/")
+    out: list[str] = []
     for i, seg in enumerate(segments):
         last = i == len(segments) - 1
         if seg == "**":
             out.append(".*" if last else "(?:[^/]+/)*")
-            continue
-        i_chr = 0
-        part = ""
-        while i_chr < len(seg):
-            c = seg[i_chr]
-            if c == "*":
-                part += "[^/]*"
-            elif c == "?":
-                part += "[^/]"
-            elif c == "[" and (end := seg.find("]", i_chr + 2)) != -1:
-                body = seg[i_chr + 1 : end]
-                neg = body.startswith("!")
-                body = re.sub(r"([\\\]^])", r"\\\1", body[1:] if neg else body)
-                part += f"[{'^' if neg else ''}{body}]"
-                i_chr = end
-            else:
-                part += re.escape(c)
-            i_chr += 1
-        out.append(part if last else part + "/")
+        else:
+            out.append(_segment_regex(seg) + ("" if last else "/"))
     return "".join(out) + "(?:/.*)?"
+
+
+def _segment_regex(seg: str) -> str:
+    """``*``, ``?`` and ``[...]``/``[!...]`` within one path segment; the rest literal."""
+    part = ""
+    i = 0
+    while i < len(seg):
+        c = seg[i]
+        if c == "*":
+            part += "[^/]*"
+        elif c == "?":
+            part += "[^/]"
+        elif c == "[" and (end := seg.find("]", i + 2)) != -1:
+            body = seg[i + 1 : end]
+            neg = body.startswith("!")
+            body = re.sub(r"([\\\]^])", r"\\\1", body[1:] if neg else body)
+            part += f"[{'^' if neg else ''}{body}]"
+            i = end
+        else:
+            part += re.escape(c)
+        i += 1
+    return part
 
 
 def _check_pattern(pattern: str) -> str:
@@ -149,6 +154,11 @@ class _Walk:
 
     def run(self) -> None:
         for base in self.matcher.bases:
+            # A base below a linked directory must not lead the walk out of the repo.
+            parent = os.path.dirname(os.path.join(self.root, base))
+            if base and not self._inside(os.path.realpath(parent)):
+                self.skipped.append(f"{base}: symbolic link leads outside the repository")
+                continue
             self._visit(base)
 
     def _inside(self, real: str) -> bool:

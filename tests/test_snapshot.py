@@ -135,6 +135,15 @@ def test_symlink_out_of_repo_is_skipped_and_reported(project: Path, tmp_path: Pa
     )
 
 
+def test_glob_below_a_linked_directory_stays_in_the_repo(project: Path, tmp_path: Path) -> None:
+    """``data/sub/*.csv`` must not be walked when ``data`` itself leads out of the repo."""
+    write(tmp_path, "outside/sub/x.csv", "theirs\n")
+    (project / "elsewhere").symlink_to(tmp_path / "outside")
+    s = snap(project, {"C": ["elsewhere/sub/*.csv"]})
+    assert s.inputs["C"] == {}
+    assert s.skipped == ("elsewhere/sub: symbolic link leads outside the repository",)
+
+
 def test_symlink_into_git_dir_is_skipped(project: Path) -> None:
     os.symlink("../.git/config", project / "data/gitconfig")
     s = snap(project)
