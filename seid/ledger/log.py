@@ -59,11 +59,13 @@ class Ledger:
     # --- opening and recovery ----------------------------------------------------------
 
     @classmethod
-    def open(cls, repo_root: Path, log_id: str, create: bool = False) -> Ledger:
+    def open(
+        cls, repo_root: Path, log_id: str, create: bool = False, continue_published: bool = False
+    ) -> Ledger:
         """Open the log ``log_id`` of ``repo_root``, recovering from a crash.
 
-        With ``create``, a log that exists only as a published ref (a fresh clone on
-        the same host) is continued from that ref instead of forking it.
+        With ``create`` and ``continue_published``, a log that exists only as a
+        published ref (a re-cloned host) is continued from that ref instead of forked.
         """
         path = log_dir(repo_root, log_id)
         seeded = False
@@ -72,7 +74,8 @@ class Ledger:
                 raise LedgerError(f"no ledger {log_id} in {path.parent}")
             try:
                 (path / "tree").mkdir(parents=True, exist_ok=True)
-                seeded = refs.copy_ref_log(repo_root, log_id, path / "log")
+                if continue_published:
+                    seeded = refs.copy_ref_log(repo_root, log_id, path / "log")
             except OSError as exc:
                 raise LedgerError(f"cannot create {path}: {exc.strerror}") from None
         ledger = cls(path, log_id, os.access(path, os.W_OK))

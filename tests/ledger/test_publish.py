@@ -161,7 +161,7 @@ def test_fresh_clone_continues_the_published_log(committed: Path, tmp_path: Path
     append(committed, signer, range(3))
     publish.publish(committed, log_id)
     shutil.rmtree(committed / ".sei" / "ledger")
-    with Ledger.open(committed, log_id, create=True) as ledger:
+    with Ledger.open(committed, log_id, create=True, continue_published=True) as ledger:
         assert ledger.size == 3 and "continuing the published log" in ledger.notices[0]
     append(committed, signer, range(3, 5))
     assert publish.publish(committed, log_id).changed
