@@ -366,7 +366,7 @@ DVC_YAML = """\
 stages:
   prepare:
     cmd: python src/prepare.py
-    deps: [data/raw, src/prepare.py, ext.csv]
+    deps: [data/raw, src/prepare.py, ext.csv, data/train/x.csv, code]
     params: [prepare]
     outs: [data/prepared]
   train:
@@ -398,12 +398,19 @@ def test_inputs_derived_from_a_real_dvc_yaml(tmp_path: Path) -> None:
         "params.yaml",
         "dvc.yaml",
         "src/prepare.py",
+        "code",
         "conf/train.yaml",
         "train.py",
         "notebooks/explore.ipynb",
     ]
-    assert inputs.data == ["**/*.dvc", "**/*.croissant.json", "data/raw/**", "ext.csv",
-                           "conf/*.csv"]  # fmt: skip
+    assert inputs.data == [
+        "**/*.dvc",
+        "**/*.croissant.json",
+        "data/raw/**",
+        "ext.csv",
+        "data/train/x.csv",  # a data folder named train is still data
+        "conf/*.csv",  # ${item} templates become globs
+    ]
 
 
 def test_inputs_for_the_other_tools(tmp_path: Path) -> None:

@@ -159,8 +159,10 @@ def _as_glob(root: Path, dep: str) -> str | None:
 
 
 def _is_code(path: str) -> bool:
+    """Code by suffix, or a top-level code directory (``src/``; not ``data/train/``)."""
     pure = PurePosixPath(path)
-    return pure.suffix.lower() in CODE_SUFFIXES or any(p in CODE_DIRS for p in pure.parts)
+    top = pure.parts[0] if pure.parts else ""
+    return pure.suffix.lower() in CODE_SUFFIXES or top in CODE_DIRS
 
 
 def _is_params_name(path: str) -> bool:

@@ -102,7 +102,7 @@ class Pipeline(Section):
     tool: Literal["dvc", "mlflow", "dagster", "command"]
     metrics: RepoPath = "metrics.json"
     params: RepoPath | None = None
-    entry: str | None = None
+    entry: RepoPath | None = None
     tracking_uri: str = "sqlite:///mlflow.db"
     registered_model: str | None = None
     definitions: RepoPath | None = None
