@@ -1,5 +1,10 @@
 # Two entry points: `make demo` (the main job) and `make test` (what CI runs).
 PYTHON ?= python3
+SHELL  := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+# This machine's pip configuration names local mirrors that may be absent; pip says so
+# once per package. Those lines are noise, every other line is kept.
+QUIET_PIP := { grep -v "^WARNING: Location 'file:" || true; }
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-from-lock
@@ -11,8 +16,8 @@ install: $(STAMP)
 # Everything comes from the hashed lock; the project itself is installed without deps.
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade --no-deps --require-hashes -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements.lock 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . 2>&1 | $(QUIET_PIP)
 	touch $@
 
 lint: $(STAMP)
@@ -29,7 +34,7 @@ test-quick: $(STAMP)
 	$(BIN)/pytest -q -m "not slow" -x
 
 demo: $(STAMP)
-	$(BIN)/seid demo
+	bash tools/demo.sh
 
 # Developer-only: re-resolve the lock (needs network and uv).
 lock:
