@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from seid.config import load_manifest
-from seid.errors import SeidError
+from seid.errors import InputError, SeidError
 from seid.scaffold import PLACEHOLDER_COMMAND, detect, write_starter
 from tests.conftest import git
 
@@ -163,3 +163,10 @@ def test_awkward_directory_name_still_loads(tmp_path: Path) -> None:
     assert manifest.system.name == "team: model #2, 'v1'"
     assert manifest.inputs is not None
     assert "data dir/a b.csv" in manifest.inputs.data
+
+
+def test_broken_tool_file_is_reported_and_nothing_written(repo: Path) -> None:
+    write(repo, "MLproject", "name: [unclosed\n")
+    with pytest.raises(InputError, match="MLproject"):
+        write_starter(repo)
+    assert sorted(p.name for p in repo.iterdir()) == [".git", "MLproject"]
