@@ -19,8 +19,8 @@ import click
 
 from seid.errors import SeidError
 
-FORMATS = ("json", "md")
-SUFFIX = {"json": ".json", "md": ".md"}
+FORMATS = ("json", "md", "html")
+SUFFIX = {"json": ".json", "md": ".md", "html": ".html"}
 
 
 @click.command()
@@ -113,10 +113,11 @@ def _build(root: Path, scope: Any) -> dict[str, Any]:
 
 
 def _render(fmt: str, doc: dict[str, Any]) -> str:
-    from seid.replay import report
+    from seid.replay import page, report
 
     renderers: dict[str, Callable[[dict[str, Any]], str]] = {
         "md": report.markdown,
+        "html": page.html,
     }
     return renderers[fmt](doc)
 

@@ -50,6 +50,7 @@ class Evaluation:
 
     commit: str
     date: str
+    measured: str | None
     bundle: str
     signer: str
     measure: str
@@ -256,7 +257,8 @@ def _evaluate(ctx: _Context, commit: Commit, bundle: Bundle, cycles: dict[str, R
         cycle.evaluations.append(
             Evaluation(
                 commit=commit.sha,
-                date=bundle.when or commit.date,
+                date=commit.date,
+                measured=bundle.when,
                 bundle=bundle.ref,
                 signer=bundle.log_id,
                 measure=mid,

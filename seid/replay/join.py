@@ -17,7 +17,7 @@ from typing import Any
 
 from seid import evidence
 from seid.errors import SeidError, VerificationError
-from seid.ledger import publish, records
+from seid.ledger import records, refs
 from seid.ledger.paths import REF_PREFIX, log_dir
 from seid.ledger.verify import LogReport, Problem, verify_repo
 
@@ -184,7 +184,7 @@ def _problems(report: LogReport, fork: Problem | None) -> dict[int, str]:
 def _entries(root: Path, report: LogReport) -> Iterator[tuple[int, bytes]]:
     """``(index, entry bytes)`` of the log a report describes, until the first torn record."""
     if report.source.startswith(REF_PREFIX):
-        with publish.open_ref_log(root, report.log_id) as stream:
+        with refs.open_ref_log(root, report.log_id) as stream:
             yield from _records(stream)
         return
     path = log_dir(root, report.log_id) / "log"

@@ -197,6 +197,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
+            os.chmod(tmp, 0o644)  # a report is for reading; mkstemp made it 0600
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -320,8 +321,8 @@ def _md_risk(risk: Mapping[str, Any]) -> list[str]:
                 _md(t["date"][:10]),
                 _short(t["commit"]),
                 _md(", ".join(t["paths"])),
-                _md(_verdicts(t["before"])),
-                _md(_verdicts(t["after"])),
+                _md(verdicts_text(t["before"])),
+                _md(verdicts_text(t["after"])),
                 _md(t["effective"]),
             ]
             for t in risk["treatments"]
@@ -330,5 +331,6 @@ def _md_risk(risk: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _verdicts(by_measure: Mapping[str, str]) -> str:
+def verdicts_text(by_measure: Mapping[str, str]) -> str:
+    """``measure: verdict, ...`` for a table cell."""
     return ", ".join(f"{m}: {v}" for m, v in sorted(by_measure.items()))

@@ -66,10 +66,11 @@ def test_without_a_key_the_report_is_written_unsigned(
 ) -> None:
     hist.commit({"sei.yaml": manifest(), "train.py": "1"})
     out = tmp_path / "report"
-    r = seid("reconstruct", "--out", out, "--now", "2026-02-01", cwd=hist.path)
+    r = seid("reconstruct", "--format", "html", "--out", out, "--now", "2026-02-01", cwd=hist.path)
     assert r.code == 0, r.err
     assert "unsigned" in r.out
-    assert sorted(p.name for p in out.iterdir()) == ["reconstruct.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["reconstruct.html", "reconstruct.json"]
+    assert (out / "reconstruct.html").read_text().startswith("<!DOCTYPE html>")
     doc = json.loads((out / "reconstruct.json").read_text())
     assert [f["kind"] for f in doc["findings"]] == ["unevidenced-change"]
     assert doc["risks"][0]["provenance"] == "git-history"

@@ -64,14 +64,16 @@ def test_published_copy_counts_once_and_a_fork_taints_both_sides(
     signer = hist.key(tmp_path)
     log_id = signer.public_key.keyid
     hist.bundle(sha, [verdict(0.01, "pass")])
+    backup = tmp_path / "backup"
+    shutil.copytree(log_dir(hist.path, log_id), backup)
     hist.bundle(sha, [verdict(0.02, "pass")])
     publish.publish(hist.path, log_id)
     found = join(hist.path)
     assert len(found.bundles) == 2 and not found.broken
     assert len(found.logs[0].sources) == 2
-    # The same key now tells a different story from entry 1 on: equivocation.
+    # The same key tells a different story from entry 1 on: equivocation.
     shutil.rmtree(log_dir(hist.path, log_id))
-    hist.bundle(sha, [verdict(0.01, "pass")])
+    shutil.copytree(backup, log_dir(hist.path, log_id))
     hist.bundle(sha, [verdict(0.09, "fail")])
     forked = join(hist.path)
     assert [b.index for b in forked.bundles] == [0]

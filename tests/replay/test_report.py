@@ -5,14 +5,18 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
+import subprocess
+import zlib
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from seid import evidence, keys
-from seid.replay import report
+from seid.replay import page, report
 from seid.replay.cycle import build
 from seid.replay.findings import find
 from seid.replay.history import walk
@@ -132,3 +136,108 @@ def test_write_atomic_replaces_and_leaves_no_temporary_files(tmp_path: Path) -> 
     report.write_atomic(target, b"two")
     assert target.read_bytes() == b"two"
     assert [p.name for p in target.parent.iterdir()] == ["r.json"]
+
+
+class _Tags(HTMLParser):
+    """Collects tags and checks that every non-void element is closed in order."""
+
+    VOID = frozenset({"meta", "br", "hr", "img", "input", "link"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.seen: list[tuple[str, dict[str, str | None]]] = []
+        self.errors: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.seen.append((tag, dict(attrs)))
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(f"unbalanced </{tag}>")
+
+
+def test_html_is_self_contained_with_a_timeline_per_measure(doc: dict[str, Any]) -> None:
+    doc["findings"][0]["summary"] = "<img src=https://evil.example/x>"
+    text = page.html(doc)
+    parser = _Tags()
+    parser.feed(text)
+    assert parser.errors == [] and parser.stack == []
+    tags = [tag for tag, _ in parser.seen]
+    assert "svg" in tags and tags.count("circle") == 2  # two bundles judged dp-gap
+    assert not {"script", "img", "link", "iframe", "object"} & set(tags)
+    for _, attrs in parser.seen:
+        for name in ("src", "href"):
+            assert name not in attrs
+    csp = next(a for t, a in parser.seen if t == "meta" and a.get("http-equiv"))
+    assert "default-src 'none'" in (csp["content"] or "")
+    assert "&lt;img src=https://evil.example/x&gt;" in text
+    assert {a.get("class") for t, a in parser.seen if t == "circle"} == {"fail", "pass"}
+    assert "threshold in force" in text and "A relaxed" in text and "C data" in text
+
+
+def test_html_of_an_empty_history(hist: Repo) -> None:
+    hist.commit({"README.md": "x"})
+    text = page.html(make_doc(hist))
+    assert "Findings (0)" in text and "<svg" not in text
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's chromium package (/usr/bin/chromium); .ci/run installs it",
+)
+def test_html_in_headless_chromium(doc: dict[str, Any], tmp_path: Path) -> None:
+    """Rendered: the screenshot is not blank, no console errors, no request leaves."""
+    target = tmp_path / "reconstruct.html"
+    target.write_text(page.html(doc))
+    shot, netlog = tmp_path / "shot.png", tmp_path / "net.json"
+    proc = subprocess.run(
+        [
+            str(CHROMIUM),
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--screenshot={shot}",
+            "--window-size=1200,1600",
+            f"--log-net-log={netlog}",
+            target.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
+    assert not [line for line in console if "error" in line.lower()], console
+    assert len(set(_png_rows(shot))) > 10  # many distinct rows: something was drawn
+    urls = re.findall(r'"url":"([^"]+)"', netlog.read_text(errors="replace"))
+    assert all(u.startswith(("file:", "data:", "about:", "chrome")) for u in urls), urls
+
+
+def _png_rows(path: Path) -> list[bytes]:
+    """The raw scanlines of a PNG (filter bytes included): enough to tell blank from not."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, channels = 8, b"", 0, 4
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width = int.from_bytes(body[:4], "big")
+            channels = {2: 3, 6: 4, 0: 1, 4: 2}.get(body[9], 4)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = width * channels + 1
+    return [raw[i : i + stride] for i in range(0, len(raw), stride)]
