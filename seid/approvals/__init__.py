@@ -1,0 +1,8 @@
+"""Approvals: a named person's signed, version-bound sign-off of the risk treatment plan.
+
+One direction: :mod:`~seid.approvals.statement` (what an approval binds to, the signed
+statement, reading the ledger) and :mod:`~seid.approvals.trailers` (the same events as git
+commit trailers) feed :mod:`~seid.approvals.lifecycle`, which applies
+:mod:`~seid.approvals.policy` and gives the state: ``draft``, ``approval_requested``,
+``approved``, ``rejected``, ``review_due`` or ``superseded``.
+"""

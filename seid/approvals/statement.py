@@ -1,0 +1,406 @@
+"""Approval statements: what a sign-off binds to, signing it, and reading it back.
+
+A request, grant or rejection is an in-toto Statement (predicate type
+:data:`APPROVAL_PREDICATE`) whose subjects are exactly what was reviewed: the newest
+evidence bundle (the SHA-256 of its envelope bytes), the OSCAL assessment plan the manifest
+compiles to now, and the risk analysis (the SHA-256 of its canonical JSON). It is signed as
+DSSE by the decider's own key and appended to that key's ledger log, so an approval is
+evidence of the same standing as the bundle it approves.
+
+The plan is compiled in memory rather than read from ``oscal.assessment_plan``: the file
+may be stale (the manifest changed, nobody re-ran ``seid compile``), and approving a stale
+file would bind to something the manifest no longer says. The compiled bytes are
+deterministic (see :mod:`seid.oscal`), so they equal a fresh ``seid compile``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+from securesystemslib.signer import Signer  # type: ignore[attr-defined]
+
+from seid import evidence
+from seid.config import Manifest
+from seid.errors import SeidError, VerificationError
+from seid.ledger import publish, records
+from seid.ledger.log import Ledger
+from seid.ledger.paths import REF_PREFIX, log_dir
+from seid.ledger.verify import LogReport, verify_repo
+from seid.risk import analyze
+
+APPROVAL_PREDICATE = "https://seid.dev/approval/v1"
+DECISIONS = ("request", "grant", "reject")
+BOUND = ("evidence", "plan", "analysis")
+Decision = Literal["request", "grant", "reject"]
+Strength = Literal["signed-statement", "signed-commit", "trailer"]
+STRENGTHS: tuple[Strength, ...] = ("trailer", "signed-commit", "signed-statement")  # weak first
+
+_IDENTITY = re.compile(r"\s*([^<>\n]*?)\s*<([^<>\s]+@[^<>\s]+)>\s*")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who decided: a display name, an email, and the signing key id when signed."""
+
+    name: str
+    email: str
+    keyid: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "email": self.email, "keyid": self.keyid}
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+def parse_identity(text: str, keyid: str | None = None) -> Identity | None:
+    """``Name <email>`` as git writes it; None when it is not that shape."""
+    match = _IDENTITY.fullmatch(text)
+    return Identity(match[1], match[2], keyid) if match else None
+
+
+def whoami(root: Path, given: str | None, keyid: str) -> Identity:
+    """The decider: ``--as "Name <email>"``, else git's ``user.name`` and ``user.email``."""
+    if given is not None:
+        found = parse_identity(given, keyid)
+        if found is None:
+            raise SeidError(f"--as {given!r}: expected 'Name <email>'")
+        return found
+    name, email = _git_config(root, "user.name"), _git_config(root, "user.email")
+    if not email:
+        raise SeidError("who is deciding? pass --as 'Name <email>' or set git user.email")
+    return Identity(name or email, email, keyid)
+
+
+def _git_config(root: Path, key: str) -> str:
+    try:
+        proc = subprocess.run(
+            ["git", "config", "--get", key], cwd=root, capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return ""
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+# --- what an approval binds to ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Digests (``sha256:<hex>``) of what was reviewed; ``evidence_entry`` names the bundle."""
+
+    evidence: str | None
+    plan: str | None
+    analysis: str | None
+    evidence_entry: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "evidence": self.evidence,
+            "evidence_entry": self.evidence_entry,
+            "plan": self.plan,
+            "analysis": self.analysis,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Binding | None:
+        if not isinstance(data, dict):
+            return None
+        values = [data.get(name) for name in (*BOUND, "evidence_entry")]
+        if not all(value is None or isinstance(value, str) for value in values):
+            return None
+        return cls(*values)
+
+    def changed(self, current: Binding) -> list[str]:
+        """Which bound parts differ from ``current`` (a part bound as unknown differs too)."""
+        return [name for name in BOUND if getattr(self, name) != getattr(current, name)]
+
+
+def sha256_ref(data: bytes) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def analysis_digest(manifest: Manifest) -> str:
+    """The risk analysis as evidence records it, hashed in its canonical JSON form."""
+    return sha256_ref(evidence.canonical_json(analyze(manifest.risk).to_dict()))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The compiled plan's digest (None: nothing to compile) and whether the file matches."""
+
+    digest: str | None
+    path: Path
+    file: Literal["current", "stale", "absent"]
+
+
+def compile_in_memory(root: Path, manifest: Manifest) -> Plan:
+    """The plan ``seid compile`` would write now, hashed without writing it."""
+    from seid import oscal  # trestle is heavy; only approvals and compile pay for it
+
+    target = root / manifest.oscal.assessment_plan
+    href = Path(os.path.relpath(manifest.path.resolve(), target.parent.resolve())).as_posix()
+    try:
+        plan = oscal.build_plan(manifest, oscal.source_time(root, manifest.path), href)
+    except SeidError:  # no risks: no plan to approve, recorded as None
+        return Plan(None, target, "absent")
+    digest = sha256_ref(oscal.render(plan, json_output=target.suffix.lower() == ".json"))
+    if not target.is_file():
+        return Plan(digest, target, "absent")
+    on_disk = f"sha256:{evidence.file_sha256(target)}"
+    return Plan(digest, target, "current" if on_disk == digest else "stale")
+
+
+# --- the ledger, read for approvals --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ledger entry of interest; ``problem`` is why it cannot be trusted, if it cannot."""
+
+    log_id: str
+    index: int
+    digest: str
+    statement: dict[str, Any]
+    problem: str | None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.log_id[:16]}#{self.index}"
+
+    @property
+    def predicate(self) -> dict[str, Any]:
+        found = self.statement.get("predicate")
+        return found if isinstance(found, dict) else {}
+
+    @property
+    def when(self) -> str:
+        """When a bundle's run finished (as replay orders bundles); '' when unknown."""
+        pipeline = self.predicate.get("pipeline")
+        if isinstance(pipeline, dict):
+            for key in ("finished", "started"):
+                if isinstance(pipeline.get(key), str):
+                    return str(pipeline[key])
+        return ""
+
+
+@dataclass
+class LedgerView:
+    """Evidence bundles and approval statements from every log, local and published."""
+
+    bundles: list[Entry] = field(default_factory=list)
+    approvals: list[Entry] = field(default_factory=list)
+
+    def latest_bundle(self) -> Entry | None:
+        """The newest trusted bundle, ordered as replay orders them (run time, log, index)."""
+        good = [b for b in self.bundles if b.problem is None]
+        return max(good, key=lambda b: (b.when, b.log_id, b.index)) if good else None
+
+
+def read_ledger(root: Path) -> LedgerView:
+    """Verify every log (:func:`seid.ledger.verify.verify_repo`) and pick out our entries.
+
+    A log with a problem (untrusted key, bad signature, broken tree, fork) is trusted only
+    up to its first bad entry; the same entry in a local log and its ref counts once.
+    """
+    found: dict[tuple[str, int, str], Entry] = {}
+    for report in verify_repo(root):
+        first_bad = report.first
+        for index, data in _entries(root, report):
+            problem = first_bad.reason if first_bad and index >= first_bad.entry else None
+            entry = _entry(report.log_id, index, data, problem)
+            if entry is None:
+                continue
+            key = (entry.log_id, entry.index, entry.digest)
+            if key not in found or problem is not None:
+                found[key] = entry
+    view = LedgerView()
+    for entry in found.values():
+        kind = entry.statement.get("predicateType")
+        (view.bundles if kind == evidence.EVIDENCE_PREDICATE else view.approvals).append(entry)
+    return view
+
+
+def _entry(log_id: str, index: int, data: bytes, problem: str | None) -> Entry | None:
+    try:
+        statement = evidence.decode(data)
+    except VerificationError:
+        return None  # not a statement at all: verify reports it, it approves nothing
+    if statement.get("predicateType") not in (evidence.EVIDENCE_PREDICATE, APPROVAL_PREDICATE):
+        return None
+    return Entry(log_id, index, hashlib.sha256(data).hexdigest(), statement, problem)
+
+
+def _entries(root: Path, report: LogReport) -> Iterator[tuple[int, bytes]]:
+    if report.source.startswith(REF_PREFIX):
+        with publish.open_ref_log(root, report.log_id) as stream:
+            yield from _records(stream)
+        return
+    path = log_dir(root, report.log_id) / "log"
+    try:
+        with path.open("rb", buffering=1 << 20) as stream:
+            yield from _records(stream)
+    except OSError as exc:
+        raise SeidError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _records(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    try:
+        for index, (data, _) in enumerate(records.iterate_pairs(stream)):
+            yield index, data
+    except records.RecordError:
+        return  # a torn or corrupt record: verify_repo has reported it
+
+
+def current_binding(root: Path, manifest: Manifest, view: LedgerView) -> tuple[Binding, Plan]:
+    """What an approval made now would bind to, and the plan it was compiled from."""
+    latest = view.latest_bundle()
+    plan = compile_in_memory(root, manifest)
+    binding = Binding(
+        evidence=f"sha256:{latest.digest}" if latest else None,
+        plan=plan.digest,
+        analysis=analysis_digest(manifest),
+        evidence_entry=latest.ref if latest else None,
+    )
+    return binding, plan
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something an auditor must see about approvals (shaped as replay's findings)."""
+
+    kind: str
+    summary: str
+    commits: tuple[str, ...] = ()
+    entries: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "severity": "high" if self.kind in HIGH else "medium",
+            "summary": self.summary,
+            "commits": list(self.commits),
+            "entries": list(self.entries),
+        }
+
+
+HIGH = ("approval-untrusted", "approval-broken", "self-approval", "bad-commit-signature")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One request, grant or rejection, from a signed statement or a commit trailer."""
+
+    decision: Decision
+    by: Identity
+    at: datetime
+    strength: Strength
+    source: str  # "<log>#<index>" or "commit <sha>"
+    role: str | None = None
+    binding: Binding | None = None
+    system: str | None = None
+    note: str | None = None
+    statement: str | None = None  # sha256 of the statement envelope a trailer points to
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.by.to_dict(),
+            "decision": self.decision,
+            "role": self.role,
+            "at": self.at.isoformat(),
+            "strength": self.strength,
+            "source": self.source,
+            "note": self.note,
+        }
+
+
+def parse_time(text: Any) -> datetime | None:
+    """An ISO 8601 timestamp with a zone, in UTC; None if it is not one."""
+    if not isinstance(text, str):
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when.astimezone(UTC) if when.tzinfo is not None else None
+
+
+def event_of(entry: Entry) -> Event:
+    """The event a (verified) approval statement records; VerificationError if malformed."""
+    pred = entry.predicate
+    decision, at = pred.get("decision"), parse_time(pred.get("at"))
+    found = pred.get("by")
+    by: dict[str, Any] = found if isinstance(found, dict) else {}
+    name, email = by.get("name"), by.get("email")
+    role, note, system = pred.get("role"), pred.get("note"), pred.get("system")
+    if decision not in DECISIONS or at is None or not isinstance(email, str):
+        raise VerificationError(f"approval statement {entry.ref} is malformed")
+    if not all(v is None or isinstance(v, str) for v in (name, role, note, system)):
+        raise VerificationError(f"approval statement {entry.ref} is malformed")
+    return Event(
+        decision=decision,
+        by=Identity(name or email, email, entry.log_id),  # the log is the signing key's
+        at=at,
+        strength="signed-statement",
+        source=entry.ref,
+        role=role,
+        binding=Binding.from_dict(pred.get("bound_to")),
+        system=system,
+        note=note,
+    )
+
+
+# --- making one -----------------------------------------------------------------------------
+
+
+def build(
+    decision: Decision,
+    by: Identity,
+    binding: Binding,
+    manifest: Manifest,
+    *,
+    role: str | None = None,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The approval statement; its subjects are the reviewed bundle, plan and analysis."""
+    subjects = [
+        evidence.Subject(name, value.removeprefix("sha256:"))
+        for name, value in (
+            (f"evidence:{binding.evidence_entry}", binding.evidence),
+            (manifest.oscal.assessment_plan, binding.plan),
+            ("risk-analysis", binding.analysis),
+        )
+        if value is not None
+    ]
+    predicate = {
+        "decision": decision,
+        "system": manifest.system.name,
+        "role": role,
+        "by": by.to_dict(),
+        "at": (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
+        "note": note,
+        "bound_to": binding.to_dict(),
+        "manifest_digest": f"sha256:{manifest.manifest_digest}",
+    }
+    return evidence.statement(subjects, APPROVAL_PREDICATE, predicate)
+
+
+def append(root: Path, statement: dict[str, Any], signer: Signer) -> tuple[str, int, bytes]:
+    """Sign ``statement`` and append it to the signer's own log: (log id, index, envelope)."""
+    envelope = evidence.sign(statement, signer)
+    log_id = signer.public_key.keyid
+    with Ledger.open(root, log_id, create=True) as ledger:
+        index, _ = ledger.append(envelope, signer)
+    return log_id, index, envelope

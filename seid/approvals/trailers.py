@@ -1,0 +1,198 @@
+"""Approvals as git commit trailers, for teams that review in pull requests.
+
+The sei engine drives its lifecycle with ``Sei-Approval-Requested-by:``,
+``Sei-Approved-by:`` and ``Sei-Rejected-by:`` trailers; seid reads those and the ``Seid-``
+spellings, plus its own binding trailers (``Seid-Role``, ``Seid-Evidence``, ``Seid-Plan``,
+``Seid-Analysis``, ``Seid-Statement``). One ``git log`` streams every commit's trailers
+and its signature status (``%G?``): anyone can type a trailer, so a trailer counts as
+``trailer`` strength unless the commit itself carries a good signature.
+
+Writing uses plumbing (``commit-tree`` on HEAD's tree, then a compare-and-swap
+``update-ref``), so an approval commit never sweeps up whatever happens to be staged;
+``commit.gpgSign`` is honoured, which is what makes it a ``signed-commit``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+from seid.approvals.statement import (
+    Binding,
+    Decision,
+    Event,
+    Finding,
+    Identity,
+    Strength,
+    parse_identity,
+    parse_time,
+)
+from seid.errors import SeidError
+
+_NAMES: tuple[tuple[str, Decision], ...] = (
+    ("approval-requested-by", "request"),
+    ("approved-by", "grant"),
+    ("rejected-by", "reject"),
+)
+DECISION_KEYS: dict[str, Decision] = {
+    f"{prefix}-{name}": decision for prefix in ("sei", "seid") for name, decision in _NAMES
+}
+WRITE_KEYS: dict[Decision, str] = {
+    "request": "Sei-Approval-Requested-by",
+    "grant": "Sei-Approved-by",
+    "reject": "Sei-Rejected-by",
+}
+GOOD_SIGNATURE = ("G", "U")  # good; good with unknown validity (the key's owner not certified)
+_RECORD, _FIELD, _TRAILER = "\x1e", "\x1f", "\x1d"
+FORMAT = "%x1e%H%x1f%G?%x1f%cI%x1f%(trailers:only,unfold,separator=%x1d)"
+
+
+def read(root: Path) -> tuple[list[Event], list[Finding]]:
+    """Every decision trailer on the history of HEAD (one ``git log``), oldest first."""
+    events: list[Event] = []
+    findings: list[Finding] = []
+    for sha, signature, date, trailers in _log(root):
+        if not any(key.lower() in DECISION_KEYS for key, _ in trailers):
+            continue
+        found, problems = _events(sha, signature, date, trailers)
+        events.extend(found)
+        findings.extend(problems)
+    events.reverse()
+    return events, findings
+
+
+def _log(root: Path) -> Iterator[tuple[str, str, str, list[tuple[str, str]]]]:
+    """``(sha, %G?, committer date, [(key, value)])`` per commit, streamed."""
+    try:
+        proc = subprocess.Popen(
+            ["git", "log", f"--format={FORMAT}", "HEAD"],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+        )
+    except OSError:
+        return  # no git: no trailers
+    assert proc.stdout is not None
+    buffer = ""
+    try:
+        for chunk in iter(lambda: proc.stdout.read(1 << 16), ""):  # type: ignore[union-attr]
+            buffer += chunk
+            *whole, buffer = buffer.split(_RECORD)
+            yield from (_parse(record) for record in whole if record)
+        if buffer:
+            yield _parse(buffer)
+    finally:
+        proc.stdout.close()
+        proc.wait()  # a failure (no commits, not a repository) simply yields nothing
+
+
+def _parse(record: str) -> tuple[str, str, str, list[tuple[str, str]]]:
+    sha, signature, date, text = [*record.rstrip("\n").split(_FIELD, 3), "", "", ""][:4]
+    trailers = []
+    for line in text.strip("\n").split(_TRAILER):
+        key, colon, value = line.partition(":")
+        if colon:
+            trailers.append((key.strip(), value.strip()))
+    return sha, signature, date, trailers
+
+
+def _events(
+    sha: str, signature: str, date: str, trailers: list[tuple[str, str]]
+) -> tuple[list[Event], list[Finding]]:
+    values = {key.lower(): value for key, value in trailers}
+    at = parse_time(date)
+    strength: Strength = "signed-commit" if signature in GOOD_SIGNATURE else "trailer"
+    findings = []
+    if signature not in (*GOOD_SIGNATURE, "N", ""):
+        findings.append(
+            Finding(
+                "bad-commit-signature",
+                f"approval commit {sha[:12]} has a signature git reports as {signature!r}; "
+                "counted as a bare trailer",
+                (sha,),
+            )
+        )
+    binding = None
+    if any(f"seid-{name}" in values for name in ("evidence", "plan", "analysis")):
+        binding = Binding(
+            values.get("seid-evidence"),
+            values.get("seid-plan"),
+            values.get("seid-analysis"),
+            values.get("seid-evidence-entry"),
+        )
+    events = []
+    for key, value in trailers:
+        decision = DECISION_KEYS.get(key.lower())
+        if decision is None:
+            continue
+        who = parse_identity(value)
+        if who is None or at is None:
+            findings.append(
+                Finding("approval-broken", f"commit {sha[:12]}: unreadable {key}: trailer", (sha,))
+            )
+            continue
+        events.append(
+            Event(
+                decision=decision,
+                by=who,
+                at=at,
+                strength=strength,
+                source=f"commit {sha}",
+                role=values.get("seid-role") or None,
+                binding=binding,
+                statement=values.get("seid-statement"),
+            )
+        )
+    return events, findings
+
+
+def message(
+    decision: Decision,
+    by: Identity,
+    binding: Binding,
+    *,
+    role: str | None,
+    note: str | None,
+    statement: str | None,
+) -> str:
+    """The commit message for a decision: a subject, the note, and the trailers."""
+    subject = f"seid approve: {decision}" + (f" ({role})" if role else "")
+    lines = [f"{WRITE_KEYS[decision]}: {by}"]
+    pairs = (
+        ("Seid-Role", role),
+        ("Seid-Evidence", binding.evidence),
+        ("Seid-Evidence-Entry", binding.evidence_entry),
+        ("Seid-Plan", binding.plan),
+        ("Seid-Analysis", binding.analysis),
+        ("Seid-Statement", statement),
+    )
+    lines += [f"{key}: {value}" for key, value in pairs if value]
+    body = f"\n\n{note.strip()}" if note and note.strip() else ""
+    return f"{subject}{body}\n\n" + "\n".join(lines) + "\n"
+
+
+def commit(root: Path, text: str) -> str:
+    """An empty commit on HEAD with ``text`` as its message; returns its id."""
+    head = _git(root, "rev-parse", "--verify", "-q", "HEAD^{commit}")
+    if head is None:
+        raise SeidError("--commit: the repository has no commit yet to approve on")
+    new = _git(root, "commit-tree", f"{head}^{{tree}}", "-p", head, stdin=text)
+    if new is None:
+        raise SeidError("--commit: git commit-tree failed (is commit signing set up?)")
+    if _git(root, "update-ref", "-m", "seid approve", "HEAD", new, head) is None:
+        raise SeidError("--commit: HEAD moved while committing; nothing was changed")
+    return new
+
+
+def _git(root: Path, *args: str, stdin: str | None = None) -> str | None:
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=root, input=stdin, capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
