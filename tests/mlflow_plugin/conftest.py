@@ -1,0 +1,109 @@
+"""Real MLflow for the plugin tests: a local SQLite store, and one real ``mlflow server``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SERVER_START_TIMEOUT = 180
+
+
+@pytest.fixture(scope="module")
+def sqlite_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One SQLite tracking store per module (creating the schema takes seconds)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture
+def tracking(sqlite_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The fluent MLflow API pointed at the module's SQLite store."""
+    yield from _use_tracking_uri(sqlite_uri, monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``mlflow server`` on 127.0.0.1 with a SQLite backend; always terminated."""
+    base = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(base / "server.log", "wb") as log:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "mlflow", "server"),
+                *("--backend-store-uri", f"sqlite:///{base / 'server.db'}"),
+                *("--default-artifact-root", f"seid://{base / 'artifacts'}"),
+                "--no-serve-artifacts",
+                *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_healthy(url, proc, base / "server.log")
+        yield url
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def server_tracking(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The fluent MLflow API pointed at the real server."""
+    yield from _use_tracking_uri(mlflow_server, monkeypatch)
+
+
+def _use_tracking_uri(uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield uri
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri("")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"mlflow server exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(
+        f"mlflow server did not answer in {SERVER_START_TIMEOUT}s: {log.read_text()[-2000:]}"
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate the server's own process group (it may have spawned workers)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=20)

@@ -1,0 +1,249 @@
+"""The ``seid://`` MLflow artifact store: round trips, tamper refusal, traversal, memory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+from seid import container
+from seid.errors import VerificationError
+from seid.mlflow_plugin.artifacts import SeidArtifactRepository, digest_path, root_of
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SeidArtifactRepository:
+    repo = get_artifact_repository(f"seid://{tmp_path / 'store'}")
+    assert isinstance(repo, SeidArtifactRepository)  # found through the entry point
+    return repo
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    (src / "sub" / "deeper").mkdir(parents=True)
+    (src / "empty").mkdir()
+    (src / "model.bin").write_bytes(os.urandom(3000))
+    (src / "metrics.json").write_text('{"accuracy": 0.91, "auc": 0.95}\n' * 20)
+    rows = "\n".join(f"{i},{i % 5},{i * 7 % 100}.5" for i in range(300))
+    (src / "sub" / "data.csv").write_text(f"id,k,v\n{rows}\n")
+    (src / "sub" / "deeper" / "notes.txt").write_text("hello\n")
+    return src
+
+
+def all_files(path: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(path).as_posix(): p.read_bytes()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_uri_forms(tmp_path: Path) -> None:
+    assert root_of(f"seid://{tmp_path}/a") == tmp_path / "a"
+    assert root_of(f"seid:{tmp_path}/a") == tmp_path / "a"  # as MLflow appends run paths
+    assert root_of(f"seid://localhost{tmp_path}") == tmp_path
+    for bad in ("seid://host/x", "seid:relative/x", "file:///x", f"seid://{tmp_path}?q=1"):
+        with pytest.raises(MlflowException):
+            root_of(bad)
+
+
+def test_log_list_download_round_trip(
+    store: SeidArtifactRepository, files: Path, tmp_path: Path
+) -> None:
+    store.log_artifacts(str(files), "run")
+    store.log_artifact(str(files / "model.bin"))
+    listing = {info.path: info for info in store.list_artifacts("run")}
+    assert set(listing) == {"run/empty", "run/metrics.json", "run/model.bin", "run/sub"}
+    assert listing["run/sub"].is_dir and listing["run/sub"].file_size is None
+    assert listing["run/model.bin"].file_size == 3000  # the original size, not the container's
+    assert [i.path for i in store.list_artifacts("run/sub")] == [
+        "run/sub/data.csv",
+        "run/sub/deeper",
+    ]
+    assert store.list_artifacts("run/model.bin") == []
+    out = tmp_path / "out"
+    out.mkdir()
+    store.download_artifacts("run", str(out))
+    assert all_files(out / "run") == all_files(files)
+    assert (out / "run" / "empty").is_dir()
+    stored = store.root / "run" / "sub" / "data.csv"
+    assert container.verify(stored).codec is container.Codec.COLUMNS_XZ
+
+
+def test_delete_removes_containers_and_digest_records(
+    store: SeidArtifactRepository, files: Path
+) -> None:
+    store.log_artifacts(str(files), "run")
+    store.delete_artifacts("run/model.bin")
+    assert not (store.root / "run" / "model.bin").exists()
+    assert not digest_path(store.root / "run" / "model.bin").exists()
+    store.delete_artifacts("run/sub")
+    assert [i.path for i in store.list_artifacts("run")] == ["run/empty", "run/metrics.json"]
+
+
+def tamper_flip(path: Path, other: Path) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2 + 25] ^= 0x04
+    path.write_bytes(bytes(raw))
+
+
+def tamper_truncate(path: Path, other: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-7])
+
+
+def tamper_swap(path: Path, other: Path) -> None:
+    shutil.copyfile(other, path)  # a valid container of a different artifact
+
+
+def tamper_plain(path: Path, other: Path) -> None:
+    path.write_bytes(b"not a container at all")
+
+
+def tamper_no_record(path: Path, other: Path) -> None:
+    digest_path(path).unlink()
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [tamper_flip, tamper_truncate, tamper_swap, tamper_plain, tamper_no_record],
+    ids=["flipped-byte", "truncated", "swapped", "not-a-container", "no-digest-record"],
+)
+def test_tampered_artifacts_are_refused_and_leave_no_file(
+    store: SeidArtifactRepository, files: Path, tmp_path: Path, tamper: object
+) -> None:
+    store.log_artifacts(str(files), "run")
+    stored = store.root / "run" / "metrics.json"
+    tamper(stored, store.root / "run" / "sub" / "deeper" / "notes.txt")  # type: ignore[operator]
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(VerificationError, match=r"metrics\.json"):
+        store._download_file("run/metrics.json", str(out / "metrics.json"))
+    assert list(out.iterdir()) == []
+    with pytest.raises(MlflowException, match=r"metrics\.json"):
+        store.download_artifacts("run/metrics.json", str(out))
+    assert list(out.rglob("metrics.json")) == []
+
+
+REFUSED = r"climbs out|outside"
+TRAVERSALS = ["../outside", "run/../../outside", "/etc", "run/../..", "..\\outside"]
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+def test_traversal_is_refused_everywhere(
+    store: SeidArtifactRepository, files: Path, tmp_path: Path, path: str
+) -> None:
+    store.log_artifact(str(files / "model.bin"))
+    with pytest.raises(MlflowException, match=REFUSED):
+        store.log_artifact(str(files / "model.bin"), path)
+    with pytest.raises(MlflowException, match=REFUSED):
+        store.list_artifacts(path)
+    with pytest.raises(MlflowException, match=REFUSED):
+        store._download_file(path, str(tmp_path / "x"))
+    with pytest.raises(MlflowException, match=REFUSED):
+        store.delete_artifacts(path)
+    assert not (tmp_path / "outside").exists() and not (tmp_path / "x").exists()
+
+
+def test_symlinks_out_of_the_root_are_refused(
+    store: SeidArtifactRepository, files: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    store.log_artifact(str(files / "model.bin"), "run")
+    (store.root / "run" / "link").symlink_to(secret)
+    with pytest.raises(MlflowException, match="outside"):
+        store.log_artifact(str(files / "model.bin"), "run/link")
+    with pytest.raises(MlflowException, match="outside"):
+        store.list_artifacts("run/link")
+    assert list(secret.iterdir()) == []
+
+
+def test_reserved_names_cannot_be_logged(store: SeidArtifactRepository, tmp_path: Path) -> None:
+    sneaky = tmp_path / ".model.bin.seid-digest"
+    sneaky.write_text("0" * 64)
+    with pytest.raises(MlflowException, match="reserved"):
+        store.log_artifact(str(sneaky))
+
+
+@pytest.mark.slow
+def test_sklearn_model_round_trips_through_pyfunc(tracking: str, tmp_path: Path) -> None:
+    _log_and_load_model(tmp_path)
+
+
+@pytest.mark.slow
+def test_sklearn_model_round_trips_with_a_tracking_server(
+    server_tracking: str, tmp_path: Path
+) -> None:
+    _log_and_load_model(tmp_path)
+
+
+def _log_and_load_model(tmp_path: Path) -> None:
+    import mlflow.pyfunc
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 4))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    model = LogisticRegression().fit(x, y)
+    store = tmp_path / "artifacts"
+    experiment = mlflow.create_experiment("seid-store", artifact_location=f"seid://{store}")
+    with mlflow.start_run(experiment_id=experiment):
+        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    assert (loaded.predict(x) == model.predict(x)).all()
+    stored = [p for p in store.rglob("MLmodel")]
+    assert len(stored) == 1
+    assert container.verify(stored[0]).size > 0  # kept as a container, not as plain text
+    assert not stored[0].read_bytes().startswith(b"artifact_path")
+
+
+RSS_SCRIPT = textwrap.dedent(
+    """
+    import hashlib, os, resource, sys
+    from pathlib import Path
+    from seid.mlflow_plugin.artifacts import SeidArtifactRepository
+
+    work = Path(sys.argv[1])
+    big = work / "big.bin"
+    with open(big, "wb") as out:  # 200 MiB, incompressible, written in 1 MiB steps
+        for _ in range(200):
+            out.write(os.urandom(1 << 20))
+    repo = SeidArtifactRepository(f"seid://{work / 'store'}")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    repo.log_artifact(str(big), "weights")
+    (work / "out").mkdir()
+    repo.download_artifacts("weights/big.bin", str(work / "out"))
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(before // 1024, after // 1024)
+    """
+)
+
+
+@pytest.mark.slow
+def test_200_mib_file_round_trips_in_bounded_memory(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", RSS_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    before_mib, after_mib = map(int, proc.stdout.split())
+    assert after_mib - before_mib < 150, (before_mib, after_mib)
+    assert _same_file(tmp_path / "big.bin", tmp_path / "out" / "weights" / "big.bin")
+    assert container.header_of(tmp_path / "store" / "weights" / "big.bin").size == 200 << 20
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return subprocess.run(["cmp", "-s", str(a), str(b)], check=False).returncode == 0
