@@ -288,6 +288,12 @@ def test_oversized_and_non_utf8_files_through_the_cli(seid: SeidRunner, tmp_path
     assert_one_line_error(seid("analyze", cwd=tmp_path), "sei.yaml:2:18: not valid UTF-8")
 
 
+@pytest.mark.parametrize("text", ["", "# nothing but a comment\n", "\n\n", "42\n"])
+def test_an_empty_or_scalar_document_is_placed(text: str) -> None:
+    with pytest.raises(InputError, match=r"^sei\.yaml:1:1: a manifest is a mapping"):
+        load_manifest_text(text, "sei.yaml")
+
+
 def test_the_earliest_error_is_the_one_reported() -> None:
     text = edit("likelihood: LIKELY", "likelihood: NEVER", edit("name: credit", "nam: credit"))
     with pytest.raises(InputError, match=r"^sei\.yaml:2:10: system\.nam: unknown key"):
@@ -556,7 +562,7 @@ def _textual(draw: st.DrawFn) -> str:
     text = EXAMPLE
     for _ in range(draw(st.integers(1, 4))):
         at = draw(st.integers(0, len(text)))
-        end = at + draw(st.integers(0, 6))
+        end = at + draw(st.integers(0, 6) | st.integers(0, len(text)))
         piece = draw(st.text(alphabet=":-[]{}\n #&*!|>'\",.0123456789abcXYZ\t\\é", max_size=6))
         text = text[:at] + piece + text[end:]
     return text

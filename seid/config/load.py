@@ -58,7 +58,9 @@ def load_manifest_text(text: str, name: str) -> Manifest:
     _check_printable(text, name)
     located = load_yaml_text(text, name)
     if not isinstance(located.data, dict):
-        raise located.error((), "a manifest is a mapping of sections (version, system, ...)")
+        line, col = located.where(())
+        message = "a manifest is a mapping of sections (version, system, ...)"
+        raise InputError(name, message, line or 1, col or 1)
     try:
         manifest = Manifest.model_validate(located.data, context={DEFER_CHECKS: True})
     except ValidationError as exc:

@@ -235,8 +235,6 @@ class Manifest(Section):
     evidence: Evidence = Evidence()
     approval: Approval = Approval()
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
     _path: Path = PrivateAttr(default=Path("sei.yaml"))
     _digest: str = PrivateAttr(default="")
 
