@@ -181,47 +181,47 @@ class Ledger:
                 "truncated outside seid; run 'seid verify'"
             )
         base = acked if head is not None and self._caches_cover(acked.size) else Head()
-        found, end, bad = self._scan(base)
+        if head is not None and base == acked and length == acked.length:
+            self.head = head  # the usual case: nothing past the head
+            return
+        if not self.writable:
+            if head is None or base != acked:
+                raise LedgerError(f"{self.path}: needs recovery but is not writable")
+            self._notice("bytes past the head after a crash (read-only: left in place)")
+            self.head = head
+            return
+        self._trim_caches(base.size)
+        compact = self._compact(base.size)
+        end, bad = self._roll_forward(base.length, compact)
         if end < acked.length:
             raise LedgerError(f"{self.path}: {bad} within the acknowledged log; run 'seid verify'")
         if end < length:
-            if not self.writable:
-                self._notice("torn tail after a crash (read-only: left in place)")
-            else:
-                self._notice(
-                    f"cut a torn tail after a crash: {length - end} bytes ({bad}) "
-                    f"after entry {base.size + len(found) - 1}"
-                )
-                os.ftruncate(self._fd("log"), end)
-                os.fsync(self._fd("log"))
-        if head is not None and base == acked and not found:
-            self.head = head  # derived files are written after the record: none run ahead
-            return
-        if not self.writable:
-            raise LedgerError(f"{self.path}: needs recovery but is not writable")
-        self._trim_caches(base.size)
-        self.head = base
-        compact = self._compact(base.size)
-        for offset, entry in found:
-            self._index(compact, offset, merkle.leaf_hash(entry))
+            self._notice(
+                f"cut a torn tail after a crash: {length - end} bytes ({bad}) "
+                f"after entry {compact.size - 1}"
+            )
+            os.ftruncate(self._fd("log"), end)
+            os.fsync(self._fd("log"))
         self._write_head(Head(compact.size, end))
         if compact.size > acked.size:
             self._notice(f"rolled forward to size {compact.size}")
 
-    def _scan(self, base: Head) -> tuple[list[tuple[int, bytes]], int, str | None]:
-        """Whole records after ``base`` whose checkpoint claims the right size."""
-        with os.fdopen(os.dup(self._fd("log")), "rb") as stream:
-            found, end, bad = records.scan(stream, base.length)
-        out: list[tuple[int, bytes]] = []
-        for offset, data in found:
-            try:
-                entry, note = records.unpack_pair(data, offset)
-            except records.RecordError as err:
-                return out, offset, err.reason
-            if checkpoint.peek_size(note) != base.size + len(out) + 1:
-                return out, offset, "checkpoint of the wrong size"
-            out.append((offset, entry))
-        return out, end, bad
+    def _roll_forward(self, offset: int, compact: merkle.CompactRange) -> tuple[int, str | None]:
+        """Index the whole records from ``offset`` on, streaming; where they end and why."""
+        with os.fdopen(os.dup(self._fd("log")), "rb", buffering=1 << 20) as stream:
+            stream.seek(offset)
+            while True:
+                try:
+                    data = records.read_one(stream, offset)
+                    if data is None:
+                        return offset, None
+                    entry, note = records.unpack_pair(data, offset)
+                except records.RecordError as err:
+                    return offset, err.reason
+                if checkpoint.peek_size(note) != compact.size + 1:
+                    return offset, "checkpoint of the wrong size"
+                self._index(compact, offset, merkle.leaf_hash(entry))
+                offset += records.HEADER.size + len(data)
 
     def _trim_caches(self, size: int) -> None:
         """Drop derived data past ``size`` (left by a writer that died mid-append)."""

@@ -62,22 +62,6 @@ def iterate(stream: BinaryIO, offset: int = 0, limit: int | None = None) -> Iter
         count += 1
 
 
-def scan(stream: BinaryIO, offset: int) -> tuple[list[tuple[int, bytes]], int, str | None]:
-    """Whole records from ``offset`` on: ``([(offset, data)], end of last whole record,
-    reason the bytes after it are not a record, or None if there are none)``."""
-    found: list[tuple[int, bytes]] = []
-    stream.seek(offset)
-    while True:
-        try:
-            data = read_one(stream, offset)
-        except RecordError as err:
-            return found, offset, err.reason
-        if data is None:
-            return found, offset, None
-        found.append((offset, data))
-        offset += HEADER.size + len(data)
-
-
 _ENTRY_LEN = struct.Struct(">I")
 
 
