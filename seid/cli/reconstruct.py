@@ -61,13 +61,13 @@ def reconstruct(
     from seid.replay import report
     from seid.replay.history import repo_root
 
+    if out is None and key is not None:
+        raise SeidError("--key signs the report file: give --out DIR as well")
     root = repo_root(Path.cwd())
     now = _parse_now(now_text)
     doc = _build(root, report.Scope(None, since, until, now, infer))
     data = report.to_json(doc)
     if out is None:
-        if key is not None:
-            raise SeidError("--key signs the report file: give --out DIR as well")
         _stdout(data if fmt == "json" else _render(fmt, doc).encode("utf-8"))
         return
     signer = None if no_sign else _signer(key)

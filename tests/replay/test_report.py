@@ -35,10 +35,19 @@ def make_doc(hist: Repo) -> dict[str, Any]:
     return report.document(scope, history, found, cycles, find(history, found, cycles))
 
 
-@pytest.fixture
-def doc(hist: Repo, tmp_path: Path) -> dict[str, Any]:
-    every_finding(hist, tmp_path)
+@pytest.fixture(scope="module")
+def story_doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Built once per module: a history with every kind of finding, as a document."""
+    base = tmp_path_factory.mktemp("story")
+    (base / "repo").mkdir()
+    hist = Repo(base / "repo")
+    every_finding(hist, base)
     return make_doc(hist)
+
+
+@pytest.fixture
+def doc(story_doc: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(story_doc)
 
 
 def test_the_document_matches_its_schema(doc: dict[str, Any]) -> None:
