@@ -38,10 +38,17 @@ def analyze(as_json: bool) -> None:
         click.echo(json.dumps(document, indent=2, sort_keys=True))
         return
     console = Console(highlight=False)
-    if not console.is_terminal:
-        console = Console(highlight=False, width=1000, no_color=True)
-    console.print(_table(analysis, fancy=console.is_terminal))
-    console.print(_overall_line(analysis))
+    if console.is_terminal:
+        console.print(_table(analysis, fancy=True))
+        console.print(_overall_line(analysis))
+        return
+    # Piped: plain aligned text, no colour, no box, no padding at line ends.
+    plain = Console(highlight=False, width=1000, no_color=True, force_terminal=False)
+    with plain.capture() as captured:
+        plain.print(_table(analysis, fancy=False))
+        plain.print(_overall_line(analysis))
+    for line in captured.get().splitlines():
+        click.echo(line.rstrip())
 
 
 def _table(analysis: Analysis, *, fancy: bool) -> Table:

@@ -32,7 +32,8 @@ def test_analyze_prints_the_table_from_a_subdirectory(seid: SeidRunner, tmp_path
     assert "HIGH (exceeds)" in lines[1] and "MEDIUM (within)" in lines[1]
     assert lines[1].rstrip().endswith("required")
     assert lines[2].split()[0] == "society"  # same risk, next dimension: name left blank
-    assert not any("\x1b[" in line or "│" in line for line in lines)  # plain when piped
+    # plain when piped: no colour codes, no box drawing, no padding at line ends
+    assert not any("\x1b[" in line or "│" in line or line != line.rstrip() for line in lines)
     assert lines[-1] == (
         "overall residual risk: MEDIUM (within) against criterion MEDIUM; contributing: "
         "unfair-credit-exclusion, performance-drift, automation-bias"
