@@ -235,8 +235,12 @@ class Ledger:
             level += 1
 
     def _index(self, compact: merkle.CompactRange, offset: int, leaf: bytes) -> None:
-        os.pwrite(self._fd("index"), _OFFSET.pack(offset), 8 * compact.size)
-        for level, position, node in compact.append(leaf):
+        """Record where entry ``compact.size`` starts and the subtrees its leaf completes."""
+        self._store(compact.size, offset, compact.append(leaf))
+
+    def _store(self, i: int, offset: int, completed: list[tuple[int, int, bytes]]) -> None:
+        os.pwrite(self._fd("index"), _OFFSET.pack(offset), 8 * i)
+        for level, position, node in completed:
             os.pwrite(self._fd(f"tree/{level}"), node, _H * position)
 
     def _compact(self, size: int) -> merkle.CompactRange:
@@ -268,12 +272,11 @@ class Ledger:
             self._recover()
             head = self.head
             compact = self._compact(head.size)
-            leaf = merkle.leaf_hash(entry)
-            compact.append(leaf)
+            completed = compact.append(merkle.leaf_hash(entry))
             note = checkpoint.sign(self.log_id, compact.size, compact.root(), signer)
             record = records.pack_pair(entry, note)
             self._durable_write(record, head.length)
-            self._index(self._compact(head.size), head.length, leaf)
+            self._store(head.size, head.length, completed)
             self._write_head(Head(head.size + 1, head.length + len(record)))
         return head.size, note
 
