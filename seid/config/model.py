@@ -20,9 +20,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    FiniteFloat,
     PrivateAttr,
     StrictBool,
+    StrictFloat,
+    StrictInt,
     ValidationInfo,
     model_validator,
 )
@@ -142,7 +143,7 @@ class Measure(Section):
     inputs: dict[str, str] = {}
     trigger: str | None = None
     frequency: IsoDuration | None = None
-    metric_threshold: FiniteFloat | None = None
+    metric_threshold: StrictFloat | None = Field(default=None, allow_inf_nan=False)
     art72_citation: str | None = None
 
     @property
@@ -190,7 +191,7 @@ class Criteria(Section):
 
     scale: Literal["5x5"] = "5x5"
     matrix: dict[Likelihood, dict[Level, Level]] = {}
-    bands: dict[Level, int] = {}
+    bands: dict[Level, StrictInt] = {}
     on_inconclusive: Literal["fail", "pass"] = "fail"
 
 
