@@ -46,6 +46,19 @@ SUFFIX = {"json": ".json", "md": ".md", "html": ".html"}
     help="Sign the JSON report with this private key (default: the usual key, if any).",
 )
 @click.option("--no-sign", is_flag=True, help="Do not sign the JSON report.")
+@click.option(
+    "--reexecute",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Re-run the pipeline at the N newest evidenced commits (temporary worktrees).",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=1e-6,
+    show_default=True,
+    help="Relative and absolute tolerance for --reexecute metric comparisons.",
+)
 @click.option("--now", "now_text", hidden=True, help="ISO 8601 time findings are judged at.")
 def reconstruct(
     since: str | None,
@@ -55,6 +68,8 @@ def reconstruct(
     infer: bool,
     key: Path | None,
     no_sign: bool,
+    reexecute: int | None,
+    tolerance: float,
     now_text: str | None,
 ) -> None:
     """Replay history and the ledger: the ISO 23894 cycle per risk, and its findings."""
@@ -65,7 +80,7 @@ def reconstruct(
         raise SeidError("--key signs the report file: give --out DIR as well")
     root = repo_root(Path.cwd())
     now = _parse_now(now_text)
-    doc = _build(root, report.Scope(None, since, until, now, infer))
+    doc = _build(root, report.Scope(None, since, until, now, infer), (reexecute, tolerance))
     data = report.to_json(doc)
     if out is None:
         _stdout(data if fmt == "json" else _render(fmt, doc).encode("utf-8"))
@@ -89,7 +104,7 @@ def reconstruct(
     )
 
 
-def _build(root: Path, scope: Any) -> dict[str, Any]:
+def _build(root: Path, scope: Any, rerun: tuple[int | None, float]) -> dict[str, Any]:
     from seid.replay import report
     from seid.replay.cycle import build
     from seid.replay.findings import find
@@ -105,7 +120,12 @@ def _build(root: Path, scope: Any) -> dict[str, Any]:
     findings = find(history, found, cycles)
     head = history.commits[-1].sha if history.commits else None
     scope = report.Scope(head, scope.since, scope.until, scope.now, scope.infer)
-    doc = report.document(scope, history, found, cycles, findings)
+    reproductions = None
+    if rerun[0] is not None:
+        from seid.replay.reexecute import reexecute
+
+        reproductions = reexecute(root, history, found, rerun[0], rerun[1])
+    doc = report.document(scope, history, found, cycles, findings, reproductions)
     wrong = problems(doc)
     if wrong:  # a bug, not a user error: never hand out a report its schema refuses
         raise SeidError(f"internal error: the report does not match its schema: {wrong[0]}")

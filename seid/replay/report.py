@@ -54,10 +54,19 @@ def document(
     found: Evidence,
     cycles: list[RiskCycle],
     findings: list[Finding],
+    reproductions: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """The reconstruction as plain JSON data (see the schema for every field)."""
+    """The reconstruction as plain JSON data (see the schema for every field).
+
+    ``reproductions`` (from ``--reexecute``) are dataclasses; the key is absent without.
+    """
     walked = {commit.sha for commit in history.commits}
-    return {
+    extra = (
+        {}
+        if reproductions is None
+        else {"reproducibility": [dataclasses.asdict(r) for r in reproductions]}
+    )
+    return extra | {
         "schema": SCHEMA_ID,
         "generator": {"name": "seid", "version": __version__},
         "generated": scope.now.isoformat(),

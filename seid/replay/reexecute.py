@@ -1,0 +1,154 @@
+"""``--reexecute N``: run the pipeline again at the N newest evidenced commits and compare.
+
+Each commit is checked out into its own temporary ``git worktree`` (the user's work tree,
+index and branches are never touched), the pipeline the manifest *at that commit* names
+is run there through :func:`seid.reproducers.execute.run_logged` (its own process group,
+stopped whole on Ctrl-C), and the metrics it writes are compared with the observations
+the commit's newest bundle recorded. The worktree is removed in every case: success,
+failure, or interruption.
+
+Tools: ``command`` runs its argv; ``dvc`` runs ``dvc repro`` (stages whose data is only
+in a DVC remote cannot run offline and fail the reproduction, which is reported).
+MLflow and Dagster pipelines are reported as not re-executable by this version.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from seid.config import Manifest
+from seid.errors import SeidError
+from seid.metrics import Metric, load_metrics, lookup
+from seid.replay.history import History
+from seid.replay.join import Bundle, Evidence
+from seid.reproducers.execute import run_logged
+
+DEFAULT_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Compared:
+    measure: str
+    metric: str
+    recorded: float | None
+    recomputed: float | None
+    within: bool
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """The reproducibility verdict of one commit: reproduced, differs, failed, unsupported."""
+
+    commit: str
+    bundle: str
+    status: str
+    tolerance: float
+    metrics: list[Compared] = field(default_factory=list)
+    error: str | None = None
+
+
+def reexecute(
+    root: Path,
+    history: History,
+    found: Evidence,
+    count: int,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> list[Reproduction]:
+    """Re-run the pipeline at the ``count`` newest evidenced commits, newest first."""
+    by_commit = found.by_commit()
+    evidenced = [c for c in reversed(history.commits) if c.sha in by_commit][:count]
+    out = []
+    for commit in evidenced:
+        manifest = history.regime_of(commit).manifest
+        bundle = by_commit[commit.sha][-1]
+        out.append(_one(root, commit.sha, manifest, bundle, tolerance))
+    return out
+
+
+def _one(
+    root: Path, sha: str, manifest: Manifest | None, bundle: Bundle, tolerance: float
+) -> Reproduction:
+    def verdict(status: str, error: str | None = None) -> Reproduction:
+        return Reproduction(sha, bundle.ref, status, tolerance, error=error)
+
+    if manifest is None:
+        return verdict("unsupported", "no usable manifest at this commit")
+    argv = _argv(manifest)
+    if argv is None:
+        return verdict("unsupported", f"re-running {manifest.pipeline.tool} is not supported")
+    with _worktree(root, sha) as tree, tempfile.TemporaryDirectory() as logs:
+        outcome = run_logged(argv, tree, Path(logs) / "run.log", echo=False)
+        if outcome.returncode != 0:
+            tail = _tail(outcome.log_path)
+            return verdict("failed", f"{argv[0]} exited {outcome.returncode}: {tail}")
+        try:
+            metrics = load_metrics(tree / manifest.pipeline.metrics)
+        except SeidError as err:
+            return verdict("failed", f"no metrics after the run: {err}")
+    maybe = (_compare(entry, metrics, tolerance) for entry in bundle.verdicts)
+    compared = [c for c in maybe if c is not None]
+    status = "reproduced" if compared and all(c.within for c in compared) else "differs"
+    return Reproduction(sha, bundle.ref, status, tolerance, compared)
+
+
+def _argv(manifest: Manifest) -> list[str] | None:
+    pipeline = manifest.pipeline
+    if pipeline.tool == "command" and pipeline.command:
+        return list(pipeline.command)
+    if pipeline.tool == "dvc":
+        return ["dvc", "repro"]
+    return None
+
+
+def _compare(entry: dict[str, object], metrics: dict[str, Metric], tol: float) -> Compared | None:
+    recorded = entry.get("observed")
+    if isinstance(recorded, bool) or not isinstance(recorded, int | float):
+        return None  # a manual or missing measure: nothing was computed to compare
+    measure, metric = str(entry.get("measure")), str(entry.get("metric"))
+    found = lookup(metrics, measure, metric)
+    recomputed = found.value if found else None
+    within = recomputed is not None and math.isclose(
+        recomputed, float(recorded), rel_tol=tol, abs_tol=tol
+    )
+    return Compared(measure, metric, float(recorded), recomputed, within)
+
+
+def _tail(log: Path) -> str:
+    try:
+        lines = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1][:200] if lines else ""
+
+
+@contextmanager
+def _worktree(root: Path, sha: str) -> Iterator[Path]:
+    """A detached worktree at ``sha``, removed however the block ends (also Ctrl-C)."""
+    base = Path(tempfile.mkdtemp(prefix="seid-reexecute-"))
+    tree = base / "tree"
+    _git(root, "worktree", "add", "--detach", "--quiet", str(tree), sha)
+    try:
+        yield tree
+    finally:
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(tree)],
+            cwd=root,
+            capture_output=True,
+            check=False,
+        )
+        subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True, check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _git(root: Path, *args: str) -> None:
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        raise SeidError(f"git {args[0]} failed: {lines[-1] if lines else proc.returncode}")
