@@ -14,10 +14,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import math
-import os
 import re
 import sys
-import tempfile
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ import yaml
 
 from seid.compare import COMPARATORS, DEFAULT_TOLERANCE, compare
 from seid.errors import InputError, SeidError, VerificationError
+from seid.fsutil import write_atomic
 from seid.jsonsafe import field_name, load_json_text
 from seid.metrics import Metric, lookup
 from seid.yamlsafe import Located, PathKey, check_controls, load_yaml_text, read_text
@@ -408,24 +407,10 @@ def lock(claim: Claim) -> Path:
             f"{claim.hash}; amend with a new claim whose prior_hash is the locked hash"
         )
     try:
-        _write_atomic(claim.sidecar_path, f"{claim.hash}  {claim.path.name}\n".encode())
+        write_atomic(claim.sidecar_path, f"{claim.hash}  {claim.path.name}\n".encode())
     except OSError as exc:
         raise SeidError(f"cannot write {claim.sidecar_path}: {exc.strerror or exc}") from None
     return claim.sidecar_path
-
-
-def _write_atomic(path: Path, content: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def evaluate(claim: Claim, metrics: Mapping[str, Metric]) -> ClaimVerdict:

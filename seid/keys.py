@@ -16,7 +16,6 @@ import hashlib
 import os
 import re
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from securesystemslib.signer import (  # type: ignore[attr-defined]  # re-export
 )
 
 from seid.errors import InputError, SeidError
+from seid.fsutil import write_atomic
 
 KEY_ENV = "SEID_SIGNING_KEY"
 PUBKEY_ENV = "SEID_SIGNING_PUBKEY"
@@ -302,17 +302,7 @@ def add_trusted(repo_root: Path, pub_path: Path) -> str:
     trust_dir = repo_root / TRUST_DIR
     try:
         trust_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=trust_dir, prefix=".tmp-", suffix=PUBLIC_SUFFIX)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(_public_pem(public_key))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, trust_dir / f"{key_id}{PUBLIC_SUFFIX}")
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(trust_dir / f"{key_id}{PUBLIC_SUFFIX}", _public_pem(public_key))
     except OSError as exc:
         raise SeidError(f"cannot write to {trust_dir}: {exc.strerror}") from None
     return key_id

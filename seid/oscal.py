@@ -20,7 +20,6 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -37,6 +36,7 @@ from trestle.oscal.assessment_plan import AssessmentPlan, LocalDefinitions
 from seid import __version__
 from seid.config import Manifest, Measure, Risk, Treatment, check_repo_path
 from seid.errors import SeidError
+from seid.fsutil import write_atomic
 from seid.risk import Analysis, OverallResidual, RiskAnalysis, analyze
 
 NAMESPACE: Final = "https://seid.dev/ns/oscal"
@@ -82,7 +82,7 @@ def compile_plan(manifest: Manifest, root: Path, out: Path | None = None) -> Com
     stamp = source_time(root, manifest.path)
     plan = build_plan(manifest, stamp, _relative(manifest.path, target.parent))
     data = render(plan, json_output=target.suffix.lower() == ".json")
-    write_atomic(target, data)
+    write_plan(target, data)
     measures = [measure for _, measure in manifest.iter_measures()]
     post = sum(measure.post_market for measure in measures)
     return CompileResult(
@@ -180,24 +180,13 @@ def source_time(root: Path, manifest: Path) -> SourceTime:
     return SourceTime(EPOCH, "epoch", None, uncommitted=True)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file beside ``path`` and rename it over: never half a plan."""
-    tmp: str | None = None
+def write_plan(path: Path, data: bytes) -> None:
+    """Write the plan atomically: never half a plan."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        tmp = None
+        write_atomic(path, data)
     except OSError as exc:
         raise SeidError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
 
 
 # --- inputs --------------------------------------------------------------------------

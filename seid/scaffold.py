@@ -9,8 +9,6 @@ loader before it is written: ``seid init`` never leaves a file seid cannot read.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -21,6 +19,7 @@ import yaml
 from seid.config import MANIFEST_NAMES, InputClasses, Pipeline, load_manifest_text
 from seid.config.inputs import default_inputs
 from seid.errors import InputError, SeidError
+from seid.fsutil import write_atomic
 from seid.yamlsafe import read_text
 
 Tool = Literal["dvc", "mlflow", "dagster", "command"]
@@ -309,23 +308,10 @@ risk:
 
 
 def _write(path: Path, data: bytes, *, replace: bool) -> None:
-    """Temp file, then rename over (``replace``) or link into place, which never clobbers."""
-    tmp: str | None = None
+    """Atomic; without ``replace`` it links into place, which never clobbers."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        if replace:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
+        write_atomic(path, data, replace=replace)
     except FileExistsError:
         raise SeidError(f"{path.name} appeared while writing; use --force to overwrite") from None
     except OSError as exc:
         raise SeidError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,41 @@
+"""Atomic writes: whole or nothing, modes, and no clobbering when asked."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from seid.fsutil import write_atomic
+
+
+def test_replaces_whole_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "plan.yaml"
+    target.write_bytes(b"old")
+    write_atomic(target, b"new contents")
+    assert target.read_bytes() == b"new contents"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert os.listdir(tmp_path) == ["plan.yaml"]
+
+
+def test_mode_is_applied(tmp_path: Path) -> None:
+    target = tmp_path / "secret"
+    write_atomic(target, b"x", mode=0o600)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_no_clobber_keeps_the_existing_file(tmp_path: Path) -> None:
+    target = tmp_path / "sei.yaml"
+    target.write_bytes(b"mine")
+    with pytest.raises(FileExistsError):
+        write_atomic(target, b"theirs", replace=False)
+    assert target.read_bytes() == b"mine"
+    assert os.listdir(tmp_path) == ["sei.yaml"]
+
+
+def test_missing_directory_raises_and_writes_nothing(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        write_atomic(tmp_path / "absent" / "f", b"x")
+    assert os.listdir(tmp_path) == []
