@@ -259,6 +259,13 @@ REJECTS = {
         11,
         "'unfair credit exclusion' is not an identifier",
     ),
+    "escaped control character": (
+        "tool: dvc",
+        'tool: command, command: [python, "train.py\\0"]',
+        3,
+        45,
+        "pipeline.command[1]: forbidden control character U+0000",
+    ),
     "control character": ("credit-scorer", "credit\x07scorer", 2, 22, "U+0007"),
 }
 

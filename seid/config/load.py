@@ -19,7 +19,7 @@ from pydantic_core import ErrorDetails
 from seid.config.model import DEFER_CHECKS, MANIFEST_NAMES, Manifest
 from seid.config.semantics import did_you_mean, dotted, problems
 from seid.errors import InputError, SeidError
-from seid.yamlsafe import Located, check_controls, load_yaml_text, read_text
+from seid.yamlsafe import Located, check_controls, load_yaml_text, read_text, walk_strings
 
 _KEY_MARK = "[key]"
 _QUOTED = re.compile(r"'([^']*)'")
@@ -57,6 +57,7 @@ def load_manifest_text(text: str, name: str) -> Manifest:
     check_controls(text, name)
     _check_printable(text, name)
     located = load_yaml_text(text, name)
+    _check_escaped_controls(located)
     if not isinstance(located.data, dict):
         line, col = located.where(())
         message = "a manifest is a mapping of sections (version, system, ...)"
@@ -82,6 +83,18 @@ def _check_printable(text: str, name: str) -> None:
         line = text.count("\n", 0, index) + 1
         col = index - (text.rfind("\n", 0, index) + 1) + 1
         raise InputError(name, f"character U+{ord(match.group()):04X} is not allowed", line, col)
+
+
+def _check_escaped_controls(located: Located) -> None:
+    """Refuse control characters written as escapes (``"\\0"``), as the raw text check does.
+
+    A NUL in an argv or a path would otherwise surface much later, far from its cause.
+    """
+    for loc, value in walk_strings(located.data):
+        try:
+            check_controls(value, located.path)
+        except InputError as exc:
+            raise located.error(loc, _say(loc, exc.message)) from None
 
 
 def _display(path: Path) -> str:
