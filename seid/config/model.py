@@ -101,13 +101,13 @@ class Pipeline(Section):
     """How the project's pipeline runs, and where it writes its metrics."""
 
     tool: Literal["dvc", "mlflow", "dagster", "command"]
-    metrics: RepoPath = "metrics.json"
-    params: RepoPath | None = None
-    entry: RepoPath | None = None
-    tracking_uri: str = "sqlite:///mlflow.db"
-    registered_model: str | None = None
-    definitions: RepoPath | None = None
-    command: list[str] | None = Field(default=None, min_length=1)
+    metrics: RepoPath = "metrics.json"  # the file the pipeline writes its metrics to
+    params: RepoPath | None = None  # the params file (treatment, class B)
+    entry: RepoPath | None = None  # mlflow: entry script, or MLproject entry point name
+    tracking_uri: str = "sqlite:///mlflow.db"  # mlflow
+    registered_model: str | None = None  # mlflow: the registry name promotions go to
+    definitions: RepoPath | None = None  # dagster: the file holding the Definitions
+    command: list[str] | None = Field(default=None, min_length=1)  # command: argv, no shell
 
 
 class Method(StrEnum):
