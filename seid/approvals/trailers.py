@@ -9,7 +9,8 @@ and its signature status (``%G?``): anyone can type a trailer, so a trailer coun
 
 Writing uses plumbing (``commit-tree`` on HEAD's tree, then a compare-and-swap
 ``update-ref``), so an approval commit never sweeps up whatever happens to be staged;
-``commit.gpgSign`` is honoured, which is what makes it a ``signed-commit``.
+``commit.gpgSign`` is honoured (``commit-tree`` itself ignores it), which is what makes
+it a ``signed-commit``.
 """
 
 from __future__ import annotations
@@ -50,16 +51,15 @@ FORMAT = "%x1e%H%x1f%G?%x1f%cI%x1f%(trailers:only,unfold,separator=%x1d)"
 
 def read(root: Path) -> tuple[list[Event], list[Finding]]:
     """Every decision trailer on the history of HEAD (one ``git log``), oldest first."""
-    events: list[Event] = []
+    per_commit: list[list[Event]] = []
     findings: list[Finding] = []
     for sha, signature, date, trailers in _log(root):
         if not any(key.lower() in DECISION_KEYS for key, _ in trailers):
             continue
         found, problems = _events(sha, signature, date, trailers)
-        events.extend(found)
+        per_commit.append(found)
         findings.extend(problems)
-    events.reverse()
-    return events, findings
+    return [event for found in reversed(per_commit) for event in found], findings
 
 
 def _log(root: Path) -> Iterator[tuple[str, str, str, list[tuple[str, str]]]]:
@@ -180,7 +180,9 @@ def commit(root: Path, text: str) -> str:
     head = _git(root, "rev-parse", "--verify", "-q", "HEAD^{commit}")
     if head is None:
         raise SeidError("--commit: the repository has no commit yet to approve on")
-    new = _git(root, "commit-tree", f"{head}^{{tree}}", "-p", head, stdin=text)
+    # commit-tree ignores commit.gpgSign, so honour it here as `git commit` would
+    sign = ["-S"] if _git(root, "config", "--type=bool", "commit.gpgSign") == "true" else []
+    new = _git(root, "commit-tree", *sign, f"{head}^{{tree}}", "-p", head, stdin=text)
     if new is None:
         raise SeidError("--commit: git commit-tree failed (is commit signing set up?)")
     if _git(root, "update-ref", "-m", "seid approve", "HEAD", new, head) is None:

@@ -118,13 +118,14 @@ class Project:
         role: str | None = None,
         at: datetime | None = None,
         email: str | None = None,
+        note: str | None = None,
     ) -> bytes:
         """Sign ``decision`` with key ``name``, bound to what is current, into its log."""
         manifest = self.manifest()
         current, _ = current_binding(self.root, manifest, read_ledger(self.root))
         signer = self.signers[name]
         who = Identity(name.title(), email or f"{name}@example.org", signer.public_key.keyid)
-        made = build(decision, who, current, manifest, role=role, now=at)
+        made = build(decision, who, current, manifest, role=role, note=note, now=at)
         return append(self.root, made, signer)[2]
 
 
@@ -133,6 +134,8 @@ def make_project(tmp: Path, roles: list[str] | None, expires: str | None = "P30D
     root.mkdir()
     run_git(root, "init", "-q", "-b", "main")
     run_git(root, "config", "commit.gpgsign", "false")
+    run_git(root, "config", "user.name", "Ada Tester")
+    run_git(root, "config", "user.email", "ada@example.org")
     (root / "sei.yaml").write_text(manifest_text(roles, expires))
     (root / ".gitignore").write_text(".sei/ledger/\n")
     project = Project(root, tmp / "keys")
