@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from securesystemslib.signer import Signer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from securesystemslib.signer import Key, Signer
 
+from seid import keys
 from seid.errors import VerificationError
 from seid.ledger import checkpoint
 from tests.ledger.conftest import make_key
@@ -76,3 +80,18 @@ def test_peek_size() -> None:
     assert checkpoint.peek_size(b"seid/x\n12\nroot\n") == 12
     assert checkpoint.peek_size(b"garbage") is None
     assert checkpoint.peek_size(b"a\n\xff\nb") is None
+
+
+@pytest.fixture(scope="module")
+def hostile_key(tmp_path_factory: pytest.TempPathFactory) -> Key:
+    made = keys.generate(tmp_path_factory.mktemp("cp"), "k")
+    return keys.load_public_key(made.public_path)
+
+
+@settings(max_examples=300, deadline=None)
+@given(note=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode)))
+def test_hostile_notes_only_raise_verification_error(hostile_key: Key, note: bytes) -> None:
+    with contextlib.suppress(VerificationError):
+        checkpoint.verify(note, hostile_key.keyid, hostile_key)
+    with contextlib.suppress(VerificationError):
+        checkpoint.parse(b"seid/x\n1\n" + base64.b64encode(ROOT) + b"\n\n" + note)

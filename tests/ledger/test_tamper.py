@@ -176,3 +176,12 @@ def test_every_mutation_is_detected(logs: Logs, data: st.DataObject) -> None:
 
 def test_all_mutation_kinds_were_tried() -> None:
     assert len(SEEN) in (0, 12)  # 0 when run alone with -k
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(garbage=st.binary(min_size=1, max_size=2000).map(Mutated))
+def test_garbage_is_reported_never_raised(logs: Logs, garbage: bytes) -> None:
+    report = verify_stream(io.BytesIO(garbage), logs.log_id, logs.key, "garbage")
+    assert not report.ok and report.first is not None and report.first.entry == 0
