@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seid import evidence
+from seid import evidence, keys
 from seid.errors import SeidError, VerificationError
+from seid.jsonsafe import load_json
 from seid.ledger import records, refs
 from seid.ledger.paths import REF_PREFIX, log_dir
 from seid.ledger.verify import LogReport, Problem, verify_repo
+from seid.venth import PUBKEY_FILE, verify_sei_dir
 
 PROMOTION_HINT = "promot"
 _TAINTS = ("fork", "missing")  # predicate types such as https://seid.dev/promotion/v1
@@ -129,8 +131,80 @@ def join(root: Path) -> Evidence:
         fork = min(forks, key=lambda p: p.entry) if forks else None
         for report in mine:
             _read_log(root, report, _problems(report, fork), found, seen)
+    _sei_engine(root, found)
     found.bundles.sort(key=lambda b: (b.when or "", b.log_id, b.index))
     return found
+
+
+# --- the sei engine's evidence (.venth/) -----------------------------------------------
+
+SEI_DIR = ".venth"
+SEI_BUNDLE = "bundle.json"
+# The sei engine's control_results entries, read field by field: the first key present wins.
+_SEI_FIELDS = {
+    "risk": ("risk_id", "risk"),
+    "measure": ("control_id", "measure_id", "measure", "id"),
+    "metric": ("metric", "metric_name"),
+    "observed": ("value", "observed", "metric_value", "actual"),
+    "constraint": ("constraint", "criterion"),
+    "enforcement": ("enforcement",),
+}
+_SEI_PASS = {"pass", "passed", "ok", "true", "compliant", "met"}
+_SEI_FAIL = {"fail", "failed", "false", "non_compliant", "not_met", "violated"}
+
+
+def _sei_engine(root: Path, found: Evidence) -> None:
+    """The sei engine's ``.venth/bundle.json``, verified as ``seid verify --sei`` does, and
+    joined to the commit in ``triple.code``; a file that does not verify is broken."""
+    directory = root / SEI_DIR
+    if not (directory / SEI_BUNDLE).is_file():
+        return
+    trusted = set(keys.trusted_keys(root))
+    try:
+        checked = verify_sei_dir(directory, trusted_ids=trusted)
+    except SeidError as err:
+        found.broken.append(Broken("0", 0, f"{SEI_DIR}/{SEI_BUNDLE}", str(err)))
+        return
+    key = checked.key_id
+    bad = dict(checked.bad)
+    try:
+        data = load_json(directory / SEI_BUNDLE, display=f"{SEI_DIR}/{SEI_BUNDLE}").data
+    except SeidError as err:
+        bad.setdefault(SEI_BUNDLE, str(err))
+        data = {}
+    triple = data.get("triple") if isinstance(data, dict) else None
+    commit = triple.get("code") if isinstance(triple, dict) else None
+    commit = commit if isinstance(commit, str) else None
+    reasons = [bad[name] for name in (PUBKEY_FILE, SEI_BUNDLE) if name in bad]
+    if reasons or commit is None:
+        reason = "; ".join(reasons) or "bundle.json has no triple.code commit"
+        found.broken.append(Broken(key, 0, f"{SEI_DIR}/{SEI_BUNDLE}", reason, commit))
+        return
+    results = data.get("control_results")
+    verdicts = (
+        [_sei_verdict(r) for r in results if isinstance(r, dict)]
+        if isinstance(results, list)
+        else []
+    )
+    gate = "pass" if verdicts and all(v["verdict"] == "pass" for v in verdicts) else "fail"
+    predicate = {"git": {"commit": commit}, "verdicts": verdicts, "gate": gate, "source": "sei"}
+    digest = evidence.file_sha256(directory / SEI_BUNDLE)
+    found.bundles.append(Bundle(key, 0, digest, predicate))
+
+
+def _sei_verdict(item: Mapping[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        field: next((item[k] for k in names if item.get(k) is not None), None)
+        for field, names in _SEI_FIELDS.items()
+    }
+    if entry["constraint"] is None and item.get("threshold") is not None:
+        entry["constraint"] = f"{item.get('operator', '')} {item['threshold']}".strip()
+    raw = next((item[k] for k in ("verdict", "status", "result", "passed") if k in item), None)
+    text = str(raw).lower()
+    entry["verdict"] = "pass" if text in _SEI_PASS else "fail" if text in _SEI_FAIL else "missing"
+    return {
+        k: (str(v) if k not in ("observed",) and v is not None else v) for k, v in entry.items()
+    }
 
 
 def _read_log(

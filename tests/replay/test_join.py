@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from seid import keys
 from seid.ledger import publish
 from seid.ledger.paths import log_dir
 from seid.replay.join import join
 from tests.replay.conftest import Repo, manifest, tamper_signature, verdict
+from tests.test_venth import _sign_like_sei
 
 
 def test_bundles_from_every_log_are_joined_by_commit(hist: Repo, tmp_path: Path) -> None:
@@ -85,3 +92,38 @@ def test_a_repository_without_ledger_has_no_evidence(hist: Repo) -> None:
     hist.commit({"sei.yaml": manifest()})
     found = join(hist.path)
     assert found.bundles == [] and found.broken == [] and found.logs == []
+
+
+def sei_engine_dir(root: Path, commit: str, results: list[dict[str, object]]) -> Path:
+    """A ``.venth`` directory as the sei engine writes it: bundle.json, its .sig, PUBKEY.txt."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    point = key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    directory = root / ".venth"
+    directory.mkdir()
+    (directory / "PUBKEY.txt").write_text(point.hex() + "\n")
+    data = json.dumps({"triple": {"code": commit}, "control_results": results}).encode()
+    (directory / "bundle.json").write_bytes(data)
+    keyid = hashlib.sha256(point).hexdigest()
+    (directory / "bundle.json.sig").write_bytes(_sign_like_sei(key, keyid, "bundle.json", data))
+    return directory
+
+
+def test_sei_engine_evidence_is_verified_and_joined_to_its_commit(hist: Repo) -> None:
+    sha = hist.commit({"sei.yaml": manifest(), "train.py": "1"})
+    result = {
+        "risk_id": "unfair",
+        "control_id": "dp-gap",
+        "metric": "demographic_parity_diff",
+        "value": 0.01,
+        "passed": True,
+    }
+    directory = sei_engine_dir(hist.path, sha, [result])
+    untrusted = join(hist.path)
+    assert untrusted.bundles == [] and "not trusted" in untrusted.broken[0].reason
+    keys.add_trusted(hist.path, directory / "PUBKEY.txt")
+    [bundle] = join(hist.path).bundles
+    assert bundle.commit == sha and bundle.gate == "pass"
+    assert bundle.verdicts[0]["measure"] == "dp-gap" and bundle.verdicts[0]["observed"] == 0.01
+    (directory / "bundle.json").write_text(json.dumps({"triple": {"code": sha}}))
+    [broken] = join(hist.path).broken
+    assert broken.commit == sha and "digest" in broken.reason
