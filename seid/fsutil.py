@@ -8,6 +8,7 @@ clobbered. A crash leaves the old file or the new one, never a torn mix.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -32,3 +33,28 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, replace: bool = 
             os.link(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+SEI_DIR = ".sei"
+# Only the trusted public keys are committed; the ledger, caches and logs are not
+# (DESIGN, "Ledger"): the ledger travels by its git ref instead.
+_SEI_GITIGNORE = """\
+# seid's working state. Only trusted public keys (trust/) are committed; the ledger is
+# published to refs/seid/ledger/<log-id> by 'seid ledger publish', not committed.
+*
+!.gitignore
+!trust/
+!trust/**
+"""
+
+
+def sei_dir(root: Path, *parts: str) -> Path:
+    """``<root>/.sei/<parts...>``, created, with the ``.gitignore`` that keeps it local."""
+    base = root / SEI_DIR
+    path = base.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    ignore = base / ".gitignore"
+    if not ignore.exists():
+        with contextlib.suppress(FileExistsError):  # another process was first
+            write_atomic(ignore, _SEI_GITIGNORE.encode(), replace=False)
+    return path

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from seid.fsutil import write_atomic
+from seid.fsutil import sei_dir, write_atomic
 
 
 def test_replaces_whole_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -39,3 +40,18 @@ def test_missing_directory_raises_and_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         write_atomic(tmp_path / "absent" / "f", b"x")
     assert os.listdir(tmp_path) == []
+
+
+def test_sei_dir_keeps_all_but_trust_out_of_git(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (sei_dir(tmp_path, "ledger", "abc") / "log").write_bytes(b"entry")
+    (sei_dir(tmp_path, "trust") / "k.pub").write_bytes(b"key")
+    (sei_dir(tmp_path, "logs") / "run.log").write_bytes(b"out")
+    listed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert sorted(p for p in listed if p != "??") == [".sei/.gitignore", ".sei/trust/k.pub"]

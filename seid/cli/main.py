@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "verify": ("seid.cli.ledger", "verify", "Verify the ledger: signatures, tree, checkpoints."),
     "ledger": ("seid.cli.ledger", "ledger", "Show entries, proofs, checkpoints; publish to git."),
     "status": ("seid.cli.status", "status", "Show typed drift (A/B/C) and what went stale."),
+    "run": ("seid.cli.run", "run", "Re-run what drifted, assess it and attest the result."),
     "reconstruct": ("seid.cli.reconstruct", "reconstruct", "Replay history: the ISO 23894 cycle."),
     "approve": ("seid.cli.approve", "approve", "Request, grant or reject sign-off of a version."),
     "artifact": ("seid.cli.artifact", "artifact", "Pack, unpack and verify artifact containers."),

@@ -17,8 +17,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from seid.errors import ToolMissingError
 
 if TYPE_CHECKING:
+    import threading
+
     from seid.config.model import Pipeline
     from seid.drift import Drift
+    from seid.reproducers.result import RunResult
     from seid.snapshot import Snapshot
 
 RERUN_CLASSES = frozenset({"B", "C"})
@@ -70,6 +73,29 @@ class Reproducer(Protocol):
 
     def plan(self, drift: Drift, snapshot: Snapshot) -> Plan:
         """Which stages are stale and why; runs nothing."""
+        ...
+
+    def reproduce(
+        self,
+        plan: Plan,
+        snapshot: Snapshot,
+        log: Path,
+        *,
+        echo: bool | None = None,
+        stop: threading.Event | None = None,
+    ) -> RunResult:
+        """Run what ``plan`` found stale (the tool decides how), output into ``log``.
+
+        A tool that fails, or writes no metrics, gives a result with ``error`` set;
+        :class:`seid.reproducers.execute.Interrupted` means the run was stopped.
+        """
+        ...
+
+    def promote(self, result: RunResult) -> str | None:
+        """After a passing gate: point the registry's ``champion`` at what this run made.
+
+        Returns what was promoted, or None when the tool has no registry.
+        """
         ...
 
 

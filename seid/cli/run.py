@@ -1,0 +1,106 @@
+"""``seid run``: the chain once, attested. Exit 0 gate pass, 1 gate not passing, 2 error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from seid.run import RunReport
+
+
+@click.command()
+@click.option("--force", is_flag=True, help="Re-run and attest even when nothing drifted.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Signing key (default: $SEID_SIGNING_KEY, the systemd credential, ~/.config/seid).",
+)
+@click.pass_context
+def run(ctx: click.Context, force: bool, as_json: bool, key: Path | None) -> None:
+    """Re-run what drifted through the pipeline tool, assess it, and attest the result.
+
+    Class A drift alone re-runs nothing: the last bundle's metrics are re-assessed
+    against the new criteria. The tool's output goes to a log under .sei/logs/.
+    """
+    from seid.config import find_root
+    from seid.keys import load_signer
+    from seid.run import run as run_chain
+
+    root = find_root(Path.cwd())
+    signer = load_signer(key)
+    report = run_chain(root, signer, force=force, echo=None if not as_json else False)
+    if as_json:
+        click.echo(json.dumps(as_document(report), indent=2, sort_keys=True))
+    else:
+        click.echo(as_text(report))
+    ctx.exit(report.exit_code)
+
+
+def as_document(report: RunReport) -> dict[str, Any]:
+    """The report as JSON: what drifted, what ran, every verdict, the gate, the entry."""
+    doc: dict[str, Any] = {
+        "status": report.status,
+        "drift": report.detection.drift.to_predicate(),
+        "gate": report.gate,
+        "follow_up": list(report.follow_up),
+    }
+    if report.result is not None:
+        doc["pipeline"] = report.result.pipeline_record(Path.cwd())
+    if report.assessment is not None:
+        doc["verdicts"] = [v.to_dict() for v in report.assessment.verdicts]
+    if report.attestation is not None:
+        doc["ledger"] = {
+            "log_id": report.attestation.log_id,
+            "index": report.attestation.index,
+            "entry_sha256": report.attestation.entry_sha256,
+        }
+    if report.promoted is not None:
+        doc["promoted"] = report.promoted
+    return doc
+
+
+def as_text(report: RunReport) -> str:
+    """A short human account: ran/skipped, the verdict table, the gate, where it went."""
+    if report.status == "up-to-date":
+        return "up to date: nothing drifted since the last evidence"
+    lines = []
+    drift = report.detection.drift
+    classes = ", ".join(sorted(drift.classes)) or "none (forced)"
+    lines.append(f"drift: {classes}")
+    result = report.result
+    if result is not None:
+        if result.details.get("reassessed"):
+            lines.append("ran: nothing (criteria drift only; last metrics re-assessed)")
+        else:
+            lines.append(f"ran: {', '.join(result.stages_run) or '-'}")
+            lines.append(f"skipped: {', '.join(result.stages_skipped) or '-'}")
+        if result.error:
+            lines.append(f"error: {result.error}")
+        if result.log_path is not None:
+            lines.append(f"log: {result.log_path}")
+    if report.assessment is not None and report.assessment.verdicts:
+        lines.append("")
+        lines.append(f"{'measure':<24} {'observed':>10}  {'constraint':<12} {'kind':<6} verdict")
+        for v in report.assessment.verdicts:
+            observed = "-" if v.observed is None else f"{v.observed.value:.4g}"
+            constraint = str(v.constraint)
+            lines.append(
+                f"{v.measure:<24} {observed:>10}  {constraint:<12} {v.enforcement:<6} {v.verdict}"
+            )
+        lines.append("")
+    lines.append(f"gate: {report.gate}")
+    if report.promoted:
+        lines.append(f"promoted: {report.promoted}")
+    if report.attestation is not None:
+        att = report.attestation
+        lines.append(f"attested: entry {att.index} of log {att.log_id[:16]}")
+    if report.follow_up:
+        lines.append(
+            f"changed during the run (a follow-up run is needed): {', '.join(report.follow_up)}"
+        )
+    return "\n".join(lines)

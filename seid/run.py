@@ -1,0 +1,167 @@
+"""The whole chain once: snapshot -> drift -> plan -> reproduce -> assess -> attest.
+
+``seid run`` and the daemon both call :func:`run`; only this module knows the order of
+the stages. Each stage returns a value object the next one takes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
+
+from seid import attest
+from seid.assess import Assessment, assess
+from seid.config import Manifest, load_manifest
+from seid.drift import Detection, Drift, compare, detect
+from seid.evidence import Subject
+from seid.fsutil import sei_dir
+from seid.metrics import Metric
+from seid.reproducers.base import Plan, get_reproducer, plan
+from seid.reproducers.execute import now
+from seid.reproducers.result import RunResult
+from seid.risk import analyze
+from seid.snapshot import DriftClass, Matcher, class_globs, take_snapshot
+from seid.statcache import StatCache
+
+Status = Literal["up-to-date", "attested"]
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What one pass of the chain did, for the CLI's table and the daemon's log."""
+
+    status: Status
+    detection: Detection
+    plan: Plan | None = None
+    result: RunResult | None = None
+    assessment: Assessment | None = None
+    gate: str | None = None
+    attestation: attest.Attestation | None = None
+    follow_up: tuple[str, ...] = ()
+    promoted: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 gate pass (or nothing to do), 1 gate not passing, 2 the pipeline failed."""
+        if self.status == "up-to-date" or self.gate == "pass":
+            return 0
+        return 2 if self.gate == "error" else 1
+
+
+def watched_globs(root: Path, manifest: Manifest) -> dict[DriftClass, list[str]]:
+    inputs = manifest.resolved_inputs(root)
+    return class_globs(inputs.criteria, inputs.treatment, inputs.data)
+
+
+def metrics_from_record(record: Mapping[str, Any]) -> dict[str, Metric]:
+    """The inverse of :func:`seid.attest.metrics_record`: a bundle's metrics, re-read."""
+    out = {}
+    for name, entry in record.items():
+        power = entry.get("power", {})
+        out[name] = Metric(
+            float(entry["value"]),
+            power.get("ci_low"),
+            power.get("ci_high"),
+            power.get("ci_level"),
+            power.get("n"),
+            power.get("method"),
+        )
+    return out
+
+
+def _reassess(manifest: Manifest, previous: Mapping[str, Any]) -> RunResult:
+    """Class A alone: nothing re-runs, the last bundle's metrics meet the new criteria."""
+    moment = now()
+    pipeline = previous.get("pipeline", {})
+    return RunResult(
+        tool=manifest.pipeline.tool,
+        tool_version=pipeline.get("version"),
+        started=moment,
+        finished=moment,
+        metrics=metrics_from_record(previous.get("metrics", {})),
+        lock_digest=pipeline.get("lock_digest"),
+        details={"reassessed": True},
+    )
+
+
+def _follow_up(
+    root: Path, globs: Mapping[DriftClass, list[str]], found: Detection, cache: StatCache
+) -> tuple[str, ...]:
+    """Paths that changed while the pipeline ran: the bundle says so, a new run is due."""
+    after = take_snapshot(root, globs, cache)
+    moved = compare(found.snapshot.inputs, after, Matcher(globs))
+    return tuple(sorted(p for paths in moved.paths.values() for p in paths))
+
+
+def run(
+    root: Path,
+    signer: Signer,
+    *,
+    force: bool = False,
+    echo: bool | None = None,
+    stop: threading.Event | None = None,
+) -> RunReport:
+    """One pass of the chain over the repository at ``root``."""
+    manifest = load_manifest(root)
+    globs = watched_globs(root, manifest)
+    with StatCache.open(root) as cache:
+        found = detect(root, globs, cache)
+        if not found.drift and not force:
+            return RunReport("up-to-date", found)
+        previous = found.baseline.predicate
+        the_plan = plan(root, manifest.pipeline, previous, found.drift, found.snapshot)
+        reproducer = None
+        if previous is not None and not the_plan.stale and not force:
+            result = _reassess(manifest, previous)
+        else:
+            reproducer = get_reproducer(manifest.pipeline.tool)(root, manifest.pipeline, previous)
+            log = sei_dir(root, "logs") / f"{now().strftime('%Y%m%dT%H%M%SZ')}.log"
+            result = reproducer.reproduce(the_plan, found.snapshot, log, echo=echo, stop=stop)
+        follow_up = _follow_up(root, globs, found, cache)
+    report = _attest(root, signer, manifest, found, the_plan, result, follow_up)
+    if reproducer is not None and report.gate == "pass":
+        # Promotion only after the passing bundle is in the ledger, never before.
+        report = replace(report, promoted=reproducer.promote(result))
+    return report
+
+
+def _attest(
+    root: Path,
+    signer: Signer,
+    manifest: Manifest,
+    found: Detection,
+    the_plan: Plan,
+    result: RunResult,
+    follow_up: tuple[str, ...],
+) -> RunReport:
+    assessment = assess(manifest, result.metrics)
+    gate = "error" if result.error is not None else assessment.gate
+    predicate = attest.build_predicate(
+        manifest=manifest,
+        snapshot=found.snapshot,
+        drift=found.drift if found.drift else Drift(),
+        pipeline=result.pipeline_record(root),
+        metrics=result.metrics,
+        assessment=assessment,
+        analysis=analyze(manifest.risk),
+        claims=attest.claim_records(root, manifest, result.metrics, found.snapshot),
+        gate=gate,
+        ledger={},
+        extra={"follow_up": list(follow_up)} if follow_up else None,
+    )
+    subject_paths = [manifest.pipeline.metrics, "dvc.lock"]
+    subjects = [*result.artifacts, *attest.subjects(root, subject_paths)]
+    attestation = attest.append(root, signer, _unique(subjects), predicate)
+    return RunReport("attested", found, the_plan, result, assessment, gate, attestation, follow_up)
+
+
+def _unique(subjects: list[Subject]) -> list[Subject]:
+    seen: dict[str, Subject] = {}
+    for subject in subjects:
+        seen.setdefault(subject.name, subject)
+    return [seen[name] for name in sorted(seen)]
