@@ -194,12 +194,18 @@ def _git(root: Path, *args: str, stdin: bytes | None = None, ok: Sequence[int] =
 
 
 def git_ignored(root: Path, paths: Sequence[str]) -> frozenset[str]:
-    """Which of ``paths`` git ignores (one ``git check-ignore`` for all of them)."""
+    """Which of ``paths`` git ignores.
+
+    One ``git ls-files --others --ignored --directory`` lists ignored files and whole
+    ignored directories (collapsed, not descended), which is far cheaper than asking
+    ``git check-ignore`` about ten thousand data files one by one.
+    """
     if not paths:
         return frozenset()
-    stdin = b"".join(p.encode() + b"\0" for p in paths)
-    out = _git(root, "check-ignore", "-z", "--stdin", stdin=stdin, ok=(0, 1))
-    return frozenset(p.decode() for p in out.split(b"\0") if p)
+    argv = ["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"]
+    listed = {p.decode() for p in _git(root, *argv).split(b"\0") if p}
+    dirs = tuple(p for p in listed if p.endswith("/"))
+    return frozenset(p for p in paths if p in listed or p.startswith(dirs))
 
 
 def head_inputs(

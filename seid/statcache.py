@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,17 @@ def _read_error(rel: str, exc: OSError) -> InputError:
     return InputError(rel, f"cannot read watched input: {exc.strerror or exc}")
 
 
+_local = threading.local()
+
+
+def _buffer() -> tuple[bytearray, memoryview]:
+    """One 1 MiB read buffer per thread: allocating it per file costs more than small files."""
+    if not hasattr(_local, "buf"):
+        _local.buf = bytearray(CHUNK)
+        _local.view = memoryview(_local.buf)
+    return _local.buf, _local.view
+
+
 def hash_file(path: Path, rel: str, hook: ReadHook | None = None) -> tuple[str, StatKey]:
     """SHA-256 of one regular file, read in 1 MiB chunks.
 
@@ -68,8 +80,7 @@ def hash_file(path: Path, rel: str, hook: ReadHook | None = None) -> tuple[str, 
     if the two differ (rewritten, truncated or replaced meanwhile) it is read again, so
     a digest is never paired with a stat it does not belong to.
     """
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
+    buf, view = _buffer()
     for _ in range(MAX_ATTEMPTS):
         try:
             with open(path, "rb", buffering=0) as f:
