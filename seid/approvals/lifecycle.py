@@ -15,12 +15,13 @@ and never count.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from seid.approvals import policy, trailers
 from seid.approvals.statement import (
+    BOUND,
     STRENGTHS,
     Binding,
     Event,
@@ -37,6 +38,7 @@ from seid.errors import VerificationError
 
 State = Literal["draft", "approval_requested", "approved", "rejected", "review_due", "superseded"]
 Record = Literal["none", "requested", "approved", "rejected"]
+SKEW = timedelta(minutes=5)
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Lifecycle:
     stale: dict[str, list[str]] = field(default_factory=dict)  # grant source -> changed parts
     expires: datetime | None = None
     findings: list[Finding] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)  # every decision read, for state_at
 
     @property
     def approved_at(self) -> datetime | None:
@@ -151,19 +154,43 @@ def collect(
     return events, findings + problems
 
 
+def state_at(
+    events: list[Event], manifest: Manifest, when: datetime, evidence: str | None
+) -> State:
+    """The state at a past moment (e.g. a promotion), judged against the evidence bundle
+    standing then (``sha256:<hex>``). Plan and analysis digests are not rebuilt for past
+    times, so only the evidence binding is compared."""
+    past = [e for e in events if e.at <= when]
+    return decide(past, manifest, Binding(evidence, None, None), when, parts=("evidence",)).state
+
+
 def decide(
     events: list[Event],
     manifest: Manifest,
     current: Binding,
     now: datetime,
     newest_bundle: datetime | None = None,
+    parts: tuple[str, ...] = BOUND,
 ) -> Lifecycle:
-    """The state the events lead to under the manifest's policy (pure: no I/O)."""
+    """The state the events lead to under the manifest's policy (pure: no I/O).
+
+    A decision dated after ``now`` (beyond clock skew) is a finding and does not count:
+    the date is the signer's claim, and a future date would stretch its expiry.
+    """
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
-    ordered = sorted(events, key=lambda e: e.at)
+    ordered = sorted((e for e in events if e.at <= now + SKEW), key=lambda e: e.at)
     requests = [e for e in ordered if e.decision == "request"]
     request = requests[-1] if requests else None
-    result = Lifecycle("draft", "none", current, request)
+    result = Lifecycle("draft", "none", current, request, events=list(events))
+    result.findings += [
+        Finding(
+            "approval-future-dated",
+            f"{e.decision} by {e.by} is dated {e.at.isoformat()}, after now; not counted",
+            *_where(e),
+        )
+        for e in events
+        if e.at > now + SKEW
+    ]
     latest: dict[str, Event] = {}
     for event in ordered:
         if event.decision != "request" and _counts(event, request, manifest, result):
@@ -181,7 +208,7 @@ def decide(
         return result
     result.record = "approved"
     for grant in result.grants:
-        changed = _stale(grant, current, newest_bundle, result)
+        changed = _stale(grant, current, newest_bundle, result, parts)
         if changed:
             result.stale[grant.source] = changed
     result.expires = policy.expires_at(manifest, min(g.at for g in result.grants))
@@ -224,11 +251,15 @@ def _where(event: Event) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def _stale(
-    grant: Event, current: Binding, newest_bundle: datetime | None, result: Lifecycle
+    grant: Event,
+    current: Binding,
+    newest_bundle: datetime | None,
+    result: Lifecycle,
+    parts: tuple[str, ...],
 ) -> list[str]:
     """What changed since ``grant``; an unbound trailer is stale once a newer bundle exists."""
     if grant.binding is not None:
-        return grant.binding.changed(current)
+        return grant.binding.changed(current, parts)
     result.findings.append(
         Finding(
             "approval-unbound",

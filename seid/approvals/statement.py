@@ -119,9 +119,9 @@ class Binding:
             return None
         return cls(*values)
 
-    def changed(self, current: Binding) -> list[str]:
+    def changed(self, current: Binding, parts: tuple[str, ...] = BOUND) -> list[str]:
         """Which bound parts differ from ``current`` (a part bound as unknown differs too)."""
-        return [name for name in BOUND if getattr(self, name) != getattr(current, name)]
+        return [name for name in parts if getattr(self, name) != getattr(current, name)]
 
 
 def sha256_ref(data: bytes) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from securesystemslib.signer import Signer
+from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
 from seid import evidence, keys
 from seid.approvals.statement import Decision, Identity, append, build, current_binding, read_ledger

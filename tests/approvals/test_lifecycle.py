@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from seid.approvals.lifecycle import lifecycle
+from seid.approvals.lifecycle import lifecycle, state_at
 from tests.approvals.conftest import Project, make_project
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -161,6 +161,28 @@ def test_trailer_self_approval_by_email(tmp_path: Path) -> None:
     project = make_project(tmp_path, [])
     project.git("commit", "-q", "--allow-empty", "-m", "a\n\nSei-Approval-Requested-by: A <a@x>")
     project.git("commit", "-q", "--allow-empty", "-m", "b\n\nSei-Approved-by: Also A <A@x>")
-    result = lifecycle(project.root, project.manifest(), now=T0)
+    result = lifecycle(project.root, project.manifest())
     assert result.state == "approval_requested"
     assert [f.kind for f in result.findings] == ["self-approval"]
+
+
+def test_future_dated_decisions_do_not_count(project: Project) -> None:
+    project.decide("alice", "request", at=T0)
+    project.decide("bob", "grant", role="risk-officer", at=T0 + timedelta(days=400))
+    result = lifecycle(project.root, project.manifest(), now=T0 + timedelta(days=1))
+    assert result.state == "approval_requested"
+    assert [f.kind for f in result.findings] == ["approval-future-dated"]
+
+
+def test_state_at_a_past_promotion(project: Project) -> None:
+    """What reconstruct asks: was the version promoted at ``when`` approved then?"""
+    first = lifecycle(project.root, project.manifest(), now=T0).current.evidence
+    project.decide("alice", "request", at=T0)
+    project.decide("bob", "grant", role="risk-officer", at=T0 + timedelta(hours=1))
+    project.bundle("v2")
+    events = lifecycle(project.root, project.manifest(), now=T0 + timedelta(days=1)).events
+    manifest = project.manifest()
+    assert state_at(events, manifest, T0 + timedelta(minutes=30), first) == "approval_requested"
+    assert state_at(events, manifest, T0 + timedelta(hours=2), first) == "approved"
+    assert state_at(events, manifest, T0 + timedelta(hours=2), "sha256:other") == "superseded"
+    assert state_at(events, manifest, T0 + timedelta(days=40), first) == "review_due"

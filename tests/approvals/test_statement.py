@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from securesystemslib.signer import Key, SSlibKey
+from securesystemslib.signer import Key, SSlibKey  # type: ignore[attr-defined]
 
 from seid import evidence, oscal
 from seid.approvals import statement
+from seid.approvals.lifecycle import lifecycle
 from seid.approvals.statement import (
     APPROVAL_PREDICATE,
     Binding,
@@ -90,6 +91,9 @@ def test_a_forged_entry_is_not_trusted(project: Project) -> None:
     (forged,) = read_ledger(project.root).approvals
     assert forged.predicate["decision"] == "grant"
     assert forged.problem is not None
+    result = lifecycle(project.root, project.manifest())
+    assert result.state == "draft"
+    assert [f.kind for f in result.findings] == ["approval-broken"]
 
 
 def test_binding_follows_the_newest_bundle(project: Project) -> None:

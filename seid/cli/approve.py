@@ -1,0 +1,174 @@
+"""``seid approve``: request, grant or reject sign-off of what the ledger last evidenced.
+
+Each decision is a signed statement in the decider's own ledger log, bound to the newest
+evidence bundle, the compiled plan and the risk analysis; ``--commit`` also records it as
+an empty commit with ``Sei-*`` trailers. A refused decision (self-approval under the
+policy, a role the policy does not name, nothing to approve) is a user error: one line,
+exit 2, nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from seid.errors import SeidError
+
+if TYPE_CHECKING:
+    from seid.approvals.lifecycle import Lifecycle
+    from seid.approvals.statement import Decision
+
+
+def _decision_options(func: Any) -> Any:
+    options = (
+        click.option("--note", help="Why: shown to reviewers and kept in the statement."),
+        click.option(
+            "--key",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Your private key (default: $SEID_SIGNING_KEY, then ~/.config/seid/keys/seid).",
+        ),
+        click.option("--as", "who", metavar="'NAME <EMAIL>'", help="Who you are (default: git)."),
+        click.option("--commit", "make_commit", is_flag=True, help="Also write a trailer commit."),
+    )
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group()
+def approve() -> None:
+    """Request, grant or reject sign-off of the evidenced version (signed, in the ledger).
+
+    A decision binds to the newest evidence bundle, the compiled OSCAL plan and the risk
+    analysis; if any of them changes afterwards the approval is superseded. Policy comes
+    from `approval` in sei.yaml (roles_required, distinct_from_requester, expires).
+    """
+
+
+@approve.command()
+@_decision_options
+def request(note: str | None, key: Path | None, who: str | None, make_commit: bool) -> None:
+    """Ask for sign-off of the current version."""
+    _decide("request", None, note, key, who, make_commit)
+
+
+@approve.command()
+@click.option("--role", help="The role you grant in (one of approval.roles_required).")
+@_decision_options
+def grant(
+    role: str | None, note: str | None, key: Path | None, who: str | None, make_commit: bool
+) -> None:
+    """Accept the residual risk of the requested version, in a role. Refuses self-approval
+    when approval.distinct_from_requester is true (exit 2)."""
+    _decide("grant", role, note, key, who, make_commit)
+
+
+@approve.command()
+@click.option("--role", help="The role you reject in.")
+@_decision_options
+def reject(
+    role: str | None, note: str | None, key: Path | None, who: str | None, make_commit: bool
+) -> None:
+    """Refuse sign-off of the requested version."""
+    _decide("reject", role, note, key, who, make_commit)
+
+
+@approve.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the lifecycle as JSON.")
+@click.option("--check", is_flag=True, help="Exit 1 unless the state is approved.")
+@click.pass_context
+def show(ctx: click.Context, as_json: bool, check: bool) -> None:
+    """Show the approval lifecycle: draft, approval_requested, approved, rejected,
+    review_due or superseded, with who decided, what it is bound to and any findings."""
+    from seid.approvals.lifecycle import lifecycle
+    from seid.config import find_root, load_manifest
+
+    root = find_root(Path.cwd())
+    state = lifecycle(root, load_manifest(root))
+    if as_json:
+        click.echo(json.dumps(state.to_dict(), indent=2, sort_keys=True))
+    else:
+        _print(state)
+    if check and state.state != "approved":
+        ctx.exit(1)
+
+
+def _decide(
+    decision: Decision,
+    role: str | None,
+    note: str | None,
+    key: Path | None,
+    who: str | None,
+    make_commit: bool,
+) -> None:
+    from seid import keys
+    from seid.approvals import policy, statement, trailers
+    from seid.approvals.lifecycle import collect, decide, lifecycle
+    from seid.config import find_root, load_manifest
+
+    root = find_root(Path.cwd())
+    manifest = load_manifest(root)
+    signer = keys.load_signer(key)
+    me = statement.whoami(root, who, signer.public_key.keyid)
+    view = statement.read_ledger(root)
+    current, _ = statement.current_binding(root, manifest, view)
+    if current.evidence is None:
+        raise SeidError("no evidence bundle in the ledger to approve: run 'seid run' first")
+    if decision == "grant":
+        role = policy.check_role(manifest, role)
+    elif decision == "reject" and role is not None:
+        policy.check_role(manifest, role)
+    if decision != "request":
+        events, _ = collect(root, manifest, view)
+        standing = decide(events, manifest, current, datetime.now(UTC))
+        if standing.request is None:
+            raise SeidError("no approval has been requested: run 'seid approve request' first")
+        policy.refuse_self_decision(manifest, standing.request, me)
+    made = statement.build(decision, me, current, manifest, role=role, note=note)
+    log_id, index, envelope = statement.append(root, made, signer)
+    click.echo(f"{decision} by {me} ({role or 'no role'}) signed: entry {log_id[:16]}#{index}")
+    if make_commit:
+        text = trailers.message(
+            decision, me, current, role=role, note=note, statement=statement.sha256_ref(envelope)
+        )
+        click.echo(f"commit {trailers.commit(root, text)}")
+    if log_id not in keys.trusted_keys(root):
+        click.echo(
+            f"warning: key {log_id[:16]} is not in .sei/trust/: this decision will not count "
+            "until the key is trusted (seid trust add)",
+            err=True,
+        )
+    click.echo(f"lifecycle: {lifecycle(root, manifest).state}")
+
+
+def _print(state: Lifecycle) -> None:
+    data = state.to_dict()
+    approval = data["approval"]
+    click.echo(f"lifecycle: {state.state}")
+    if state.request is not None:
+        click.echo(f"requested by {_who(approval['requested_by'])}")
+    for grant in approval["approved_by"]:
+        stale = f"; changed since: {', '.join(grant['stale'])}" if grant["stale"] else ""
+        click.echo(f"approved by {_who(grant)} as {grant['role']}{stale}")
+    for rejection in approval["rejected_by"]:
+        click.echo(f"rejected by {_who(rejection)}")
+    if state.missing_roles and state.request is not None:
+        click.echo(f"waiting for: {', '.join(state.missing_roles)}")
+    if approval["expires"]:
+        click.echo(f"expires {approval['expires']}")
+    current = approval["current"]
+    click.echo(
+        f"current: evidence {current['evidence']} ({current['evidence_entry']}), "
+        f"plan {current['plan']}, analysis {current['analysis']}"
+    )
+    for finding in data["findings"]:
+        click.echo(f"finding [{finding['severity']}] {finding['kind']}: {finding['summary']}")
+
+
+def _who(event: dict[str, Any]) -> str:
+    key = f", key {event['keyid'][:16]}" if event.get("keyid") else ""
+    return f"{event['name']} <{event['email']}> at {event['at']} [{event['strength']}{key}]"
