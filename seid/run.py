@@ -154,7 +154,11 @@ def _attest(
         ledger={},
         extra={"follow_up": list(follow_up)} if follow_up else None,
     )
-    subject_paths = [manifest.pipeline.metrics, "dvc.lock"]
+    # What the run produced or judged: its artifacts, the metrics, the pipeline lock, the
+    # tool's log, and the manifest whose criteria judged them (so there is always one).
+    subject_paths = [manifest.pipeline.metrics, "dvc.lock", manifest.path.name]
+    if result.log_path is not None:
+        subject_paths.append(result.log_path.relative_to(root).as_posix())
     subjects = [*result.artifacts, *attest.subjects(root, subject_paths)]
     attestation = attest.append(root, signer, _unique(subjects), predicate)
     return RunReport("attested", found, the_plan, result, assessment, gate, attestation, follow_up)

@@ -1,0 +1,200 @@
+"""The chain end to end with a plain command pipeline: real git, real subprocesses,
+real keys and ledger."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from seid import evidence, keys
+from seid.ledger.log import Ledger
+from seid.run import run
+from tests.conftest import SeidRunner, git
+
+MANIFEST = """\
+version: seid/1
+system: {name: toy}
+pipeline: {tool: command, command: [python, eval.py], metrics: metrics.json}
+inputs: {criteria: [sei.yaml], treatment: [eval.py, params.json], data: [data/**]}
+risk:
+  appetite: {individual: MEDIUM}
+  overall_residual_criterion: MEDIUM
+  risks:
+    - id: r1
+      impact: {individual: HIGH}
+      likelihood: LIKELY
+      treat:
+        - method: REDUCE
+          residual_likelihood: UNLIKELY
+          measures:
+            - {id: gap, metric: gap, constraint: "< 0.03", enforcement: gate}
+            - {id: acc, metric: accuracy, constraint: ">= 0.7", enforcement: audit}
+"""
+
+# Counts its own runs in runs.txt (not watched), can fail or skip the metrics on request,
+# and can touch a watched input while it runs.
+EVAL = """\
+import json, pathlib
+p = json.load(open("params.json"))
+with open("runs.txt", "a") as fh:
+    fh.write("run\\n")
+if p.get("touch"):
+    pathlib.Path("data/d.csv").write_text("changed while running\\n")
+if p.get("exit"):
+    raise SystemExit(p["exit"])
+if not p.get("no_metrics"):
+    json.dump({"gap": p["gap"], "accuracy": 0.8}, open("metrics.json", "w"))
+"""
+
+
+@pytest.fixture
+def project(repo: Path, tmp_path: Path) -> tuple[Path, Path]:
+    (repo / "sei.yaml").write_text(MANIFEST)
+    (repo / "eval.py").write_text(EVAL)
+    (repo / "params.json").write_text('{"gap": 0.05}')
+    (repo / "data").mkdir()
+    (repo / "data" / "d.csv").write_text("1,2\n")
+    key = keys.generate(tmp_path / "keys")
+    keys.add_trusted(repo, key.public_path)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "init")
+    return repo, key.private_path
+
+
+def _params(repo: Path, **values: object) -> None:
+    (repo / "params.json").write_text(json.dumps(values))
+
+
+def _runs(repo: Path) -> int:
+    path = repo / "runs.txt"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _statements(repo: Path, log_id: str) -> list[dict[str, object]]:
+    with Ledger.open(repo, log_id) as ledger:
+        return [evidence.decode(entry) for entry in ledger.iter_entries()]
+
+
+def test_nothing_drifted_nothing_runs(project: tuple[Path, Path]) -> None:
+    repo, key = project
+    report = run(repo, keys.load_signer(key), echo=False)
+    assert report.status == "up-to-date" and report.exit_code == 0
+    assert _runs(repo) == 0
+    assert not (repo / ".sei" / "ledger").exists()
+
+
+def test_treatment_change_runs_assesses_and_attests(project: tuple[Path, Path]) -> None:
+    repo, key = project
+    signer = keys.load_signer(key)
+    _params(repo, gap=0.05)  # same value, new bytes: still a B change
+    (repo / "params.json").write_text('{"gap": 0.05, "note": 1}')
+    report = run(repo, signer, echo=False)
+    assert report.gate == "fail" and report.exit_code == 1
+    assert _runs(repo) == 1
+    assert report.attestation is not None
+    (statement,) = _statements(repo, report.attestation.log_id)
+    predicate = statement["predicate"]
+    assert isinstance(predicate, dict)
+    assert predicate["drift"] == {"classes": ["B"], "paths": {"B": ["params.json"]}}
+    assert predicate["gate"] == "fail"
+    assert predicate["git"]["commit"] == git(repo, "rev-parse", "HEAD").strip()
+    assert predicate["git"]["dirty"] is True
+    assert set(predicate["inputs"]["B"]) == {"eval.py", "params.json"}
+    assert predicate["pipeline"]["tool"] == "command"
+    assert predicate["pipeline"]["stages_run"] == ["python eval.py"]
+    assert predicate["metrics"]["gap"] == {"value": 0.05}
+    verdicts = {v["measure"]: v["verdict"] for v in predicate["verdicts"]}
+    assert verdicts == {"gap": "fail", "acc": "pass"}
+    (risk,) = predicate["risk_analysis"]
+    assert risk["control_confirmed"] is False and risk["cycle"] == "open"
+    assert predicate["ledger"]["previous_root"] is None
+    subjects = {s["name"]: s["digest"]["sha256"] for s in statement["subject"]}
+    log = predicate["pipeline"]["log"]
+    assert set(subjects) == {"metrics.json", "sei.yaml", log}
+    assert subjects["metrics.json"] == evidence.file_sha256(repo / "metrics.json")
+    assert subjects["sei.yaml"] == predicate["manifest_digest"]
+    # the next status is clean: the bundle is the new baseline
+    assert run(repo, signer, echo=False).status == "up-to-date"
+
+
+def test_criteria_only_change_reassesses_without_running(project: tuple[Path, Path]) -> None:
+    repo, key = project
+    signer = keys.load_signer(key)
+    _params(repo, gap=0.02)
+    first = run(repo, signer, echo=False)
+    assert first.gate == "pass" and _runs(repo) == 1
+    manifest = (repo / "sei.yaml").read_text().replace("< 0.03", "< 0.01")
+    (repo / "sei.yaml").write_text(manifest)
+    second = run(repo, signer, echo=False)
+    assert _runs(repo) == 1  # nothing re-ran
+    assert second.gate == "fail"
+    assert second.detection.drift.classes == {"A"}
+    assert second.attestation is not None and second.attestation.index == 1
+    statement = _statements(repo, second.attestation.log_id)[1]
+    assert statement["predicate"]["pipeline"]["reassessed"] is True  # type: ignore[index]
+    assert statement["predicate"]["metrics"]["gap"]["value"] == 0.02  # type: ignore[index]
+
+
+def test_failing_pipeline_is_attested_as_error(project: tuple[Path, Path]) -> None:
+    repo, key = project
+    _params(repo, gap=0.01, exit=3)
+    report = run(repo, keys.load_signer(key), echo=False)
+    assert report.gate == "error" and report.exit_code == 2
+    assert report.result is not None and report.result.error == "python exited with status 3"
+    assert report.attestation is not None
+
+
+def test_missing_metrics_file_is_attested_as_error(project: tuple[Path, Path]) -> None:
+    repo, key = project
+    _params(repo, gap=0.01, no_metrics=True)
+    report = run(repo, keys.load_signer(key), echo=False)
+    assert report.gate == "error"
+    assert report.result is not None and report.result.error is not None
+    assert "metrics.json: no such file" in report.result.error
+
+
+def test_input_changed_during_the_run_asks_for_a_follow_up(project: tuple[Path, Path]) -> None:
+    repo, key = project
+    signer = keys.load_signer(key)
+    _params(repo, gap=0.01, touch=True)
+    report = run(repo, signer, echo=False)
+    assert report.follow_up == ("data/d.csv",)
+    assert report.attestation is not None
+    statement = _statements(repo, report.attestation.log_id)[0]
+    assert statement["predicate"]["follow_up"] == ["data/d.csv"]  # type: ignore[index]
+    # the bundle stands on the inputs as they were, so the next run sees the change
+    again = run(repo, signer, echo=False)
+    assert again.detection.drift.paths == {"C": ["data/d.csv"]}
+
+
+def test_cli_exit_codes_and_verify(project: tuple[Path, Path], seid: SeidRunner) -> None:
+    repo, key = project
+    env = {"SEID_SIGNING_KEY": str(key)}
+    _params(repo, gap=0.01)
+    passing = seid("run", cwd=repo, extra_env=env)
+    assert passing.code == 0, passing.err
+    assert "gate: pass" in passing.out and "gap" in passing.out
+    assert seid("run", cwd=repo, extra_env=env).out.startswith("up to date")
+    _params(repo, gap=0.5)
+    failing = seid("run", "--json", cwd=repo, extra_env=env)
+    assert failing.code == 1
+    doc = json.loads(failing.out)
+    assert doc["gate"] == "fail" and doc["ledger"]["index"] == 1
+    verified = seid("verify", cwd=repo)
+    assert verified.code == 0, verified.out + verified.err
+
+
+def test_without_a_key_run_says_so(project: tuple[Path, Path], seid: SeidRunner) -> None:
+    repo, _ = project
+    _params(repo, gap=0.01)
+    result = seid("run", cwd=repo)
+    assert result.code == 2
+    assert "Traceback" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert _runs(repo) == 0  # nothing ran without a way to attest it
+
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups, inotify")
