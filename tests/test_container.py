@@ -9,6 +9,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,36 @@ def test_ragged_rows_and_non_tables_are_declined() -> None:
     assert csvcodec.sniff(b"\x00a,b\nc,d\n") is None
     assert csvcodec.sniff(b"no delimiters\nhere\n") is None
     assert csvcodec.sniff(b"a\tb\tc\n1\t2\t3\n") == b"\t"
+
+
+STREAM_RSS_SCRIPT = """
+import resource, sys
+from pathlib import Path
+from seid import container
+
+work = Path(sys.argv[1])
+with open(work / "big.bin", "wb") as out:  # 200 MiB, compressible: the xz/zstd stream path
+    for i in range(200):
+        out.write(b"chunk %d\\n" % i + bytes((1 << 20) - 16) + b"%015d\\n" % i)
+header = container.pack(work / "big.bin", work / "big.seid")
+container.unpack(work / "big.seid", work / "back.bin")
+print(header.codec.name, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.slow
+def test_200_mib_compresses_and_restores_in_bounded_memory(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", STREAM_RSS_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    codec, peak_mib = proc.stdout.split()
+    assert codec in ("XZ", "ZSTD")
+    assert int(peak_mib) < 150, peak_mib
+    assert (tmp_path / "big.seid").stat().st_size < 10 << 20
+    same = subprocess.run(["cmp", "-s", str(tmp_path / "big.bin"), str(tmp_path / "back.bin")])
+    assert same.returncode == 0
