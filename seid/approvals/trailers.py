@@ -3,9 +3,10 @@
 The sei engine drives its lifecycle with ``Sei-Approval-Requested-by:``,
 ``Sei-Approved-by:`` and ``Sei-Rejected-by:`` trailers; seid reads those and the ``Seid-``
 spellings, plus its own binding trailers (``Seid-Role``, ``Seid-Evidence``, ``Seid-Plan``,
-``Seid-Analysis``, ``Seid-Statement``). One ``git log`` streams every commit's trailers
-and its signature status (``%G?``): anyone can type a trailer, so a trailer counts as
-``trailer`` strength unless the commit itself carries a good signature.
+``Seid-Analysis``, ``Seid-Statement``). One ``git log`` streams the trailers and the
+signature status (``%G?``) of the commits whose message names a decision: anyone can
+type a trailer, so a trailer counts as ``trailer`` strength unless the commit itself
+carries a good signature.
 
 Writing uses plumbing (``commit-tree`` on HEAD's tree, then a compare-and-swap
 ``update-ref``), so an approval commit never sweeps up whatever happens to be staged;
@@ -47,6 +48,9 @@ WRITE_KEYS: dict[Decision, str] = {
 GOOD_SIGNATURE = ("G", "U")  # good; good with unknown validity (the key's owner not certified)
 _RECORD, _FIELD, _TRAILER = "\x1e", "\x1f", "\x1d"
 FORMAT = "%x1e%H%x1f%G?%x1f%cI%x1f%(trailers:only,unfold,separator=%x1d)"
+# Only commits that may carry a decision are printed, so git checks signatures (one
+# gpg or ssh-keygen run per %G?) for those alone, not for a whole signed history.
+GREP = "^seid?-(approval-requested|approved|rejected)-by:"
 
 
 def read(root: Path) -> tuple[list[Event], list[Finding]]:
@@ -66,7 +70,7 @@ def _log(root: Path) -> Iterator[tuple[str, str, str, list[tuple[str, str]]]]:
     """``(sha, %G?, committer date, [(key, value)])`` per commit, streamed."""
     try:
         proc = subprocess.Popen(
-            ["git", "log", f"--format={FORMAT}", "HEAD"],
+            ["git", "log", "-i", "-E", f"--grep={GREP}", f"--format={FORMAT}", "HEAD"],
             cwd=root,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -175,17 +179,25 @@ def message(
     return f"{subject}{body}\n\n" + "\n".join(lines) + "\n"
 
 
+def head(root: Path) -> str:
+    """The commit HEAD names; checked before anything is signed, so --commit never fails
+    half-way for want of a commit."""
+    found = _git(root, "rev-parse", "--verify", "-q", "HEAD^{commit}")
+    if found is None:
+        raise SeidError("--commit: the repository has no commit yet to approve on")
+    return found
+
+
 def commit(root: Path, text: str) -> str:
     """An empty commit on HEAD with ``text`` as its message; returns its id."""
-    head = _git(root, "rev-parse", "--verify", "-q", "HEAD^{commit}")
-    if head is None:
-        raise SeidError("--commit: the repository has no commit yet to approve on")
+    head_commit = head(root)
     # commit-tree ignores commit.gpgSign, so honour it here as `git commit` would
     sign = ["-S"] if _git(root, "config", "--type=bool", "commit.gpgSign") == "true" else []
-    new = _git(root, "commit-tree", *sign, f"{head}^{{tree}}", "-p", head, stdin=text)
+    tree = f"{head_commit}^{{tree}}"
+    new = _git(root, "commit-tree", *sign, tree, "-p", head_commit, stdin=text)
     if new is None:
         raise SeidError("--commit: git commit-tree failed (is commit signing set up?)")
-    if _git(root, "update-ref", "-m", "seid approve", "HEAD", new, head) is None:
+    if _git(root, "update-ref", "-m", "seid approve", "HEAD", new, head_commit) is None:
         raise SeidError("--commit: HEAD moved while committing; nothing was changed")
     return new
 

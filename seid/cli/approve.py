@@ -117,7 +117,9 @@ def _decide(
     view = statement.read_ledger(root)
     current, _ = statement.current_binding(root, manifest, view)
     if current.evidence is None:
-        raise SeidError("no evidence bundle in the ledger to approve: run 'seid run' first")
+        raise SeidError(
+            "no evidence bundle by a trusted key in the ledger to approve: run 'seid run' first"
+        )
     if decision == "grant":
         role = policy.check_role(manifest, role)
     elif decision == "reject" and role is not None:
@@ -128,6 +130,8 @@ def _decide(
         if standing.request is None:
             raise SeidError("no approval has been requested: run 'seid approve request' first")
         policy.refuse_self_decision(manifest, standing.request, me)
+    if make_commit:
+        trailers.head(root)  # refuse before signing anything
     made = statement.build(decision, me, current, manifest, role=role, note=note)
     log_id, index, envelope = statement.append(root, made, signer)
     click.echo(f"{decision} by {me} ({role or 'no role'}) signed: entry {log_id[:16]}#{index}")
@@ -135,7 +139,10 @@ def _decide(
         text = trailers.message(
             decision, me, current, role=role, note=note, statement=statement.sha256_ref(envelope)
         )
-        click.echo(f"commit {trailers.commit(root, text)}")
+        try:
+            click.echo(f"commit {trailers.commit(root, text)}")
+        except SeidError as err:
+            raise SeidError(f"{err} (the signed statement is recorded)") from None
     if log_id not in keys.trusted_keys(root):
         click.echo(
             f"warning: key {log_id[:16]} is not in .sei/trust/: this decision will not count "
