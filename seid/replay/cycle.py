@@ -17,7 +17,7 @@ first parent, so a change made on a branch is counted once, where it was made.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -314,7 +314,7 @@ def _treatments(ctx: _Context, cycle: RiskCycle) -> list[Treatment]:
         if cycle.risk_id not in _risks(_manifest(ctx.history, commit)):
             continue
         first = evaluations[done].bundle if done < len(evaluations) else None
-        after = _latest(e for e in evaluations[done:] if e.bundle == first) if first else {}
+        after = _latest(_same_bundle(evaluations, done)) if first else {}
         effective = None
         if first is not None:
             effective = any(latest.get(m) == "fail" and v == "pass" for m, v in after.items())
@@ -325,6 +325,15 @@ def _treatments(ctx: _Context, cycle: RiskCycle) -> list[Treatment]:
             )
         )
     return out
+
+
+def _same_bundle(evaluations: list[Evaluation], start: int) -> Iterator[Evaluation]:
+    """The evaluations of the bundle at ``start`` (one bundle's verdicts are adjacent)."""
+    bundle = evaluations[start].bundle
+    for evaluation in evaluations[start:]:
+        if evaluation.bundle != bundle:
+            return
+        yield evaluation
 
 
 def _review(ctx: _Context, cycle: RiskCycle) -> Review:

@@ -29,7 +29,6 @@ from seid.snapshot import DriftClass, Matcher, class_globs
 
 DVC_FILE = "dvc.yaml"
 _CHUNK = 1 << 20
-_NULL_OID = "0" * 40
 _FORMAT = "%x01%H%x00%P%x00%aN%x00%aE%x00%cI%x00%s"
 _HEADER_FIELDS = 5  # after the hash: parents, author, email, date, subject
 _TRACKED = (*MANIFEST_NAMES, DVC_FILE)
@@ -209,30 +208,34 @@ def parse_log(tokens: Iterator[bytes]) -> Iterator[_Raw]:
 
 
 def _change(meta: str, path: str) -> _Change:
-    """``:old_mode new_mode old_oid new_oid status`` (also combined ``::`` forms)."""
-    parts = meta.lstrip(":").split()
-    oids = [p for p in parts if len(p) in (40, 64) and all(c in "0123456789abcdef" for c in p)]
-    status = parts[-1][:1] if parts else "M"
-    old = oids[0] if len(oids) >= 2 and oids[0] != _NULL_OID[: len(oids[0])] else None
-    new = oids[-1] if oids and oids[-1] != _NULL_OID[: len(oids[-1])] else None
-    return _Change(path, status, old, new)
+    """``:old_mode new_mode old_oid new_oid status`` (``--no-renames``: one path)."""
+    parts = meta.lstrip(":").split(" ")
+    if len(parts) < 5:
+        return _Change(path, "M", None, None)
+    old, new = parts[2], parts[3]
+    return _Change(
+        path, parts[4][:1], old if old.strip("0") else None, new if new.strip("0") else None
+    )
 
 
-@dataclass(frozen=True)
 class _Tree:
-    """The blob ids of the files that decide the classes, as of one commit."""
+    """The blob ids of the files that decide the classes, as of one commit (shared by
+    every commit that does not change them)."""
 
-    blobs: tuple[tuple[str, str], ...] = ()
+    __slots__ = ("blobs",)
+
+    def __init__(self, blobs: dict[str, str] | None = None) -> None:
+        self.blobs: dict[str, str] = blobs or {}
 
     def get(self, path: str) -> str | None:
-        return dict(self.blobs).get(path)
+        return self.blobs.get(path)
 
     def updated(self, changes: tuple[_Change, ...]) -> _Tree:
         touched = {c.path: c.new for c in changes if c.path in _TRACKED}
         if not touched:
             return self
-        merged = {**dict(self.blobs), **touched}
-        return _Tree(tuple(sorted((p, b) for p, b in merged.items() if b)))
+        merged = {**self.blobs, **touched}
+        return _Tree({p: b for p, b in merged.items() if b})
 
 
 class _Regimes:
@@ -421,7 +424,7 @@ class _Walker:
             return self.trees[parent]
         # The range starts here (--since): read the tracked files as the parent had them.
         found = ((p, self.blobs.lookup(f"{parent}:{p}")) for p in _TRACKED)
-        return _Tree(tuple((p, b[0]) for p, b in found if b))
+        return _Tree({p: b[0] for p, b in found if b})
 
     def _commit(self, raw: _Raw) -> None:
         tree = self._start_tree(raw).updated(raw.changes)

@@ -135,9 +135,14 @@ def _ledger(found: Evidence, walked: set[str]) -> dict[str, Any]:
     }
 
 
+def _plain(item: Any) -> dict[str, Any]:
+    """A flat dataclass as a dict, without ``asdict``'s deep copy (hot on long histories)."""
+    return {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+
+
 def _risk(cycle: RiskCycle, found: Evidence) -> dict[str, Any]:
     identified = cycle.identified
-    asdict = dataclasses.asdict
+    asdict = _plain
     return {
         # The sei engine's reconstruct fields, kept so tools built on it keep working.
         "risk_id": cycle.risk_id,
@@ -151,7 +156,7 @@ def _risk(cycle: RiskCycle, found: Evidence) -> dict[str, Any]:
         "criteria": [asdict(e) for e in cycle.criteria],
         "evaluations": [asdict(e) for e in cycle.evaluations],
         "treatments": [asdict(t) for t in cycle.treatments],
-        "review": asdict(cycle.review),
+        "review": asdict(cycle.review) | {"missed": [asdict(g) for g in cycle.review.missed]},
         "communication": {"authors": cycle.authors, "signers": cycle.signers},
         "recording": {"bundles": cycle.bundles, "logs": len(found.logs)},
     }
@@ -181,8 +186,11 @@ def _summary(findings: list[Finding], cycles: list[RiskCycle]) -> dict[str, Any]
 
 
 def to_json(doc: Mapping[str, Any]) -> bytes:
-    """Indented, key-sorted UTF-8 JSON with a final newline: stable for diffs and hashes."""
-    text = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    """Compact, key-sorted UTF-8 JSON with a final newline: stable bytes to hash and sign
+    (compact, because indenting takes the slow pure-Python encoder; ``jq .`` pretty-prints)."""
+    text = json.dumps(
+        doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
     return (text + "\n").encode("utf-8")
 
 
