@@ -14,9 +14,11 @@ from pathlib import Path
 import click
 
 from seid import container
+from seid.container import store
 from seid.errors import SeidError, VerificationError
 
 _IN = click.Path(exists=True, dir_okay=False, path_type=Path)
+_ANY = click.Path(exists=True, path_type=Path)
 _OUT = click.Path(dir_okay=False, writable=True, path_type=Path)
 _CODEC_NAMES = {
     container.Codec.STORED: "stored",
@@ -54,25 +56,34 @@ def unpack(src: Path, dst: Path) -> None:
 
 
 @artifact.command()
-@click.argument("paths", nargs=-1, required=True, type=_IN)
+@click.argument("paths", nargs=-1, required=True, type=_ANY)
 @click.pass_context
 def verify(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     """Check that each container decodes to its stated size and SHA-256.
 
+    A directory is checked as a seid:// store: every artifact in it, each against the
+    digest record beside it. A single file is checked against its record if it has one.
     Prints '<sha256>  <path>' for each good one (as sha256sum does, for the original)
     and one line on stderr for each bad one; exits 1 if any is bad.
     """
     bad = 0
     for path in paths:
-        try:
-            header = _io(partial(container.verify, path), path)
-        except VerificationError as err:
-            click.echo(f"seid: {err}", err=True)
-            bad += 1
-        else:
-            click.echo(f"{header.hexdigest}  {path}")
+        for item in store.iter_artifacts(path) if path.is_dir() else [path]:
+            try:
+                header = _io(partial(_verify_one, item), item)
+            except VerificationError as err:
+                click.echo(f"seid: {err}", err=True)
+                bad += 1
+            else:
+                click.echo(f"{header.hexdigest}  {item}")
     if bad:
         ctx.exit(1)
+
+
+def _verify_one(path: Path) -> container.Header:
+    if store.digest_path(path).exists():
+        return store.decode_recorded(path, str(path), None)
+    return container.verify(path)
 
 
 def _io(action: Callable[[], container.Header], path: Path) -> container.Header:

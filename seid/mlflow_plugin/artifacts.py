@@ -1,13 +1,11 @@
 """A verified MLflow artifact store: ``seid:///abs/path`` on a local or mounted disk.
 
 Every logged file is kept as a seid container (:mod:`seid.container`) under the same
-relative path, so a flipped bit or a truncated copy is caught on the way out, and
-``seid artifact verify`` checks the store without MLflow. A container is
-self-consistent, so one artifact's container copied over another's would decode
-cleanly; to catch that, each file ``dir/name`` also has a digest record
-``dir/.name.seid-digest`` (one line: the original's lowercase hex SHA-256) written
-when it is logged, and a download must match it. Names starting with ``.seid-part.``
-or shaped like a digest record are reserved.
+relative path, with a digest record beside it that binds the container to its name
+(:mod:`seid.container.store`), so a flipped bit, a truncated copy or another artifact's
+container put in its place is refused on the way out, and ``seid artifact verify DIR``
+checks the whole store without MLflow. Names starting with ``.seid-part.`` or shaped
+like a digest record are reserved.
 
 Artifact paths from callers are refused if absolute, if they contain ``..`` or if
 they resolve (through symbolic links) outside the store's root.
@@ -28,10 +26,10 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from seid import container
+from seid.container import store
 from seid.errors import VerificationError
 
 SCHEME = "seid"
-DIGEST_SUFFIX = ".seid-digest"
 
 
 class SeidArtifactRepository(ArtifactRepository):
@@ -50,9 +48,7 @@ class SeidArtifactRepository(ArtifactRepository):
         directory = self._resolve(artifact_path)
         directory.mkdir(parents=True, exist_ok=True)
         target = self._resolve(posixpath.join(artifact_path or "", name))
-        header = container.pack(Path(local_file), target)
-        with container.atomic_output(digest_path(target)) as out:
-            out.write(f"{header.hexdigest}\n".encode())
+        store.write_record(target, container.pack(Path(local_file), target))
 
     def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
         base = Path(local_dir)
@@ -71,7 +67,7 @@ class SeidArtifactRepository(ArtifactRepository):
             return []
         infos = []
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
-            if _reserved(entry.name):
+            if store.is_reserved(entry.name):
                 continue
             relative = posixpath.join(path or "", entry.name).lstrip("/")
             if entry.is_dir():
@@ -86,23 +82,15 @@ class SeidArtifactRepository(ArtifactRepository):
             raise MlflowException(
                 f"No such artifact: '{remote_file_path}'", error_code=RESOURCE_DOES_NOT_EXIST
             )
-        expected = _recorded_digest(source, remote_file_path)
-        with open(source, "rb") as raw, container.atomic_output(Path(local_path)) as out:
-            header = container.read_header(raw, remote_file_path)
-            if header.hexdigest != expected:
-                raise VerificationError(
-                    f"{remote_file_path}: the container holds a different artifact "
-                    f"(sha256 {header.hexdigest}, logged {expected})"
-                )
-            raw.seek(0)
-            container.decode(raw, remote_file_path, out.write)
+        with container.atomic_output(Path(local_path)) as out:
+            store.decode_recorded(source, remote_file_path, out)
 
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
         target = self._resolve(artifact_path)
         if target.is_symlink() or target.is_file():
             target.unlink()
             with suppress(FileNotFoundError):
-                digest_path(target).unlink()
+                store.digest_path(target).unlink()
         elif target.is_dir():
             shutil.rmtree(target)
 
@@ -130,18 +118,6 @@ def root_of(artifact_uri: str) -> Path:
     return Path(os.path.normpath(path))
 
 
-def digest_path(artifact: Path) -> Path:
-    return artifact.with_name(f".{artifact.name}{DIGEST_SUFFIX}")
-
-
-def _recorded_digest(source: Path, name: str) -> str:
-    try:
-        recorded = digest_path(source).read_text(encoding="ascii").strip()
-    except (FileNotFoundError, UnicodeDecodeError):
-        raise VerificationError(f"{name}: no valid digest record beside the container") from None
-    return recorded
-
-
 def _original_size(path: Path) -> int | None:
     """The size the user logged (from the header); None if it is not a container."""
     try:
@@ -150,14 +126,8 @@ def _original_size(path: Path) -> int | None:
         return None
 
 
-def _reserved(name: str) -> bool:
-    return name.startswith(container.TEMP_PREFIX) or (
-        name.startswith(".") and name.endswith(DIGEST_SUFFIX)
-    )
-
-
 def _check_name(name: str) -> None:
-    if _reserved(name):
+    if store.is_reserved(name):
         raise _invalid(f"artifact name {name!r} is reserved by the seid store")
 
 

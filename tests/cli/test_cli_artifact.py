@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,22 @@ def test_artifact_commands_do_not_import_mlflow(tmp_path: Path) -> None:
         "assert 'mlflow' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_verify_a_store_directory_checks_digest_records(seid: SeidRunner, tmp_path: Path) -> None:
+    from seid import container
+    from seid.container import store
+
+    root = tmp_path / "store"
+    (root / "run" / "model").mkdir(parents=True)
+    for name, data in [("run/metrics.json", b'{"auc": 0.9}\n'), ("run/model/w.bin", b"w" * 999)]:
+        src = tmp_path / "in"
+        src.write_bytes(data)
+        target = root / name
+        store.write_record(target, container.pack(src, target))
+    assert seid("artifact", "verify", root).code == 0
+    # a valid container of another artifact put in place of the metrics
+    shutil.copyfile(root / "run" / "model" / "w.bin", root / "run" / "metrics.json")
+    result = seid("artifact", "verify", root)
+    assert_one_line_error(result, "metrics.json", "different artifact", code=1)
+    assert "w.bin" in result.out and ".seid-digest" not in result.out

@@ -15,8 +15,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from seid import container
+from seid.container.store import digest_path
 from seid.errors import VerificationError
-from seid.mlflow_plugin.artifacts import SeidArtifactRepository, digest_path, root_of
+from seid.mlflow_plugin.artifacts import SeidArtifactRepository, root_of
 
 
 @pytest.fixture
