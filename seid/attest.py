@@ -77,10 +77,13 @@ def claim_records(
     digest, the claim was registered against other data, and the record says so.
     """
     data_digests = set(snapshot.inputs.get("C", {}).values())
+    # A metrics file keyed by measure id still answers a claim on the measure's metric.
+    named = {m.metric: metrics[m.id] for _, m in manifest.iter_measures() if m.id in metrics}
+    by_name = {**named, **metrics}
     records = []
     for path in claim_paths(root, manifest):
         claim = load_claim(path, display=path.relative_to(root.resolve()).as_posix())
-        record = evaluate_claim(claim, metrics).record()
+        record = evaluate_claim(claim, by_name).record()
         record["path"] = path.relative_to(root.resolve()).as_posix()
         record["dataset_id"] = claim.dataset_id
         record["dataset_matches"] = claim.dataset_hash in data_digests

@@ -2,7 +2,8 @@
 
 Globs are repo-relative POSIX patterns: ``*`` and ``?`` stay within one path segment,
 ``**`` spans any number of segments, and a pattern that names a directory covers every
-file below it. Walks never enter ``.git/``, ``.sei/`` or ``.dvc/cache``. Symbolic links
+file below it. Walks never enter ``.git/``, ``.sei/`` or ``.dvc/`` (DVC's own cache, locks
+and temp files: a ``**/*.dvc`` data glob must not match its directory). Symbolic links
 are followed only while they stay inside the repository; a link leading out is skipped
 and reported in :attr:`Snapshot.skipped`, never hashed.
 
@@ -24,7 +25,7 @@ import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from seid.errors import InputError, SeidError
 from seid.statcache import ReadHook, StatCache
@@ -32,7 +33,7 @@ from seid.statcache import ReadHook, StatCache
 DriftClass = Literal["A", "B", "C"]
 PRECEDENCE: tuple[DriftClass, ...] = ("A", "C", "B")
 CLASS_NAMES: dict[DriftClass, str] = {"A": "criteria", "B": "model", "C": "data"}
-PRUNED = frozenset({".git", ".sei", ".dvc/cache"})
+PRUNED = frozenset({".git", ".sei", ".dvc"})
 LOCK_FILE = "dvc.lock"
 _META = re.compile(r"[*?\[]")
 
@@ -60,7 +61,7 @@ def _glob_regex(pattern: str) -> str:
     for i, seg in enumerate(segments):
         last = i == len(segments) - 1
         if seg == "**":
-            out.append(".*" if last else "(?:[^/]+/)*")
+            out.append(".*" if last else "(?:.*/)?")  # paths are normalised: no empty segments
         else:
             out.append(_segment_regex(seg) + ("" if last else "/"))
     return "".join(out) + "(?:/.*)?"
@@ -101,21 +102,29 @@ class Matcher:
     """Which class, if any, a repo-relative path belongs to."""
 
     def __init__(self, globs: Mapping[DriftClass, Sequence[str]]) -> None:
-        self._classes: list[tuple[DriftClass, re.Pattern[str]]] = []
+        # One regex, one named group per class in precedence order: the first alternative
+        # that matches wins, which is the precedence, in a single pass over the path.
+        groups: list[str] = []
         bases: set[str] = set()
         for cls in PRECEDENCE:
             patterns = [_check_pattern(p) for p in globs.get(cls, ())]
             if patterns:
-                regex = "|".join(f"(?:{_glob_regex(p)})" for p in patterns)
-                self._classes.append((cls, re.compile(regex, re.DOTALL)))
+                groups.append(f"(?P<{cls}>{'|'.join(_glob_regex(p) for p in patterns)})")
                 bases.update(_base(p) for p in patterns)
+        self._regex = re.compile("|".join(groups) or "(?!)", re.DOTALL)
         self.bases = _outermost(bases)
+        self._memo: dict[str, DriftClass | None] = {}
 
     def classify(self, rel: str) -> DriftClass | None:
-        for cls, regex in self._classes:
-            if regex.fullmatch(rel):
-                return cls
-        return None
+        """The class of ``rel`` (memoised: a walk, a snapshot and a comparison all ask)."""
+        try:
+            return self._memo[rel]
+        except KeyError:
+            pass
+        match = None if _pruned(rel) else self._regex.fullmatch(rel)
+        found = cast("DriftClass | None", match.lastgroup if match else None)
+        self._memo[rel] = found
+        return found
 
 
 def _base(pattern: str) -> str:
@@ -256,13 +265,13 @@ class SnapshotOptions:
 
 def take_snapshot(
     root: Path,
-    globs: Mapping[DriftClass, Sequence[str]],
+    watch: Matcher | Mapping[DriftClass, Sequence[str]],
     cache: StatCache,
     options: SnapshotOptions | None = None,
 ) -> Snapshot:
     """Digest every watched input of ``root`` (absolute repo root) by class."""
     opts = options or SnapshotOptions()
-    matcher = Matcher(globs)
+    matcher = watch if isinstance(watch, Matcher) else Matcher(watch)
     walk = _Walk(root, matcher)
     walk.run()
     files = dict(walk.files)

@@ -105,12 +105,18 @@ def test_globs_leaving_the_repo_are_refused(bad: str) -> None:
         Matcher({"C": [bad]})
 
 
-def test_never_descends_into_git_sei_or_dvc_cache(project: Path) -> None:
+def test_never_descends_into_git_sei_or_dvc(project: Path) -> None:
     write(project, ".dvc/cache/files/md5/ab/cdef", "cached data")
+    write(project, ".dvc/tmp/rwlock", "{}")
     write(project, ".dvc/config", "[core]\n")
-    s = snap(project, {"C": ["**"]})
-    assert not [p for p in s.inputs["C"] if p.startswith((".git/", ".sei/", ".dvc/cache/"))]
-    assert ".dvc/config" in s.inputs["C"]
+    write(project, "data/credit.csv.dvc", "outs: []\n")
+    s = snap(project, {"C": ["**", "**/*.dvc"]})
+    assert not [p for p in s.inputs["C"] if p.startswith((".git/", ".sei/", ".dvc/"))]
+    assert "data/credit.csv.dvc" in s.inputs["C"]
+    # the same rule for paths that come from git rather than from a walk
+    matcher = Matcher({"C": ["**/*.dvc"]})
+    assert matcher.classify(".dvc/config") is None
+    assert matcher.classify("data/credit.csv.dvc") == "C"
 
 
 def test_symlink_inside_repo_is_followed(project: Path) -> None:

@@ -11,17 +11,29 @@ stages as well; they are not run, but a change to one makes its consumers stale.
 from __future__ import annotations
 
 import os
+import re
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from seid.errors import SeidError
+from seid.evidence import file_sha256
 from seid.reproducers.base import Plan, Stage, dist_version
+from seid.reproducers.execute import run_logged
+from seid.reproducers.result import RunResult, file_subjects, from_outcome, tool_env
+from seid.yamlsafe import load_yaml
 
 if TYPE_CHECKING:
+    import threading
+
     from seid.config.model import Pipeline
     from seid.drift import Drift
     from seid.snapshot import Snapshot
+
+# What `dvc repro` prints for each stage: its own record of what ran and what it skipped.
+_RAN = re.compile(r"^Running stage '([^']+)':", re.MULTILINE)
+_SKIPPED = re.compile(r"^Stage '([^']+)' didn't change, skipping", re.MULTILINE)
 
 
 class DvcReproducer:
@@ -64,6 +76,42 @@ class DvcReproducer:
         note = None if stale else "DVC reports every stage up to date with dvc.lock"
         return Plan(self.name, stale=stale, cached=cached, note=note)
 
+    def reproduce(
+        self,
+        plan: Plan,
+        snapshot: Snapshot,
+        log: Path,
+        *,
+        echo: bool | None = None,
+        stop: threading.Event | None = None,
+    ) -> RunResult:
+        """``dvc repro``: DVC itself skips what its lock says is current.
+
+        Which stages ran and which were skipped is read from DVC's own output, not
+        inferred from the plan; the lock digest is taken after the run.
+        """
+        start = log.stat().st_size if log.exists() else 0
+        argv = [sys.executable, "-m", "dvc", "repro"]
+        outcome = run_logged(argv, self.root, log, env=tool_env(), echo=echo, stop=stop)
+        with log.open("rb") as fh:
+            fh.seek(start)
+            text = fh.read().decode(errors="replace")
+        lock = self.root / "dvc.lock"
+        return from_outcome(
+            self.root,
+            self.name,
+            self.version,
+            outcome,
+            self.pipeline.metrics,
+            stages_run=tuple(_RAN.findall(text)),
+            stages_skipped=tuple(_SKIPPED.findall(text)),
+            lock_digest=file_sha256(lock) if lock.is_file() else None,
+            artifacts=file_subjects(self.root, _lock_outs(lock)),
+        )
+
+    def promote(self, result: RunResult) -> str | None:
+        return None  # DVC has no model registry of its own
+
 
 def _name(stage: Any, root: Path) -> str:
     """A stage's address relative to the repo root (DVC's own is relative to the cwd)."""
@@ -92,3 +140,18 @@ def _reasons(entries: Iterable[Any]) -> list[str]:
                 else:
                     out.append(f"{what}: {path} {how}")
     return out
+
+
+def _lock_outs(lock: Path) -> list[str]:
+    """The outputs ``dvc.lock`` records for every stage: what the pipeline produced."""
+    if not lock.is_file():
+        return []
+    doc = load_yaml(lock, display="dvc.lock").data
+    stages = doc.get("stages", {}) if isinstance(doc, dict) else {}
+    return sorted(
+        out["path"]
+        for stage in stages.values()
+        if isinstance(stage, dict)
+        for out in stage.get("outs", [])
+        if isinstance(out, dict) and isinstance(out.get("path"), str)
+    )

@@ -1,0 +1,37 @@
+"""``seid demo``: the loan scenario end to end, offline, in a fresh directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--tool",
+    type=click.Choice(["dvc", "mlflow", "dagster"]),
+    default="dvc",
+    show_default=True,
+    help="The pipeline tool the scenario runs through.",
+)
+@click.pass_context
+def demo(ctx: click.Context, directory: Path | None, tool: str) -> None:
+    """Run the loan scenario: V1 fails the fairness gate, the V2 treatment passes it.
+
+    Creates DIRECTORY (default ./seid-demo) as a fresh git repository with the scenario,
+    a signing key, the compiled plan and a locked claim; runs V1 (gate red, attested);
+    commits the treatment; runs again (class B drift, featurization cached, gate green,
+    model promoted where the tool has a registry); verifies the ledger.
+    """
+    from seid.demo import Step, walkthrough
+
+    target = (directory or Path("seid-demo")).resolve()
+
+    def say(step: Step) -> None:
+        click.echo(f"{step.title:>9}  {step.detail}")
+
+    code = walkthrough(target, tool, say)
+    click.echo(f"\nevidence: {target}/.sei/ledger/ (seid -C {target} ledger show)")
+    ctx.exit(code)

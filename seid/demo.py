@@ -1,0 +1,199 @@
+"""The loan scenario end to end: what ``seid demo`` (and ``make demo``) shows.
+
+A fresh git repository gets the scenario, a key, a compiled plan and a locked claim; V1
+runs and fails the fairness gate (attested); the V2 treatment is committed; the second
+run sees class B drift, leaves featurization cached, passes the gate, promotes the model
+where the tool has a registry, and the ledger verifies. Also used by the end-to-end
+tests, so the demo and the tests exercise the same scenario.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from seid.errors import SeidError
+from seid.scenarios import scenario_dir
+
+TOOLS = ("dvc", "mlflow", "dagster")
+_PIPELINE_DVC = "pipeline:\n  tool: dvc\n  metrics: metrics.json\n  params: params.yaml\n"
+# The only difference between the backends: the tool and its own definition file.
+_PIPELINES = {
+    "dvc": _PIPELINE_DVC,
+    "mlflow": (
+        "pipeline:\n  tool: mlflow\n  metrics: metrics.json\n  params: params.yaml\n"
+        "  entry: eval/mlflow_entry.py\n  registered_model: credit-scorer\n"
+    ),
+    "dagster": (
+        "pipeline:\n  tool: dagster\n  metrics: metrics.json\n  params: params.yaml\n"
+        "  definitions: dagster_defs.py\n"
+    ),
+}
+# Without dvc.yaml to derive them from, the watched inputs are written out.
+_INPUTS = """
+inputs:
+  criteria: [sei.yaml, claims/*.prml.yaml]
+  treatment: [featurize.py, train.py, compliance_eval.py, params.yaml, {entry}]
+  data: [data/credit.csv, credit.croissant.json]
+"""
+_SCRIPTS = (
+    "generate_data.py",
+    "describe_data.py",
+    "featurize.py",
+    "train.py",
+    "compliance_eval.py",
+    "params.yaml",
+    "claims",
+)
+_TOOL_FILES = {"dvc": ("dvc.yaml",), "mlflow": ("eval",), "dagster": ("dagster_defs.py",)}
+_IGNORED = ("features/", "model/", "metrics.json", "mlflow.db", "mlruns/", "mlartifacts/")
+
+
+def _git(repo: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SeidError(f"git {args[0]} failed in {repo}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def _python(repo: Path, *args: str) -> None:
+    proc = subprocess.run([sys.executable, *args], cwd=repo, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SeidError(f"{args[0]} failed: {proc.stderr.strip().splitlines()[-1:]}")
+
+
+def manifest_for(tool: str) -> str:
+    """The scenario's sei.yaml with the pipeline of ``tool``."""
+    text = (scenario_dir("loan") / "sei.yaml").read_text()
+    if _PIPELINE_DVC not in text:
+        raise SeidError("the loan scenario's sei.yaml lost its pipeline block")
+    text = text.replace(_PIPELINE_DVC, _PIPELINES[tool])
+    if tool != "dvc":
+        entry = {"mlflow": "eval/mlflow_entry.py", "dagster": "dagster_defs.py"}[tool]
+        text += _INPUTS.format(entry=entry)
+    return text
+
+
+def create(dest: Path, tool: str = "dvc", rows: int | None = None) -> Path:
+    """The scenario as a fresh git repository at ``dest`` (which must not exist or be empty)."""
+    if tool not in TOOLS:
+        raise SeidError(f"unknown tool {tool!r}; choose one of {', '.join(TOOLS)}")
+    if dest.exists() and any(dest.iterdir()):
+        raise SeidError(f"{dest} is not empty; give a new directory")
+    source = scenario_dir("loan")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in (*_SCRIPTS, *_TOOL_FILES[tool]):
+        item = source / name
+        if item.is_dir():
+            shutil.copytree(item, dest / name)
+        else:
+            shutil.copy2(item, dest / name)
+    (dest / "sei.yaml").write_text(manifest_for(tool))
+    (dest / ".gitignore").write_text("".join(f"/{p}\n" for p in _IGNORED))
+    _git(dest, "init", "-q", "-b", "main")
+    for key, value in (("user.name", "seid demo"), ("user.email", "demo@seid.invalid")):
+        if not _has(dest, key):  # keep the user's own identity when git has one
+            _git(dest, "config", key, value)
+    _git(dest, "config", "commit.gpgsign", "false")
+    _python(dest, "generate_data.py", *(["--rows", str(rows)] if rows else []))
+    _python(dest, "describe_data.py")
+    if tool == "dvc":
+        _dvc(dest, "init", "-q")
+        _dvc(dest, "add", "-q", "data/credit.csv")
+    _git(dest, "add", "-A")
+    _git(dest, "commit", "-qm", "Loan scenario: data, V1 pipeline, risk program, claim")
+    return dest
+
+
+def _has(repo: Path, key: str) -> bool:
+    proc = subprocess.run(["git", "config", "--get", key], cwd=repo, capture_output=True)
+    return proc.returncode == 0
+
+
+def _dvc(repo: Path, *args: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=repo, capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise SeidError(f"dvc {args[0]} failed: {proc.stderr.strip()}")
+
+
+def apply_treatment(repo: Path) -> None:
+    """Commit the V2 treatment: the model no longer sees sex nor its proxy."""
+    shutil.copy2(scenario_dir("loan") / "treatments" / "v2" / "train.py", repo / "train.py")
+    _git(repo, "add", "train.py")
+    _git(repo, "commit", "-qm", "Treatment: exclude sex and personal_status from the model")
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    detail: str
+
+
+def walkthrough(repo: Path, tool: str, say: Callable[[Step], None], rows: int | None = None) -> int:
+    """The whole demo; returns 0 when it told the story it should (V1 red, V2 green)."""
+    from seid import keys
+    from seid.config import load_manifest
+    from seid.ledger.verify import verify_repo
+    from seid.oscal import compile_plan
+    from seid.run import run
+
+    create(repo, tool, rows)
+    say(Step("scenario", f"loan scenario with {tool} in {repo}"))
+    key = keys.generate(repo / ".sei" / "demo-key", name="demo")
+    keys.add_trusted(repo, key.public_path)
+    plan = compile_plan(load_manifest(repo), repo)
+    from seid.claims import load_claim, lock
+
+    for claim_file in sorted((repo / "claims").glob("*.prml.yaml")):
+        lock(load_claim(claim_file))
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "Trust the demo key; compiled plan; locked claim")
+    say(Step("key", f"{key.key_id[:16]} (trusted in .sei/trust/); plan {plan.path.name}"))
+    signer = keys.load_signer(key.private_path)
+    first = run(repo, signer, force=True, echo=False)
+    say(Step("V1", _summary(first)))
+    apply_treatment(repo)
+    second = run(repo, signer, echo=False)
+    say(Step("V2", _summary(second)))
+    reports = verify_repo(repo, subjects=True)
+    entries = sum(r.size for r in reports)
+    verdict = "ok" if all(r.ok for r in reports) else "FAILED"
+    say(
+        Step(
+            "verify",
+            f"{entries} entries in {len(reports)} log(s), signatures, tree, "
+            f"checkpoints and subjects: {verdict}",
+        )
+    )
+    ok = first.gate == "fail" and second.gate == "pass" and verdict == "ok"
+    return 0 if ok else 1
+
+
+def _summary(report: object) -> str:
+    from seid.run import RunReport
+
+    assert isinstance(report, RunReport)
+    parts = [f"drift {','.join(sorted(report.detection.drift.classes)) or '-'}"]
+    if report.result is not None:
+        parts.append(f"ran {', '.join(report.result.stages_run) or '-'}")
+        if report.result.stages_skipped:
+            parts.append(f"cached {', '.join(report.result.stages_skipped)}")
+    gates = [
+        v
+        for v in (report.assessment.verdicts if report.assessment else ())
+        if v.enforcement == "gate" and v.observed is not None
+    ]
+    for v in gates:
+        parts.append(f"{v.measure} {v.observed.value:.4f} {v.constraint} -> {v.verdict}")  # type: ignore[union-attr]
+    parts.append(f"gate {report.gate}")
+    if report.promoted:
+        parts.append(f"promoted {report.promoted}")
+    if report.attestation:
+        parts.append(f"ledger entry {report.attestation.index}")
+    return "; ".join(parts)
