@@ -38,10 +38,13 @@ class SeidRunContextProvider(RunContextProvider):
             if project is None:
                 return {}
             tags = context_tags(project)
-            if experiment_scope():
-                tag_active_experiment(project)
-                return {k: v for k, v in tags.items() if k in RUN_TAGS or k.startswith("seid.")}
-            return tags
         except Exception as exc:
             log.warning("seid: run tags skipped: %s", exc)
             return {}
+        if not experiment_scope():
+            return tags
+        try:
+            tag_active_experiment(project)
+        except Exception as exc:  # the run's own tags still go on
+            log.warning("seid: experiment tags skipped: %s", exc)
+        return {k: v for k, v in tags.items() if k in RUN_TAGS or k.startswith("seid.")}
