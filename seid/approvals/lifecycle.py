@@ -7,9 +7,10 @@ newest evidence bundle, the compiled plan, the risk analysis) differs from now. 
 carried over silently: a superseded approval needs a new grant bound to what is current.
 
 The newest request opens a round; only grants and rejections after it count, the latest
-per role (per person for a rejection without a role). Decisions by the requester under
-``distinct_from_requester``, statements by untrusted keys and broken entries are findings
-and never count.
+per role (per person for a rejection without a role, which that person's later grant
+replaces). A grant by the requester under ``distinct_from_requester`` (their rejection
+is a withdrawal and counts), statements by untrusted keys, broken entries and decisions
+dated in the future are findings and never count.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ def decide(
     latest: dict[str, Event] = {}
     for event in ordered:
         if event.decision != "request" and _counts(event, request, manifest, result):
-            latest[event.role or event.by.email.casefold()] = event
+            _take(latest, event)
     result.rejections = [e for e in latest.values() if e.decision == "reject"]
     result.grants = [e for e in latest.values() if e.decision == "grant"]
     if result.rejections:
@@ -221,6 +222,15 @@ def decide(
     return result
 
 
+def _take(latest: dict[str, Event], event: Event) -> None:
+    """Keep the latest decision per role; a person's grant replaces their role-less reject."""
+    person = event.by.email.casefold()
+    earlier = latest.get(person)
+    if event.decision == "grant" and earlier is not None and earlier.decision == "reject":
+        del latest[person]
+    latest[event.role or person] = event
+
+
 def _counts(event: Event, request: Event | None, manifest: Manifest, result: Lifecycle) -> bool:
     """Whether a decision belongs to the open round and the policy lets it count."""
     where = _where(event)
@@ -230,7 +240,7 @@ def _counts(event: Event, request: Event | None, manifest: Manifest, result: Lif
         return False
     if event.at < request.at:
         return False  # an earlier round, closed by the newer request
-    if policy.is_self_decision(manifest, request, event.by):
+    if event.decision == "grant" and policy.is_self_decision(manifest, request, event.by):
         result.findings.append(
             Finding(
                 "self-approval",

@@ -82,8 +82,10 @@ def reject(
 @click.option("--check", is_flag=True, help="Exit 1 unless the state is approved.")
 @click.pass_context
 def show(ctx: click.Context, as_json: bool, check: bool) -> None:
-    """Show the approval lifecycle: draft, approval_requested, approved, rejected,
-    review_due or superseded, with who decided, what it is bound to and any findings."""
+    """Show the lifecycle state, who decided and what the approval is bound to.
+
+    States: draft, approval_requested, approved, rejected, review_due, superseded.
+    Findings (untrusted or broken approvals, self-approvals) are listed last."""
     from seid.approvals.lifecycle import lifecycle
     from seid.config import find_root, load_manifest
 
@@ -129,7 +131,8 @@ def _decide(
         standing = decide(events, manifest, current, datetime.now(UTC))
         if standing.request is None:
             raise SeidError("no approval has been requested: run 'seid approve request' first")
-        policy.refuse_self_decision(manifest, standing.request, me)
+        if decision == "grant":  # a requester may still withdraw (reject) their request
+            policy.refuse_self_decision(manifest, standing.request, me)
     if make_commit:
         trailers.head(root)  # refuse before signing anything
     made = statement.build(decision, me, current, manifest, role=role, note=note)
@@ -160,7 +163,7 @@ def _print(state: Lifecycle) -> None:
         click.echo(f"requested by {_who(approval['requested_by'])}")
     for grant in approval["approved_by"]:
         stale = f"; changed since: {', '.join(grant['stale'])}" if grant["stale"] else ""
-        click.echo(f"approved by {_who(grant)} as {grant['role']}{stale}")
+        click.echo(f"granted as {grant['role']} by {_who(grant)}{stale}")
     for rejection in approval["rejected_by"]:
         click.echo(f"rejected by {_who(rejection)}")
     if state.missing_roles and state.request is not None:

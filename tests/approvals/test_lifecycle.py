@@ -186,3 +186,18 @@ def test_state_at_a_past_promotion(project: Project) -> None:
     assert state_at(events, manifest, T0 + timedelta(hours=2), first) == "approved"
     assert state_at(events, manifest, T0 + timedelta(hours=2), "sha256:other") == "superseded"
     assert state_at(events, manifest, T0 + timedelta(days=40), first) == "review_due"
+
+
+def test_rejection_without_role_is_replaced_by_the_same_persons_grant(project: Project) -> None:
+    project.decide("alice", "request", at=T0)
+    project.decide("bob", "reject", at=T0 + timedelta(hours=1))
+    assert state(project) == "rejected"
+    project.decide("bob", "grant", role="risk-officer", at=T0 + timedelta(hours=2))
+    assert state(project) == "approved"
+
+
+def test_the_requester_may_withdraw(project: Project) -> None:
+    project.decide("alice", "request", at=T0)
+    project.decide("alice", "reject", at=T0 + timedelta(hours=1), note="withdrawn")
+    result = lifecycle(project.root, project.manifest(), now=T0 + timedelta(days=1))
+    assert result.state == "rejected" and result.findings == []
