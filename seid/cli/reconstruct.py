@@ -114,7 +114,7 @@ def _build(root: Path, scope: Any, rerun: tuple[int | None, float]) -> dict[str,
     with _progress() as tick:
         options = WalkOptions(scope.since, scope.until, scope.infer, tick)
         history = walk(root, options)
-    found = join(root)
+    found = join(root, history)
     cycles = build(history, found, scope.now)
     findings = find(history, found, cycles)
     head = history.commits[-1].sha if history.commits else None

@@ -84,6 +84,7 @@ class Commit:
     regime: int = 0
     classes: dict[DriftClass, list[str]] = field(default_factory=dict)
     changed: int = 0
+    blobs: dict[str, str] = field(default_factory=dict)  # B/C path -> new blob id
 
     @property
     def is_merge(self) -> bool:
@@ -442,6 +443,8 @@ class _Walker:
                 cls = regime.matcher.classify(change.path)
                 if cls is not None:
                     commit.classes.setdefault(cls, []).append(change.path)
+                    if cls != "A" and change.new is not None:
+                        commit.blobs[change.path] = change.new
             if not commit.is_merge:
                 self._claims(raw, regime)
         self.history.commits.append(commit)

@@ -9,6 +9,7 @@ same entry read from a local log and from its ref counts once.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,9 +22,11 @@ from seid.jsonsafe import load_json
 from seid.ledger import records, refs
 from seid.ledger.paths import REF_PREFIX, log_dir
 from seid.ledger.verify import LogReport, Problem, verify_repo
+from seid.replay.history import BlobReader, History
 from seid.venth import PUBKEY_FILE, verify_sei_dir
 
 PROMOTION_HINT = "promot"
+DIRTY_REACH = 50
 _TAINTS = ("fork", "missing")  # predicate types such as https://seid.dev/promotion/v1
 
 
@@ -35,12 +38,34 @@ class Bundle:
     index: int
     digest: str
     predicate: Mapping[str, Any]
+    joined: str | None = None  # the commit a dirty run's inputs were later committed in
 
     @property
-    def commit(self) -> str | None:
+    def recorded_commit(self) -> str | None:
+        """``git.commit`` as recorded: HEAD when the pipeline ran."""
         git = self.predicate.get("git")
         value = git.get("commit") if isinstance(git, dict) else None
         return value if isinstance(value, str) else None
+
+    @property
+    def commit(self) -> str | None:
+        """The commit this bundle evidences."""
+        return self.joined or self.recorded_commit
+
+    @property
+    def dirty(self) -> bool:
+        git = self.predicate.get("git")
+        return isinstance(git, dict) and git.get("dirty") is True
+
+    def inputs(self) -> dict[str, str]:
+        """The recorded snapshot, ``{path: sha256}`` over all classes."""
+        recorded = self.predicate.get("inputs")
+        out: dict[str, str] = {}
+        if isinstance(recorded, dict):
+            for paths in recorded.values():
+                if isinstance(paths, dict):
+                    out.update({k: v for k, v in paths.items() if isinstance(v, str)})
+        return out
 
     @property
     def gate(self) -> str | None:
@@ -119,8 +144,12 @@ class Evidence:
         return out
 
 
-def join(root: Path) -> Evidence:
-    """Verify every log of the repository at ``root`` and collect its bundles."""
+def join(root: Path, history: History | None = None) -> Evidence:
+    """Verify every log of the repository at ``root`` and collect its bundles.
+
+    With ``history``, a bundle of a run on uncommitted changes is joined to the commit
+    that committed exactly the inputs it recorded (see :func:`attribute_dirty`).
+    """
     found = Evidence()
     seen: set[tuple[str, int, str]] = set()
     reports = verify_repo(root, subjects=True)
@@ -133,7 +162,43 @@ def join(root: Path) -> Evidence:
             _read_log(root, report, _problems(report, fork), found, seen)
     _sei_engine(root, found)
     found.bundles.sort(key=lambda b: (b.when or "", b.log_id, b.index))
+    if history is not None:
+        attribute_dirty(root, history, found)
     return found
+
+
+def attribute_dirty(root: Path, history: History, found: Evidence) -> None:
+    """Join each dirty bundle to the commit its inputs went into.
+
+    A run on uncommitted changes records the HEAD it started from and ``dirty: true``;
+    what it evidenced is the next commit (in walk order, within :data:`DIRTY_REACH`
+    commits) that changes watched B/C inputs, provided every path that commit changes
+    has exactly the SHA-256 the bundle recorded. Otherwise it stays at its HEAD.
+    """
+    position = {commit.sha: i for i, commit in enumerate(history.commits)}
+    digests: dict[str, str] = {}
+    with BlobReader(root) as blobs:
+        for n, bundle in enumerate(found.bundles):
+            start = position.get(bundle.recorded_commit or "")
+            if not bundle.dirty or start is None:
+                continue
+            recorded = bundle.inputs()
+            later = history.commits[start + 1 : start + 1 + DIRTY_REACH]
+            commit = next((c for c in later if c.blobs and not c.is_merge), None)
+            if commit is not None and all(
+                recorded.get(path) == _sha256(blobs, oid, digests)
+                for path, oid in commit.blobs.items()
+            ):
+                found.bundles[n] = dataclasses.replace(bundle, joined=commit.sha)
+
+
+def _sha256(blobs: BlobReader, oid: str, cache: dict[str, str]) -> str | None:
+    if oid not in cache:
+        data = blobs.read(oid)
+        if data is None:
+            return None
+        cache[oid] = hashlib.sha256(data).hexdigest()
+    return cache[oid]
 
 
 # --- the sei engine's evidence (.venth/) -----------------------------------------------

@@ -130,6 +130,11 @@ def _ledger(found: Evidence, walked: set[str]) -> dict[str, Any]:
         "bundles": len(found.bundles),
         "broken": [dataclasses.asdict(b) | {"entry": b.ref} for b in found.broken],
         "outside_history": [b.ref for b in found.bundles if b.commit not in walked],
+        "dirty_joined": [
+            {"entry": b.ref, "recorded": b.recorded_commit, "joined": b.joined}
+            for b in found.bundles
+            if b.joined
+        ],
         "promotions": [dataclasses.asdict(p) for p in found.promotions],
         "other_statements": found.other,
     }

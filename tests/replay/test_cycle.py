@@ -49,7 +49,8 @@ def story(hist: Repo, tmp_path: Path) -> dict[str, str]:
 
 
 def cycles_of(hist: Repo, now: datetime = NOW) -> dict[str, RiskCycle]:
-    return {c.risk_id: c for c in build(walk(hist.path), join(hist.path), now)}
+    history = walk(hist.path)
+    return {c.risk_id: c for c in build(history, join(hist.path, history), now)}
 
 
 def test_the_cycle_of_a_treated_risk(hist: Repo, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ LATE = datetime(2027, 1, 1, tzinfo=UTC)
 
 def findings(hist: Repo, now: datetime = SOON) -> list[Finding]:
     history = walk(hist.path)
-    found = join(hist.path)
+    found = join(hist.path, history)
     return find(history, found, build(history, found, now))
 
 

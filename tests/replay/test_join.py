@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -13,6 +14,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from seid import keys
 from seid.ledger import publish
 from seid.ledger.paths import log_dir
+from seid.replay.cycle import build
+from seid.replay.findings import find
+from seid.replay.history import walk
 from seid.replay.join import join
 from tests.replay.conftest import Repo, manifest, tamper_signature, verdict
 from tests.test_venth import _sign_like_sei
@@ -127,3 +131,33 @@ def test_sei_engine_evidence_is_verified_and_joined_to_its_commit(hist: Repo) ->
     (directory / "bundle.json").write_text(json.dumps({"triple": {"code": sha}}))
     [broken] = join(hist.path).broken
     assert broken.commit == sha and "digest" in broken.reason
+
+
+def test_a_dirty_run_evidences_the_commit_of_its_inputs(hist: Repo, tmp_path: Path) -> None:
+    hist.key(tmp_path)
+    base = hist.commit({"sei.yaml": manifest(), "train.py": "v1"})
+    hist.bundle(base, [verdict(0.05, "fail")])
+
+    def dirty_run(text: str) -> None:
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        head = hist.run("rev-parse", "HEAD")
+        hist.bundle(
+            head,
+            [verdict(0.01, "pass")],
+            git={"commit": head, "branch": "main", "dirty": True},
+            inputs={"A": {}, "B": {"train.py": digest}, "C": {}},
+        )
+
+    dirty_run("v2")  # run on the edited, not yet committed train.py
+    docs = hist.commit({"README.md": "unwatched"})
+    committed = hist.commit({"train.py": "v2"})
+    dirty_run("v3-never-committed")
+    last = hist.commit({"train.py": "v4"})
+    history = walk(hist.path)
+    found = join(hist.path, history)
+    joined = [(b.recorded_commit, b.commit) for b in found.bundles]
+    assert joined == [(base, base), (base, committed), (committed, committed)]
+    assert docs != committed
+    cycles = build(history, found, datetime(2026, 2, 1, tzinfo=UTC))
+    assert [f.commits for f in find(history, found, cycles)] == [[last]]
+    assert join(hist.path).bundles[1].commit == base  # without history: as recorded

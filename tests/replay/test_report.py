@@ -29,7 +29,7 @@ NOW = datetime(2027, 1, 1, tzinfo=UTC)
 
 def make_doc(hist: Repo) -> dict[str, Any]:
     history = walk(hist.path)
-    found = join(hist.path)
+    found = join(hist.path, history)
     cycles = build(history, found, NOW)
     scope = report.Scope(history.commits[-1].sha, None, None, NOW)
     return report.document(scope, history, found, cycles, find(history, found, cycles))
