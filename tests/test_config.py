@@ -153,6 +153,7 @@ REJECTS = {
         14,
         "risk.risks[0].title: expected a string, got a list",
     ),
+    "key not a string": ("system: {", "system: {1: x, ", 2, 10, "system[1]: keys must be strings"),
     "wrong type bool": (
         "claims: [claims/*.prml.yaml]",
         "claims: [claims/*.prml.yaml]\napproval: {distinct_from_requester: 'no'}",

@@ -121,7 +121,7 @@ def _say(loc: tuple[str | int, ...], message: str) -> str:
 
 def _from_pydantic(located: Located, err: ErrorDetails) -> InputError:
     raw = tuple(err["loc"])
-    is_key = _KEY_MARK in raw or err["type"] == "extra_forbidden"
+    is_key = _KEY_MARK in raw or err["type"] in ("extra_forbidden", "invalid_key")
     loc = _in_document(located.data, raw)
     if err["type"] == "missing":
         loc = loc[: len(raw) - 1]
@@ -148,6 +148,8 @@ def _message(err: ErrorDetails, raw: tuple[str | int, ...]) -> str:
         return f"unknown key {raw[-1]!r}{hint}"
     if kind == "missing":
         return f"missing required key {raw[-1]!r}"
+    if kind == "invalid_key":
+        return f"keys must be strings, got {_describe(value)}"
     if kind in ("enum", "literal_error"):
         choices = _QUOTED.findall(str((err.get("ctx") or {}).get("expected", "")))
         hint = did_you_mean(str(value), choices)
