@@ -180,7 +180,7 @@ def detect(
 ) -> Detection:
     """Snapshot the inputs of ``root`` and compare them with the last evidenced state."""
     matcher = Matcher(globs)
-    snap = take_snapshot(root, globs, cache, options)
+    snap = take_snapshot(root, matcher, cache, options)
     base = baseline(root, snap, matcher, cache)
     return Detection(snap, base, compare(base.inputs, snap, matcher, base.excluded))
 

@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
+from typing import NamedTuple
 
 from seid.errors import InputError
 
@@ -44,9 +44,11 @@ _SCHEMA = (
 )
 
 
-@dataclass(frozen=True)
-class StatKey:
-    """The part of a stat result that says whether a file may have changed."""
+class StatKey(NamedTuple):
+    """The part of a stat result that says whether a file may have changed.
+
+    A named tuple, not a dataclass: ten thousand are built and compared per status.
+    """
 
     inode: int
     size: int
@@ -127,7 +129,7 @@ class StatCache:
     def _load(self) -> dict[str, tuple[StatKey, str]]:
         if self._rows is None:
             rows = [] if self._conn is None else self._conn.execute("SELECT * FROM stat")
-            self._rows = {r[0]: (StatKey(r[1], r[2], r[3], r[4]), r[5]) for r in rows}
+            self._rows = {r[0]: (StatKey._make(r[1:5]), r[5]) for r in rows}
         return self._rows
 
     def digests(
