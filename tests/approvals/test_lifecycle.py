@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from seid.approvals.lifecycle import lifecycle, state_at
+from seid.ledger import publish
+from seid.ledger.paths import list_logs
 from tests.approvals.conftest import Project, make_project
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -201,3 +204,16 @@ def test_the_requester_may_withdraw(project: Project) -> None:
     project.decide("alice", "reject", at=T0 + timedelta(hours=1), note="withdrawn")
     result = lifecycle(project.root, project.manifest(), now=T0 + timedelta(days=1))
     assert result.state == "rejected" and result.findings == []
+
+
+def test_published_refs_alone_are_enough(project: Project) -> None:
+    """An auditor's clone has no .sei/ledger/, only the refs: same lifecycle."""
+    project.decide("alice", "request", at=T0)
+    project.decide("bob", "grant", role="risk-officer", at=T0 + timedelta(hours=1))
+    for log_id in list_logs(project.root):
+        publish.publish(project.root, log_id)
+    before = lifecycle(project.root, project.manifest(), now=T0 + timedelta(days=1)).to_dict()
+    shutil.rmtree(project.root / ".sei" / "ledger")
+    after = lifecycle(project.root, project.manifest(), now=T0 + timedelta(days=1)).to_dict()
+    assert after == before
+    assert after["lifecycle"]["state"] == "approved"
