@@ -7,6 +7,11 @@ compiles to now, and the risk analysis (the SHA-256 of its canonical JSON). It i
 DSSE by the decider's own key and appended to that key's ledger log, so an approval is
 evidence of the same standing as the bundle it approves.
 
+The predicate: ``decision`` (request | grant | reject), ``system``, ``role``,
+``by {name, email, keyid}``, ``at`` (UTC, the signer's claim), ``note``,
+``bound_to {evidence, evidence_entry, plan, analysis}`` (``sha256:<hex>``; the entry as
+``<log id prefix>#<index>``) and ``manifest_digest``.
+
 The plan is compiled in memory rather than read from ``oscal.assessment_plan``: the file
 may be stale (the manifest changed, nobody re-ran ``seid compile``), and approving a stale
 file would bind to something the manifest no longer says. The compiled bytes are
@@ -295,7 +300,13 @@ class Finding:
         }
 
 
-HIGH = ("approval-untrusted", "approval-broken", "self-approval", "bad-commit-signature")
+HIGH = (
+    "approval-untrusted",
+    "approval-broken",
+    "approval-future-dated",
+    "self-approval",
+    "bad-commit-signature",
+)
 
 
 @dataclass(frozen=True)
