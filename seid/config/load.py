@@ -152,8 +152,12 @@ def _message(err: ErrorDetails, raw: tuple[str | int, ...]) -> str:
         return f"keys must be strings, got {_describe(value)}"
     if kind in ("enum", "literal_error"):
         choices = _QUOTED.findall(str((err.get("ctx") or {}).get("expected", "")))
-        hint = did_you_mean(str(value), choices)
-        return f"unknown value {_show(value)}; expected one of {', '.join(choices)}{hint}"
+        listed = ", ".join(choices)
+        if not isinstance(value, str):
+            return f"expected one of {listed}, got {_describe(value)}"
+        return (
+            f"unknown value {_show(value)}; expected one of {listed}{did_you_mean(value, choices)}"
+        )
     expected = _EXPECTED.get(kind)
     if expected is not None:
         return f"expected {expected}, got {_describe(value)}"
