@@ -74,7 +74,7 @@ def reconstruct(
 ) -> None:
     """Replay history and the ledger: the ISO 23894 cycle per risk, and its findings."""
     from seid.replay import report
-    from seid.replay.history import repo_root
+    from seid.replay.gitlog import repo_root
 
     if out is None and key is not None:
         raise SeidError("--key signs the report file: give --out DIR as well")

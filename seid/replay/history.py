@@ -16,21 +16,31 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Literal
+from typing import Literal
 
 from seid.claims import load_claim
 from seid.config import MANIFEST_NAMES, InputClasses, Manifest, Pipeline, load_manifest_text
 from seid.config.inputs import CLAIM_GLOBS, default_inputs, merge_inputs
 from seid.errors import SeidError
+from seid.replay.gitlog import (
+    FORMAT,
+    BlobReader,
+    Change,
+    RawCommit,
+    parse_log,
+    repo_info,
+    shallow_cut,
+    tags,
+    tokens,
+)
 from seid.snapshot import DriftClass, Matcher, class_globs
 
+__all__ = ["BlobReader", "ClaimVersion", "Commit", "History", "Note", "Regime", "walk"]
+
 DVC_FILE = "dvc.yaml"
-_CHUNK = 1 << 20
-_FORMAT = "%x01%H%x00%P%x00%aN%x00%aE%x00%cI%x00%s"
-_HEADER_FIELDS = 5  # after the hash: parents, author, email, date, subject
 _TRACKED = (*MANIFEST_NAMES, DVC_FILE)
 
 Source = Literal["manifest", "inferred", "none"]
@@ -106,119 +116,6 @@ class History:
         return self.regimes[commit.regime]
 
 
-@dataclass(frozen=True)
-class _Change:
-    path: str
-    status: str
-    old: str | None
-    new: str | None
-
-
-@dataclass(frozen=True)
-class _Raw:
-    sha: str
-    parents: tuple[str, ...]
-    author: str
-    email: str
-    date: str
-    subject: str
-    changes: tuple[_Change, ...]
-
-
-class BlobReader:
-    """One ``git cat-file --batch`` process answering object lookups one at a time."""
-
-    def __init__(self, root: Path) -> None:
-        self._proc = subprocess.Popen(
-            ["git", "cat-file", "--batch"],
-            cwd=root,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def read(self, name: str) -> bytes | None:
-        """The object ``name`` (an id or ``rev:path``); None when git has no such object."""
-        found = self.lookup(name)
-        return found[1] if found else None
-
-    def lookup(self, name: str) -> tuple[str, bytes] | None:
-        """``(object id, contents)`` of ``name``; None when git has no such object."""
-        proc = self._proc
-        assert proc.stdin is not None and proc.stdout is not None
-        if "\n" in name:
-            return None
-        proc.stdin.write(name.encode() + b"\n")
-        proc.stdin.flush()
-        header = proc.stdout.readline().split()
-        if len(header) != 3:
-            return None  # "<name> missing" or "ambiguous"
-        size = int(header[2])
-        data = proc.stdout.read(size)
-        proc.stdout.read(1)
-        if len(data) != size:
-            raise SeidError(f"git cat-file: object {name} cut short")
-        return header[0].decode(), data
-
-    def close(self) -> None:
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
-        self._proc.wait()
-
-    def __enter__(self) -> BlobReader:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-
-def _tokens(stream: IO[bytes]) -> Iterator[bytes]:
-    """NUL-separated tokens of a stream, read in large blocks, never the whole output."""
-    rest = b""
-    while chunk := stream.read(_CHUNK):
-        parts = (rest + chunk).split(b"\0")
-        rest = parts.pop()
-        yield from parts
-    if rest:
-        yield rest
-
-
-def parse_log(tokens: Iterator[bytes]) -> Iterator[_Raw]:
-    """Commits from ``git log -z --raw --format=<_FORMAT>`` tokens.
-
-    Positional: a header is ``\\x01hash`` and five fields; each raw line is a ``:meta``
-    token followed by one path token (``--no-renames``: never two paths).
-    """
-    token = next(tokens, None)
-    while token is not None:
-        if not token.startswith(b"\x01"):
-            token = next(tokens, None)  # the newline git puts before the raw block
-            continue
-        fields = [token[1:].decode()]
-        fields += [next(tokens, b"").decode("utf-8", "replace") for _ in range(_HEADER_FIELDS)]
-        changes: list[_Change] = []
-        token = next(tokens, None)
-        while token is not None and token.lstrip(b"\n").startswith(b":"):
-            path = next(tokens, b"").decode("utf-8", "surrogateescape")
-            changes.append(_change(token.lstrip(b"\n").decode(), path))
-            token = next(tokens, None)
-        sha, parents, author, email, date, subject = fields
-        yield _Raw(sha, tuple(parents.split()), author, email, date, subject, tuple(changes))
-
-
-def _change(meta: str, path: str) -> _Change:
-    """``:old_mode new_mode old_oid new_oid status`` (``--no-renames``: one path)."""
-    parts = meta.lstrip(":").split(" ")
-    if len(parts) < 5:
-        return _Change(path, "M", None, None)
-    old, new = parts[2], parts[3]
-    return _Change(
-        path, parts[4][:1], old if old.strip("0") else None, new if new.strip("0") else None
-    )
-
-
 class _Tree:
     """The blob ids of the files that decide the classes, as of one commit (shared by
     every commit that does not change them)."""
@@ -231,7 +128,7 @@ class _Tree:
     def get(self, path: str) -> str | None:
         return self.blobs.get(path)
 
-    def updated(self, changes: tuple[_Change, ...]) -> _Tree:
+    def updated(self, changes: tuple[Change, ...]) -> _Tree:
         touched = {c.path: c.new for c in changes if c.path in _TRACKED}
         if not touched:
             return self
@@ -343,9 +240,9 @@ def walk(root: Path, options: WalkOptions | None = None) -> History:
     """Walk the history of the repository at ``root`` (see the module docstring)."""
     opts = options or WalkOptions()
     history = History()
-    git_dir, history.shallow = _repo_info(root)
+    git_dir, history.shallow = repo_info(root)
     if history.shallow:
-        cut = _shallow_cut(git_dir)
+        cut = shallow_cut(git_dir)
         history.notes.append(
             Note("shallow", None, f"shallow clone: history before {len(cut)} commit(s) is absent")
         )
@@ -353,27 +250,6 @@ def walk(root: Path, options: WalkOptions | None = None) -> History:
         _Walker(root, blobs, history, opts).run()
     history.tags = tags(root)
     return history
-
-
-def tags(root: Path) -> dict[str, list[str]]:
-    """Tag names by the commit they point at (annotated tags peeled): releases."""
-    proc = subprocess.run(
-        [
-            "git",
-            "for-each-ref",
-            "--format=%(objectname) %(*objectname) %(refname:short)",
-            "refs/tags",
-        ],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    out: dict[str, list[str]] = {}
-    for line in proc.stdout.splitlines():
-        target, peeled, name = line.split(" ", 2)
-        out.setdefault(peeled or target, []).append(name)
-    return out
 
 
 class _Walker:
@@ -391,7 +267,7 @@ class _Walker:
             )
             assert proc.stdout is not None
             try:
-                for raw in parse_log(_tokens(proc.stdout)):
+                for raw in parse_log(tokens(proc.stdout)):
                     self._commit(raw)
             finally:
                 proc.stdout.close()
@@ -417,7 +293,7 @@ class _Walker:
         lines = stderr.strip().splitlines()
         raise SeidError(f"git log failed: {lines[-1] if lines else f'exit status {code}'}")
 
-    def _start_tree(self, raw: _Raw) -> _Tree:
+    def _start_tree(self, raw: RawCommit) -> _Tree:
         if not raw.parents:
             return _Tree()
         parent = raw.parents[0]
@@ -427,7 +303,7 @@ class _Walker:
         found = ((p, self.blobs.lookup(f"{parent}:{p}")) for p in _TRACKED)
         return _Tree({p: b[0] for p, b in found if b})
 
-    def _commit(self, raw: _Raw) -> None:
+    def _commit(self, raw: RawCommit) -> None:
         tree = self._start_tree(raw).updated(raw.changes)
         self.trees[raw.sha] = tree
         regime_index = self.regimes.at(tree, raw.sha)
@@ -451,7 +327,7 @@ class _Walker:
         if self.opts.on_commit is not None:
             self.opts.on_commit(commit)
 
-    def _note_manifest(self, raw: _Raw, regime: Regime) -> None:
+    def _note_manifest(self, raw: RawCommit, regime: Regime) -> None:
         for change in raw.changes:
             if change.path in MANIFEST_NAMES and change.status == "D" and not raw.parents[1:]:
                 message = f"{change.path} deleted; " + (
@@ -461,7 +337,7 @@ class _Walker:
                 )
                 self.history.notes.append(Note("manifest-deleted", raw.sha, message))
 
-    def _claims(self, raw: _Raw, regime: Regime) -> None:
+    def _claims(self, raw: RawCommit, regime: Regime) -> None:
         assert regime.claims is not None
         for change in raw.changes:
             if change.new is None or regime.claims.classify(change.path) is None:
@@ -470,7 +346,7 @@ class _Walker:
                 continue
             self.history.claims.append(self._claim(raw.sha, change))
 
-    def _claim(self, sha: str, change: _Change) -> ClaimVersion:
+    def _claim(self, sha: str, change: Change) -> ClaimVersion:
         assert change.new is not None
         data = self.blobs.read(change.new)
         name = PurePosixPath(change.path).name
@@ -508,43 +384,8 @@ def _log_argv(opts: WalkOptions) -> list[str]:
         "--no-color",
         "--diff-merges=first-parent",
         "--encoding=UTF-8",
-        f"--format={_FORMAT}",
+        f"--format={FORMAT}",
         "--end-of-options",
         *revs,
         "--",
     ]
-
-
-def repo_root(start: Path) -> Path:
-    """The top of the git work tree containing ``start``."""
-    proc = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"],
-        cwd=start,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0 or not proc.stdout.strip():
-        raise SeidError(f"{start} is not inside a git work tree")
-    return Path(proc.stdout.strip())
-
-
-def _repo_info(root: Path) -> tuple[Path, bool]:
-    proc = subprocess.run(
-        ["git", "rev-parse", "--absolute-git-dir", "--is-shallow-repository"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    lines = proc.stdout.split()
-    if proc.returncode != 0 or len(lines) != 2:
-        raise SeidError(f"{root} is not a git repository")
-    return Path(lines[0]), lines[1] == "true"
-
-
-def _shallow_cut(git_dir: Path) -> list[str]:
-    try:
-        return (git_dir / "shallow").read_text().split()
-    except OSError:
-        return []

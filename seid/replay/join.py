@@ -22,7 +22,8 @@ from seid.jsonsafe import load_json
 from seid.ledger import records, refs
 from seid.ledger.paths import REF_PREFIX, log_dir
 from seid.ledger.verify import LogReport, Problem, verify_repo
-from seid.replay.history import BlobReader, History
+from seid.replay.gitlog import BlobReader
+from seid.replay.history import History
 from seid.venth import PUBKEY_FILE, verify_sei_dir
 
 PROMOTION_HINT = "promot"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from seid.errors import SeidError
+from seid.replay.gitlog import parse_log, tokens
 from seid.replay.history import WalkOptions, walk
 from tests.replay.conftest import Repo, claim, manifest
 
@@ -188,3 +190,38 @@ def test_progress_callback_sees_every_commit(hist: Repo) -> None:
     seen: list[str] = []
     walk(hist.path, WalkOptions(on_commit=lambda commit: seen.append(commit.sha)))
     assert len(seen) == 3
+
+
+def test_the_parser_is_positional_so_odd_paths_and_subjects_cannot_confuse_it() -> None:
+    oid = "a" * 40
+    stream = [
+        b"\x01" + b"1" * 40,
+        b"",
+        b"Eve",
+        b"eve@x",
+        b"2026-01-01T00:00:00+00:00",
+        b"\x01:odd",
+        b"\n:000000 100644 " + b"0" * 40 + b" " + oid.encode() + b" A",
+        b":\x01weird",
+        b":100644 000000 " + oid.encode() + b" " + b"0" * 40 + b" D",
+        b"gone.txt",
+        b"\x01" + b"2" * 40,
+        b"1" * 40,
+        b"Ada",
+        b"ada@x",
+        b"2026-01-02T00:00:00+00:00",
+        b"",
+    ]
+    first, second = parse_log(iter(stream))
+    assert first.subject == "\x01:odd" and first.parents == ()
+    assert [(c.path, c.status, c.old, c.new) for c in first.changes] == [
+        (":\x01weird", "A", None, oid),
+        ("gone.txt", "D", oid, None),
+    ]
+    assert second.parents == ("1" * 40,) and second.changes == ()
+
+
+def test_tokens_survive_block_boundaries() -> None:
+    expected = [b"%d:" % i + b"x" * (i % 997) for i in range(5000)]  # > 2 MiB
+    data = b"\0".join(expected)
+    assert list(tokens(io.BytesIO(data))) == expected

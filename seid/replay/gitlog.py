@@ -1,0 +1,188 @@
+"""Git plumbing for replay: the streaming ``git log`` parser and a ``cat-file`` reader.
+
+``git log -z --raw`` output is split on NUL in large blocks and parsed positionally, so
+no path or commit message can be mistaken for structure and nothing is read whole.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from seid.errors import SeidError
+
+_CHUNK = 1 << 20
+FORMAT = "%x01%H%x00%P%x00%aN%x00%aE%x00%cI%x00%s"
+_HEADER_FIELDS = 5  # after the hash: parents, author, email, date, subject
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    status: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True)
+class RawCommit:
+    sha: str
+    parents: tuple[str, ...]
+    author: str
+    email: str
+    date: str
+    subject: str
+    changes: tuple[Change, ...]
+
+
+class BlobReader:
+    """One ``git cat-file --batch`` process answering object lookups one at a time."""
+
+    def __init__(self, root: Path) -> None:
+        self._proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"],
+            cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def read(self, name: str) -> bytes | None:
+        """The object ``name`` (an id or ``rev:path``); None when git has no such object."""
+        found = self.lookup(name)
+        return found[1] if found else None
+
+    def lookup(self, name: str) -> tuple[str, bytes] | None:
+        """``(object id, contents)`` of ``name``; None when git has no such object."""
+        proc = self._proc
+        assert proc.stdin is not None and proc.stdout is not None
+        if "\n" in name:
+            return None
+        proc.stdin.write(name.encode() + b"\n")
+        proc.stdin.flush()
+        header = proc.stdout.readline().split()
+        if len(header) != 3:
+            return None  # "<name> missing" or "ambiguous"
+        size = int(header[2])
+        data = proc.stdout.read(size)
+        proc.stdout.read(1)
+        if len(data) != size:
+            raise SeidError(f"git cat-file: object {name} cut short")
+        return header[0].decode(), data
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._proc.wait()
+
+    def __enter__(self) -> BlobReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def tokens(stream: IO[bytes]) -> Iterator[bytes]:
+    """NUL-separated tokens of a stream, read in large blocks, never the whole output."""
+    rest = b""
+    while chunk := stream.read(_CHUNK):
+        parts = (rest + chunk).split(b"\0")
+        rest = parts.pop()
+        yield from parts
+    if rest:
+        yield rest
+
+
+def parse_log(stream: Iterator[bytes]) -> Iterator[RawCommit]:
+    """Commits from ``git log -z --raw --format=<FORMAT>`` tokens.
+
+    Positional: a header is ``\\x01hash`` and five fields; each raw line is a ``:meta``
+    token followed by one path token (``--no-renames``: never two paths).
+    """
+    token = next(stream, None)
+    while token is not None:
+        if not token.startswith(b"\x01"):
+            token = next(stream, None)  # the newline git puts before the raw block
+            continue
+        fields = [token[1:].decode()]
+        fields += [next(stream, b"").decode("utf-8", "replace") for _ in range(_HEADER_FIELDS)]
+        changes: list[Change] = []
+        token = next(stream, None)
+        while token is not None and token.lstrip(b"\n").startswith(b":"):
+            path = next(stream, b"").decode("utf-8", "surrogateescape")
+            changes.append(_change(token.lstrip(b"\n").decode(), path))
+            token = next(stream, None)
+        sha, parents, author, email, date, subject = fields
+        yield RawCommit(sha, tuple(parents.split()), author, email, date, subject, tuple(changes))
+
+
+def _change(meta: str, path: str) -> Change:
+    """``:old_mode new_mode old_oid new_oid status`` (``--no-renames``: one path)."""
+    parts = meta.lstrip(":").split(" ")
+    if len(parts) < 5:
+        return Change(path, "M", None, None)
+    old, new = parts[2], parts[3]
+    return Change(
+        path, parts[4][:1], old if old.strip("0") else None, new if new.strip("0") else None
+    )
+
+
+def tags(root: Path) -> dict[str, list[str]]:
+    """Tag names by the commit they point at (annotated tags peeled): releases."""
+    proc = subprocess.run(
+        [
+            "git",
+            "for-each-ref",
+            "--format=%(objectname) %(*objectname) %(refname:short)",
+            "refs/tags",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out: dict[str, list[str]] = {}
+    for line in proc.stdout.splitlines():
+        target, peeled, name = line.split(" ", 2)
+        out.setdefault(peeled or target, []).append(name)
+    return out
+
+
+def repo_root(start: Path) -> Path:
+    """The top of the git work tree containing ``start``."""
+    proc = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"],
+        cwd=start,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise SeidError(f"{start} is not inside a git work tree")
+    return Path(proc.stdout.strip())
+
+
+def repo_info(root: Path) -> tuple[Path, bool]:
+    proc = subprocess.run(
+        ["git", "rev-parse", "--absolute-git-dir", "--is-shallow-repository"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = proc.stdout.split()
+    if proc.returncode != 0 or len(lines) != 2:
+        raise SeidError(f"{root} is not a git repository")
+    return Path(lines[0]), lines[1] == "true"
+
+
+def shallow_cut(git_dir: Path) -> list[str]:
+    try:
+        return (git_dir / "shallow").read_text().split()
+    except OSError:
+        return []
