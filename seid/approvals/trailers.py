@@ -45,7 +45,17 @@ WRITE_KEYS: dict[Decision, str] = {
     "grant": "Sei-Approved-by",
     "reject": "Sei-Rejected-by",
 }
-GOOD_SIGNATURE = ("G", "U")  # good; good with unknown validity (the key's owner not certified)
+# Only "G" counts: "U" (good signature, unknown validity) is what git reports for an
+# ssh signature by any key missing from gpg.ssh.allowedSignersFile, i.e. by anyone.
+GOOD_SIGNATURE = ("G",)
+_SIGNATURE_MEANING = {
+    "B": "a bad signature",
+    "U": "a good signature by a key not trusted here (not an allowed signer)",
+    "X": "a good signature that has expired",
+    "Y": "a good signature by an expired key",
+    "R": "a good signature by a revoked key",
+    "E": "a signature that cannot be checked (key not available)",
+}
 _RECORD, _FIELD, _TRAILER = "\x1e", "\x1f", "\x1d"
 FORMAT = "%x1e%H%x1f%G?%x1f%cI%x1f%(trailers:only,unfold,separator=%x1d)"
 # Only commits that may carry a decision are printed, so git checks signatures (one
@@ -112,14 +122,10 @@ def _events(
     strength: Strength = "signed-commit" if signature in GOOD_SIGNATURE else "trailer"
     findings = []
     if signature not in (*GOOD_SIGNATURE, "N", ""):
-        findings.append(
-            Finding(
-                "bad-commit-signature",
-                f"approval commit {sha[:12]} has a signature git reports as {signature!r}; "
-                "counted as a bare trailer",
-                (sha,),
-            )
-        )
+        meaning = _SIGNATURE_MEANING.get(signature, f"a signature git reports as {signature!r}")
+        kind = "bad-commit-signature" if signature == "B" else "unchecked-commit-signature"
+        summary = f"approval commit {sha[:12]} has {meaning}; counted as a bare trailer"
+        findings.append(Finding(kind, summary, (sha,)))
     binding = None
     if any(f"seid-{name}" in values for name in ("evidence", "plan", "analysis")):
         binding = Binding(

@@ -118,3 +118,25 @@ def test_a_trailer_pointing_at_a_statement_counts_once(project: Project) -> None
     result = lifecycle(project.root, project.manifest(), now=datetime.now(UTC))
     assert result.state == "approved"
     assert [g.strength for g in result.grants] == ["signed-statement"]
+
+
+def test_untrusted_and_forged_commit_signatures(tmp_path: Path) -> None:
+    project = make_project(tmp_path, [])
+    _ssh_signing(project, tmp_path)
+    (tmp_path / "allowed_signers").write_text("")  # the signing key is nobody we trust
+    text = trailers.message(
+        "grant", Identity("B", "b@x"), BINDING, role=None, note=None, statement=None
+    )
+    signed = trailers.commit(project.root, text)
+    (event,), findings = trailers.read(project.root)
+    assert event.strength == "trailer"
+    assert [f.kind for f in findings] == ["unchecked-commit-signature"]
+    raw = project.git("cat-file", "commit", signed).replace("B <b@x>", "Z <z@x>") + "\n"
+    forged = subprocess.run(
+        ["git", "hash-object", "-t", "commit", "-w", "--stdin"],
+        cwd=project.root, input=raw, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    project.git("update-ref", "HEAD", forged)
+    (event,), findings = trailers.read(project.root)
+    assert event.by.email == "z@x" and event.strength == "trailer"
+    assert [f.kind for f in findings] == ["bad-commit-signature"]
