@@ -306,6 +306,7 @@ HIGH = (
     "approval-future-dated",
     "self-approval",
     "bad-commit-signature",
+    "commit-signer-mismatch",
 )
 
 

@@ -6,7 +6,7 @@ spellings, plus its own binding trailers (``Seid-Role``, ``Seid-Evidence``, ``Se
 ``Seid-Analysis``, ``Seid-Statement``). One ``git log`` streams the trailers and the
 signature status (``%G?``) of the commits whose message names a decision: anyone can
 type a trailer, so a trailer counts as ``trailer`` strength unless the commit itself
-carries a good signature.
+carries a good signature, by a key git trusts, of the person the trailer names (``%GS``).
 
 Writing uses plumbing (``commit-tree`` on HEAD's tree, then a compare-and-swap
 ``update-ref``), so an approval commit never sweeps up whatever happens to be staged;
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from seid.approvals.statement import (
@@ -57,27 +58,36 @@ _SIGNATURE_MEANING = {
     "E": "a signature that cannot be checked (key not available)",
 }
 _RECORD, _FIELD, _TRAILER = "\x1e", "\x1f", "\x1d"
-FORMAT = "%x1e%H%x1f%G?%x1f%cI%x1f%(trailers:only,unfold,separator=%x1d)"
+FORMAT = "%x1e%H%x1f%G?%x1f%GS%x1f%cI%x1f%(trailers:only,unfold,separator=%x1d)"
 # Only commits that may carry a decision are printed, so git checks signatures (one
 # gpg or ssh-keygen run per %G?) for those alone, not for a whole signed history.
 GREP = "^seid?-(approval-requested|approved|rejected)-by:"
+
+
+@dataclass(frozen=True)
+class _Commit:
+    sha: str
+    signature: str  # %G?
+    signer: str  # %GS: the signer's name/email (gpg uid or ssh principal)
+    date: str
+    trailers: list[tuple[str, str]]
 
 
 def read(root: Path) -> tuple[list[Event], list[Finding]]:
     """Every decision trailer on the history of HEAD (one ``git log``), oldest first."""
     per_commit: list[list[Event]] = []
     findings: list[Finding] = []
-    for sha, signature, date, trailers in _log(root):
-        if not any(key.lower() in DECISION_KEYS for key, _ in trailers):
+    for commit in _log(root):
+        if not any(key.lower() in DECISION_KEYS for key, _ in commit.trailers):
             continue
-        found, problems = _events(sha, signature, date, trailers)
+        found, problems = _events(commit)
         per_commit.append(found)
         findings.extend(problems)
     return [event for found in reversed(per_commit) for event in found], findings
 
 
-def _log(root: Path) -> Iterator[tuple[str, str, str, list[tuple[str, str]]]]:
-    """``(sha, %G?, committer date, [(key, value)])`` per commit, streamed."""
+def _log(root: Path) -> Iterator[_Commit]:
+    """The decision commits of HEAD's history, newest first, streamed."""
     try:
         proc = subprocess.Popen(
             ["git", "log", "-i", "-E", f"--grep={GREP}", f"--format={FORMAT}", "HEAD"],
@@ -104,28 +114,38 @@ def _log(root: Path) -> Iterator[tuple[str, str, str, list[tuple[str, str]]]]:
         proc.wait()  # a failure (no commits, not a repository) simply yields nothing
 
 
-def _parse(record: str) -> tuple[str, str, str, list[tuple[str, str]]]:
-    sha, signature, date, text = [*record.rstrip("\n").split(_FIELD, 3), "", "", ""][:4]
+def _parse(record: str) -> _Commit:
+    sha, signature, signer, date, text = [*record.rstrip("\n").split(_FIELD, 4), "", "", ""][:5]
     trailers = []
     for line in text.strip("\n").split(_TRAILER):
         key, colon, value = line.partition(":")
         if colon:
             trailers.append((key.strip(), value.strip()))
-    return sha, signature, date, trailers
+    return _Commit(sha, signature, signer, date, trailers)
 
 
-def _events(
-    sha: str, signature: str, date: str, trailers: list[tuple[str, str]]
-) -> tuple[list[Event], list[Finding]]:
-    values = {key.lower(): value for key, value in trailers}
-    at = parse_time(date)
-    strength: Strength = "signed-commit" if signature in GOOD_SIGNATURE else "trailer"
-    findings = []
-    if signature not in (*GOOD_SIGNATURE, "N", ""):
-        meaning = _SIGNATURE_MEANING.get(signature, f"a signature git reports as {signature!r}")
-        kind = "bad-commit-signature" if signature == "B" else "unchecked-commit-signature"
-        summary = f"approval commit {sha[:12]} has {meaning}; counted as a bare trailer"
-        findings.append(Finding(kind, summary, (sha,)))
+def _strength(commit: _Commit, by: Identity) -> tuple[Strength, Finding | None]:
+    """``signed-commit`` only for a good signature by a trusted key of the person named."""
+    sha, signature = commit.sha, commit.signature
+    if signature in ("N", ""):
+        return "trailer", None
+    if signature in GOOD_SIGNATURE:
+        if by.email.casefold() in commit.signer.casefold():
+            return "signed-commit", None
+        summary = (
+            f"approval commit {sha[:12]} names {by} but is signed by "
+            f"{commit.signer or 'someone else'}; counted as a bare trailer"
+        )
+        return "trailer", Finding("commit-signer-mismatch", summary, (sha,))
+    meaning = _SIGNATURE_MEANING.get(signature, f"a signature git reports as {signature!r}")
+    kind = "bad-commit-signature" if signature == "B" else "unchecked-commit-signature"
+    summary = f"approval commit {sha[:12]} has {meaning}; counted as a bare trailer"
+    return "trailer", Finding(kind, summary, (sha,))
+
+
+def _events(commit: _Commit) -> tuple[list[Event], list[Finding]]:
+    values = {key.lower(): value for key, value in commit.trailers}
+    at = parse_time(commit.date)
     binding = None
     if any(f"seid-{name}" in values for name in ("evidence", "plan", "analysis")):
         binding = Binding(
@@ -134,24 +154,25 @@ def _events(
             values.get("seid-analysis"),
             values.get("seid-evidence-entry"),
         )
-    events = []
-    for key, value in trailers:
+    events, findings = [], []
+    for key, value in commit.trailers:
         decision = DECISION_KEYS.get(key.lower())
         if decision is None:
             continue
         who = parse_identity(value)
         if who is None or at is None:
-            findings.append(
-                Finding("approval-broken", f"commit {sha[:12]}: unreadable {key}: trailer", (sha,))
-            )
+            summary = f"commit {commit.sha[:12]}: unreadable {key}: trailer"
+            findings.append(Finding("approval-broken", summary, (commit.sha,)))
             continue
+        strength, problem = _strength(commit, who)
+        findings += [problem] if problem else []
         events.append(
             Event(
                 decision=decision,
                 by=who,
                 at=at,
                 strength=strength,
-                source=f"commit {sha}",
+                source=f"commit {commit.sha}",
                 role=values.get("seid-role") or None,
                 binding=binding,
                 statement=values.get("seid-statement"),

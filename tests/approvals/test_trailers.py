@@ -90,17 +90,24 @@ def test_signed_commit_is_stronger_than_a_bare_trailer(tmp_path: Path) -> None:
     project = make_project(tmp_path, [])
     project.bundle("v1", finished="2026-01-01T00:00:00+00:00")
     project.git("commit", "-q", "--allow-empty", "-m", "a\n\nSei-Approval-Requested-by: A <a@x>")
-    _ssh_signing(project, tmp_path)
-    text = trailers.message(
-        "grant", Identity("B", "b@x"), BINDING, role=None, note=None, statement=None
-    )
+    _ssh_signing(project, tmp_path)  # ada@example.org is the allowed signer
+    ada = Identity("Ada Tester", "ada@example.org")
+    text = trailers.message("grant", ada, BINDING, role=None, note=None, statement=None)
     sha = trailers.commit(project.root, text)  # commit.gpgSign honoured by commit-tree
-    events, _ = trailers.read(project.root)
+    events, findings = trailers.read(project.root)
     assert [(e.decision, e.strength) for e in events] == [
         ("request", "trailer"),
         ("grant", "signed-commit"),
     ]
-    assert events[1].source == f"commit {sha}"
+    assert events[1].source == f"commit {sha}" and findings == []
+    # Ada signs a commit naming Bob: it proves nothing about Bob
+    bob = Identity("Bob", "bob@example.org")
+    trailers.commit(
+        project.root, trailers.message("grant", bob, BINDING, role=None, note=None, statement=None)
+    )
+    events, findings = trailers.read(project.root)
+    assert events[-1].strength == "trailer"
+    assert [f.kind for f in findings] == ["commit-signer-mismatch"]
 
 
 def test_a_trailer_pointing_at_a_statement_counts_once(project: Project) -> None:
