@@ -130,7 +130,9 @@ def _strength(commit: _Commit, by: Identity) -> tuple[Strength, Finding | None]:
     if signature in ("N", ""):
         return "trailer", None
     if signature in GOOD_SIGNATURE:
-        if by.email.casefold() in commit.signer.casefold():
+        named = parse_identity(commit.signer)  # gpg: "Name <email>"; ssh: the principal
+        signer = named.email if named else commit.signer.strip()
+        if by.email.casefold() == signer.casefold():
             return "signed-commit", None
         summary = (
             f"approval commit {sha[:12]} names {by} but is signed by "

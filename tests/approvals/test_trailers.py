@@ -101,7 +101,7 @@ def test_signed_commit_is_stronger_than_a_bare_trailer(tmp_path: Path) -> None:
     ]
     assert events[1].source == f"commit {sha}" and findings == []
     # Ada signs a commit naming Bob: it proves nothing about Bob
-    bob = Identity("Bob", "bob@example.org")
+    bob = Identity("Bob", "a@example.org")  # a suffix of Ada's address is not Ada
     trailers.commit(
         project.root, trailers.message("grant", bob, BINDING, role=None, note=None, statement=None)
     )
