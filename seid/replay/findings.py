@@ -8,8 +8,9 @@
   commit whose standing evidence (the newest bundle since the last B/C change) did not
   pass the gate, or that has no evidence at all;
 - ``review-overdue``: a stretch longer than ``review_interval`` without a review;
-- ``broken-evidence``: a ledger entry whose signature, inclusion or subject digest does
-  not verify, or that a fork disputes;
+- ``broken-evidence``: a ledger entry whose signature or inclusion does not verify, or
+  that a fork disputes (never used as evidence); or whose subject file in the work tree
+  no longer has the digest it recorded (the entry still stands for what it recorded);
 - ``claim-amended``: a claim changed without ``prior_hash`` naming the version it replaces.
 """
 
@@ -200,7 +201,7 @@ def _reviews(cycles: list[RiskCycle]) -> list[Finding]:
 
 
 def _broken(found: Evidence) -> list[Finding]:
-    return [
+    out = [
         Finding(
             "broken-evidence",
             f"ledger entry does not verify: {broken.reason}",
@@ -209,6 +210,16 @@ def _broken(found: Evidence) -> list[Finding]:
         )
         for broken in found.broken
     ]
+    out += [
+        Finding(
+            "broken-evidence",
+            f"{stale.reason} (the file in the work tree is not what this entry recorded)",
+            [],
+            [stale.ref],
+        )
+        for stale in found.stale_subjects
+    ]
+    return out
 
 
 def _claims(history: History) -> list[Finding]:

@@ -2,9 +2,11 @@
 
 Logs come from ``.sei/ledger/`` and from the published refs ``refs/seid/ledger/*``;
 :func:`seid.ledger.verify.verify_repo` checks them (signatures, the Merkle tree against
-every checkpoint, forks between a local log and its published copy). An entry with any
-problem is *broken evidence*: it is reported and never used to evidence a commit. The
-same entry read from a local log and from its ref counts once.
+every checkpoint, forks between a local log and its published copy, and the newest
+subject digest of each file still in the work tree). An entry whose signature or
+inclusion fails is *broken evidence*: reported, never used to evidence a commit. A
+subject whose file has changed since is reported too, but the bundle still stands for
+what it recorded. The same entry read from a local log and from its ref counts once.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from seid.venth import PUBKEY_FILE, verify_sei_dir
 
 PROMOTION_HINT = "promot"
 DIRTY_REACH = 50
-_TAINTS = ("fork", "missing")  # predicate types such as https://seid.dev/promotion/v1
+_TAINTS = ("fork", "missing")
+_STALE_SUBJECT = "subject "  # predicate types such as https://seid.dev/promotion/v1
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class Evidence:
 
     bundles: list[Bundle] = field(default_factory=list)
     broken: list[Broken] = field(default_factory=list)
+    stale_subjects: list[Broken] = field(default_factory=list)
     promotions: list[Promotion] = field(default_factory=list)
     logs: list[LogSummary] = field(default_factory=list)
     other: int = 0
@@ -160,6 +164,10 @@ def join(root: Path, history: History | None = None) -> Evidence:
         forks = [p for r in mine for p in r.problems if p.reason.startswith("fork")]
         fork = min(forks, key=lambda p: p.entry) if forks else None
         for report in mine:
+            stale = [p for p in report.problems if p.reason.startswith(_STALE_SUBJECT)]
+            found.stale_subjects += [
+                Broken(log_id, p.entry, report.source, p.reason) for p in stale
+            ]
             _read_log(root, report, _problems(report, fork), found, seen)
     _sei_engine(root, found)
     found.bundles.sort(key=lambda b: (b.when or "", b.log_id, b.index))
@@ -307,6 +315,8 @@ def _problems(report: LogReport, fork: Problem | None) -> dict[int, str]:
     bad: dict[int, str] = {}
     taint_from: tuple[int, str] | None = None
     for problem in [*report.problems, *([fork] if fork else [])]:
+        if problem.reason.startswith(_STALE_SUBJECT):
+            continue  # the file changed since; the bundle itself still verifies
         known = bad.get(problem.entry)
         if known is None or problem.reason not in known:
             bad[problem.entry] = f"{known}; {problem.reason}" if known else problem.reason

@@ -7,7 +7,7 @@ stopped whole on Ctrl-C), and the metrics it writes are compared with the observ
 the commit's newest bundle recorded. The worktree is removed in every case: success,
 failure, or interruption.
 
-Tools: ``command`` runs its argv; ``dvc`` runs ``dvc repro`` (stages whose data is only
+Tools: ``command`` runs its argv; ``dvc`` runs ``python -m dvc repro`` (stages whose data is only
 in a DVC remote cannot run offline and fail the reproduction, which is reported).
 MLflow and Dagster pipelines are reported as not re-executable by this version.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -102,8 +103,8 @@ def _argv(manifest: Manifest) -> list[str] | None:
     pipeline = manifest.pipeline
     if pipeline.tool == "command" and pipeline.command:
         return list(pipeline.command)
-    if pipeline.tool == "dvc":
-        return ["dvc", "repro"]
+    if pipeline.tool == "dvc":  # the dvc installed with seid, whatever PATH says
+        return [sys.executable, "-m", "dvc", "repro", "--quiet"]
     return None
 
 

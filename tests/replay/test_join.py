@@ -161,3 +161,20 @@ def test_a_dirty_run_evidences_the_commit_of_its_inputs(hist: Repo, tmp_path: Pa
     cycles = build(history, found, datetime(2026, 2, 1, tzinfo=UTC))
     assert [f.commits for f in find(history, found, cycles)] == [[last]]
     assert join(hist.path).bundles[1].commit == base  # without history: as recorded
+
+
+def test_a_changed_subject_file_is_reported_but_the_bundle_stands(
+    hist: Repo, tmp_path: Path
+) -> None:
+    sha = hist.commit({"sei.yaml": manifest()})
+    hist.key(tmp_path)
+    hist.bundle(sha, [verdict(0.01, "pass")])  # its subject: metrics.json, digest b...b
+    (hist.path / "metrics.json").write_text("{}")  # re-run since, without evidence
+    history = walk(hist.path)
+    found = join(hist.path, history)
+    assert [b.commit for b in found.bundles] == [sha] and found.broken == []
+    [stale] = found.stale_subjects
+    assert "metrics.json" in stale.reason
+    cycles = build(history, found, datetime(2026, 2, 1, tzinfo=UTC))
+    [finding] = find(history, found, cycles)
+    assert finding.kind == "broken-evidence" and finding.entries == [stale.ref]
