@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pty
+import select
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +99,45 @@ def test_user_errors_are_one_line(seid: SeidRunner, hist: Repo, tmp_path: Path) 
     assert_one_line_error(seid("reconstruct", "--since", "nope", cwd=hist.path), "git log")
     assert_one_line_error(seid("reconstruct", "--key", "k", cwd=hist.path), "--out")
     assert_one_line_error(seid("reconstruct", "--now", "soon", cwd=hist.path), "--now")
+
+
+def test_a_progress_line_only_on_a_terminal(hist: Repo, env: dict[str, str]) -> None:
+    hist.commit({"sei.yaml": manifest()})
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "seid", "reconstruct", "--now", "2026-02-01"],
+            cwd=hist.path,
+            env={**env, "TERM": "xterm"},
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            timeout=120,
+            check=False,
+        )
+        os.close(slave)
+        seen = b""
+        while select.select([master], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    assert b"replaying history" in seen
+    assert json.loads(proc.stdout)["history"]["commits"] == 1  # stdout stays clean JSON
+
+
+def test_infer_on_a_repository_with_only_dvc_yaml(seid: SeidRunner, hist: Repo) -> None:
+    stages = "stages:\n  train:\n    cmd: python train.py\n    deps: [train.py, data.csv]\n"
+    hist.commit({"dvc.yaml": stages, "train.py": "1", "data.csv": "x"})
+    hist.commit({"data.csv": "y"})
+    r = seid("reconstruct", "--infer", cwd=hist.path)
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["repository"]["inferred_classes"] is True
+    assert doc["history"]["classified"] == {"A": 0, "B": 1, "C": 2}
+    assert [f["kind"] for f in doc["findings"]] == ["unevidenced-change"] * 2
