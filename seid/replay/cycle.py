@@ -29,6 +29,7 @@ from seid.risk import Matrix, analyze_risk
 
 RELAXED = "relaxed"
 GATE_REMOVED = "gate-removed"
+APPETITE_RAISED = "appetite-raised"
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class RiskCycle:
     criteria: list[CriteriaEvent] = field(default_factory=list)
     evaluations: list[Evaluation] = field(default_factory=list)
     treatments: list[Treatment] = field(default_factory=list)
-    review: Review = Review(None, 0, None, [])
+    review: Review = field(default_factory=lambda: Review(None, 0, None, []))
     authors: list[str] = field(default_factory=list)
     signers: list[str] = field(default_factory=list)
     bundles: int = 0
@@ -144,13 +145,29 @@ def diff_risk(
     if before.impact != after.impact:
         out.append(("impact", None, _impact(before), _impact(after)))
     old, new = _measures(before), _measures(after)
-    for mid in old.keys() - new.keys():
+    for mid in sorted(old.keys() - new.keys()):
         kind = GATE_REMOVED if old[mid].enforcement == "gate" else "measure-removed"
         out.append((kind, mid, _show(old[mid]), None))
-    for mid in new.keys() - old.keys():
+    for mid in sorted(new.keys() - old.keys()):
         out.append(("measure-added", mid, None, _show(new[mid])))
     for mid in sorted(old.keys() & new.keys()):
         out += _diff_measure(mid, old[mid], new[mid])
+    return out
+
+
+def diff_appetite(
+    before: Manifest | None, after: Manifest | None, risk: Risk
+) -> list[tuple[str, str | None, str | None, str | None]]:
+    """The appetite for the risk's impact dimensions raised (relaxed) or lowered."""
+    if before is None or after is None:
+        return []
+    out: list[tuple[str, str | None, str | None, str | None]] = []
+    for dimension in sorted(risk.impact):
+        old, new = before.risk.appetite.get(dimension), after.risk.appetite.get(dimension)
+        if old is None or new is None or old == new:
+            continue
+        kind = APPETITE_RAISED if new.rank > old.rank else "appetite-lowered"
+        out.append((kind, None, f"{dimension}={old.value}", f"{dimension}={new.value}"))
     return out
 
 
@@ -237,9 +254,12 @@ def _criteria(ctx: _Context, commit: Commit, cycles: dict[str, RiskCycle]) -> No
             event = CriteriaEvent(*stamp, "identified" if cycle.identified is None else "restored")
             cycle.identified = cycle.identified or event
             cycle.criteria.append(event)
-        for kind, measure, old, new in diff_risk(before.get(rid), risk):
+        changes = diff_risk(before.get(rid), risk)
+        if rid in before:
+            changes += diff_appetite(_manifest(ctx.history, parent), after_manifest, risk)
+        for kind, measure, old, new in changes:
             cycle.criteria.append(CriteriaEvent(*stamp, kind, measure, old, new))
-    for rid in before.keys() - after.keys():
+    for rid in sorted(before.keys() - after.keys()):
         event = CriteriaEvent(*stamp, "risk-removed")
         cycle = cycles.setdefault(rid, RiskCycle(rid, before[rid].title))
         cycle.removed = event

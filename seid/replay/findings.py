@@ -2,8 +2,8 @@
 
 - ``unevidenced-change``: a class B or C commit with no verified bundle at it or at any
   later commit before the next change of the same inputs;
-- ``moved-goalposts``: a criterion relaxed, or a gate measure (or its risk) removed or
-  demoted to audit, after a failing verdict on it;
+- ``moved-goalposts``: a criterion relaxed, a gate measure (or its risk) removed or
+  demoted to audit, or the appetite for the risk raised, after a failing verdict on it;
 - ``gate-bypass``: a promotion (a git tag, or a promotion statement in the ledger) of a
   commit whose standing evidence (the newest bundle since the last B/C change) did not
   pass the gate, or that has no evidence at all;
@@ -18,7 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from seid.replay.cycle import GATE_REMOVED, RELAXED, CriteriaEvent, Evaluation, RiskCycle
+from seid.replay.cycle import (
+    APPETITE_RAISED,
+    GATE_REMOVED,
+    RELAXED,
+    CriteriaEvent,
+    Evaluation,
+    RiskCycle,
+)
 from seid.replay.history import Commit, History
 from seid.replay.join import Bundle, Evidence
 
@@ -38,7 +45,7 @@ SEVERITY = {
     "broken-evidence": "high",
     "claim-amended": "medium",
 }
-_LOOSENING = (RELAXED, GATE_REMOVED, "risk-removed", "measure-removed")
+_LOOSENING = (RELAXED, GATE_REMOVED, APPETITE_RAISED, "risk-removed", "measure-removed")
 
 
 @dataclass(frozen=True)

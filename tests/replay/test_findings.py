@@ -90,3 +90,17 @@ def test_a_later_bundle_evidences_an_earlier_change_until_the_inputs_move(
     hist.bundle(late, [verdict(0.01, "pass")])
     assert [f.commits for f in findings(hist)] == []
     assert change  # evidenced by the bundle at ``docs``
+
+
+def test_raising_the_appetite_after_a_failure_moves_the_goalposts(
+    hist: Repo, tmp_path: Path
+) -> None:
+    hist.key(tmp_path)
+    first = hist.commit({"sei.yaml": manifest(), "train.py": "v1"})
+    hist.bundle(first, [verdict(0.05, "fail")])
+    raised = manifest().replace("{individual: MEDIUM}", "{individual: HIGH}")
+    change = hist.commit({"sei.yaml": raised})
+    [finding] = findings(hist)
+    assert finding.kind == "moved-goalposts" and finding.commits == [change, first]
+    assert finding.risk == "unfair" and finding.measure is None
+    assert "appetite raised" in finding.summary
