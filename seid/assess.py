@@ -140,6 +140,6 @@ def assess(manifest: Manifest, metrics: Mapping[str, Metric]) -> Assessment:
             post_market.append(measure.id)
             continue
         verdicts.append(assess_measure(risk, measure, metrics))
-    on_inconclusive = getattr(manifest.risk.criteria, "on_inconclusive", "fail")
     frozen = tuple(verdicts)
-    return Assessment(frozen, gate_of(frozen, on_inconclusive), tuple(post_market))
+    gate = gate_of(frozen, manifest.risk.criteria.on_inconclusive)
+    return Assessment(frozen, gate, tuple(post_market))

@@ -1,0 +1,130 @@
+"""The loan scenario end to end through real DVC: each drift class re-runs what it should,
+checked against DVC's own record (its output and the files it did or did not rewrite)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from seid import keys
+from seid.demo import Step, apply_treatment, create, walkthrough
+from seid.run import run
+from tests.conftest import SeidRunner, git
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def loan(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    base = tmp_path_factory.mktemp("loan")
+    repo = create(base / "repo", "dvc")
+    key = keys.generate(base / "keys")
+    keys.add_trusted(repo, key.public_path)
+    return repo, keys.load_signer(key.private_path)
+
+
+def _mtimes(repo: Path, folder: str) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in (repo / folder).iterdir()}
+
+
+def test_v1_fails_then_treatment_reruns_only_evaluate(loan: tuple[Path, object]) -> None:
+    repo, signer = loan
+    first = run(repo, signer, force=True, echo=False)  # type: ignore[arg-type]
+    assert first.gate == "fail"
+    assert first.result is not None
+    assert first.result.stages_run == ("featurize", "evaluate")
+    features = _mtimes(repo, "features")
+    model = _mtimes(repo, "model")
+
+    apply_treatment(repo)
+    second = run(repo, signer, echo=False)  # type: ignore[arg-type]
+    assert second.detection.drift.paths == {"B": ["train.py"]}
+    assert second.plan is not None and [s.name for s in second.plan.stale] == ["evaluate"]
+    assert second.result is not None
+    assert second.result.stages_run == ("evaluate",)
+    assert "featurize" in second.result.stages_skipped
+    assert _mtimes(repo, "features") == features  # DVC did not rewrite them
+    assert _mtimes(repo, "model") != model
+    assert second.gate == "pass"
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    assert second.result.lock_digest is not None
+    assert {"features", "model"} <= {o["path"] for s in lock["stages"].values() for o in s["outs"]}
+    names = {s.name for s in second.result.artifacts}
+    assert "model/model.pkl" in names and "features/train.npz" in names
+
+
+def test_criteria_change_reruns_nothing(loan: tuple[Path, object]) -> None:
+    repo, signer = loan
+    run(repo, signer, echo=False)  # type: ignore[arg-type]  # settle whatever came before
+    lock_before = (repo / "dvc.lock").read_bytes()
+    model = _mtimes(repo, "model")
+    manifest = (
+        (repo / "sei.yaml").read_text().replace('constraint: "< 0.03"', 'constraint: "< 0.0001"')
+    )
+    (repo / "sei.yaml").write_text(manifest)
+    git(repo, "commit", "-qam", "Criteria: tighten the parity gap")
+    report = run(repo, signer, echo=False)  # type: ignore[arg-type]
+    assert report.detection.drift.classes == {"A"}
+    assert report.result is not None and report.result.details.get("reassessed") is True
+    assert report.assessment is not None
+    assert report.gate == "fail"
+    assert (repo / "dvc.lock").read_bytes() == lock_before
+    assert _mtimes(repo, "model") == model
+    git(repo, "revert", "--no-edit", "HEAD")
+    assert run(repo, signer, echo=False).gate == "pass"  # type: ignore[arg-type]
+
+
+def test_data_change_reruns_everything_downstream(loan: tuple[Path, object]) -> None:
+    repo, signer = loan
+    subprocess.run([sys.executable, "generate_data.py", "--seed", "7"], cwd=repo, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "add", "-q", "data/credit.csv"], cwd=repo, check=True
+    )
+    report = run(repo, signer, echo=False)  # type: ignore[arg-type]
+    assert "C" in report.detection.drift.classes
+    assert "data/credit.csv" in report.detection.drift.paths["C"]
+    assert report.result is not None
+    assert report.result.stages_run == ("featurize", "evaluate")
+    claims = report.attestation  # the claim names the original data by digest
+    assert claims is not None
+
+
+def test_small_sample_is_inconclusive(loan: tuple[Path, object]) -> None:
+    repo, signer = loan
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["evaluate"]["sample"] = 400
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    report = run(repo, signer, echo=False)  # type: ignore[arg-type]
+    assert report.assessment is not None
+    verdicts = {v.measure: v.verdict for v in report.assessment.verdicts}
+    assert verdicts["dp-gap"] == "inconclusive"
+    assert report.gate == "inconclusive" and report.exit_code == 1
+
+
+def test_demo_command_tells_the_story(tmp_path: Path, seid: SeidRunner) -> None:
+    result = seid("demo", tmp_path / "demo", timeout=600)
+    assert result.code == 0, result.out + result.err
+    lines = result.out.splitlines()
+    v1 = next(line for line in lines if line.strip().startswith("V1"))
+    v2 = next(line for line in lines if line.strip().startswith("V2"))
+    assert "gate fail" in v1 and "gate pass" in v2
+    assert "cached featurize" in v2 and "drift B;" in v2
+    assert "subjects: ok" in result.out
+    shown = seid("-C", tmp_path / "demo", "ledger", "show", "1")
+    predicate = json.loads(shown.out)["statement"]["predicate"]
+    assert predicate["gate"] == "pass"
+    assert predicate["claims"][0]["verdict"] == "PASS"
+    assert predicate["claims"][0]["dataset_matches"] is True
+
+
+def test_walkthrough_refuses_a_non_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "x").write_text("mine")
+    steps: list[Step] = []
+    with pytest.raises(Exception, match="not empty"):
+        walkthrough(tmp_path, "dvc", steps.append)
+    assert (tmp_path / "x").read_text() == "mine"
