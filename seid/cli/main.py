@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("seid.cli.status", "status", "Show typed drift (A/B/C) and what went stale."),
     "run": ("seid.cli.run", "run", "Re-run what drifted, assess it and attest the result."),
     "demo": ("seid.cli.demo", "demo", "Run the loan scenario end to end in a fresh repo."),
+    "daemon": ("seid.cli.daemon", "daemon", "Watch repositories and attest every change."),
     "reconstruct": ("seid.cli.reconstruct", "reconstruct", "Replay history: the ISO 23894 cycle."),
     "approve": ("seid.cli.approve", "approve", "Request, grant or reject sign-off of a version."),
     "artifact": ("seid.cli.artifact", "artifact", "Pack, unpack and verify artifact containers."),
