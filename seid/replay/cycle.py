@@ -320,31 +320,60 @@ def _latest(evaluations: Iterable[Evaluation]) -> dict[str, str]:
 
 
 def _treatments(ctx: _Context, cycle: RiskCycle) -> list[Treatment]:
-    """Every non-merge class B commit, with the risk's verdicts around it (one pass)."""
+    """Every non-merge class B commit, with the risk's verdicts around it (one pass).
+
+    "After" is the first bundle at or after the commit and before the next class B
+    commit, re-judged against the criteria in force *at the treatment*: a later
+    relaxation must not make a treatment look effective.
+    """
     out: list[Treatment] = []
     evaluations = cycle.evaluations  # in walk order, as _evaluate appended them
+    treated = [i for i, c in enumerate(ctx.history.commits) if "B" in c.classes and not c.is_merge]
     latest: dict[str, str] = {}
     done = 0
-    for here, commit in enumerate(ctx.history.commits):
+    for k, here in enumerate(treated):
         while done < len(evaluations) and ctx.position[evaluations[done].commit] < here:
             latest.update(_latest([evaluations[done]]))
             done += 1
-        if commit.is_merge or "B" not in commit.classes:
+        commit = ctx.history.commits[here]
+        risk = _risks(_manifest(ctx.history, commit)).get(cycle.risk_id)
+        if risk is None:
             continue
-        if cycle.risk_id not in _risks(_manifest(ctx.history, commit)):
-            continue
-        first = evaluations[done].bundle if done < len(evaluations) else None
-        after = _latest(_same_bundle(evaluations, done)) if first else {}
-        effective = None
-        if first is not None:
-            effective = any(latest.get(m) == "fail" and v == "pass" for m, v in after.items())
-        paths = commit.classes["B"]
+        horizon = treated[k + 1] if k + 1 < len(treated) else len(ctx.history.commits)
+        first = None
+        if done < len(evaluations) and ctx.position[evaluations[done].commit] < horizon:
+            first = evaluations[done].bundle
+        after = _judged_at(_same_bundle(evaluations, done), risk) if first else {}
         out.append(
             Treatment(
-                commit.sha, commit.date, commit.author, paths, dict(latest), after, first, effective
+                commit.sha,
+                commit.date,
+                commit.author,
+                commit.classes["B"],
+                dict(latest),
+                after,
+                first,
+                _effective(latest, after) if first else None,
             )
         )
     return out
+
+
+def _judged_at(evaluations: Iterable[Evaluation], risk: Risk) -> dict[str, str]:
+    measures = _measures(risk)
+    return {
+        e.measure: _rejudge(measures.get(e.measure), e.observed, e.verdict) or e.verdict
+        for e in evaluations
+    }
+
+
+def _effective(before: Mapping[str, str], after: Mapping[str, str]) -> bool | None:
+    """True when a failing measure now passes; False when a failing one still does not;
+    None when nothing was failing (there was nothing to treat)."""
+    failing = [m for m, v in before.items() if v == "fail" and m in after]
+    if not failing:
+        return None
+    return any(after[m] == "pass" for m in failing)
 
 
 def _same_bundle(evaluations: list[Evaluation], start: int) -> Iterator[Evaluation]:

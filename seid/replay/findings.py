@@ -183,7 +183,7 @@ def _bypass(history: History, found: Evidence) -> list[Finding]:
                 Finding(
                     "gate-bypass",
                     f"promoted ({how}) while its evidence says gate {standing.gate}",
-                    [commit.sha, *([standing.commit] if standing.commit else [])],
+                    list(dict.fromkeys(c for c in (commit.sha, standing.commit) if c)),
                     [standing.ref],
                 )
             )

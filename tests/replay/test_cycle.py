@@ -74,7 +74,7 @@ def test_the_cycle_of_a_treated_risk(hist: Repo, tmp_path: Path) -> None:
     assert verdicts == [("fail", "fail"), ("pass", "pass"), ("fail", "pass")]
     assert unfair.evaluations[2].constraint_in_force == "< 0.05"
     initial, treatment = unfair.treatments
-    assert initial.commit == shas["identify"] and initial.effective is False
+    assert initial.commit == shas["identify"] and initial.effective is None  # nothing failed
     assert treatment.commit == shas["treat"] and treatment.effective is True
     assert treatment.before == {"dp-gap": "fail"} and treatment.after == {"dp-gap": "pass"}
     assert unfair.bundles == 3 and len(unfair.signers) == 1
@@ -110,3 +110,18 @@ def test_a_removed_risk_and_a_treatment_without_evidence(hist: Repo) -> None:
     assert cycles["drift"].removed is not None and cycles["drift"].removed.commit == gone
     [treatment] = cycles["unfair"].treatments
     assert treatment.effective is None and treatment.after_bundle is None
+
+
+def test_a_relaxation_does_not_make_a_treatment_effective(hist: Repo, tmp_path: Path) -> None:
+    hist.key(tmp_path)
+    first = hist.commit({"sei.yaml": manifest(), "train.py": "v1"})
+    hist.bundle(first, [verdict(0.05, "fail")])
+    treat = hist.commit({"train.py": "v2"})
+    relax = hist.commit({"sei.yaml": manifest(constraint="< 0.06")})
+    hist.bundle(relax, [verdict(0.05, "pass", "< 0.06")])
+    untested = hist.commit({"train.py": "v3"})
+    hist.commit({"train.py": "v4"})
+    by_commit = {t.commit: t for t in cycles_of(hist)["unfair"].treatments}
+    assert by_commit[treat].after == {"dp-gap": "fail"}  # judged by the criteria at treat
+    assert by_commit[treat].effective is False
+    assert by_commit[untested].after_bundle is None and by_commit[untested].effective is None
