@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import SeidRunner, assert_one_line_error
 from seid.cli.main import COMMANDS
+from tests.conftest import SeidRunner, assert_one_line_error
 
 
 def test_help_lists_every_command_with_one_line(seid: SeidRunner) -> None:
