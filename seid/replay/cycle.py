@@ -386,18 +386,19 @@ def _same_bundle(evaluations: list[Evaluation], start: int) -> Iterator[Evaluati
 
 
 def _review(ctx: _Context, cycle: RiskCycle) -> Review:
-    """Reviews are manifest changes and bundles judging the risk; gaps past the interval."""
-    events: list[tuple[datetime, str | None]] = []
+    """Reviews are manifest changes and bundles judging the risk (when they ran, so a
+    scheduled re-run counts); gaps past the interval are missed reviews."""
+    found: list[tuple[datetime | None, str]] = []
     for commit in ctx.history.commits:
         manifest = _manifest(ctx.history, commit)
         if manifest and cycle.risk_id in _risks(manifest) and _touches(commit, manifest):
-            events.append((_when(commit.date), commit.sha))
-    events += [(_when(e.date), e.commit) for e in cycle.evaluations]
-    events.sort(key=lambda item: item[0])
+            found.append((_when(commit.date), commit.sha))
+    found += [(_when(e.measured) or _when(e.date), e.commit) for e in cycle.evaluations]
+    events = sorted(((t, sha) for t, sha in found if t is not None), key=lambda e: e[0])
     interval = _interval(ctx.history)
     missed: list[Gap] = []
     if interval and events and cycle.removed is None:
-        stops = [*events[1:], (ctx.now, None)]
+        stops: list[tuple[datetime, str | None]] = [*events[1:], (ctx.now, None)]
         for (start, sha), (end, end_sha) in zip(events, stops, strict=True):
             due = add_duration(start, interval)
             if end > due:
@@ -427,8 +428,12 @@ def _interval(history: History) -> str | None:
     return None
 
 
-def _when(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+def _when(text: str | None) -> datetime | None:
+    """An ISO 8601 time (naive means UTC); None for anything else a bundle may carry."""
+    try:
+        moment = datetime.fromisoformat((text or "").replace("Z", "+00:00"))
+    except ValueError:
+        return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from seid.replay.cycle import (
@@ -45,6 +46,7 @@ SEVERITY = {
     "broken-evidence": "high",
     "claim-amended": "medium",
 }
+_SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # what an unverified entry names may be junk
 _LOOSENING = (RELAXED, GATE_REMOVED, APPETITE_RAISED, "risk-removed", "measure-removed")
 
 
@@ -212,7 +214,7 @@ def _broken(found: Evidence) -> list[Finding]:
         Finding(
             "broken-evidence",
             f"ledger entry does not verify: {broken.reason}",
-            [broken.commit] if broken.commit else [],
+            [broken.commit] if broken.commit and _SHA.fullmatch(broken.commit) else [],
             [broken.ref],
         )
         for broken in found.broken
