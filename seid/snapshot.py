@@ -33,7 +33,7 @@ from seid.statcache import ReadHook, StatCache
 DriftClass = Literal["A", "B", "C"]
 PRECEDENCE: tuple[DriftClass, ...] = ("A", "C", "B")
 CLASS_NAMES: dict[DriftClass, str] = {"A": "criteria", "B": "model", "C": "data"}
-PRUNED = frozenset({".git", ".sei", ".dvc"})
+PRUNED = frozenset({".git", ".sei", ".dvc"})  # top-level names only (see _pruned)
 LOCK_FILE = "dvc.lock"
 _META = re.compile(r"[*?\[]")
 
@@ -147,7 +147,8 @@ def _outermost(bases: Iterable[str]) -> tuple[str, ...]:
 
 
 def _pruned(rel: str) -> bool:
-    return any(rel == p or rel.startswith(p + "/") for p in PRUNED)
+    """Inside a directory walks never enter (all of them sit at the repo root)."""
+    return rel.partition("/")[0] in PRUNED
 
 
 class _Walk:

@@ -18,7 +18,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from hashlib import sha256
 from pathlib import Path
@@ -105,7 +104,8 @@ class StatCache:
 
     def __init__(self, conn: sqlite3.Connection | None) -> None:
         self._conn = conn
-        self._rows: dict[str, tuple[StatKey, str]] | None = None
+        # Keys stay plain tuples from SQLite (equal to a StatKey with the same fields).
+        self._rows: dict[str, tuple[tuple[int, ...], str]] | None = None
         self.hits = 0
         self.misses = 0
         self.rehashed = 0
@@ -126,10 +126,10 @@ class StatCache:
             if conn is not None:
                 conn.close()
 
-    def _load(self) -> dict[str, tuple[StatKey, str]]:
+    def _load(self) -> dict[str, tuple[tuple[int, ...], str]]:
         if self._rows is None:
             rows = [] if self._conn is None else self._conn.execute("SELECT * FROM stat")
-            self._rows = {r[0]: (StatKey._make(r[1:5]), r[5]) for r in rows}
+            self._rows = {r[0]: (r[1:5], r[5]) for r in rows}
         return self._rows
 
     def digests(
@@ -177,6 +177,8 @@ class StatCache:
 
         if len(todo) <= 1:
             return {rel: one(rel) for rel in todo}
+        from concurrent.futures import ThreadPoolExecutor  # not paid by a warm status
+
         with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
             return dict(zip(todo, pool.map(one, todo), strict=True))
 
