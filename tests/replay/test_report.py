@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from seid import evidence, keys
 from seid.replay import page, report
 from seid.replay.cycle import build
 from seid.replay.findings import find
-from seid.replay.history import walk
-from seid.replay.join import join
+from seid.replay.history import History, walk
+from seid.replay.join import Bundle, Evidence, join
 from seid.replay.schema import SchemaError, load_schema, problems
-from tests.replay.conftest import Repo, every_finding
+from tests.replay.conftest import Repo, every_finding, manifest
 
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
 
@@ -250,3 +252,66 @@ def _png_rows(path: Path) -> list[bytes]:
     raw = zlib.decompress(idat)
     stride = width * channels + 1
     return [raw[i : i + stride] for i in range(0, len(raw), stride)]
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@pytest.fixture(scope="module")
+def small_history(tmp_path_factory: pytest.TempPathFactory) -> History:
+    base = tmp_path_factory.mktemp("small")
+    hist = Repo(base)
+    hist.commit({"sei.yaml": manifest(), "train.py": "v1"})
+    hist.commit({"train.py": "v2"})
+    hist.run("tag", "v1")
+    hist.commit({"sei.yaml": manifest(constraint="< 0.06", extra_risk=True)})
+    return walk(base)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_whatever_a_signed_bundle_says_the_report_holds(
+    small_history: History, data: st.DataObject
+) -> None:
+    """Signed is not sane: any JSON in a verified bundle still yields a schema-valid report."""
+    shas = [c.sha for c in small_history.commits]
+    verdict_entry = st.fixed_dictionaries(
+        {},
+        optional={
+            "risk": st.sampled_from(["unfair", "drift"]) | JSON,
+            "measure": st.just("dp-gap") | JSON,
+            "metric": JSON,
+            "observed": st.floats(allow_nan=False) | JSON,
+            "verdict": st.sampled_from(["pass", "fail", "inconclusive"]) | JSON,
+            "constraint": JSON,
+            "enforcement": st.just("gate") | JSON,
+        },
+    )
+    predicate = st.fixed_dictionaries(
+        {
+            "git": st.fixed_dictionaries({"commit": st.sampled_from(shas) | JSON}) | JSON,
+            "verdicts": st.lists(verdict_entry, max_size=3) | JSON,
+            "gate": st.sampled_from(["pass", "fail"]) | JSON,
+            "pipeline": st.fixed_dictionaries({"started": st.text(max_size=25)}) | JSON,
+        }
+    )
+    bundles = [
+        Bundle("ab" * 8, i, "0" * 64, p)
+        for i, p in enumerate(data.draw(st.lists(predicate, max_size=4)))
+    ]
+    found = Evidence(bundles=bundles)
+    cycles = build(small_history, found, NOW)
+    scope = report.Scope(shas[-1], None, None, NOW)
+    doc = report.document(scope, small_history, found, cycles, find(small_history, found, cycles))
+    assert problems(doc) == []
+    report.to_json(doc)
+    report.markdown(doc)
+    page.html(doc)
