@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -64,13 +65,18 @@ def body(log_id: str, size: int, root: bytes) -> bytes:
 def key_hash(name: str, key: Key) -> bytes:
     """The 4-byte key hash that names ``key`` on a signature line."""
     public = key.keyval.get("public")
-    if key.keytype == "ed25519" and isinstance(public, str):
+    return _key_hash(name, key.keytype, public if isinstance(public, str) else None, key.keyid)
+
+
+@functools.lru_cache(maxsize=64)
+def _key_hash(name: str, keytype: str, public: str | None, keyid: str) -> bytes:
+    if keytype == "ed25519" and public is not None:
         try:
             material = _ED25519_TYPE + bytes.fromhex(public)
         except ValueError:
-            material = _OTHER_TYPE + key.keyid.encode()
+            material = _OTHER_TYPE + keyid.encode()
     else:
-        material = _OTHER_TYPE + key.keyid.encode()
+        material = _OTHER_TYPE + keyid.encode()
     return hashlib.sha256(name.encode() + b"\n" + material).digest()[:4]
 
 

@@ -29,6 +29,7 @@ from seid.ledger.paths import list_logs, log_dir
 
 CHUNK = 512
 Chunk = list[tuple[int, bytes, bytes]]
+Result = tuple[int, list[str], Any, tuple[int, bytes] | None]
 Subjects = dict[str, tuple[int, str]] | None  # subject name -> newest (entry, sha256)
 
 
@@ -78,20 +79,23 @@ class LogReport:
         }
 
 
-def check_signatures(log_id: str, key: Key, chunk: Chunk) -> list[tuple[int, str, Any]]:
-    """Signature findings for a chunk, plus each verified statement's subjects."""
-    out: list[tuple[int, str, Any]] = []
+def check_signatures(log_id: str, key: Key, chunk: Chunk) -> list[Result]:
+    """Signature checks of a chunk: per entry its problems, its statement's subjects and
+    the ``(size, root)`` its checkpoint claims (compared with the tree by the caller)."""
+    out: list[Result] = []
     trusted = {log_id: key}
     for i, entry, note in chunk:
+        reasons, subjects, claimed = [], None, None
         try:
-            statement = evidence.verify(entry, trusted).statement
-            out.append((i, "", statement.get("subject")))
+            subjects = evidence.verify(entry, trusted).statement.get("subject")
         except VerificationError as err:
-            out.append((i, f"entry signature: {err}", None))
+            reasons.append(f"entry signature: {err}")
         try:
-            checkpoint.verify(note, log_id, key)
+            signed = checkpoint.verify(note, log_id, key)
+            claimed = (signed.size, signed.root)
         except VerificationError as err:
-            out.append((i, f"checkpoint: {err}", None))
+            reasons.append(f"checkpoint: {err}")
+        out.append((i, reasons, subjects, claimed))
     return out
 
 
@@ -102,7 +106,7 @@ def _init_worker(log_id: str, key: dict[str, Any]) -> None:
     _WORKER["args"] = (log_id, Key.from_dict(key["keyid"], dict(key)))
 
 
-def _worker_check(chunk: Chunk) -> list[tuple[int, str, Any]]:
+def _worker_check(chunk: Chunk) -> list[Result]:
     log_id, key = _WORKER["args"]
     return check_signatures(log_id, key, chunk)
 
@@ -153,21 +157,21 @@ def verify_stream(
         report.problems.append(Problem(0, f"the log's key {log_id} is not trusted (.sei/trust/)"))
         return report
     compact = merkle.CompactRange()
-    subjects: Subjects = {} if subjects_root is not None else None
+    state = _State(report, {} if subjects_root is not None else None)
     pool = _pool(jobs, log_id, key)
-    pending: collections.deque[AsyncResult[list[tuple[int, str, Any]]]] = collections.deque()
+    pending: collections.deque[AsyncResult[list[Result]]] = collections.deque()
     try:
         chunk: Chunk = []
         for i, entry, note in _read(stream, report, expected_size):
             compact.append(merkle.leaf_hash(entry))
-            _check_tree(report, i, note, compact.root())
+            state.roots[i] = compact.root()
             chunk.append((i, entry, note))
             if len(chunk) >= CHUNK:
-                _dispatch(pool, pending, log_id, key, chunk, report, subjects, jobs)
+                _dispatch(pool, pending, log_id, key, chunk, state, jobs)
                 chunk = []
-        _dispatch(pool, pending, log_id, key, chunk, report, subjects, jobs)
+        _dispatch(pool, pending, log_id, key, chunk, state, jobs)
         while pending:
-            _collect(pending.popleft().get(), report, subjects)
+            state.collect(pending.popleft().get())
     finally:
         if pool is not None:
             pool.terminate()
@@ -176,8 +180,8 @@ def verify_stream(
         report.problems.append(
             Problem(report.size, f"missing: the log's head records {expected_size} entries")
         )
-    if subjects_root is not None and subjects is not None:
-        _check_subjects(subjects_root, subjects, report)
+    if subjects_root is not None and state.subjects is not None:
+        _check_subjects(subjects_root, state.subjects, report)
     report.problems.sort(key=lambda p: p.entry)
     return report
 
@@ -191,47 +195,51 @@ def _pool(jobs: int, log_id: str, key: Key) -> Any:
 
 def _dispatch(
     pool: Any,
-    pending: collections.deque[AsyncResult[list[tuple[int, str, Any]]]],
+    pending: collections.deque[AsyncResult[list[Result]]],
     log_id: str,
     key: Key,
     chunk: Chunk,
-    report: LogReport,
-    subjects: Subjects,
+    state: _State,
     jobs: int,
 ) -> None:
     if not chunk:
         return
     if pool is None:
-        _collect(check_signatures(log_id, key, chunk), report, subjects)
+        state.collect(check_signatures(log_id, key, chunk))
         return
     pending.append(pool.apply_async(_worker_check, (chunk,)))
     while len(pending) > 2 * jobs:  # back-pressure: memory stays bounded
-        _collect(pending.popleft().get(), report, subjects)
+        state.collect(pending.popleft().get())
 
 
-def _collect(results: list[tuple[int, str, Any]], report: LogReport, subjects: Subjects) -> None:
-    for i, reason, subject_list in results:
-        if reason:
-            report.problems.append(Problem(i, reason))
-        if subjects is None:
-            continue
+@dataclass
+class _State:
+    """Findings so far, the recomputed roots awaiting their checkpoint, newest subjects."""
+
+    report: LogReport
+    subjects: Subjects
+    roots: dict[int, bytes] = field(default_factory=dict)
+
+    def collect(self, results: list[Result]) -> None:
+        for i, reasons, subject_list, claimed in results:
+            problems = [Problem(i, reason) for reason in reasons]
+            root = self.roots.pop(i)
+            if claimed is not None and claimed[0] != i + 1:
+                problems.append(
+                    Problem(i, f"checkpoint is for tree size {claimed[0]}, not {i + 1}")
+                )
+            elif claimed is not None and claimed[1] != root:
+                problems.append(Problem(i, "checkpoint root does not match the recomputed tree"))
+            self.report.problems.extend(problems)
+            if self.subjects is not None:
+                self._remember(i, subject_list)
+
+    def _remember(self, i: int, subject_list: Any) -> None:
+        assert self.subjects is not None
         for subject in subject_list or ():
             digest = subject.get("digest", {}).get("sha256")
             if isinstance(subject.get("name"), str) and isinstance(digest, str):
-                subjects[subject["name"]] = (i, digest)
-
-
-def _check_tree(report: LogReport, i: int, note: bytes, root: bytes) -> None:
-    try:
-        claimed, _ = checkpoint.parse(note)
-    except VerificationError:
-        return  # the signature check reports it
-    if claimed.size != i + 1:
-        report.problems.append(
-            Problem(i, f"checkpoint is for tree size {claimed.size}, expected {i + 1}")
-        )
-    elif claimed.root != root:
-        report.problems.append(Problem(i, "checkpoint root does not match the recomputed tree"))
+                self.subjects[subject["name"]] = (i, digest)
 
 
 def _check_subjects(root: Path, subjects: Mapping[str, tuple[int, str]], report: LogReport) -> None:
