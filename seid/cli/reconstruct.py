@@ -83,7 +83,7 @@ def reconstruct(
     doc = _build(root, report.Scope(None, since, until, now, infer), (reexecute, tolerance))
     data = report.to_json(doc)
     if out is None:
-        _stdout(data if fmt == "json" else _render(fmt, doc).encode("utf-8"))
+        _stdout(data if fmt == "json" else _render(fmt, doc).encode("utf-8", "backslashreplace"))
         return
     signer = None if no_sign else _signer(key)
     report.write_atomic(out / report.JSON_NAME, data)
@@ -94,7 +94,7 @@ def reconstruct(
         written.append(sig)
     if fmt != "json":
         path = out / f"reconstruct{SUFFIX[fmt]}"
-        report.write_atomic(path, _render(fmt, doc).encode("utf-8"))
+        report.write_atomic(path, _render(fmt, doc).encode("utf-8", "backslashreplace"))
         written.append(path)
     summary = doc["summary"]
     signed = f"signed by {signer.public_key.keyid[:16]}" if signer else "unsigned"

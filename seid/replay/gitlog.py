@@ -114,7 +114,7 @@ def parse_log(stream: Iterator[bytes]) -> Iterator[RawCommit]:
         changes: list[Change] = []
         token = next(stream, None)
         while token is not None and token.lstrip(b"\n").startswith(b":"):
-            path = next(stream, b"").decode("utf-8", "surrogateescape")
+            path = next(stream, b"").decode("utf-8", "backslashreplace")
             changes.append(_change(token.lstrip(b"\n").decode(), path))
             token = next(stream, None)
         sha, parents, author, email, date, subject = fields

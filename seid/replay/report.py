@@ -1,10 +1,11 @@
-"""The reconstruction as a document: JSON (the signed, schema-checked record), Markdown
-for reviews, and a self-contained HTML page with a timeline per risk.
+"""The reconstruction as a document: JSON (the record, signed as DSSE) and Markdown for
+reviews; :mod:`seid.replay.page` renders the same document as HTML.
 
 The JSON document is the one source: Markdown and HTML render it and nothing else, so
 what a reader sees is exactly what was signed. Its schema is
-``seid/replay/schema/reconstruct-v1.json`` (``$id`` :data:`SCHEMA_ID`); a change that
-breaks readers gets a new version, never an edit of v1.
+``seid/replay/schema/reconstruct-v1.json`` (``$id`` :data:`SCHEMA_ID`), checked against
+real and fuzzed documents by the tests; a change that breaks readers gets a new
+version, never an edit of v1. Non-UTF-8 path bytes appear backslash-escaped.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
@@ -30,6 +31,9 @@ from seid.replay.cycle import RiskCycle
 from seid.replay.findings import KINDS, Finding
 from seid.replay.history import History
 from seid.replay.join import Evidence
+
+if TYPE_CHECKING:
+    from seid.replay.reexecute import Reproduction
 
 SCHEMA_ID = "https://seid.dev/reconstruct/v1"
 PREDICATE_TYPE = SCHEMA_ID
@@ -54,11 +58,11 @@ def document(
     found: Evidence,
     cycles: list[RiskCycle],
     findings: list[Finding],
-    reproductions: list[Any] | None = None,
+    reproductions: list[Reproduction] | None = None,
 ) -> dict[str, Any]:
     """The reconstruction as plain JSON data (see the schema for every field).
 
-    ``reproductions`` (from ``--reexecute``) are dataclasses; the key is absent without.
+    ``reproductions`` come from ``--reexecute``; without them the key is absent.
     """
     walked = {commit.sha for commit in history.commits}
     extra = (
@@ -191,12 +195,11 @@ def _summary(findings: list[Finding], cycles: list[RiskCycle]) -> dict[str, Any]
 
 
 def to_json(doc: Mapping[str, Any]) -> bytes:
-    """Compact, key-sorted UTF-8 JSON with a final newline: stable bytes to hash and sign
-    (compact, because indenting takes the slow pure-Python encoder; ``jq .`` pretty-prints)."""
-    text = json.dumps(
-        doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return (text + "\n").encode("utf-8")
+    """Compact, key-sorted, ASCII-escaped JSON with a final newline: stable bytes to hash
+    and sign, whatever a bundle's strings hold (compact, because indenting takes the slow
+    pure-Python encoder; ``jq .`` pretty-prints)."""
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return (text + "\n").encode("ascii")
 
 
 def sign_report(data: bytes, signer: Signer) -> bytes:

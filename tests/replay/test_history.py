@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 from pathlib import Path
 
@@ -66,11 +67,18 @@ def test_paths_with_spaces_newlines_and_odd_bytes_are_parsed(hist: Repo) -> None
     hist.commit({"sei.yaml": manifest()})
     odd = "data/we ird\nname\t.csv"
     sha = hist.commit({odd: "1", "data/\u00e9t\u00e9.csv": "2", "train.py": "x"})
+    raw = hist.path / "data" / "raw"
+    raw.mkdir()
+    with open(os.path.join(os.fsencode(raw), b"\xff.csv"), "w") as handle:
+        handle.write("x")
+    hist.run("add", "data/raw")
+    hist.run("commit", "-q", "-m", "latin-1 name")
     history = walk(hist.path)
-    last = history.commits[-1]
+    last = history.commits[-2]
     assert last.sha == sha
     assert sorted(last.classes["C"]) == sorted([odd, "data/\u00e9t\u00e9.csv"])
     assert last.classes["B"] == ["train.py"]
+    assert history.commits[-1].classes == {"C": ["data/raw/\\xff.csv"]}
 
 
 def test_merge_keeps_the_manifest_of_the_side_branch(hist: Repo) -> None:
