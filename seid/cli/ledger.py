@@ -8,8 +8,10 @@ the first bad entry of each bad log (and a count), 2 on usage or I/O errors.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,16 +124,26 @@ def ledger(ctx: click.Context, log_id: str | None) -> None:
     ctx.obj = log_id
 
 
-def _open(ctx: click.Context) -> Ledger:
+@contextlib.contextmanager
+def _open(ctx: click.Context) -> Iterator[Ledger]:
+    """The chosen log: the local copy, else the published one (refs/seid/ledger/<id>)."""
     root = _root()
     log_id: str | None = ctx.obj
+    local = list_logs(root)
     if log_id is None:
-        logs = list_logs(root)
-        if len(logs) != 1:
-            what = "no ledger" if not logs else f"{len(logs)} logs ({', '.join(logs)})"
-            raise SeidError(f"{what} in {root / '.sei' / 'ledger'}; pass --log ID")
-        log_id = logs[0]
-    return Ledger.open(root, log_id)
+        candidates = local or sorted(publishing.ref_logs(root))
+        if len(candidates) != 1:
+            what = "no ledger" if not candidates else f"{len(candidates)} logs"
+            raise SeidError(
+                f"{what} in {root / '.sei' / 'ledger'} or refs/seid/ledger/; pass --log ID"
+            )
+        log_id = candidates[0]
+    if log_id in local:
+        with Ledger.open(root, log_id) as log:
+            yield log
+    else:
+        with publishing.open_published(root, log_id) as log:
+            yield log
 
 
 @ledger.command()

@@ -10,8 +10,12 @@ silently overwrite each other. A ref holding a log that is not a prefix of the l
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -19,10 +23,20 @@ from typing import BinaryIO
 from seid.errors import VerificationError
 from seid.ledger import records
 from seid.ledger.log import Ledger, LedgerError
+from seid.ledger.paths import log_dir
+from seid.ledger.refs import copy_ref_log, open_ref_log, ref_logs, ref_name
 from seid.ledger.refs import git as _git
-from seid.ledger.refs import open_ref_log, ref_logs, ref_name
 
-__all__ = ["Comparison", "Published", "compare", "open_ref_log", "publish", "ref_logs", "ref_name"]
+__all__ = [
+    "Comparison",
+    "Published",
+    "compare",
+    "open_published",
+    "open_ref_log",
+    "publish",
+    "ref_logs",
+    "ref_name",
+]
 
 _COPY = 1 << 20
 _FALLBACK_IDENTITY = {
@@ -48,6 +62,25 @@ class Comparison:
     ref_size: int
     fork_at: int | None  # first index whose entries differ, if any
     reason: str = ""
+
+
+@contextlib.contextmanager
+def open_published(repo: Path, log_id: str) -> Iterator[Ledger]:
+    """A published log as a read-only :class:`Ledger` (copied to a temporary directory,
+    where opening it builds its index and subtree hashes)."""
+    with tempfile.TemporaryDirectory(prefix="seid-ledger-") as tmp:
+        (log_dir(Path(tmp), log_id) / "tree").mkdir(parents=True)
+        if not copy_ref_log(repo, log_id, log_dir(Path(tmp), log_id) / "log"):
+            raise LedgerError(f"no log {log_id} here (neither .sei/ledger/ nor {ref_name(log_id)})")
+        quiet = logging.getLogger("seid.ledger.log")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)  # building a copy is not a crash to report
+        try:
+            ledger = Ledger.open(Path(tmp), log_id)
+        finally:
+            quiet.setLevel(level)
+        with ledger:
+            yield ledger
 
 
 def compare(local: BinaryIO, published: BinaryIO) -> Comparison:

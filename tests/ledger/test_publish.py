@@ -137,6 +137,8 @@ def test_three_hosts_one_remote(
         assert f"log {signer.public_key.keyid} (published): {3 + n} entries" in result.out
     one = seid("verify", "--log", signers[1].public_key.keyid, "--json", cwd=auditor)
     assert one.code == 0 and '"size": 4' in one.out
+    shown = seid("ledger", "--log", signers[2].public_key.keyid, "show", "4", cwd=auditor)
+    assert shown.code == 0 and '"index": 4' in shown.out, shown.err
 
     # host 0's key writes a different history elsewhere and force-pushes it
     rogue = tmp_path / "rogue"
@@ -166,3 +168,18 @@ def test_fresh_clone_continues_the_published_log(committed: Path, tmp_path: Path
     append(committed, signer, range(3, 5))
     assert publish.publish(committed, log_id).changed
     assert all(r.ok and r.size == 5 for r in verify_repo(committed))
+
+
+def test_published_log_is_readable_without_a_local_copy(committed: Path, tmp_path: Path) -> None:
+    signer = make_key(tmp_path, committed)
+    log_id = signer.public_key.keyid
+    append(committed, signer, range(5))
+    with Ledger.open(committed, log_id) as local:
+        entries, root = list(local.iter_entries()), local.root()
+    publish.publish(committed, log_id)
+    shutil.rmtree(committed / ".sei" / "ledger")
+    with publish.open_published(committed, log_id) as ledger:
+        assert list(ledger.iter_entries()) == entries and ledger.root() == root
+        assert ledger.inclusion_proof(3)
+    with pytest.raises(LedgerError, match="no log"):
+        publish.open_published(committed, "cd" * 32).__enter__()
