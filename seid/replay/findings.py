@@ -102,7 +102,7 @@ def _unevidenced(history: History, found: Evidence) -> list[Finding]:
             out.append(
                 Finding(
                     "unevidenced-change",
-                    f"class {classes} change ({len(paths)} path(s)) with no evidence bundle "
+                    f"class {classes} change ({_some(paths)}) with no evidence bundle "
                     "before the same inputs changed again",
                     [commit.sha],
                 )
@@ -111,6 +111,12 @@ def _unevidenced(history: History, found: Evidence) -> list[Finding]:
             next_change[path] = i
     out.reverse()
     return out
+
+
+def _some(paths: set[str], shown: int = 3) -> str:
+    names = sorted(paths)
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _goalposts(history: History, cycles: list[RiskCycle]) -> list[Finding]:

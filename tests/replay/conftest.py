@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from securesystemslib.signer import Signer
+from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
 from seid import evidence, keys
 from seid.ledger import records
