@@ -76,7 +76,7 @@ def test_clean_status_exits_0(repo: Path, seid: SeidRunner) -> None:
     assert "HEAD as committed" in r.out
 
 
-@pytest.mark.parametrize("tool", ["dvc", "mlflow", "dagster", "command"])
+@pytest.mark.parametrize("tool", ["dvc", "dagster"])
 def test_clean_status_imports_no_pipeline_tool(repo: Path, tool: str) -> None:
     root = project(repo, tool)
     assert probe(root, "status") == {"code": 0, "tools": ["seid.config"]}
