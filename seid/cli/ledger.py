@@ -27,9 +27,12 @@ from seid.ledger.verify import LogReport, verify_repo
 
 def _root() -> Path:
     """The git work tree containing the current directory, else the directory itself."""
-    proc = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False
-    )
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False
+        )
+    except OSError:  # no git: a copied ledger can still be verified
+        return Path.cwd()
     top = proc.stdout.strip()
     return Path(top) if proc.returncode == 0 and top else Path.cwd()
 
