@@ -1,0 +1,88 @@
+"""``mode: detect``: drift noticed and attested, re-runs left to people.
+
+A detection is its own statement type, ``https://seid.dev/detection/v1``, so it never
+becomes the evidence baseline: the drift stays open until a person runs ``seid run``,
+and replay reads detections as monitoring (ISO/IEC 23894 6.6), not as verdicts. The same
+drift is attested once: a detection whose snapshot equals the newest detection's is
+skipped.
+
+Predicate: ``git``, ``drift {classes, paths}``, ``inputs`` (the snapshot),
+``baseline {source, commit}``, ``manifest_digest``, ``host``, ``ledger {log_id,
+previous_root, previous_size}``. Subjects: the manifest and the changed files that exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
+
+from seid import attest, evidence
+from seid.config import load_manifest
+from seid.drift import Detection, detect
+from seid.environment import host
+from seid.ledger.log import Ledger, latest_statement
+from seid.run import watched_globs
+from seid.statcache import StatCache
+
+DETECTION_PREDICATE = "https://seid.dev/detection/v1"
+MAX_SUBJECTS = 1000
+
+
+def detect_only(root: Path, signer: Signer) -> attest.Attestation | None:
+    """Attest the current drift as a detection; None when there is none or it is known."""
+    manifest = load_manifest(root)
+    with StatCache.open(root) as cache:
+        found = detect(root, watched_globs(root, manifest), cache)
+    if not found.drift:
+        return None
+    inputs = found.snapshot.to_predicate()
+    previous = latest_statement(root, DETECTION_PREDICATE)
+    if previous is not None and previous["predicate"].get("inputs") == inputs:
+        return None
+    changed = sorted({p for paths in found.drift.paths.values() for p in paths})
+    subjects = attest.subjects(root, [manifest.path.name, *changed[:MAX_SUBJECTS]])
+    return append(root, signer, subjects, predicate(found, manifest.manifest_digest, changed))
+
+
+def predicate(found: Detection, manifest_digest: str, changed: list[str]) -> dict[str, Any]:
+    snap = found.snapshot
+    return {
+        "git": {"commit": snap.commit, "branch": snap.branch, "dirty": snap.dirty},
+        "drift": found.drift.to_predicate(),
+        "inputs": snap.to_predicate(),
+        "baseline": {"source": found.baseline.source, "commit": found.baseline.commit},
+        "manifest_digest": manifest_digest,
+        "subjects_truncated": len(changed) > MAX_SUBJECTS,
+        "host": host(),
+    }
+
+
+def append(
+    root: Path,
+    signer: Signer,
+    subjects: list[evidence.Subject],
+    predicate: dict[str, Any],
+    predicate_type: str = DETECTION_PREDICATE,
+) -> attest.Attestation:
+    """Sign a statement of ``predicate_type`` and append it to the signer's log.
+
+    (:func:`seid.attest.append` fixes the evidence type; detections and findings must
+    not become the drift baseline, so they carry their own.)
+    """
+    log_id = signer.public_key.keyid
+    with Ledger.open(root, log_id, create=True) as ledger:
+        previous = ledger.root() if ledger.size else None
+        predicate = {
+            **predicate,
+            "ledger": {
+                "log_id": log_id,
+                "previous_root": previous.hex() if previous else None,
+                "previous_size": ledger.size,
+            },
+        }
+        entry = evidence.sign(evidence.statement(subjects, predicate_type, predicate), signer)
+        index, checkpoint = ledger.append(entry, signer)
+    return attest.Attestation(log_id, index, hashlib.sha256(entry).hexdigest(), checkpoint)

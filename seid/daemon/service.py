@@ -1,0 +1,330 @@
+"""The daemon's main loop: locks, watches, workers, schedules, signals, systemd notify.
+
+Start-up: lock every repository (one daemon per repo), start its worker and its watches,
+then ask each worker for a *reconcile* run (anything changed while no daemon watched,
+or a run a previous daemon was stopped in, is caught here), then ``READY=1``. The main
+thread only waits for signals and sends ``WATCHDOG=1`` while every watcher and worker
+thread is alive. SIGHUP re-reads the config without dropping events (unchanged repos
+keep their watches; every repo reconciles afterwards). SIGTERM/SIGINT stop cleanly: a
+running pipeline's process group is terminated (then killed after a grace period) and
+its run is not attested; a ledger append in progress finishes first.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
+
+from seid.daemon import logging as dlog
+from seid.daemon.config import DaemonConfig, RepoConfig
+from seid.daemon.debounce import Debouncer
+from seid.daemon.metrics import Metrics
+from seid.daemon.notify import Notifier
+from seid.daemon.runner import RepoWorker, current_globs
+from seid.daemon.watcher import RESCAN, RepoWatcher
+from seid.errors import SeidError
+
+LOCK_NAME = "daemon.lock"
+JOIN_SECONDS = 60.0  # below systemd's TimeoutStopSec=90s, above the tool's 10 s grace
+_log = dlog.get("seid.daemon")
+
+
+class AlreadyRunning(SeidError):
+    """Another daemon holds the repository's lock."""
+
+
+def lock_repo(root: Path) -> IO[str]:
+    """Hold ``.sei/daemon.lock`` (flock) for the daemon's lifetime; refuse a second one."""
+    from seid.fsutil import sei_dir
+
+    path = sei_dir(root) / LOCK_NAME
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise AlreadyRunning(
+            f"another seid daemon (pid {holder}) already watches {root} (lock {path})"
+        ) from None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+@dataclass
+class RepoState:
+    """Everything the daemon runs for one repository."""
+
+    config: RepoConfig
+    lock: IO[str]
+    worker: RepoWorker
+    debouncer: Debouncer
+    watcher: RepoWatcher
+    quiet: tuple[float, float] = field(default=(1.0, 30.0))
+
+
+class Service:
+    """Owns the repositories' states; ``serve()`` runs until a stop signal."""
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        signer: Signer,
+        *,
+        reload: Callable[[], tuple[DaemonConfig, Signer]] | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.config = config
+        self.signer = signer
+        self.metrics = Metrics()
+        self.notifier = notifier or Notifier()
+        self.repos: dict[Path, RepoState] = {}
+        self.stop_event = threading.Event()
+        self._reload = reload
+        self._wake = threading.Event()
+        self._want_reload = False
+        self._gate = threading.BoundedSemaphore(config.max_concurrent_runs)
+        self._scheduler: Any = None
+        self._http: Any = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Lock and watch every repository, then reconcile each; raises on a held lock."""
+        try:
+            for repo in self.config.repos:
+                self._add(repo, self.config)
+        except BaseException:
+            self._release_all()
+            raise
+        self._start_services()
+        for state in self.repos.values():
+            state.worker.request("startup-reconcile")
+        _log.info("watching", repos=[str(p) for p in self.repos])
+        self.notifier.ready(f"watching {len(self.repos)} repositories")
+
+    def serve(self) -> int:
+        """Install the signal handlers, start, and loop until SIGTERM/SIGINT."""
+        handlers = {
+            signal.SIGTERM: self._on_stop,
+            signal.SIGINT: self._on_stop,
+            signal.SIGHUP: self._on_hup,
+        }
+        previous = {sig: signal.signal(sig, h) for sig, h in handlers.items()}
+        try:
+            self.start()
+            self._loop()
+        finally:
+            self.shutdown()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 0
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+        self._wake.set()
+
+    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
+        _log.info("stop requested", signal=signal.Signals(signum).name)
+        self.request_stop()
+
+    def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
+        self._want_reload = True
+        self._wake.set()
+
+    def _loop(self) -> None:
+        interval = self.notifier.watchdog_interval()
+        tick = min(interval, 5.0) if interval else 5.0
+        while not self.stop_event.is_set():
+            self._wake.wait(tick)
+            self._wake.clear()
+            if self.stop_event.is_set():
+                break
+            if self._want_reload:
+                self._want_reload = False
+                self.reload()
+            if self.healthy() and interval:
+                self.notifier.watchdog()
+
+    def healthy(self) -> bool:
+        """All watches and workers alive; a dead watcher is restarted (and rescans)."""
+        ok = True
+        for state in self.repos.values():
+            if not state.worker.alive():
+                _log.error("worker thread died", repo=str(state.config.path))
+                ok = False
+            if not state.watcher.alive():
+                _log.error("watcher died; restarting it", repo=str(state.config.path))
+                ok = False
+                try:
+                    state.watcher.stop()
+                    state.watcher.start()
+                    state.watcher.rescan()
+                except OSError as err:
+                    _log.error("watcher restart failed", error=str(err))
+        return ok
+
+    def shutdown(self) -> None:
+        """Stop everything; runs stop, appends finish, locks are released."""
+        if not self.repos and self._scheduler is None:
+            return
+        self.notifier.stopping()
+        self.stop_event.set()
+        self._stop_services()
+        states = list(self.repos.values())
+        for state in states:
+            state.watcher.stop()
+            state.debouncer.close(flush=False)
+            state.worker.retire()
+        for state in states:
+            state.worker.join(JOIN_SECONDS)
+            if state.worker.alive():
+                _log.error("a run did not stop in time", repo=str(state.config.path))
+        self._release_all()
+        _log.info("stopped")
+
+    # --- reload --------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """SIGHUP: new config and key; unchanged repos keep watching throughout."""
+        self.notifier.reloading()
+        if self._reload is None:
+            self.notifier.ready()
+            return
+        try:
+            config, signer = self._reload()
+        except SeidError as err:
+            _log.error("reload failed; keeping the running config", error=str(err))
+            self.notifier.ready()
+            return
+        self._stop_services()
+        self.signer = signer
+        wanted = {r.path: r for r in config.repos}
+        for path in list(self.repos):
+            state = self.repos[path]
+            if (
+                wanted.get(path) != state.config
+                or (config.quiet, config.max_latency) != state.quiet
+            ):
+                self._remove(path)
+        for repo in config.repos:
+            if repo.path not in self.repos:
+                try:
+                    self._add(repo, config)
+                except SeidError as err:
+                    _log.error("cannot watch repository", repo=str(repo.path), error=str(err))
+        self.config = config
+        for state in self.repos.values():
+            state.worker.set_signer(signer)
+            state.worker.request("reload-reconcile")
+        self._start_services()
+        _log.info("reloaded", repos=[str(p) for p in self.repos])
+        self.notifier.ready(f"watching {len(self.repos)} repositories")
+
+    # --- repositories --------------------------------------------------------------------
+
+    def _add(self, repo: RepoConfig, config: DaemonConfig) -> None:
+        root = repo.path
+        if not root.is_dir():
+            raise SeidError(f"{root}: not a directory")
+        lock = lock_repo(root)
+        label = str(root)
+        try:
+            globs = current_globs(root)
+        except SeidError as err:
+            _log.error("cannot read the manifest yet; watching it", repo=label, error=str(err))
+            globs = {}
+        worker = RepoWorker(repo, self.signer, self._gate, self.metrics)
+
+        def settled(paths: frozenset[str]) -> None:
+            self.metrics.inc("seid_batches_total", repo=label)
+            if RESCAN in paths:
+                self.metrics.inc("seid_rescans_total", repo=label)
+            worker.request("rescan" if RESCAN in paths else "change")
+
+        debouncer = Debouncer(
+            settled, config.quiet, config.max_latency, name=f"seid-debounce {label}"
+        )
+
+        def seen(paths: list[str]) -> None:
+            self.metrics.inc("seid_events_total", repo=label)
+            debouncer.add(paths)
+
+        watcher = RepoWatcher(
+            root, globs, seen, polling=repo.polling, always=_manifest_names(), ignore=_outputs(root)
+        )
+        worker.on_globs = watcher.update
+        state = RepoState(
+            repo, lock, worker, debouncer, watcher, (config.quiet, config.max_latency)
+        )
+        try:
+            watcher.start()
+        except OSError as err:
+            debouncer.close()
+            lock.close()
+            raise SeidError(f"{root}: cannot watch: {err}") from None
+        worker.start()
+        self.repos[root] = state
+
+    def _remove(self, path: Path) -> None:
+        state = self.repos.pop(path)
+        state.watcher.stop()
+        state.debouncer.close(flush=False)
+        state.worker.retire()
+        state.lock.close()
+
+    def _release_all(self) -> None:
+        for state in self.repos.values():
+            state.lock.close()
+        self.repos.clear()
+
+    # --- schedules and HTTP --------------------------------------------------------------
+
+    def _start_services(self) -> None:
+        from seid.daemon.scheduler import start_scheduler
+
+        self._scheduler = start_scheduler(self)
+        if self.config.http is not None:
+            from seid.daemon.http import serve_http
+
+            try:
+                self._http = serve_http(self, *self.config.http)
+            except OSError as err:
+                _log.error("cannot serve HTTP", address=str(self.config.http), error=str(err))
+
+    def _stop_services(self) -> None:
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        server, self._http = self._http, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+def _manifest_names() -> tuple[str, ...]:
+    from seid.config import MANIFEST_NAMES
+
+    return tuple(MANIFEST_NAMES)
+
+
+def _outputs(root: Path) -> tuple[str, ...]:
+    """The pipeline's own outputs: a run writing them must not wake the daemon."""
+    try:
+        from seid.config import load_manifest
+
+        return (load_manifest(root).pipeline.metrics,)
+    except SeidError:
+        return ()

@@ -1,0 +1,143 @@
+"""The daemon as a process: notify, signals, the lock, reconcile, a malformed manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from seid.ledger.verify import verify_repo
+from tests.conftest import SeidRunner, assert_one_line_error
+from tests.daemon.conftest import Daemon, bundles, runs, wait_until
+
+Start = Callable[..., Daemon]
+
+
+def _params(repo: Path, **values: object) -> None:
+    (repo / "params.json").write_text(json.dumps(values))
+
+
+def _events(daemon: Daemon, event: str) -> list[dict[str, object]]:
+    return [line for line in daemon.lines() if line.get("event") == event]
+
+
+def test_edit_one_bundle_then_rename_save_one_run(
+    project: tuple[Path, Path], start_daemon: Start
+) -> None:
+    repo, key = project
+    daemon = start_daemon(repo, key)
+    _params(repo, gap=0.02)
+    wait_until(lambda: bundles(repo) == 1, what="one bundle")
+    # An editor's save: write a temp file beside the target, then rename it over.
+    tmp = repo / ".params.json.swp"
+    tmp.write_text('{"gap": 0.021}')
+    os.replace(tmp, repo / "params.json")
+    wait_until(lambda: bundles(repo) == 2, what="the renamed save's bundle")
+    assert daemon.stop() == 0
+    assert runs(repo) == 2 and bundles(repo) == 2
+    # every line is JSON and carries the repo; run lines carry the run id
+    finished = _events(daemon, "run finished")
+    assert finished and all(line["repo"] == str(repo) and line["run"] for line in finished)
+
+
+@pytest.mark.slow
+def test_change_during_a_run_one_follow_up(project: tuple[Path, Path], start_daemon: Start) -> None:
+    repo, key = project
+    daemon = start_daemon(repo, key)
+    _params(repo, gap=0.02, sleep=2)
+    wait_until(lambda: runs(repo) == 1, what="the run to start")
+    for i in range(3):  # three changes while it runs
+        (repo / "data" / "d.csv").write_text(f"changed {i}\n")
+    wait_until(lambda: bundles(repo) == 2, timeout=60, what="run and its follow-up")
+    assert daemon.stop() == 0
+    assert runs(repo) == 2 and bundles(repo) == 2
+
+
+@pytest.mark.slow
+def test_sigterm_mid_run_then_startup_reconcile(
+    project: tuple[Path, Path], start_daemon: Start
+) -> None:
+    repo, key = project
+    daemon = start_daemon(repo, key)
+    _params(repo, gap=0.02)
+    wait_until(lambda: bundles(repo) == 1, what="first bundle")
+    _params(repo, gap=0.02, sleep=60)
+    wait_until(lambda: runs(repo) == 2, what="the long run to start")
+    daemon.send(signal.SIGTERM)
+    assert daemon.notified("STOPPING=1")
+    assert daemon.stop() == 0
+    assert bundles(repo) == 1  # the interrupted run is not attested
+    assert all(report.ok for report in verify_repo(repo))
+    (line,) = _events(daemon, "run interrupted; not attested")
+    assert "stopped" in str(line["error"])
+    # restarted, the start-up reconcile runs what the stop cut short
+    _params(repo, gap=0.02, sleep=0)
+    start_daemon(repo, key)
+    wait_until(lambda: bundles(repo) == 2, what="reconcile bundle")
+
+
+@pytest.mark.slow
+def test_kill_9_then_restart_catches_the_missed_change(
+    project: tuple[Path, Path], start_daemon: Start
+) -> None:
+    repo, key = project
+    daemon = start_daemon(repo, key)
+    daemon.stop(signal.SIGKILL)
+    _params(repo, gap=0.025)  # nobody watches
+    again = start_daemon(repo, key)  # the stale lock file does not block it
+    wait_until(lambda: bundles(repo) == 1, what="reconcile bundle")
+    assert again.stop() == 0
+    (line,) = [x for x in _events(again, "run started") if x["reasons"] == ["startup-reconcile"]]
+    assert line["repo"] == str(repo)
+
+
+def test_malformed_manifest_logged_nothing_appended_recovers(
+    project: tuple[Path, Path], start_daemon: Start
+) -> None:
+    repo, key = project
+    daemon = start_daemon(repo, key)
+    good = (repo / "sei.yaml").read_text()
+    (repo / "sei.yaml").write_text(good + "risk: {}\n")  # duplicate key
+    wait_until(lambda: _events(daemon, "input error; nothing appended"), what="the error line")
+    (line,) = _events(daemon, "input error; nothing appended")
+    assert str(line["error"]) == f"{repo}/sei.yaml:17:1: duplicate key 'risk'"
+    assert bundles(repo) == 0
+    (repo / "sei.yaml").write_text(good.replace("< 0.03", "< 0.04"))  # fixed, and moved
+    wait_until(lambda: bundles(repo) == 1, what="bundle after the fix")
+    assert daemon.stop() == 0
+
+
+def test_notify_protocol(project: tuple[Path, Path], start_daemon: Start) -> None:
+    repo, key = project
+    daemon = start_daemon(repo, key, extra_env={"WATCHDOG_USEC": "400000"})
+    assert daemon.messages[-1].startswith("READY=1\nSTATUS=watching 1 ")
+    daemon.notified("WATCHDOG=1")
+    daemon.send(signal.SIGHUP)
+    assert daemon.notified("RELOADING=1").split("\n")[1].startswith("MONOTONIC_USEC=")
+    daemon.notified("READY=1")
+    _params(repo, gap=0.02)  # still watching after the reload
+    wait_until(lambda: bundles(repo) == 1, what="bundle after reload")
+    daemon.send(signal.SIGTERM)
+    daemon.notified("STOPPING=1")
+    assert daemon.stop() == 0
+
+
+def test_second_daemon_on_the_same_repo_is_refused(
+    project: tuple[Path, Path], start_daemon: Start, seid: SeidRunner, tmp_path: Path
+) -> None:
+    repo, key = project
+    first = start_daemon(repo, key)
+    second = seid("daemon", "--key", key, "--config", tmp_path / "seid0.toml", repo, timeout=30)
+    assert_one_line_error(second, "another seid daemon", f"pid {first.proc.pid}", str(repo))
+    assert first.proc.poll() is None
+
+
+def test_bad_config_is_one_line(seid: SeidRunner, tmp_path: Path, repo: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[debounce]\nquiet = "soon"\n')
+    result = seid("daemon", "--config", config, repo)
+    assert_one_line_error(result, f"{config}:2:", "debounce.quiet must be")
