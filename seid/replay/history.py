@@ -120,10 +120,11 @@ class _Tree:
     """The blob ids of the files that decide the classes, as of one commit (shared by
     every commit that does not change them)."""
 
-    __slots__ = ("blobs",)
+    __slots__ = ("blobs", "regime")
 
     def __init__(self, blobs: dict[str, str] | None = None) -> None:
         self.blobs: dict[str, str] = blobs or {}
+        self.regime: int | None = None  # the regime it maps to, once known
 
     def get(self, path: str) -> str | None:
         return self.blobs.get(path)
@@ -306,7 +307,9 @@ class _Walker:
     def _commit(self, raw: RawCommit) -> None:
         tree = self._start_tree(raw).updated(raw.changes)
         self.trees[raw.sha] = tree
-        regime_index = self.regimes.at(tree, raw.sha)
+        if tree.regime is None:
+            tree.regime = self.regimes.at(tree, raw.sha)
+        regime_index = tree.regime
         regime = self.history.regimes[regime_index]
         commit = Commit(raw.sha, raw.parents, raw.author, raw.email, raw.date, raw.subject)
         commit.regime = regime_index
