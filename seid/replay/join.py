@@ -184,6 +184,8 @@ def attribute_dirty(root: Path, history: History, found: Evidence) -> None:
     commits) that changes watched B/C inputs, provided every path that commit changes
     has exactly the SHA-256 the bundle recorded. Otherwise it stays at its HEAD.
     """
+    if not any(bundle.dirty for bundle in found.bundles):
+        return
     position = {commit.sha: i for i, commit in enumerate(history.commits)}
     digests: dict[str, str] = {}
     with BlobReader(root) as blobs:
