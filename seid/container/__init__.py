@@ -2,7 +2,8 @@
 
 Every artifact seid stores is kept as a container, so that a flipped bit, a truncated
 copy or a different file put in its place is caught when it is read back, and so that
-anyone can read it without seid: the payload is a stock .xz or .zstd stream.
+anyone can read it without seid: the payload is raw LZMA2 or a zstd frame, which the
+stock ``xz`` and ``zstd`` tools decode.
 
 Byte layout (all integers unsigned big-endian; offsets in bytes)::
 
@@ -17,22 +18,26 @@ Byte layout (all integers unsigned big-endian; offsets in bytes)::
 Codecs (the payload of each):
 
 - ``00`` stored: the original bytes.
-- ``01`` xz: one .xz stream (LZMA2, no integrity check: the SHA-256 covers it).
-  Read with ``tail -c +51 FILE | xz -d``.
+- ``01`` xz: raw LZMA2, the data part of an .xz block without the .xz framing (lc,
+  lp, pb are in the stream; the encoder's dictionary is at most 64 MiB, and a decoder
+  needs at most min(64 MiB, the original size)). Read with
+  ``tail -c +51 FILE | xz -d --format=raw --lzma2=dict=64MiB``.
 - ``02`` zstd: one zstd frame, window at most 2^27 bytes.
   Read with ``tail -c +51 FILE | zstd -d --long=27``.
-- ``03`` columns+xz: one .xz stream of the column-wise transform of a delimited text
-  table (layout in :mod:`seid.container.csvcodec`); only for originals <= 64 MiB.
+- ``03`` columns+xz: raw LZMA2 (as ``01``) of the column-wise transform of a delimited
+  text table (layout in :mod:`seid.container.csvcodec`); only for originals <= 64 MiB.
 
 A reader must decode the payload, and accept the file only if the result has exactly
-the stated size and SHA-256; anything after the end of the xz stream or the zstd
+the stated size and SHA-256; anything after the end of the LZMA2 stream or the zstd
 frame(s) is an error.
 
 How seid packs: files up to 64 MiB are compressed by every codec in memory (xz at
 preset 9 extreme; zstd at level 19 with a 2^27 window and long-distance matching;
 columns+xz when the file is a regular table and the result decodes back to it byte for
 byte) and the smallest payload wins, stored on ties, so a container is never larger
-than xz's output (or the original) plus the 50-byte header. Larger files stream in
+than the original plus the 50-byte header, nor (an empty file aside) than ``xz -9e``
+output: it is the same LZMA2 data without the .xz framing, which costs more than the
+header. Larger files stream in
 bounded memory: the codec is chosen on three 1 MiB samples (stored unless a sample
 shrinks by 3%), xz uses an 8 MiB dictionary and zstd a 2^24 window, and the result
 falls back to stored if it did not shrink. Output goes to a temporary file in the

@@ -22,7 +22,6 @@ XZ_PRESET = 9 | lzma.PRESET_EXTREME
 XZ_DICT = 64 << 20  # preset 9's dictionary
 XZ_MIN_DICT = 4096
 XZ_STREAM_DICT = 8 << 20  # preset 9e needs ~674 MiB with its 64 MiB dictionary
-XZ_DECODE_MEMLIMIT = 128 << 20  # a 64 MiB dictionary decodes in ~65 MiB
 ZSTD_LEVEL = 19
 ZSTD_WINDOW_LOG = 27  # zstd --long: decoders accept up to 2^27 by default
 ZSTD_STREAM_WINDOW_LOG = 24
@@ -52,14 +51,22 @@ def _zstd() -> ModuleType | None:
 
 
 def xz_compress(data: bytes) -> bytes:
-    """One .xz stream at preset 9 extreme; no xz check (the header's SHA-256 covers it).
+    """Raw LZMA2 (the data of an .xz block, no framing) at preset 9 extreme.
 
-    The dictionary shrinks to the input (as the xz tool does): a dictionary larger
-    than the input cannot find more matches, but costs time and memory to set up.
+    This is the very LZMA2 stream ``xz -9e`` writes, without the ~60 bytes of .xz
+    stream header, block header, check, index and footer: that is what keeps a container,
+    its own 50-byte header included, below the size of ``xz -9e`` output. The
+    dictionary shrinks to the input (as the xz tool does): a larger one cannot find
+    more matches, but costs time and memory to set up.
     """
-    dict_size = min(XZ_DICT, max(XZ_MIN_DICT, 1 << (len(data) - 1).bit_length()))
-    filters = [{"id": lzma.FILTER_LZMA2, "preset": XZ_PRESET, "dict_size": dict_size}]
-    return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, filters=filters)
+    filters = [{"id": lzma.FILTER_LZMA2, "preset": XZ_PRESET, "dict_size": xz_dict_size(len(data))}]
+    return lzma.compress(data, format=lzma.FORMAT_RAW, filters=filters)
+
+
+def xz_dict_size(size: int) -> int:
+    """A dictionary large enough for any LZMA2 stream of a ``size``-byte original:
+    matches never reach back further than the data itself, and encoders use <= 64 MiB."""
+    return min(XZ_DICT, max(XZ_MIN_DICT, 1 << (size - 1).bit_length()))
 
 
 def zstd_compress(data: bytes) -> bytes | None:
@@ -87,7 +94,7 @@ def stream_encoder(codec: Codec, size: int) -> Encoder | None:
     """A bounded-memory encoder for large files (smaller windows than the trials use)."""
     if codec is Codec.XZ:
         filters = [{"id": lzma.FILTER_LZMA2, "preset": XZ_PRESET, "dict_size": XZ_STREAM_DICT}]
-        return lzma.LZMACompressor(lzma.FORMAT_XZ, lzma.CHECK_NONE, filters=filters)
+        return lzma.LZMACompressor(lzma.FORMAT_RAW, filters=filters)
     if codec is Codec.ZSTD:
         zstandard = _zstd()
         if zstandard is None:
@@ -110,19 +117,24 @@ def decode(codec: Codec, source: BinaryIO, size: int) -> Iterator[bytes]:
         if codec is Codec.STORED:
             yield from iter(lambda: source.read(CHUNK), b"")
         elif codec is Codec.XZ:
-            yield from _xz_chunks(source)
+            yield from _xz_chunks(source, size)
         elif codec is Codec.ZSTD:
             yield from _zstd_chunks(source)
         else:
             yield from _columns_chunks(source, size)
     except lzma.LZMAError as exc:
-        raise VerificationError(f"corrupt xz payload: {exc}") from None
+        raise VerificationError(f"corrupt LZMA2 payload: {exc}") from None
     except EOFError:
         raise VerificationError("truncated payload") from None
 
 
-def _xz_chunks(source: BinaryIO) -> Iterator[bytes]:
-    decoder = lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=XZ_DECODE_MEMLIMIT)
+def _xz_decoder(size: int) -> lzma.LZMADecompressor:
+    filters = [{"id": lzma.FILTER_LZMA2, "dict_size": xz_dict_size(size)}]
+    return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=filters)
+
+
+def _xz_chunks(source: BinaryIO, size: int) -> Iterator[bytes]:
+    decoder = _xz_decoder(size)
     while not decoder.eof:
         data = b""
         if decoder.needs_input:
@@ -133,7 +145,7 @@ def _xz_chunks(source: BinaryIO) -> Iterator[bytes]:
         if out:
             yield out
     if decoder.unused_data or source.read(1):
-        raise VerificationError("trailing bytes after the xz stream")
+        raise VerificationError("trailing bytes after the LZMA2 stream")
 
 
 def _zstd_chunks(source: BinaryIO) -> Iterator[bytes]:
@@ -152,7 +164,7 @@ def _zstd_chunks(source: BinaryIO) -> Iterator[bytes]:
 
 def _columns_chunks(source: BinaryIO, size: int) -> Iterator[bytes]:
     limit = csvcodec.max_encoded_size(size)
-    decoder = lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=XZ_DECODE_MEMLIMIT)
+    decoder = _xz_decoder(size)
     # xz never grows its input by more than a small fraction, so a longer payload is junk.
     encoded = decoder.decompress(source.read(limit + CHUNK), max_length=limit + 1)
     if len(encoded) > limit:
@@ -160,7 +172,7 @@ def _columns_chunks(source: BinaryIO, size: int) -> Iterator[bytes]:
     if not decoder.eof:
         raise EOFError
     if decoder.unused_data or source.read(1):
-        raise VerificationError("trailing bytes after the xz stream")
+        raise VerificationError("trailing bytes after the LZMA2 stream")
     original = csvcodec.decode(encoded)
     for start in range(0, len(original), CHUNK):
         yield original[start : start + CHUNK]

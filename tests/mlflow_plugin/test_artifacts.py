@@ -18,6 +18,7 @@ from seid import container
 from seid.container.store import digest_path
 from seid.errors import VerificationError
 from seid.mlflow_plugin.artifacts import SeidArtifactRepository, root_of
+from tests.test_container import PEAK_RSS
 
 
 @pytest.fixture
@@ -208,9 +209,9 @@ def _log_and_load_model(tmp_path: Path) -> None:
     assert not stored[0].read_bytes().startswith(b"artifact_path")
 
 
-RSS_SCRIPT = textwrap.dedent(
+RSS_SCRIPT = PEAK_RSS + textwrap.dedent(
     """
-    import hashlib, os, resource, sys
+    import os, sys
     from pathlib import Path
     from seid.mlflow_plugin.artifacts import SeidArtifactRepository
 
@@ -220,12 +221,12 @@ RSS_SCRIPT = textwrap.dedent(
         for _ in range(200):
             out.write(os.urandom(1 << 20))
     repo = SeidArtifactRepository(f"seid://{work / 'store'}")
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_mib()
     repo.log_artifact(str(big), "weights")
     (work / "out").mkdir()
     repo.download_artifacts("weights/big.bin", str(work / "out"))
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(before // 1024, after // 1024)
+    after = peak_mib()
+    print(before, after)
     """
 )
 
