@@ -208,7 +208,7 @@ def _reviews(cycles: list[RiskCycle]) -> list[Finding]:
                     "review-overdue",
                     f"no review of risk {cycle.risk_id} from {gap.start[:10]} until {until[:10]}"
                     f" (due {gap.due[:10]}, interval {cycle.review.interval})",
-                    [c for c in (gap.start_commit, gap.end_commit) if c],
+                    list(dict.fromkeys(c for c in (gap.start_commit, gap.end_commit) if c)),
                     risk=cycle.risk_id,
                 )
             )

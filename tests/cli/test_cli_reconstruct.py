@@ -9,6 +9,7 @@ import pty
 import select
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,41 @@ def test_infer_on_a_repository_with_only_dvc_yaml(seid: SeidRunner, hist: Repo) 
     assert doc["repository"]["inferred_classes"] is True
     assert doc["history"]["classified"] == {"A": 0, "B": 1, "C": 2}
     assert [f["kind"] for f in doc["findings"]] == ["unevidenced-change"] * 2
+
+
+TRAIN = 'import json\njson.dump({{"dp-gap": {{"value": {value}}}}}, open("metrics.json", "w"))\n'
+
+
+@pytest.mark.slow
+def test_end_to_end_with_real_seid_run(seid: SeidRunner, hist: Repo, tmp_path: Path) -> None:
+    """Bundles written by ``seid run`` (one on uncommitted changes) replay as the cycle."""
+    made = keys.generate(tmp_path / "keys", "host")
+    keys.add_trusted(hist.path, made.public_path)
+    argv = f"[{sys.executable}, train.py]"
+    ignore = "metrics.json\n.sei/ledger/\n.sei/logs/\n.sei/cache/\n"
+    today = datetime.now(UTC).isoformat(timespec="seconds")  # runs are dated now, too
+    first = hist.commit(
+        {
+            "sei.yaml": manifest().replace("[python, train.py]", argv),
+            "train.py": TRAIN.format(value=0.05),
+            ".gitignore": ignore,
+            ".sei/trust/.keep": "",
+        },
+        date=today,
+    )
+    run_env = {"SEID_SIGNING_KEY": str(made.private_path)}
+    assert seid("run", "--force", cwd=hist.path, extra_env=run_env).code == 1  # gate fails
+    (hist.path / "train.py").write_text(TRAIN.format(value=0.01))
+    assert seid("run", cwd=hist.path, extra_env=run_env).code == 0  # on uncommitted changes
+    treated = hist.commit({"train.py": TRAIN.format(value=0.01)}, "drop proxy", date=today)
+    data = hist.commit({"data/x.csv": "1"}, date=today)
+    r = seid("reconstruct", cwd=hist.path)
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert problems(doc) == []
+    assert [(j["recorded"], j["joined"]) for j in doc["ledger"]["dirty_joined"]] == [
+        (first, treated)
+    ]
+    [risk] = doc["risks"]
+    assert [t["effective"] for t in risk["treatments"] if t["commit"] == treated] == [True]
+    assert [(f["kind"], f["commits"]) for f in doc["findings"]] == [("unevidenced-change", [data])]
