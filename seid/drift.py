@@ -41,6 +41,7 @@ Change = Literal["added", "deleted", "modified"]
 _MODES_FILE = (b"100644", b"100755")
 _MODE_LINK = b"120000"
 _LEDGER_KEY = "ledger/v1"
+_HEAD_KEY = "head/v1"
 
 
 @dataclass(frozen=True)
@@ -159,10 +160,28 @@ def baseline(root: Path, snapshot: Snapshot, matcher: Matcher, cache: StatCache)
         return Baseline("ledger", predicate.get("inputs", {}), predicate=predicate)
     if snapshot.commit is None:
         return Baseline("none", {})
-    inputs = head_inputs(root, snapshot.commit, matcher, cache)
+    inputs = _committed(root, snapshot.commit, matcher, cache)
     committed = {p for paths in inputs.values() for p in paths}
     fresh = [p for paths in snapshot.inputs.values() for p in paths if p not in committed]
-    return Baseline("HEAD", inputs, commit=snapshot.commit, excluded=git_ignored(root, fresh))
+    excluded = git_ignored(snapshot.ignored, fresh)
+    return Baseline("HEAD", inputs, commit=snapshot.commit, excluded=excluded)
+
+
+def _committed(
+    root: Path, commit: str, matcher: Matcher, cache: StatCache
+) -> Mapping[DriftClass, Mapping[str, str]]:
+    """:func:`head_inputs`, kept for the last (commit, watch list) pair: a commit's tree
+    never changes, so a warm status starts no ``git ls-tree`` at all."""
+    key = f"{commit}:{matcher.key}"
+    raw = cache.get_meta(_HEAD_KEY)
+    if raw is not None:
+        doc = json.loads(raw)
+        if doc["key"] == key:
+            cached: Mapping[DriftClass, Mapping[str, str]] = doc["inputs"]
+            return cached
+    inputs = head_inputs(root, commit, matcher, cache)
+    cache.put_meta(_HEAD_KEY, json.dumps({"key": key, "inputs": inputs}))
+    return inputs
 
 
 @dataclass(frozen=True)
@@ -193,19 +212,10 @@ def _git(root: Path, *args: str, stdin: bytes | None = None, ok: Sequence[int] =
     return proc.stdout
 
 
-def git_ignored(root: Path, paths: Sequence[str]) -> frozenset[str]:
-    """Which of ``paths`` git ignores.
-
-    One ``git ls-files --others --ignored --directory`` lists ignored files and whole
-    ignored directories (collapsed, not descended), which is far cheaper than asking
-    ``git check-ignore`` about ten thousand data files one by one.
-    """
-    if not paths:
-        return frozenset()
-    argv = ["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--directory"]
-    listed = {p.decode() for p in _git(root, *argv).split(b"\0") if p}
-    dirs = tuple(p for p in listed if p.endswith("/"))
-    return frozenset(p for p in paths if p in listed or p.startswith(dirs))
+def git_ignored(ignored: frozenset[str], paths: Iterable[str]) -> frozenset[str]:
+    """Which of ``paths`` git ignores, given ``git status``'s collapsed ignored list."""
+    dirs = tuple(p for p in ignored if p.endswith("/"))
+    return frozenset(p for p in paths if p in ignored or p.startswith(dirs))
 
 
 def head_inputs(

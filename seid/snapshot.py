@@ -18,6 +18,7 @@ safe one.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat as statmod
@@ -48,6 +49,8 @@ class Snapshot:
     inputs: Mapping[DriftClass, Mapping[str, str]]
     skipped: tuple[str, ...] = ()
     branch: str | None = None
+    # What git ignores (directories end in "/"): not recorded, only for a HEAD baseline.
+    ignored: frozenset[str] = frozenset()
 
     def to_predicate(self) -> dict[str, dict[str, str]]:
         """``{"A": {path: sha256}, "B": ..., "C": ...}`` as the evidence bundle carries it."""
@@ -106,12 +109,16 @@ class Matcher:
         # that matches wins, which is the precedence, in a single pass over the path.
         groups: list[str] = []
         bases: set[str] = set()
+        normal: list[list[str]] = []
         for cls in PRECEDENCE:
             patterns = [_check_pattern(p) for p in globs.get(cls, ())]
+            normal.append(patterns)
             if patterns:
                 groups.append(f"(?P<{cls}>{'|'.join(_glob_regex(p) for p in patterns)})")
                 bases.update(_base(p) for p in patterns)
         self._regex = re.compile("|".join(groups) or "(?!)", re.DOTALL)
+        # Identifies the watch list, for results derived from it and cached (seid.drift).
+        self.key = hashlib.sha256(repr(normal).encode()).hexdigest()
         self.bases = _outermost(bases)
         self._memo: dict[str, DriftClass | None] = {}
 
@@ -233,27 +240,40 @@ class GitState:
     commit: str | None
     branch: str | None
     dirty: bool
+    ignored: frozenset[str] = frozenset()
 
 
 def git_state(root: Path) -> GitState:
-    """HEAD commit, branch and whether tracked files differ from it, in one git process."""
-    argv = ["git", "--no-optional-locks", "status", "--porcelain=v2", "--branch", "-z", "-uno"]
+    """HEAD commit, branch, dirty flag and what git ignores, all from one ``git status``.
+
+    Dirty means tracked files differ from HEAD (as ``git describe --dirty``); untracked
+    files are not dirt but drift. Ignored paths come collapsed (``data/`` for a whole
+    ignored directory), which is what a comparison with HEAD needs (see seid.drift).
+    """
+    argv = ["git", "--no-optional-locks", "status", "--porcelain=v2", "--branch", "-z"]
+    argv += ["--untracked-files=normal", "--ignored=traditional"]
     proc = subprocess.run(argv, cwd=root, capture_output=True, check=False)
     if proc.returncode != 0:
         msg = proc.stderr.decode(errors="replace").strip().splitlines()
         raise SeidError(f"{root}: git status failed: {msg[-1] if msg else proc.returncode}")
     commit = branch = None
     dirty = False
-    for rec in proc.stdout.split(b"\0"):
+    ignored: set[str] = set()
+    records = iter(proc.stdout.split(b"\0"))
+    for rec in records:
         if rec.startswith(b"# branch.oid "):
             oid = rec[13:].decode()
             commit = None if oid == "(initial)" else oid
         elif rec.startswith(b"# branch.head "):
             head = rec[14:].decode()
             branch = None if head == "(detached)" else head
-        elif rec and not rec.startswith(b"#"):
+        elif rec.startswith(b"! "):
+            ignored.add(rec[2:].decode())
+        elif rec.startswith((b"1 ", b"2 ", b"u ")):
             dirty = True
-    return GitState(commit, branch, dirty)
+            if rec.startswith(b"2 "):
+                next(records, None)  # a rename's original path: its own record
+    return GitState(commit, branch, dirty, frozenset(ignored))
 
 
 @dataclass
@@ -293,6 +313,7 @@ def take_snapshot(
         inputs=inputs,
         skipped=tuple(walk.skipped),
         branch=git.branch,
+        ignored=git.ignored,
     )
 
 

@@ -85,8 +85,9 @@ def test_delete_add_and_rename(project: Path) -> None:
 
 def test_committed_change_is_not_drift_against_head(project: Path) -> None:
     write(project, "train.py", "print('v2')\n")
+    assert run(project).drift.paths == {"B": ["train.py"]}
     git(project, "commit", "-qam", "v2")
-    assert not run(project).drift
+    assert not run(project).drift  # the cached HEAD inputs follow the new commit
 
 
 def test_git_ignored_data_is_not_compared_with_head(project: Path) -> None:

@@ -69,6 +69,19 @@ def test_git_state_commit_and_dirty(project: Path) -> None:
     assert snap(project).dirty is True
 
 
+def test_git_state_ignored_and_renames(project: Path) -> None:
+    write(project, ".gitignore", "data/big/\n*.tmp\n")
+    write(project, "data/big/part-0.bin", "x")
+    write(project, "scratch.tmp", "x")
+    write(project, "! odd.py", "x")
+    git(project, "add", ".")
+    git(project, "commit", "-qm", "odd name")
+    git(project, "mv", "! odd.py", "renamed.py")  # the old name is a record of its own
+    state = git_state(project)
+    assert state.dirty is True
+    assert state.ignored == {"data/big/", "scratch.tmp"}
+
+
 def test_unborn_head_has_no_commit(repo: Path) -> None:
     assert git_state(repo).commit is None
 
