@@ -41,6 +41,7 @@ class RepoWorker:
         gate: threading.Semaphore,
         metrics: Metrics,
         on_globs: GlobsHook | None = None,
+        on_follow_up: Callable[[], None] | None = None,
     ) -> None:
         self.repo = repo
         self.root = repo.path
@@ -49,6 +50,7 @@ class RepoWorker:
         self._metrics = metrics
         self._stop = threading.Event()
         self.on_globs = on_globs
+        self.on_follow_up = on_follow_up
         self._cond = threading.Condition()
         self._pending: list[str] = []
         self._force = False
@@ -169,7 +171,9 @@ class RepoWorker:
             _log.info(
                 "inputs changed during the run; a follow-up is queued", paths=len(report.follow_up)
             )
-            self.request("follow-up")
+            # Through the debouncer when there is one: the change may still be going on
+            # (a checkout), and its own events settle into the same single follow-up.
+            (self.on_follow_up or (lambda: self.request("follow-up")))()
         return report.status if report.gate is None else f"gate-{report.gate}"
 
     def _refresh_globs(self) -> None:

@@ -34,6 +34,7 @@ from seid.daemon.watcher import RESCAN, RepoWatcher
 from seid.errors import SeidError
 
 LOCK_NAME = "daemon.lock"
+FOLLOW_UP = "<follow-up>"  # a marker path: the last run saw inputs change under it
 JOIN_SECONDS = 60.0  # below systemd's TimeoutStopSec=90s, above the tool's 10 s grace
 _log = dlog.get("seid.daemon")
 
@@ -252,7 +253,8 @@ class Service:
             self.metrics.inc("seid_batches_total", repo=label)
             if RESCAN in paths:
                 self.metrics.inc("seid_rescans_total", repo=label)
-            worker.request("rescan" if RESCAN in paths else "change")
+            reason = "rescan" if RESCAN in paths else "change"
+            worker.request("follow-up" if paths == {FOLLOW_UP} else reason)
 
         debouncer = Debouncer(
             settled, config.quiet, config.max_latency, name=f"seid-debounce {label}"
@@ -266,6 +268,7 @@ class Service:
             root, globs, seen, polling=repo.polling, always=_manifest_names(), ignore=_outputs(root)
         )
         worker.on_globs = watcher.update
+        worker.on_follow_up = lambda: debouncer.add([FOLLOW_UP])
         state = RepoState(
             repo, lock, worker, debouncer, watcher, (config.quiet, config.max_latency)
         )

@@ -172,10 +172,15 @@ class RepoWatcher:
         relevant = [p for p in paths if self._relevant(p, is_directory)]
         if not relevant:
             return
-        if is_directory and self._missing_base_appeared():
-            self._schedule()
-            relevant.append(RESCAN)
         self._on_paths(relevant)
+        if is_directory and self._missing_base_appeared():
+            # Not on watchdog's own thread (it cannot join itself); files made in the new
+            # directory before its watch exists are caught by the rescan that follows.
+            threading.Thread(target=self._replan, name="seid-replan", daemon=True).start()
+
+    def _replan(self) -> None:
+        self._schedule()
+        self._on_paths([RESCAN])
 
     def _relevant(self, path: str, is_directory: bool) -> bool:
         try:

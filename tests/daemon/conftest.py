@@ -108,6 +108,14 @@ class Daemon:
                 break
         raise AssertionError(f"no {prefix} (got {self.messages}); log:\n{self.log.read_text()}")
 
+    def runs_finished(self, count: int = 1, timeout: float = 30.0) -> None:
+        """Wait until ``count`` runs (the start-up reconcile is the first) have finished."""
+
+        def done() -> bool:
+            return sum(x.get("event") == "run finished" for x in self.lines()) >= count
+
+        wait_until(done, timeout, f"{count} finished runs")
+
     def lines(self) -> list[dict[str, object]]:
         out = []
         for line in self.log.read_text().splitlines():
@@ -139,11 +147,12 @@ def start_daemon(tmp_path: Path, env: dict[str, str]) -> Iterator[Callable[..., 
         args: tuple[str, ...] = (),
         ready: bool = True,
         extra_env: dict[str, str] | None = None,
+        quiet: float = QUIET,
     ) -> Daemon:
         n = len(started)
         config = tmp_path / f"seid{n}.toml"
         config.write_text(
-            f"[debounce]\nquiet = {QUIET}\nmax_latency = 10\n"
+            f"[debounce]\nquiet = {quiet}\nmax_latency = 30\n"
             "[schedules]\nreconcile = 0\nverify = 0\nreview = 0\n" + extra_config
         )
         sock_path = str(tmp_path / f"notify{n}.sock")

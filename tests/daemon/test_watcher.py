@@ -1,0 +1,144 @@
+"""Real inotify: which events matter, new directories, overflow -> rescan, big checkouts."""
+
+from __future__ import annotations
+
+import json
+import queue
+import struct
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from seid import keys
+from seid.daemon import watcher as watcher_mod
+from seid.daemon.config import DaemonConfig, RepoConfig
+from seid.daemon.service import Service
+from seid.daemon.watcher import RESCAN, RepoWatcher, watch_plan
+from tests.conftest import git
+from tests.daemon.conftest import Daemon, bundles, runs, wait_until
+
+GLOBS = {"A": ["sei.yaml"], "B": ["eval.py", "params.json"], "C": ["data/**"]}
+
+
+def test_watch_plan_covers_bases_and_waits_for_missing_ones(tmp_path: Path) -> None:
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    (tmp_path / "eval.py").write_text("")
+    plan = watch_plan(tmp_path, ["eval.py", "data", "data/sub", "later/deep"])
+    assert plan == {tmp_path: False, tmp_path / "data": True}
+    assert watch_plan(tmp_path, [""]) == {tmp_path: True}
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Iterator[tuple[Path, queue.Queue[str]]]:
+    root = tmp_path / "w"
+    (root / "data").mkdir(parents=True)
+    (root / ".git").mkdir()
+    got: queue.Queue[str] = queue.Queue()
+    w = RepoWatcher(
+        root,
+        GLOBS,
+        lambda paths: [got.put(p) for p in paths],
+        always=["sei.yaml"],
+        ignore=["metrics.json"],
+    )
+    w.start()
+    yield root, got
+    w.stop()
+
+
+def _drain_until(got: queue.Queue[str], wanted: str) -> list[str]:
+    seen = []
+    while True:
+        path = got.get(timeout=10)
+        seen.append(path)
+        if path.endswith(wanted):
+            return seen
+
+
+def test_only_watched_inputs_count(watched: tuple[Path, queue.Queue[str]]) -> None:
+    root, got = watched
+    (root / ".git" / "index").write_text("x")  # not watched at all
+    (root / "metrics.json").write_text("{}")  # the pipeline's output
+    (root / "notes.txt").write_text("x")  # no glob names it
+    (root / "runs.log").write_text("x")
+    (root / "params.json").write_text("{}")
+    seen = _drain_until(got, "params.json")
+    assert {Path(p).name for p in seen} == {"params.json"}
+
+
+def test_a_directory_created_later_is_watched(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    root.mkdir()
+    got: queue.Queue[str] = queue.Queue()
+    w = RepoWatcher(root, GLOBS, lambda paths: [got.put(p) for p in paths])
+    w.start()
+    try:
+        (root / "data").mkdir()
+        assert RESCAN in _drain_until(got, RESCAN)  # the new base directory: rescan
+        (root / "data" / "x.csv").write_text("1\n")
+        _drain_until(got, "data/x.csv")  # and it is watched from then on
+    finally:
+        w.stop()
+
+
+def _overflow_buffer() -> bytes:
+    """The record the kernel queues when events were dropped: wd -1, IN_Q_OVERFLOW."""
+    return struct.pack("iIII", -1, 0x4000, 0, 0)
+
+
+def test_overflow_record_is_reported(watched: tuple[Path, queue.Queue[str]]) -> None:
+    from watchdog.observers.inotify_c import Inotify
+
+    _, got = watched
+    assert list(Inotify._parse_event_buffer(_overflow_buffer())) == [(-1, 0x4000, 0, b"")]
+    assert got.get(timeout=5) == RESCAN
+
+
+def test_overflow_rescan_catches_a_lost_change(project: tuple[Path, Path]) -> None:
+    """Events lost (the watch is down), then an overflow: the rescan still finds it."""
+    from watchdog.observers.inotify_c import Inotify
+
+    repo, key = project
+    config = DaemonConfig(repos=(RepoConfig(repo),), quiet=0.2, max_latency=5)
+    service = Service(config, keys.load_signer(key))
+    service.start()
+    try:
+        state = service.repos[repo]
+        wait_until(lambda: not state.worker.busy(), what="start-up reconcile")
+        with watcher_mod._listeners_lock:  # its events are lost from here on
+            watcher_mod._listeners.discard(state.watcher.rescan)
+        state.watcher.stop()
+        (repo / "params.json").write_text(json.dumps({"gap": 0.02}))
+        with watcher_mod._listeners_lock:
+            watcher_mod._listeners.add(state.watcher.rescan)
+        list(Inotify._parse_event_buffer(_overflow_buffer()))
+        wait_until(lambda: bundles(repo) == 1, what="the rescan's bundle")
+        assert service.metrics.get("seid_rescans_total", repo=str(repo)) == 1
+    finally:
+        service.shutdown()
+    assert runs(repo) == 1
+
+
+@pytest.mark.slow
+def test_checkout_of_10000_files_is_one_run(
+    project: tuple[Path, Path], start_daemon: Callable[..., Daemon]
+) -> None:
+    repo, key = project
+    git(repo, "checkout", "-qb", "big")
+    for i in range(10_000):
+        (repo / "data" / f"f{i:05d}.csv").write_text(f"{i}\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "10k files")
+    git(repo, "checkout", "-q", "main")
+    daemon = start_daemon(repo, key, quiet=1.0)  # the default quiet period
+    (repo / "params.json").write_text('{"gap": 0.02}')  # a ledger baseline first
+    wait_until(lambda: bundles(repo) == 1, what="the baseline bundle")
+    git(repo, "checkout", "-q", "big")  # 10,000 files appear
+    wait_until(lambda: bundles(repo) == 2, timeout=120, what="the checkout's bundle")
+    (repo / "params.json").write_text('{"gap": 0.021}')  # a marker change after it
+    wait_until(lambda: bundles(repo) == 3, timeout=60, what="the marker's bundle")
+    assert daemon.stop() == 0
+    assert runs(repo) == 3  # the checkout ran the pipeline once
+    done = [x for x in daemon.lines() if x.get("event") == "chain done"]
+    assert [x.get("drift") for x in done if x.get("status") == "attested"] == [["B"], ["C"], ["B"]]
