@@ -159,6 +159,16 @@ class Service:
             if self.healthy() and interval:
                 self.notifier.watchdog()
 
+    @property
+    def http_address(self) -> tuple[str, int] | None:
+        """Where /metrics and /healthz are served (the real port when 0 was asked)."""
+        return None if self._http is None else self._http.server_address[:2]
+
+    def alive(self) -> bool:
+        """Every watcher and worker thread is running (read-only: for /healthz)."""
+        states = list(self.repos.values())
+        return all(s.worker.alive() and s.watcher.alive() for s in states)
+
     def healthy(self) -> bool:
         """All watches and workers alive; a dead watcher is restarted (and rescans)."""
         ok = True
