@@ -1,0 +1,111 @@
+"""Sidecar registry audit against a real `mlflow server` (SQLite store) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from seid import evidence, keys
+from seid.daemon.config import Sidecar
+from seid.daemon.detect import append
+from seid.daemon.runner import ledger_size
+from seid.daemon.sidecar import FINDING_PREDICATE, audit, ledger_statements
+from tests.daemon.conftest import wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "mlflow.log").open("w")
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "--default-artifact-root",
+            (tmp_path / "artifacts").as_uri(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: _up(url) or proc.poll() is not None, timeout=120, what="mlflow server")
+        assert proc.poll() is None, (tmp_path / "mlflow.log").read_text()
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _bundle(repo: Path, signer: object, **pipeline: str) -> None:
+    """A passing evidence bundle whose pipeline names a model version (as the mlflow tool's do)."""
+    subject = evidence.subject_for_file(repo / "sei.yaml", repo)
+    append(
+        repo, signer, [subject], {"gate": "pass", "pipeline": pipeline}, evidence.EVIDENCE_PREDICATE
+    )
+
+
+def test_champion_without_passing_bundle_is_a_finding(
+    mlflow_server: str, project: tuple[Path, Path]
+) -> None:
+    from mlflow import MlflowClient
+
+    repo, key = project
+    signer = keys.load_signer(key)
+    client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+    experiment = client.create_experiment("credit")
+    runs = [client.create_run(experiment).info.run_id for _ in range(3)]
+    client.create_registered_model("credit-scorer")
+    for run_id in runs:
+        client.create_model_version("credit-scorer", f"runs:/{run_id}/model", run_id=run_id)
+    client.create_registered_model("unaliased")  # no champion: nothing to audit
+    sidecar = Sidecar(mlflow_server, repo)
+
+    client.set_registered_model_alias("credit-scorer", "champion", "1")
+    (found,) = audit(sidecar, signer)
+    assert (found.model, found.version, found.run_id) == ("credit-scorer", "1", runs[0])
+    (finding,) = ledger_statements(repo, FINDING_PREDICATE)
+    assert finding["predicate"]["kind"] == "promoted-without-passing-evidence"
+    assert finding["subject"][0]["name"] == "models:/credit-scorer/1"
+    assert len(audit(sidecar, signer)) == 1 and ledger_size(repo) == 1  # attested once
+
+    _bundle(repo, signer, registered_model="credit-scorer", model_version="2")
+    client.set_registered_model_alias("credit-scorer", "champion", "2")
+    assert audit(sidecar, signer) == []  # matched by registered model + version
+
+    _bundle(repo, signer, run_id=runs[2])
+    client.set_registered_model_alias("credit-scorer", "champion", "3")
+    assert audit(sidecar, signer) == []  # matched by run id (bundles without the version)
+    assert ledger_size(repo) == 3  # one finding, two bundles
