@@ -57,6 +57,8 @@ def daemon(
 ) -> None:
     """Watch repositories; re-run what drifted, assess it, and attest it, until SIGTERM.
 
+    REPOs given here replace the config's [[repos]] list; its other options apply.
+
     Changes are debounced into settled batches; one run at a time per repository, with
     one queued follow-up. SIGHUP reloads the config; systemd's notify protocol is spoken
     when $NOTIFY_SOCKET is set.

@@ -84,11 +84,13 @@ class DaemonConfig:
     sidecar: Sidecar | None = None
     source: Path | None = None
 
-    def with_repos(self, extra: Sequence[RepoConfig]) -> DaemonConfig:
-        """Command-line repos added to (and overriding) the configured ones."""
-        known = {r.path: r for r in self.repos}
-        known.update({r.path: r for r in extra})
-        return replace(self, repos=tuple(known.values()))
+    def with_repos(self, repos: Sequence[RepoConfig]) -> DaemonConfig:
+        """Command-line repos replace the configured list; the options still apply.
+
+        So ``seid@<path>.service`` instances share ``/etc/seid/seid.toml``'s options
+        without each one also locking every repository that file lists.
+        """
+        return replace(self, repos=tuple(repos)) if repos else self
 
 
 class _Reader:
@@ -149,8 +151,8 @@ def load(path: Path, *, required: bool = True) -> DaemonConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         found = re.search(r"\(at line (\d+), column (\d+)\)", str(err))
-        message = re.sub(r"\s*\(at line.*\)$", "", str(err))
-        line, col = (int(found[1]), int(found[2])) if found else (None, None)
+        message = re.sub(r"\s*\(at (line|end of document).*\)$", "", str(err))
+        line, col = (int(found[1]), int(found[2])) if found else (len(text.splitlines()), None)
         raise InputError(str(path), f"invalid TOML: {message}", line, col) from None
     return parse(path, text, data)
 

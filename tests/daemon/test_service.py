@@ -141,3 +141,35 @@ def test_bad_config_is_one_line(seid: SeidRunner, tmp_path: Path, repo: Path) ->
     config.write_text('[debounce]\nquiet = "soon"\n')
     result = seid("daemon", "--config", config, repo)
     assert_one_line_error(result, f"{config}:2:", "debounce.quiet must be")
+
+
+def test_config_file_parsed_with_lines_for_errors(tmp_path: Path) -> None:
+    from seid.daemon.config import RepoConfig, load
+    from seid.errors import InputError
+
+    path = tmp_path / "seid.toml"
+    path.write_text(
+        'key = "keys/seid.key"\nmax_concurrent_runs = 2\n[debounce]\nquiet = 0.5\n'
+        '[schedules]\npublish = 60\n[http]\naddress = "127.0.0.1:9464"\n'
+        '[[repos]]\npath = "repo"\nmode = "detect"\npolling = true\n'
+    )
+    config = load(path)
+    assert config.key == tmp_path / "keys" / "seid.key"
+    assert config.repos == (RepoConfig(tmp_path / "repo", "detect", True),)
+    assert (config.quiet, config.max_latency, config.max_concurrent_runs) == (0.5, 30.0, 2)
+    assert config.schedules.publish == 60 and config.schedules.reconcile == 600
+    assert config.http == ("127.0.0.1", 9464)
+    cli = RepoConfig(tmp_path / "other")
+    assert config.with_repos([cli]).repos == (cli,)  # the command line replaces the list
+    cases = {
+        "[debounce]\nquite = 1\n": ":2: unknown setting debounce.quite",
+        "[[repos]]\npath = 'r'\nmode = 'train'\n": ":3: repos[0].mode must be run or detect",
+        "a = 1\nx = ]\n": ":2:5: invalid TOML",
+        "x = [\n": ":1: invalid TOML",
+        "[http]\naddress = 'localhost'\n": ":2: http.address: expected host:port",
+    }
+    for text, fragment in cases.items():
+        path.write_text(text)
+        with pytest.raises(InputError) as err:
+            load(path)
+        assert fragment in str(err.value) and str(err.value).startswith(str(path)), str(err.value)
