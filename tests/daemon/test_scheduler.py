@@ -65,3 +65,24 @@ def test_review_interval_overdue(project: tuple[Path, Path], age_days: int, due:
     later = datetime.now(UTC) + timedelta(days=age_days)
     found = overdue_reviews(repo, manifest, later)
     assert bool(found) is due
+
+
+def test_publish_job_writes_the_ledger_ref(project: tuple[Path, Path]) -> None:
+    from seid.daemon.scheduler import publish, verify
+    from tests.conftest import git
+
+    repo, key = project
+    signer = load_signer(key)
+    (repo / "params.json").write_text(json.dumps({"gap": 0.02}))
+    report = run(repo, signer, echo=False)
+    assert report.attestation is not None
+    off = Schedules(reconcile=0, verify=0, review=0)
+    service = Service(DaemonConfig(repos=(RepoConfig(repo),), schedules=off), signer)
+    service.start()
+    try:
+        publish(service)
+        verify(service)  # local and published log both verify: logs, never raises
+    finally:
+        service.shutdown()
+    ref = f"refs/seid/ledger/{report.attestation.log_id}"
+    assert git(repo, "for-each-ref", "--format=%(refname)", ref).strip() == ref

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
 from seid import evidence, keys
 from seid.daemon.config import Sidecar
@@ -30,7 +31,7 @@ def _free_port() -> int:
 def _up(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
-            return reply.status == 200
+            return bool(reply.status == 200)
     except OSError:
         return False
 
@@ -69,7 +70,7 @@ def mlflow_server(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
         proc.wait(30)
 
 
-def _bundle(repo: Path, signer: object, **pipeline: str) -> None:
+def _bundle(repo: Path, signer: Signer, **pipeline: str) -> None:
     """A passing evidence bundle whose pipeline names a model version (as the mlflow tool's do)."""
     subject = evidence.subject_for_file(repo / "sei.yaml", repo)
     append(

@@ -15,10 +15,23 @@ from seid.daemon import watcher as watcher_mod
 from seid.daemon.config import DaemonConfig, RepoConfig
 from seid.daemon.service import Service
 from seid.daemon.watcher import RESCAN, RepoWatcher, watch_plan
+from seid.snapshot import DriftClass
 from tests.conftest import git
 from tests.daemon.conftest import Daemon, bundles, runs, wait_until
 
-GLOBS = {"A": ["sei.yaml"], "B": ["eval.py", "params.json"], "C": ["data/**"]}
+GLOBS: dict[DriftClass, list[str]] = {
+    "A": ["sei.yaml"],
+    "B": ["eval.py", "params.json"],
+    "C": ["data/**"],
+}
+
+
+def _into(got: queue.Queue[str]) -> Callable[[list[str]], None]:
+    def put(paths: list[str]) -> None:
+        for path in paths:
+            got.put(path)
+
+    return put
 
 
 def test_watch_plan_covers_bases_and_waits_for_missing_ones(tmp_path: Path) -> None:
@@ -38,7 +51,7 @@ def watched(tmp_path: Path) -> Iterator[tuple[Path, queue.Queue[str]]]:
     w = RepoWatcher(
         root,
         GLOBS,
-        lambda paths: [got.put(p) for p in paths],
+        _into(got),
         always=["sei.yaml"],
         ignore=["metrics.json"],
     )
@@ -71,7 +84,7 @@ def test_a_directory_created_later_is_watched(tmp_path: Path) -> None:
     root = tmp_path / "w"
     root.mkdir()
     got: queue.Queue[str] = queue.Queue()
-    w = RepoWatcher(root, GLOBS, lambda paths: [got.put(p) for p in paths])
+    w = RepoWatcher(root, GLOBS, _into(got))
     w.start()
     try:
         (root / "data").mkdir()
