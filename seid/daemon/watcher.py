@@ -211,22 +211,29 @@ class RepoWatcher:
     def _schedule(self) -> None:
         """(Re)create the observer over the current plan; limits fall back to polling."""
         with self._lock:
-            plan = watch_plan(self.root, self._bases())
             old, self._observer = self._observer, None
         if old is not None:
             old.stop()
             old.join(timeout=10)
-        try:
-            observer = self._start(plan, self._polling)
-        except OSError as err:
-            if err.errno not in _LIMIT_ERRORS or self._polling:
-                raise
-            _log.error(
-                "inotify limit reached; polling instead", repo=str(self.root), error=str(err)
-            )
-            self._polling = True
-            observer = self._start(plan, True)
-            self._on_paths([RESCAN])
+        for attempt in range(3):
+            plan = watch_plan(self.root, self._bases())
+            try:
+                observer = self._start(plan, self._polling)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+                # A directory vanished between planning and watching (a checkout
+                # removing it): plan again; what changed meanwhile the rescan catches.
+                self._on_paths([RESCAN])
+            except OSError as err:
+                if err.errno not in _LIMIT_ERRORS or self._polling:
+                    raise
+                _log.error("inotify limit reached; polling", repo=str(self.root), error=str(err))
+                self._polling = True
+                observer = self._start(plan, True)
+                self._on_paths([RESCAN])
+                break
         with self._lock:
             self._plan, self._observer = plan, observer
 

@@ -136,7 +136,7 @@ class Daemon:
 
 @pytest.fixture
 def start_daemon(tmp_path: Path, env: dict[str, str]) -> Iterator[Callable[..., Daemon]]:
-    """Start ``seid daemon`` on a repo with a fast test config; waits for READY=1."""
+    """Start ``seid daemon`` with a fast test config; waits for READY=1 and the reconcile."""
     started: list[Daemon] = []
 
     def start(
@@ -183,6 +183,7 @@ def start_daemon(tmp_path: Path, env: dict[str, str]) -> Iterator[Callable[..., 
         started.append(daemon)
         if ready:
             daemon.notified("READY=1")
+            daemon.runs_finished(1)  # the start-up reconcile: tests act after it
         return daemon
 
     yield start
