@@ -173,3 +173,30 @@ def test_config_file_parsed_with_lines_for_errors(tmp_path: Path) -> None:
         with pytest.raises(InputError) as err:
             load(path)
         assert fragment in str(err.value) and str(err.value).startswith(str(path)), str(err.value)
+
+
+def test_library_loggers_share_the_json_pipeline() -> None:
+    import io
+    import logging
+
+    from seid.daemon import logging as dlog
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    out = io.StringIO()
+    try:
+        dlog.setup(out, json=True)
+        dlog.bind(repo="/srv/ml/credit", run="abc123")
+        logging.getLogger("apscheduler.scheduler").warning("job missed")
+        logging.getLogger("watchdog.observers").info("chatter")  # below WARNING: dropped
+        dlog.get("seid.daemon").info("run finished", result="gate-pass")
+    finally:
+        dlog.unbind("repo", "run")
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [x["event"] for x in lines] == ["job missed", "run finished"]
+    for line in lines:
+        assert line["repo"] == "/srv/ml/credit" and line["run"] == "abc123"
+        assert line["timestamp"].endswith("Z") and line["level"] in ("warning", "info")
+    assert lines[0]["logger"] == "apscheduler.scheduler"

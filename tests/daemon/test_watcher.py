@@ -155,3 +155,20 @@ def test_checkout_of_10000_files_is_one_run(
     assert runs(repo) == 3  # the checkout ran the pipeline once
     done = [x for x in daemon.lines() if x.get("event") == "chain done"]
     assert [x.get("drift") for x in done if x.get("status") == "attested"] == [["B"], ["C"], ["B"]]
+
+
+def test_polling_mode_sees_changes(tmp_path: Path) -> None:
+    """For file systems without inotify (NFS): the same filtering over a polling observer."""
+    root = tmp_path / "w"
+    (root / "data").mkdir(parents=True)
+    got: queue.Queue[str] = queue.Queue()
+    w = RepoWatcher(root, GLOBS, _into(got), polling=True)
+    w.start()
+    try:
+        assert w.polling and w.alive()
+        (root / "notes.txt").write_text("x")
+        (root / "data" / "new.csv").write_text("1\n")
+        seen = _drain_until(got, "data/new.csv")
+        assert not any(p.endswith("notes.txt") for p in seen)
+    finally:
+        w.stop()
