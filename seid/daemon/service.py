@@ -16,6 +16,7 @@ import fcntl
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,7 @@ class Service:
         self._reload = reload
         self._wake = threading.Event()
         self._want_reload = False
+        self._stop_signal: str | None = None
         self._gate = threading.BoundedSemaphore(config.max_concurrent_runs)
         self._scheduler: Any = None
         self._http: Any = None
@@ -138,7 +140,8 @@ class Service:
         self._wake.set()
 
     def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
-        _log.info("stop requested", signal=signal.Signals(signum).name)
+        # No logging here: the handler may interrupt a thread holding a logging lock.
+        self._stop_signal = signal.Signals(signum).name
         self.request_stop()
 
     def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
@@ -158,6 +161,7 @@ class Service:
                 self.reload()
             if self.healthy() and interval:
                 self.notifier.watchdog()
+        _log.info("stop requested", signal=self._stop_signal)
 
     @property
     def http_address(self) -> tuple[str, int] | None:
@@ -259,23 +263,17 @@ class Service:
             globs = {}
         worker = RepoWorker(repo, self.signer, self._gate, self.metrics)
 
-        def settled(paths: frozenset[str]) -> None:
-            self.metrics.inc("seid_batches_total", repo=label)
-            if RESCAN in paths:
-                self.metrics.inc("seid_rescans_total", repo=label)
-            reason = "rescan" if RESCAN in paths else "change"
-            worker.request("follow-up" if paths == {FOLLOW_UP} else reason)
-
-        debouncer = Debouncer(
-            settled, config.quiet, config.max_latency, name=f"seid-debounce {label}"
+        batches = _Batches(root, worker, self.metrics, config.max_latency)
+        debouncer = batches.debouncer = Debouncer(
+            batches.settled, config.quiet, config.max_latency, name=f"seid-debounce {label}"
         )
-
-        def seen(paths: list[str]) -> None:
-            self.metrics.inc("seid_events_total", repo=label)
-            debouncer.add(paths)
-
         watcher = RepoWatcher(
-            root, globs, seen, polling=repo.polling, always=_manifest_names(), ignore=_outputs(root)
+            root,
+            globs,
+            batches.seen,
+            polling=repo.polling,
+            always=_manifest_names(),
+            ignore=_outputs(root),
         )
         worker.on_globs = watcher.update
         worker.on_follow_up = lambda: debouncer.add([FOLLOW_UP])
@@ -325,6 +323,40 @@ class Service:
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+class _Batches:
+    """File events -> the debouncer -> settled batches -> the repository's worker.
+
+    A settled batch waits while git holds ``.git/index.lock`` (a checkout or merge
+    rewriting the tree; running then would snapshot half of it), for at most the
+    maximum latency, so a stale lock left by a crashed git cannot hold runs back.
+    """
+
+    def __init__(self, root: Path, worker: RepoWorker, metrics: Metrics, max_wait: float) -> None:
+        self.root, self.worker, self.metrics, self.max_wait = root, worker, metrics, max_wait
+        self.label = str(root)
+        self.debouncer: Debouncer | None = None
+        self._waiting_since: float | None = None
+
+    def seen(self, paths: list[str]) -> None:
+        self.metrics.inc("seid_events_total", repo=self.label)
+        if self.debouncer is not None:
+            self.debouncer.add(paths)
+
+    def settled(self, paths: frozenset[str]) -> None:
+        if self.debouncer is not None and (self.root / ".git" / "index.lock").exists():
+            now = time.monotonic()
+            self._waiting_since = self._waiting_since or now
+            if now - self._waiting_since < self.max_wait:
+                self.debouncer.add(paths)  # one more quiet period
+                return
+        self._waiting_since = None
+        self.metrics.inc("seid_batches_total", repo=self.label)
+        if RESCAN in paths:
+            self.metrics.inc("seid_rescans_total", repo=self.label)
+        reason = "rescan" if RESCAN in paths else "change"
+        self.worker.request("follow-up" if paths == {FOLLOW_UP} else reason)
 
 
 def _manifest_names() -> tuple[str, ...]:

@@ -200,3 +200,30 @@ def test_library_loggers_share_the_json_pipeline() -> None:
         assert line["repo"] == "/srv/ml/credit" and line["run"] == "abc123"
         assert line["timestamp"].endswith("Z") and line["level"] in ("warning", "info")
     assert lines[0]["logger"] == "apscheduler.scheduler"
+
+
+def test_a_batch_waits_while_git_rewrites_the_tree(project: tuple[Path, Path]) -> None:
+    """A checkout holds .git/index.lock: the run waits for it, not for half a tree."""
+    import time
+
+    from seid import keys
+    from seid.daemon.config import DaemonConfig, RepoConfig, Schedules
+    from seid.daemon.service import Service
+
+    repo, key = project
+    off = Schedules(reconcile=0, verify=0, review=0)
+    config = DaemonConfig(repos=(RepoConfig(repo),), quiet=0.2, max_latency=30, schedules=off)
+    service = Service(config, keys.load_signer(key))
+    service.start()
+    try:
+        state = service.repos[repo]
+        wait_until(lambda: not state.worker.busy(), what="start-up reconcile")
+        lock = repo / ".git" / "index.lock"
+        lock.write_text("")
+        _params(repo, gap=0.02)
+        time.sleep(1.0)  # five quiet periods
+        assert runs(repo) == 0 and not state.worker.busy()
+        lock.unlink()
+        wait_until(lambda: bundles(repo) == 1, what="the run after git let go")
+    finally:
+        service.shutdown()
