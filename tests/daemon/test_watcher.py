@@ -172,3 +172,43 @@ def test_polling_mode_sees_changes(tmp_path: Path) -> None:
         assert not any(p.endswith("notes.txt") for p in seen)
     finally:
         w.stop()
+
+
+LIMITED = """\
+import os, queue, resource, sys
+from pathlib import Path
+import watchdog.observers.inotify, watchdog.observers.polling
+from seid.daemon.watcher import RepoWatcher
+root = Path(sys.argv[1])
+got = queue.Queue()
+w = RepoWatcher(root, {"A": ["sei.yaml"], "C": ["data/**"]}, lambda p: [got.put(x) for x in p])
+# Room for one inotify instance (3 fds with watchdog's wake-up pipe), not for two.
+limit = len(os.listdir("/proc/self/fd")) + 3
+resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+w.start()
+print(w.polling, got.get(timeout=10), flush=True)
+(root / "data" / "x.csv").write_text("1")
+while not got.get(timeout=10).endswith("data/x.csv"):
+    pass
+print("seen", flush=True)
+w.stop()
+"""
+
+
+def test_watch_limit_falls_back_to_polling_and_rescans(tmp_path: Path) -> None:
+    """Out of inotify instances (EMFILE here, via the fd limit): poll, rescan, still see."""
+    import subprocess
+    import sys
+
+    (tmp_path / "data").mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", LIMITED, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    *logged, polled, seen = proc.stdout.splitlines()
+    assert (polled, seen) == (f"True {RESCAN}", "seen")
+    assert any("inotify limit reached; polling" in line for line in logged)
