@@ -27,6 +27,7 @@ _PIPELINES = {
     "mlflow": (
         "pipeline:\n  tool: mlflow\n  metrics: metrics.json\n  params: params.yaml\n"
         "  entry: eval/mlflow_entry.py\n  registered_model: credit-scorer\n"
+        "  experiment: credit-scorer\n  artifact_location: mlartifacts\n"
     ),
     "dagster": (
         "pipeline:\n  tool: dagster\n  metrics: metrics.json\n  params: params.yaml\n"

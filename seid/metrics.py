@@ -52,6 +52,28 @@ def read_metrics(located: Located) -> dict[str, Metric]:
     return found
 
 
+def read_flat_metrics(values: Mapping[str, Any], where: str) -> dict[str, Metric]:
+    """Metrics a tracker stores flat (MLflow run metrics, Dagster metadata), as entries.
+
+    Trackers hold numbers only, so a measure's power block travels as sibling keys:
+    ``dp-gap`` with ``dp-gap.ci_low``, ``dp-gap.ci_high``, ``dp-gap.ci_level`` and
+    ``dp-gap.n``. Those are folded back into the measure-style entry and read by the
+    same rules as a metrics file; a dotted key with no base beside it stays a metric of
+    its own (a DVC-style nested name). ``where`` names the source in errors.
+    """
+    numeric = ("n", "ci_low", "ci_high", "ci_level")
+    doc: dict[str, Any] = {}
+    for name, value in sorted(values.items()):
+        base, _, key = name.rpartition(".")
+        if key in numeric and base in values:
+            continue
+        power = {k: values[f"{name}.{k}"] for k in numeric if f"{name}.{k}" in values}
+        if power.get("n") is not None and float(power["n"]).is_integer():
+            power["n"] = int(power["n"])
+        doc[name] = {"value": value, "power": power} if power else value
+    return read_metrics(Located(where, doc))
+
+
 def lookup(metrics: Mapping[str, Metric], *names: str) -> Metric | None:
     """The first of ``names`` present (callers pass the measure id before the metric)."""
     for name in names:

@@ -40,7 +40,6 @@ from seid.config.values import (
     RepoPath,
 )
 
-MANIFEST_NAMES = ("sei.yaml", "venth.yaml")
 # Validation context flag: leave cross-field checks to the caller, who can locate them.
 DEFER_CHECKS = "seid.defer_checks"
 
@@ -106,6 +105,10 @@ class Pipeline(Section):
     entry: RepoPath | None = None  # mlflow: entry script, or MLproject entry point name
     tracking_uri: str = "sqlite:///mlflow.db"  # mlflow
     registered_model: str | None = None  # mlflow: the registry name promotions go to
+    experiment: str = "Default"  # mlflow: the experiment the entry logs to
+    # mlflow, for an experiment seid creates: a URI, or a repo directory that becomes a
+    # verified seid:// artifact store
+    artifact_location: str | None = None
     definitions: RepoPath | None = None  # dagster: the file holding the Definitions
     command: list[str] | None = Field(default=None, min_length=1)  # command: argv, no shell
 

@@ -14,11 +14,34 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import quote, unquote, urlparse
 
 from seid.container.core import TEMP_PREFIX, Header, atomic_output, decode, read_header
 from seid.errors import VerificationError
 
 DIGEST_SUFFIX = ".seid-digest"
+SCHEME = "seid"
+
+
+def path_of(uri: str) -> Path:
+    """The directory of a ``seid:///abs/path`` URI (also ``seid:/abs`` as MLflow joins
+    run paths onto it, and ``seid://localhost/abs``); ValueError for anything else."""
+    parsed = urlparse(uri)
+    path = unquote(parsed.path)
+    if (
+        parsed.scheme != SCHEME
+        or parsed.netloc not in ("", "localhost")
+        or not os.path.isabs(path)
+        or parsed.query
+        or parsed.fragment
+    ):
+        raise ValueError(f"not a local seid:///absolute/path URI: {uri}")
+    return Path(os.path.normpath(path))
+
+
+def uri_of(path: Path) -> str:
+    """The ``seid:///abs/path`` URI of a store directory or an artifact in it."""
+    return f"{SCHEME}://{quote(path.resolve().as_posix())}"
 
 
 def digest_path(artifact: Path) -> Path:
@@ -43,17 +66,23 @@ def recorded_digest(artifact: Path, name: str) -> str:
         raise VerificationError(f"{name}: no valid digest record beside the container") from None
 
 
-def decode_recorded(artifact: Path, name: str, sink: BinaryIO | None) -> Header:
-    """Decode ``artifact`` into ``sink`` (or nowhere) if it is the artifact recorded there."""
+def stored_digest(artifact: Path, name: str) -> str:
+    """The SHA-256 of the original, once the header agrees with the record (no decode)."""
     expected = recorded_digest(artifact, name)
     with open(artifact, "rb") as raw:
         header = read_header(raw, name)
-        if header.hexdigest != expected:
-            raise VerificationError(
-                f"{name}: the container holds a different artifact "
-                f"(sha256 {header.hexdigest}, recorded {expected})"
-            )
-        raw.seek(0)
+    if header.hexdigest != expected:
+        raise VerificationError(
+            f"{name}: the container holds a different artifact "
+            f"(sha256 {header.hexdigest}, recorded {expected})"
+        )
+    return expected
+
+
+def decode_recorded(artifact: Path, name: str, sink: BinaryIO | None) -> Header:
+    """Decode ``artifact`` into ``sink`` (or nowhere) if it is the artifact recorded there."""
+    stored_digest(artifact, name)
+    with open(artifact, "rb") as raw:
         return decode(raw, name, sink.write if sink is not None else lambda _: None)
 
 

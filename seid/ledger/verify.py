@@ -243,9 +243,18 @@ class _State:
 
 
 def _check_subjects(root: Path, subjects: Mapping[str, tuple[int, str]], report: LogReport) -> None:
-    """Re-hash subject files that still exist against the newest entry naming them."""
+    """Re-hash subject files that still exist against the newest entry naming them.
+
+    A ``seid://`` subject is an artifact in a verified store (a model MLflow logged):
+    its container is decoded and the bytes hashed, wherever the store is mounted.
+    """
     base = root.resolve()
     for name, (i, digest) in sorted(subjects.items()):
+        if name.startswith("seid:"):
+            problem = _stored_problem(name, digest)
+            if problem is not None:
+                report.problems.append(Problem(i, problem))
+            continue
         relative = PurePosixPath(name)
         if relative.is_absolute() or ".." in relative.parts:
             continue
@@ -254,6 +263,25 @@ def _check_subjects(root: Path, subjects: Mapping[str, tuple[int, str]], report:
             continue
         if evidence.file_sha256(path) != digest:
             report.problems.append(Problem(i, f"subject {name} no longer matches its digest"))
+
+
+def _stored_problem(name: str, digest: str) -> str | None:
+    """What is wrong with a stored artifact still present, or None."""
+    from seid.container import store  # codecs load only when a bundle names a store
+
+    try:
+        path = store.path_of(name)
+    except ValueError:
+        return f"subject {name} is not a local seid:// artifact"
+    if not path.is_file():
+        return None
+    try:
+        header = store.decode_recorded(path, name, None)
+    except (VerificationError, OSError) as exc:
+        return f"subject {exc}"
+    if header.hexdigest != digest:
+        return f"subject {name} no longer matches its digest"
+    return None
 
 
 def verify_repo(

@@ -18,7 +18,6 @@ import posixpath
 import shutil
 from contextlib import suppress
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from mlflow.entities import FileInfo
 from mlflow.exceptions import MlflowException
@@ -28,8 +27,6 @@ from mlflow.store.artifact.artifact_repo import ArtifactRepository
 from seid import container
 from seid.container import store
 from seid.errors import VerificationError
-
-SCHEME = "seid"
 
 
 class SeidArtifactRepository(ArtifactRepository):
@@ -109,13 +106,10 @@ class SeidArtifactRepository(ArtifactRepository):
 
 def root_of(artifact_uri: str) -> Path:
     """The directory of a ``seid:///abs/path`` URI (``seid://localhost/...`` too)."""
-    parsed = urlparse(artifact_uri)
-    if parsed.scheme != SCHEME or parsed.netloc not in ("", "localhost"):
-        raise _invalid(f"not a local seid:///absolute/path URI: {artifact_uri}")
-    path = unquote(parsed.path)
-    if not os.path.isabs(path) or parsed.query or parsed.fragment:
-        raise _invalid(f"not a local seid:///absolute/path URI: {artifact_uri}")
-    return Path(os.path.normpath(path))
+    try:
+        return store.path_of(artifact_uri)
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
 
 
 def _original_size(path: Path) -> int | None:

@@ -98,10 +98,13 @@ def from_outcome(
     tool: str,
     version: str | None,
     outcome: Outcome,
-    metrics_path: str,
+    metrics_path: str | None,
     **fields: Any,
 ) -> RunResult:
-    """A result from a finished tool process: its metrics file, or the reason there is none."""
+    """A result from a finished tool process: its metrics file, or the reason there is none.
+
+    ``metrics_path`` None: the tool keeps the metrics itself and the caller reads them.
+    """
     base: dict[str, Any] = {
         "tool": tool,
         "tool_version": version,
@@ -113,6 +116,8 @@ def from_outcome(
     if outcome.returncode != 0:
         error = f"{outcome.argv[0]} exited with status {outcome.returncode}"
         return RunResult(**base, error=error)
+    if metrics_path is None:
+        return RunResult(**base)
     try:
         metrics = load_metrics(root / metrics_path, display=metrics_path)
     except InputError as exc:

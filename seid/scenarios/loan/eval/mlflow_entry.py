@@ -1,11 +1,12 @@
 """The loan scenario as an MLflow run: featurize (cached by its inputs), train, evaluate.
 
 Run from the repository root. The tracking URI comes from ``MLFLOW_TRACKING_URI``
-(seid sets it from ``pipeline.tracking_uri``; MLflow >= 3.13 refuses the plain file store,
-so the default is a local SQLite store). The run is tagged with ``SEID_RUN_TOKEN`` when
-seid started it, so seid finds exactly this run again. Featurization is skipped when the
-data, ``featurize.py`` and its params are byte-for-byte those of the features on disk,
-and the run says so in its ``featurize`` tag: MLflow's own record of what was re-run.
+(MLflow >= 3.13 refuses the plain file store, so the default is a local SQLite store).
+When seid starts it, seid has opened the run and passes its id in ``MLFLOW_RUN_ID``,
+which ``mlflow.start_run()`` resumes, so seid reads back exactly this run. Featurization
+is skipped when the data, ``featurize.py`` and its params are byte-for-byte those of the
+features on disk; the run records what it re-ran and what it reused in its
+``seid.stage.<step>`` tags (``ran`` or ``cached``): MLflow's own record of it.
 """
 
 from __future__ import annotations
@@ -43,11 +44,9 @@ def main() -> None:
 
     params = yaml.safe_load(Path("params.yaml").read_text())
     mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db"))
-    mlflow.set_experiment(os.environ.get("SEID_MLFLOW_EXPERIMENT", "credit-scorer"))
+    mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", "credit-scorer"))
     model_name = os.environ.get("SEID_REGISTERED_MODEL", "credit-scorer")
     with mlflow.start_run() as run:
-        if token := os.environ.get("SEID_RUN_TOKEN"):
-            mlflow.set_tag("seid.run_token", token)
         fz = params["featurize"]
         digest = featurize_inputs_digest(fz)
         cached = STAMP.exists() and STAMP.read_text().strip() == digest
@@ -60,7 +59,13 @@ def main() -> None:
                 fz["protected"],
             )
             STAMP.write_text(digest + "\n")
-        mlflow.set_tag("featurize", "cached" if cached else "ran")
+        mlflow.set_tags(
+            {
+                "seid.stage.featurize": "cached" if cached else "ran",
+                "seid.stage.train": "ran",
+                "seid.stage.evaluate": "ran",
+            }
+        )
         mlflow.log_params({f"train.{k}": v for k, v in params["train"].items()})
         train(
             Path("features"),
