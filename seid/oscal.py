@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import yaml
 from pydantic import ValidationError
+from trestle.core.base_model import OscalBaseModel
 from trestle.oscal import OSCAL_VERSION
 from trestle.oscal import common as oc
 from trestle.oscal.assessment_plan import AssessmentPlan, LocalDefinitions
@@ -78,11 +79,11 @@ class CompileResult:
 
 def compile_plan(manifest: Manifest, root: Path, out: Path | None = None) -> CompileResult:
     """Write the assessment plan (YAML, or JSON for a ``.json`` path) atomically."""
-    target = out if out is not None else _default_target(manifest, root)
+    target = out if out is not None else plan_path(manifest, root)
     stamp = source_time(root, manifest.path)
-    plan = build_plan(manifest, stamp, _relative(manifest.path, target.parent))
+    plan = build_plan(manifest, stamp, relative_href(manifest.path, target.parent))
     data = render(plan, json_output=target.suffix.lower() == ".json")
-    write_plan(target, data)
+    write_document(target, data)
     measures = [measure for _, measure in manifest.iter_measures()]
     post = sum(measure.post_market for measure in measures)
     return CompileResult(
@@ -115,7 +116,7 @@ def build_plan(manifest: Manifest, stamp: SourceTime, manifest_href: str) -> Ass
 
 
 def _plan(manifest: Manifest, stamp: SourceTime, manifest_href: str) -> AssessmentPlan:
-    ids = _Ids(manifest.system.name)
+    ids = Ids(manifest.system.name)
     analysis = analyze(manifest.risk)
     return AssessmentPlan(
         uuid=ids("plan"),
@@ -132,23 +133,23 @@ def _plan(manifest: Manifest, stamp: SourceTime, manifest_href: str) -> Assessme
             objectives_and_methods=[
                 _objective(manifest, risk, analysis) for risk in manifest.risk.risks
             ],
-            activities=_listed(_activity(ids, risk, m) for risk, m in _manual(manifest)),
+            activities=listed(_activity(ids, risk, m) for risk, m in _manual(manifest)),
         ),
-        reviewed_controls=_reviewed_controls(manifest, analysis.overall_residual),
+        reviewed_controls=reviewed_controls(manifest, analysis.overall_residual),
         assessment_subjects=[_subject(ids)],
         tasks=_task_groups(manifest, ids),
         back_matter=oc.BackMatter(resources=[_manifest_resource(manifest, ids, manifest_href)]),
     )
 
 
-def render(plan: AssessmentPlan, *, json_output: bool = False) -> bytes:
+def render(model: OscalBaseModel, *, json_output: bool = False) -> bytes:
     """Deterministic bytes: field order as OSCAL declares it, no line wrapping."""
-    document = plan.oscal_dict()
+    document = model.oscal_dict()
     if json_output:
         return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     text = yaml.dump(
         document,
-        Dumper=_Dumper,
+        Dumper=Dumper,
         sort_keys=False,
         default_flow_style=False,
         allow_unicode=True,
@@ -157,7 +158,7 @@ def render(plan: AssessmentPlan, *, json_output: bool = False) -> bytes:
     return text.encode("utf-8")
 
 
-class _Dumper(yaml.SafeDumper):
+class Dumper(yaml.SafeDumper):
     """Multi-line prose as literal blocks, as a person would write it."""
 
 
@@ -166,7 +167,7 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
-_Dumper.add_representer(str, _str)
+Dumper.add_representer(str, _str)
 
 
 def source_time(root: Path, manifest: Path) -> SourceTime:
@@ -180,8 +181,8 @@ def source_time(root: Path, manifest: Path) -> SourceTime:
     return SourceTime(EPOCH, "epoch", None, uncommitted=True)
 
 
-def write_plan(path: Path, data: bytes) -> None:
-    """Write the plan atomically: never half a plan."""
+def write_document(path: Path, data: bytes) -> None:
+    """Write an OSCAL document atomically: never half a document."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, data)
@@ -192,13 +193,13 @@ def write_plan(path: Path, data: bytes) -> None:
 # --- inputs --------------------------------------------------------------------------
 
 
-def _default_target(manifest: Manifest, root: Path) -> Path:
+def plan_path(manifest: Manifest, root: Path) -> Path:
     # Already checked against traversal by the manifest model; checked again, cheaply,
     # because a plan written outside the repository would be an escape.
     return root / check_repo_path(manifest.oscal.assessment_plan)
 
 
-def _relative(path: Path, start: Path) -> str:
+def relative_href(path: Path, start: Path) -> str:
     return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
 
 
@@ -220,7 +221,7 @@ def _manual(manifest: Manifest) -> Iterator[tuple[Risk, Measure]]:
 # --- building blocks -----------------------------------------------------------------
 
 
-class _Ids:
+class Ids:
     """uuid5 of the system name and a path of ids: stable across compiles and hosts."""
 
     def __init__(self, system: str) -> None:
@@ -230,65 +231,65 @@ class _Ids:
         return str(uuid.uuid5(_UUID_NS, "\x1f".join((self.system, *parts))))
 
 
-def _line(value: object) -> str:
+def line(value: object) -> str:
     """One line, no edge whitespace: what OSCAL titles and prop values allow."""
     return " ".join(str(value).split())
 
 
-def _prop(name: str, value: object, *, group: str | None = None) -> oc.Property | None:
-    if value is None or _line(value) == "":
+def prop(name: str, value: object, *, group: str | None = None) -> oc.Property | None:
+    if value is None or line(value) == "":
         return None
-    return oc.Property(name=name, value=_line(value), ns=NAMESPACE, group=group)
+    return oc.Property(name=name, value=line(value), ns=NAMESPACE, group=group)
 
 
-def _listed(items: Iterable[Any]) -> list[Any] | None:
+def listed(items: Iterable[Any]) -> list[Any] | None:
     """OSCAL lists are absent, never empty."""
     found = [item for item in items if item is not None]
     return found or None
 
 
 def _many(name: str, values: Iterable[object]) -> list[oc.Property | None]:
-    return [_prop(name, value) for value in values]
+    return [prop(name, value) for value in values]
 
 
 def _metadata(manifest: Manifest, stamp: SourceTime) -> oc.Metadata:
     system = manifest.system
     return oc.Metadata(
-        title=_line(f"Assessment plan: {system.name}"),
+        title=line(f"Assessment plan: {system.name}"),
         last_modified=stamp.when,
-        version=_line(system.version or "") or "unversioned",
+        version=line(system.version or "") or "unversioned",
         oscal_version=OSCAL_VERSION,
-        props=_listed(
+        props=listed(
             [
-                _prop("generator", f"seid {__version__}"),
-                _prop("manifest", manifest.path.name),
-                _prop("manifest-digest", f"sha256:{manifest.manifest_digest}"),
-                _prop("timestamp-source", stamp.source),
-                _prop("source-commit", stamp.commit),
-                _prop("manifest-uncommitted", "true" if stamp.uncommitted else None),
+                prop("generator", f"seid {__version__}"),
+                prop("manifest", manifest.path.name),
+                prop("manifest-digest", f"sha256:{manifest.manifest_digest}"),
+                prop("timestamp-source", stamp.source),
+                prop("source-commit", stamp.commit),
+                prop("manifest-uncommitted", "true" if stamp.uncommitted else None),
             ]
         ),
         remarks=system.intended_purpose,
     )
 
 
-def _component(manifest: Manifest, ids: _Ids) -> oc.SystemComponent:
+def _component(manifest: Manifest, ids: Ids) -> oc.SystemComponent:
     system, task = manifest.system, manifest.task
     tier = manifest.classification.tier if manifest.classification else None
     standards = manifest.context.applicable_standards if manifest.context else []
     return oc.SystemComponent(
         uuid=ids("component"),
         type="software",
-        title=_line(system.name) or "unnamed system",
+        title=line(system.name) or "unnamed system",
         description=system.intended_purpose or f"The ML system {system.name}.",
-        props=_listed(
+        props=listed(
             [
-                _prop("organization", system.organization),
-                _prop("component-type", system.component_type),
-                _prop("classification-tier", tier),
-                _prop("task-modality", task.modality if task else None),
-                _prop("task-type", task.type if task else None),
-                _prop("pipeline-tool", manifest.pipeline.tool),
+                prop("organization", system.organization),
+                prop("component-type", system.component_type),
+                prop("classification-tier", tier),
+                prop("task-modality", task.modality if task else None),
+                prop("task-type", task.type if task else None),
+                prop("pipeline-tool", manifest.pipeline.tool),
                 *_many("decision", system.decisions),
                 *_many("affected-persons", system.affected_persons),
                 *_many("applicable-standard", standards),
@@ -298,7 +299,7 @@ def _component(manifest: Manifest, ids: _Ids) -> oc.SystemComponent:
     )
 
 
-def _subject(ids: _Ids) -> oc.AssessmentSubjectSpecific:
+def _subject(ids: Ids) -> oc.AssessmentSubjectSpecific:
     return oc.AssessmentSubjectSpecific(
         type="component",
         include_subjects=[oc.SelectSubjectById(subject_uuid=ids("component"), type="component")],
@@ -311,19 +312,19 @@ def _select(risk_ids: Iterable[str]) -> oc.ControlSelections:
     )
 
 
-def _reviewed_controls(manifest: Manifest, overall: OverallResidual) -> oc.ReviewedControls:
+def reviewed_controls(manifest: Manifest, overall: OverallResidual) -> oc.ReviewedControls:
     program = manifest.risk
     return oc.ReviewedControls(
         description="The risks of the risk program (ISO/IEC 23894 6.4), each assessed by its "
         "pre-registered measures; the risk id is the control id.",
-        props=_listed(
+        props=listed(
             [
-                *[_prop("appetite", level, group=dim) for dim, level in program.appetite.items()],
-                _prop("risk-criteria-scale", program.criteria.scale),
-                _prop("review-interval", program.review_interval),
-                _prop("overall-residual-level", overall.level),
-                _prop("overall-residual-criterion", overall.criterion),
-                _prop("overall-residual-evaluation", overall.evaluation),
+                *[prop("appetite", level, group=dim) for dim, level in program.appetite.items()],
+                prop("risk-criteria-scale", program.criteria.scale),
+                prop("review-interval", program.review_interval),
+                prop("overall-residual-level", overall.level),
+                prop("overall-residual-criterion", overall.criterion),
+                prop("overall-residual-evaluation", overall.evaluation),
                 *_many("overall-residual-contributor", overall.contributing),
             ]
         ),
@@ -337,9 +338,9 @@ def _objective(manifest: Manifest, risk: Risk, analysis: Analysis) -> oc.LocalOb
     misuses = [m.id for m in manifest.system.potential_misuses if risk.id in m.addressed_by]
     return oc.LocalObjective(
         control_id=risk.id,
-        description=_line(risk.title or risk.id),
-        props=_listed(
-            [_prop("domain", risk.domain), *_analysis_props(result), *_many("misuse", misuses)]
+        description=line(risk.title or risk.id),
+        props=listed(
+            [prop("domain", risk.domain), *_analysis_props(result), *_many("misuse", misuses)]
         ),
         parts=[
             oc.Part(name="objective", prose=risk.rationale or risk.title or risk.id),
@@ -350,20 +351,20 @@ def _objective(manifest: Manifest, risk: Risk, analysis: Analysis) -> oc.LocalOb
 
 def _analysis_props(result: RiskAnalysis) -> list[oc.Property | None]:
     props = [
-        _prop("likelihood", result.likelihood),
-        _prop("residual-likelihood", result.residual_likelihood),
-        _prop("inherent-overall", result.inherent_overall),
-        _prop("residual-overall", result.residual_overall),
-        _prop("requires-treatment", str(result.requires_treatment).lower()),
+        prop("likelihood", result.likelihood),
+        prop("residual-likelihood", result.residual_likelihood),
+        prop("inherent-overall", result.inherent_overall),
+        prop("residual-overall", result.residual_overall),
+        prop("requires-treatment", str(result.requires_treatment).lower()),
     ]
     for dim in result.dimensions:
         props += [
-            _prop("impact", dim.impact, group=dim.dimension),
-            _prop("appetite", dim.appetite, group=dim.dimension),
-            _prop("inherent-level", dim.inherent_level, group=dim.dimension),
-            _prop("inherent-evaluation", dim.inherent_eval, group=dim.dimension),
-            _prop("residual-level", dim.residual_level, group=dim.dimension),
-            _prop("residual-evaluation", dim.residual_eval, group=dim.dimension),
+            prop("impact", dim.impact, group=dim.dimension),
+            prop("appetite", dim.appetite, group=dim.dimension),
+            prop("inherent-level", dim.inherent_level, group=dim.dimension),
+            prop("inherent-evaluation", dim.inherent_eval, group=dim.dimension),
+            prop("residual-level", dim.residual_level, group=dim.dimension),
+            prop("residual-evaluation", dim.residual_eval, group=dim.dimension),
         ]
     return props
 
@@ -373,26 +374,26 @@ def _treatment_part(treatment: Treatment) -> oc.Part:
     return oc.Part(
         name="treatment",
         ns=NAMESPACE,
-        title=_line(f"{treatment.method.value}: {treatment.action or 'no action given'}"),
-        props=_listed(
+        title=line(f"{treatment.method.value}: {treatment.action or 'no action given'}"),
+        props=listed(
             [
-                _prop("method", treatment.method),
-                _prop("residual-likelihood", treatment.residual_likelihood),
+                prop("method", treatment.method),
+                prop("residual-likelihood", treatment.residual_likelihood),
                 *_many("measure-id", (m.id for m in treatment.measures)),
             ]
         ),
-        prose="\n".join(line for line in lines if line) or None,
+        prose="\n".join(text for text in lines if text) or None,
     )
 
 
-def _activity(ids: _Ids, risk: Risk, measure: Measure) -> oc.Activity:
+def _activity(ids: Ids, risk: Risk, measure: Measure) -> oc.Activity:
     """A manual measure: declared here, evidenced by a person, never computed by seid."""
     return oc.Activity(
         uuid=ids("activity", measure.id),
-        title=_line(f"Manual evaluation: {measure.id}"),
+        title=line(f"Manual evaluation: {measure.id}"),
         description=f"A person establishes {measure.metric} and records whether it meets "
         f"{measure.constraint}, with the evidence it rests on.",
-        props=_listed([_prop("risk-id", risk.id), _prop("measure-id", measure.id)]),
+        props=listed([prop("risk-id", risk.id), prop("measure-id", measure.id)]),
         steps=[
             oc.Step(
                 uuid=ids("activity", measure.id, "record"),
@@ -403,7 +404,7 @@ def _activity(ids: _Ids, risk: Risk, measure: Measure) -> oc.Activity:
     )
 
 
-def _task_groups(manifest: Manifest, ids: _Ids) -> list[oc.Task] | None:
+def _task_groups(manifest: Manifest, ids: Ids) -> list[oc.Task] | None:
     """Pre-market measures and post-market monitoring, as two groups of tasks."""
     groups = [
         ("pre-market", "Pre-market assessment", False),
@@ -431,7 +432,7 @@ def _task_groups(manifest: Manifest, ids: _Ids) -> list[oc.Task] | None:
     return tasks or None
 
 
-def _task(ids: _Ids, treatment: Treatment, risk: Risk, measure: Measure) -> oc.Task:
+def _task(ids: Ids, treatment: Treatment, risk: Risk, measure: Measure) -> oc.Task:
     subjects = [oc.AssessmentSubject(_subject(ids))]
     activity = (
         [oc.AssociatedActivity(activity_uuid=ids("activity", measure.id), subjects=subjects)]
@@ -441,10 +442,10 @@ def _task(ids: _Ids, treatment: Treatment, risk: Risk, measure: Measure) -> oc.T
     return oc.Task(
         uuid=ids("measure", measure.id),
         type="action",
-        title=_line(f"{measure.id}: {measure.metric} {measure.constraint}"),
+        title=line(f"{measure.id}: {measure.metric} {measure.constraint}"),
         description=f"Check that {measure.metric} {measure.constraint} for risk {risk.id} "
         f"({measure.enforcement}, {measure.evaluation}).",
-        props=_listed(_measure_props(treatment, risk, measure)),
+        props=listed(_measure_props(treatment, risk, measure)),
         timing=_timing(measure.frequency),
         associated_activities=activity,
         subjects=subjects,
@@ -453,25 +454,25 @@ def _task(ids: _Ids, treatment: Treatment, risk: Risk, measure: Measure) -> oc.T
 
 def _measure_props(treatment: Treatment, risk: Risk, m: Measure) -> list[oc.Property | None]:
     return [
-        _prop("risk-id", risk.id),
-        _prop("measure-id", m.id),
-        _prop("metric", m.metric),
-        _prop("operator", m.constraint.comparator),
-        _prop("threshold", repr(m.constraint.threshold)),
-        _prop("severity", m.severity),
-        _prop("enforcement", m.enforcement),
-        _prop("evaluation", m.evaluation),
+        prop("risk-id", risk.id),
+        prop("measure-id", m.id),
+        prop("metric", m.metric),
+        prop("operator", m.constraint.comparator),
+        prop("threshold", repr(m.constraint.threshold)),
+        prop("severity", m.severity),
+        prop("enforcement", m.enforcement),
+        prop("evaluation", m.evaluation),
         *_many("lifecycle-phase", m.lifecycle),
-        _prop("market-phase", "post-market" if m.post_market else "pre-market"),
-        _prop("treatment-method", treatment.method),
-        _prop("article", m.article),
+        prop("market-phase", "post-market" if m.post_market else "pre-market"),
+        prop("treatment-method", treatment.method),
+        prop("article", m.article),
         *_many("standard-clause", m.standard_clauses),
         *_many("framework", m.frameworks),
-        _prop("control-tier", m.control_tier),
-        _prop("trigger", m.trigger),
-        _prop("frequency", m.frequency),
-        _prop("metric-threshold", None if m.metric_threshold is None else repr(m.metric_threshold)),
-        _prop("art72-citation", m.art72_citation),
+        prop("control-tier", m.control_tier),
+        prop("trigger", m.trigger),
+        prop("frequency", m.frequency),
+        prop("metric-threshold", None if m.metric_threshold is None else repr(m.metric_threshold)),
+        prop("art72-citation", m.art72_citation),
         *_many("input", (f"{name}={value}" for name, value in sorted(m.inputs.items()))),
     ]
 
@@ -491,10 +492,10 @@ def _timing(duration: str | None) -> oc.TimingAtFrequency | None:
     return oc.TimingAtFrequency(at_frequency=oc.AtFrequency(period=period, unit=name))
 
 
-def _manifest_resource(manifest: Manifest, ids: _Ids, href: str) -> oc.Resource:
+def _manifest_resource(manifest: Manifest, ids: Ids, href: str) -> oc.Resource:
     return oc.Resource(
         uuid=ids("resource", "manifest"),
-        title=_line(f"seid manifest {manifest.path.name}"),
+        title=line(f"seid manifest {manifest.path.name}"),
         description="The risk program this plan was compiled from.",
         rlinks=[
             oc.Rlink(

@@ -14,12 +14,13 @@ from typing import Any, Literal
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
 
-from seid import attest
+from seid import attest, evidence
 from seid.assess import Assessment, assess
 from seid.config import Manifest, load_manifest
 from seid.drift import Detection, Drift, compare, detect
 from seid.evidence import Subject
 from seid.fsutil import sei_dir
+from seid.ledger.log import Ledger
 from seid.metrics import Metric
 from seid.reproducers.base import Plan, get_reproducer, plan
 from seid.reproducers.execute import now
@@ -29,6 +30,7 @@ from seid.snapshot import DriftClass, Matcher, class_globs, take_snapshot
 from seid.statcache import StatCache
 
 Status = Literal["up-to-date", "attested"]
+PROMOTION_PREDICATE = "https://seid.dev/promotion/v1"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class RunReport:
     attestation: attest.Attestation | None = None
     follow_up: tuple[str, ...] = ()
     promoted: str | None = None
+    oscal_results: Path | None = None
 
     @property
     def exit_code(self) -> int:
@@ -105,8 +108,13 @@ def run(
     force: bool = False,
     echo: bool | None = None,
     stop: threading.Event | None = None,
+    oscal_results: bool = False,
 ) -> RunReport:
-    """One pass of the chain over the repository at ``root``."""
+    """One pass of the chain over the repository at ``root``.
+
+    ``oscal_results`` also writes the attested run as an OSCAL assessment-results
+    document beside the compiled plan.
+    """
     manifest = load_manifest(root)
     globs = watched_globs(root, manifest)
     with StatCache.open(root) as cache:
@@ -127,7 +135,45 @@ def run(
     if reproducer is not None and report.gate == "pass":
         # Promotion only after the passing bundle is in the ledger, never before.
         report = replace(report, promoted=reproducer.promote(result))
+        if report.promoted is not None:
+            _record_promotion(root, signer, report)
+    if oscal_results:
+        report = replace(report, oscal_results=_write_oscal(root, manifest, report, result))
     return report
+
+
+def _write_oscal(root: Path, manifest: Manifest, report: RunReport, result: RunResult) -> Path:
+    from seid.oscal_results import RunOutcome, write_results  # trestle: only when asked
+
+    assert report.attestation is not None and report.assessment is not None
+    outcome = RunOutcome(
+        assessment=report.assessment,
+        gate=report.gate or "error",
+        started=result.started,
+        finished=result.finished,
+        log_id=report.attestation.log_id,
+        index=report.attestation.index,
+        entry_sha256=report.attestation.entry_sha256,
+        error=result.error,
+    )
+    return write_results(root, manifest, outcome)
+
+
+def _record_promotion(root: Path, signer: Signer, report: RunReport) -> None:
+    """A promotion statement beside the passing bundle: the bundle is signed before the
+    promotion happens, so it cannot record it; replay judges the promotion by this."""
+    done = report.attestation
+    assert done is not None
+    subject = Subject(f"evidence:{done.log_id[:16]}#{done.index}", done.entry_sha256)
+    predicate = {
+        "git": {"commit": report.detection.snapshot.commit},
+        "promoted": report.promoted,
+        "evidence": f"sha256:{done.entry_sha256}",
+        "at": now().isoformat(),
+    }
+    statement = evidence.statement([subject], PROMOTION_PREDICATE, predicate)
+    with Ledger.open(root, signer.public_key.keyid, create=True) as ledger:
+        ledger.append(evidence.sign(statement, signer), signer)
 
 
 def _attest(

@@ -20,8 +20,15 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Signing key (default: $SEID_SIGNING_KEY, the systemd credential, ~/.config/seid).",
 )
+@click.option(
+    "--oscal-results",
+    is_flag=True,
+    help="Also write the run as an OSCAL assessment-results document beside the plan.",
+)
 @click.pass_context
-def run(ctx: click.Context, force: bool, as_json: bool, key: Path | None) -> None:
+def run(
+    ctx: click.Context, force: bool, as_json: bool, key: Path | None, oscal_results: bool
+) -> None:
     """Re-run what drifted through the pipeline tool, assess it, and attest the result.
 
     Class A drift alone re-runs nothing: the last bundle's metrics are re-assessed
@@ -33,7 +40,8 @@ def run(ctx: click.Context, force: bool, as_json: bool, key: Path | None) -> Non
 
     root = find_root(Path.cwd())
     signer = load_signer(key)
-    report = run_chain(root, signer, force=force, echo=None if not as_json else False)
+    echo = None if not as_json else False
+    report = run_chain(root, signer, force=force, echo=echo, oscal_results=oscal_results)
     if as_json:
         click.echo(json.dumps(as_document(report), indent=2, sort_keys=True))
     else:
@@ -61,6 +69,8 @@ def as_document(report: RunReport) -> dict[str, Any]:
         }
     if report.promoted is not None:
         doc["promoted"] = report.promoted
+    if report.oscal_results is not None:
+        doc["oscal_results"] = str(report.oscal_results)
     return doc
 
 
@@ -99,6 +109,8 @@ def as_text(report: RunReport) -> str:
     if report.attestation is not None:
         att = report.attestation
         lines.append(f"attested: entry {att.index} of log {att.log_id[:16]}")
+    if report.oscal_results is not None:
+        lines.append(f"OSCAL results: {report.oscal_results}")
     if report.follow_up:
         lines.append(
             f"changed during the run (a follow-up run is needed): {', '.join(report.follow_up)}"
