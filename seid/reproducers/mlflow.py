@@ -107,8 +107,12 @@ class MlflowReproducer(WholeEntryReproducer):
         ]
 
     def _client(self) -> MlflowClient:
+        import logging
+
         from mlflow import MlflowClient
 
+        # A new SQLite store announces its schema migration at INFO: not seid's news.
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
         return MlflowClient(tracking_uri=self.tracking_uri)
 
     def _open_run(self, client: MlflowClient, snapshot: Snapshot) -> str:
