@@ -8,26 +8,46 @@ record seid signs and replays; Dagster's own instance storage may be absent or w
 the host. An asset is stale when its declared version differs from the recorded one (or
 none is recorded), when the data changed and it reads no other asset (a root of the
 graph), or when anything upstream of it is stale.
+
+Reproducing materialises exactly the stale assets, through Dagster's Python API in a
+subprocess (:mod:`seid.reproducers.dagster_run`), so the daemon stays responsive and the
+run can be stopped whole; Dagster's own instance lives in ``.sei/dagster``. What ran, the
+code versions, the metrics and the asset checks are read from Dagster's events.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
+import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from seid.drift import Drift
 from seid.errors import InputError, SeidError
+from seid.evidence import canonical_json
+from seid.fsutil import sei_dir, write_atomic
+from seid.metrics import Metric, read_metrics
 from seid.reproducers.base import Plan, Stage, changed_inputs, dist_version
+from seid.reproducers.execute import run_logged
+from seid.reproducers.result import RunResult, file_subjects, from_outcome, tool_env
+from seid.yamlsafe import Located
 
 if TYPE_CHECKING:
+    import threading
+
     from seid.config.model import Pipeline
-    from seid.drift import Drift
     from seid.snapshot import Snapshot
 
 RECORD_KEY = "code_versions"
+# seid's private Dagster instance: local storage, and nothing sent anywhere.
+INSTANCE_YAML = "telemetry:\n  enabled: false\n"
+# Metadata suffixes that give a metric's statistical power (``dp-gap.ci_low``).
+_POWER_SUFFIXES = ("n", "ci_low", "ci_high", "ci_level", "method")
 
 
 class DagsterReproducer:
@@ -64,6 +84,142 @@ class DagsterReproducer:
         cached = tuple(k.to_user_string() for k in keys if k not in reasons)
         return Plan(self.name, stale=stale, cached=cached)
 
+    def reproduce(
+        self,
+        plan: Plan,
+        snapshot: Snapshot,
+        log: Path,
+        *,
+        echo: bool | None = None,
+        stop: threading.Event | None = None,
+    ) -> RunResult:
+        """Materialise the plan's stale assets, and only those, in a Dagster subprocess.
+
+        The assets run and their code versions come from Dagster's materialisation
+        events, not from the plan; the runner's report sits beside the log. Dagster keeps
+        no lock file: what pins the assets is their code versions, so the lock digest is
+        the SHA-256 of their canonical JSON, and equal digests mean the same asset code.
+        """
+        if not plan.stale and not plan.cached:
+            # Planned without asking Dagster (a forced run with no B or C drift): Dagster's
+            # answer now, as `dvc repro` decides for itself what is current.
+            plan = self.plan(Drift(), snapshot)
+        definitions = self._definitions()
+        report_path = log.with_suffix(".dagster.json")
+        report_path.unlink(missing_ok=True)  # never read a report an earlier run left
+        argv = [
+            sys.executable,
+            "-m",
+            "seid.reproducers.dagster_run",
+            definitions,
+            str(report_path),
+            "--",
+            *(stage.name for stage in plan.stale),
+        ]
+        env = tool_env({"DAGSTER_HOME": str(self._instance_home())})
+        outcome = run_logged(argv, self.root, log, env=env, echo=echo, stop=stop)
+        report = _read_report(report_path)
+        materialized: list[dict[str, Any]] = report.get("materialized", [])
+        versions = self._code_versions(plan, report.get("assets"), materialized)
+        fields: dict[str, Any] = {
+            "stages_run": tuple(m["key"] for m in materialized),
+            "stages_skipped": plan.cached,
+            "lock_digest": hashlib.sha256(canonical_json(versions)).hexdigest(),
+            "artifacts": file_subjects(
+                self.root, [self.pipeline.metrics, *self._named_paths(materialized, snapshot)]
+            ),
+            "details": {
+                RECORD_KEY: versions,
+                "run_id": report.get("run_id"),
+                "asset_checks": {c["name"]: c["passed"] for c in report.get("checks", [])},
+            },
+        }
+        base: dict[str, Any] = {
+            "tool": self.name,
+            "tool_version": self.version,
+            "started": outcome.started,
+            "finished": outcome.finished,
+            "log_path": outcome.log_path,
+            **fields,
+        }
+        if outcome.returncode == 0:
+            try:
+                metrics = metadata_metrics(materialized)
+            except InputError as exc:
+                return RunResult(**base, error=f"metrics: {exc}")
+            if metrics:
+                return RunResult(**base, metrics=metrics)
+        # No metrics in Dagster's record (nothing materialised them) or a failed run: the
+        # metrics file, or the reason there is none.
+        result = from_outcome(
+            self.root, self.name, self.version, outcome, self.pipeline.metrics, **fields
+        )
+        reason = report.get("error")
+        if result.error is not None and outcome.returncode != 0 and reason:
+            result = replace(result, error=f"dagster: {reason}")
+        return result
+
+    def promote(self, result: RunResult) -> str | None:
+        return None  # Dagster has no model registry
+
+    def _instance_home(self) -> Path:
+        """``.sei/dagster``: Dagster's instance for seid's runs, configured once.
+
+        An existing ``dagster.yaml`` is the host's to tune (storage, say), so it is kept.
+        """
+        home = sei_dir(self.root, "dagster").resolve()
+        with contextlib.suppress(FileExistsError):  # written before, or by a concurrent run
+            write_atomic(home / "dagster.yaml", INSTANCE_YAML.encode(), replace=False)
+        return home
+
+    def _code_versions(
+        self,
+        plan: Plan,
+        current: Iterable[str] | None,
+        materialized: Iterable[Mapping[str, Any]],
+    ) -> dict[str, str]:
+        """``{asset: code_version}`` as it now stands, what the next plan compares with.
+
+        A materialised asset has the version Dagster ran it with; any other keeps its
+        recorded version, except one the plan found stale: it did not run, so its old
+        evidence no longer holds and the next plan must find it stale again. Assets that
+        left the definitions (``current``, unknown when they failed to load) drop out.
+        """
+        stale = {stage.name for stage in plan.stale}
+        keep = set(current) if current is not None else set(self.recorded)
+        versions = {k: v for k, v in self.recorded.items() if k in keep and k not in stale}
+        versions.update({m["key"]: m["code_version"] for m in materialized if m["code_version"]})
+        return dict(sorted(versions.items()))
+
+    def _named_paths(
+        self, materialized: Iterable[Mapping[str, Any]], snapshot: Snapshot
+    ) -> list[str]:
+        """Repo paths the materialisation metadata names (a model file, say): the run's
+        outputs. Watched inputs (the data an asset read) and seid's or git's own state
+        are not."""
+        root = self.root.resolve()
+        inputs = {path for paths in snapshot.inputs.values() for path in paths}
+        found: list[str] = []
+        for mat in materialized:
+            for value in mat["metadata"].values():
+                if not isinstance(value, str) or not value:
+                    continue
+                try:
+                    path = (root / value).resolve()
+                    rel = path.relative_to(root)
+                    exists = path.exists()
+                except (OSError, ValueError):  # not a path, or outside the repo
+                    continue
+                own = rel.parts[:1] in ((), (".git",), (".sei",))
+                if exists and not own and rel.as_posix() not in inputs:
+                    found.append(rel.as_posix())
+        return found
+
+    def _definitions(self) -> str:
+        if not self.pipeline.definitions:
+            raise InputError("sei.yaml", "pipeline.definitions: the Dagster definitions file")
+        return self.pipeline.definitions
+
     def _code_reason(self, name: str, declared: str | None) -> list[str]:
         recorded = self.recorded.get(name)
         if declared is None:
@@ -75,9 +231,52 @@ class DagsterReproducer:
         return []
 
     def _asset_graph(self) -> Any:
-        if not self.pipeline.definitions:
-            raise InputError("sei.yaml", "pipeline.definitions: the Dagster definitions file")
-        return load_definitions(self.root, self.root / self.pipeline.definitions)
+        return load_definitions(self.root, self.root / self._definitions())
+
+
+def _read_report(path: Path) -> dict[str, Any]:
+    """The runner's report; empty when it left none (killed, or crashed before writing)."""
+    try:
+        report = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return report if isinstance(report, dict) else {}
+
+
+def metadata_metrics(materialized: Iterable[Mapping[str, Any]]) -> dict[str, Metric]:
+    """The metrics in the metadata of the last materialised asset that carries numbers.
+
+    An entry ``<name>`` is a metric; ``<name>.ci_low``, ``.ci_high``, ``.ci_level``,
+    ``.n`` and ``.method`` beside it are its power block (Dagster metadata is flat). They
+    are read as a metrics file would be, so a NaN or a reversed interval is refused the
+    same way. Dagster's own ``dagster/`` entries are not metrics. Empty when no asset
+    carries any.
+    """
+    carrier: Mapping[str, Any] | None = None
+    for mat in materialized:
+        if any(_is_number(v) for v in _own(mat["metadata"]).values()):
+            carrier = mat
+    if carrier is None:
+        return {}
+    meta = _own(carrier["metadata"])
+    doc: dict[str, Any] = {}
+    for key, value in meta.items():
+        base, _, suffix = key.rpartition(".")
+        if not _is_number(value) or (suffix in _POWER_SUFFIXES and _is_number(meta.get(base))):
+            continue
+        power = {s: meta[f"{key}.{s}"] for s in _POWER_SUFFIXES if f"{key}.{s}" in meta}
+        if isinstance(power.get("n"), float) and power["n"].is_integer():
+            power["n"] = int(power["n"])  # Dagster may carry a count as a float
+        doc[key] = {"value": value, "power": power} if power else value
+    return read_metrics(Located(f"dagster metadata of asset {carrier['key']}", doc))
+
+
+def _own(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if not k.startswith("dagster/")}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def load_definitions(root: Path, path: Path) -> Any:
