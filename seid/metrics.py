@@ -55,23 +55,31 @@ def read_metrics(located: Located) -> dict[str, Metric]:
 def read_flat_metrics(values: Mapping[str, Any], where: str) -> dict[str, Metric]:
     """Metrics a tracker stores flat (MLflow run metrics, Dagster metadata), as entries.
 
-    Trackers hold numbers only, so a measure's power block travels as sibling keys:
-    ``dp-gap`` with ``dp-gap.ci_low``, ``dp-gap.ci_high``, ``dp-gap.ci_level`` and
-    ``dp-gap.n``. Those are folded back into the measure-style entry and read by the
-    same rules as a metrics file; a dotted key with no base beside it stays a metric of
-    its own (a DVC-style nested name). ``where`` names the source in errors.
+    Trackers hold flat key-value pairs, so a measure's power block travels as sibling
+    keys: ``dp-gap`` with ``dp-gap.ci_low``, ``.ci_high``, ``.ci_level``, ``.n`` and
+    ``.method``. Those are folded back into the measure-style entry and read by the same
+    rules as a metrics file (a NaN or a reversed interval is refused alike); a dotted key
+    with no number beside it stays a metric of its own. Entries that are not numbers
+    (paths, notes a tracker keeps with its metrics) are not metrics. ``where`` names the
+    source in errors.
     """
-    numeric = ("n", "ci_low", "ci_high", "ci_level")
     doc: dict[str, Any] = {}
     for name, value in sorted(values.items()):
         base, _, key = name.rpartition(".")
-        if key in numeric and base in values:
+        if key in _POWER_KEYS and is_number(values.get(base)):
             continue
-        power = {k: values[f"{name}.{k}"] for k in numeric if f"{name}.{k}" in values}
-        if power.get("n") is not None and float(power["n"]).is_integer():
-            power["n"] = int(power["n"])
+        if not is_number(value):
+            continue
+        power = {k: values[f"{name}.{k}"] for k in _POWER_KEYS if f"{name}.{k}" in values}
+        if isinstance(power.get("n"), float) and power["n"].is_integer():
+            power["n"] = int(power["n"])  # trackers keep every number as a float
         doc[name] = {"value": value, "power": power} if power else value
     return read_metrics(Located(where, doc))
+
+
+def is_number(value: Any) -> bool:
+    """A real number (bool is an int to Python, never a metric)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def lookup(metrics: Mapping[str, Metric], *names: str) -> Metric | None:

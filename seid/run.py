@@ -77,10 +77,23 @@ def metrics_from_record(record: Mapping[str, Any]) -> dict[str, Metric]:
     return out
 
 
+# What a pipeline record says about this run itself; the rest describes what was judged.
+_RUN_FIELDS = frozenset(
+    ("tool", "version", "lock_digest", "stages_run", "stages_skipped")
+    + ("started", "finished", "log", "error")
+)
+
+
 def _reassess(manifest: Manifest, previous: Mapping[str, Any]) -> RunResult:
-    """Class A alone: nothing re-runs, the last bundle's metrics meet the new criteria."""
+    """Class A alone: nothing re-runs, the last bundle's metrics meet the new criteria.
+
+    The tool's record of what was judged (Dagster's code versions, MLflow's run and
+    model version) is carried forward: the next plan compares against it, and the
+    registry audit matches a promoted version to this bundle.
+    """
     moment = now()
     pipeline = previous.get("pipeline", {})
+    carried = {k: v for k, v in pipeline.items() if k not in _RUN_FIELDS}
     return RunResult(
         tool=manifest.pipeline.tool,
         tool_version=pipeline.get("version"),
@@ -88,7 +101,7 @@ def _reassess(manifest: Manifest, previous: Mapping[str, Any]) -> RunResult:
         finished=moment,
         metrics=metrics_from_record(previous.get("metrics", {})),
         lock_digest=pipeline.get("lock_digest"),
-        details={"reassessed": True},
+        details={**carried, "reassessed": True},
     )
 
 

@@ -31,11 +31,10 @@ from seid.drift import Drift
 from seid.errors import InputError, SeidError
 from seid.evidence import canonical_json
 from seid.fsutil import sei_dir, write_atomic
-from seid.metrics import Metric, read_metrics
+from seid.metrics import Metric, is_number, read_flat_metrics
 from seid.reproducers.base import Plan, Stage, changed_inputs, dist_version
 from seid.reproducers.execute import run_logged
 from seid.reproducers.result import RunResult, file_subjects, from_outcome, tool_env
-from seid.yamlsafe import Located
 
 if TYPE_CHECKING:
     import threading
@@ -46,8 +45,6 @@ if TYPE_CHECKING:
 RECORD_KEY = "code_versions"
 # seid's private Dagster instance: local storage, and nothing sent anywhere.
 INSTANCE_YAML = "telemetry:\n  enabled: false\n"
-# Metadata suffixes that give a metric's statistical power (``dp-gap.ci_low``).
-_POWER_SUFFIXES = ("n", "ci_low", "ci_high", "ci_level", "method")
 
 
 class DagsterReproducer:
@@ -254,29 +251,17 @@ def metadata_metrics(materialized: Iterable[Mapping[str, Any]]) -> dict[str, Met
     """
     carrier: Mapping[str, Any] | None = None
     for mat in materialized:
-        if any(_is_number(v) for v in _own(mat["metadata"]).values()):
+        if any(is_number(v) for v in _own(mat["metadata"]).values()):
             carrier = mat
     if carrier is None:
         return {}
-    meta = _own(carrier["metadata"])
-    doc: dict[str, Any] = {}
-    for key, value in meta.items():
-        base, _, suffix = key.rpartition(".")
-        if not _is_number(value) or (suffix in _POWER_SUFFIXES and _is_number(meta.get(base))):
-            continue
-        power = {s: meta[f"{key}.{s}"] for s in _POWER_SUFFIXES if f"{key}.{s}" in meta}
-        if isinstance(power.get("n"), float) and power["n"].is_integer():
-            power["n"] = int(power["n"])  # Dagster may carry a count as a float
-        doc[key] = {"value": value, "power": power} if power else value
-    return read_metrics(Located(f"dagster metadata of asset {carrier['key']}", doc))
+    return read_flat_metrics(
+        _own(carrier["metadata"]), f"dagster metadata of asset {carrier['key']}"
+    )
 
 
 def _own(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metadata.items() if not k.startswith("dagster/")}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def load_definitions(root: Path, path: Path) -> Any:

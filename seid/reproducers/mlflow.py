@@ -147,7 +147,9 @@ class MlflowReproducer(WholeEntryReproducer):
         where = f"mlflow run {run_id}"
         if not run.data.metrics:
             raise SeidError(f"{where} logged no metrics")
-        metrics = read_flat_metrics(run.data.metrics, where)
+        # Metrics are numbers only; an interval's method travels as a `<id>.method` tag.
+        methods = {k: v for k, v in run.data.tags.items() if k.endswith(".method")}
+        metrics = read_flat_metrics({**run.data.metrics, **methods}, where)
         ran, cached = _stages(run.data.tags)
         details: dict[str, Any] = {**result.details, "experiment_id": run.info.experiment_id}
         details.update(self._registered(client, run_id))

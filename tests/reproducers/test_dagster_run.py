@@ -185,11 +185,6 @@ def test_criteria_change_materialises_nothing_and_is_attested(after_v1: Repo) ->
     assert materialisations(repo) == dict.fromkeys(ASSETS, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="seid.run._reassess records no pipeline.code_versions, so after a criteria-only "
-    "bundle the next plan finds every asset never evidenced",
-)
 def test_treatment_after_a_criteria_change_rematerialises_only_downstream(
     after_v1: Repo,
 ) -> None:

@@ -78,7 +78,7 @@ def test_v1_fails_and_nothing_is_promoted(loan: tuple[Path, Any]) -> None:
     # The metrics judged are MLflow's: value and interval from the run's own record
     dp = report.result.metrics["dp-gap"]
     assert dp.value == mlrun.data.metrics["dp-gap"] and dp.ci_low is not None
-    assert dp.n == mlrun.data.metrics["dp-gap.n"]
+    assert dp.n == mlrun.data.metrics["dp-gap.n"] and dp.method == "bootstrap"
     pipeline = _predicate(repo, report)["pipeline"]
     assert pipeline["tool"] == "mlflow" and pipeline["version"]
     assert pipeline["run_id"] == run_id

@@ -78,11 +78,12 @@ def compliance_metrics() -> MaterializeResult:
     """metrics.json, and every value and interval bound as materialisation metadata."""
     metrics = evaluate(ROOT / "features", ROOT / "model/model.pkl", _params()["evaluate"])
     (ROOT / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    flat: dict[str, float] = {}
+    flat: dict[str, float | str] = {}
     for measure_id, entry in metrics.items():
         flat[measure_id] = float(entry["value"])
         for key in ("ci_low", "ci_high", "ci_level", "n"):
             flat[f"{measure_id}.{key}"] = float(entry["power"][key])
+        flat[f"{measure_id}.method"] = str(entry["power"]["method"])
     return MaterializeResult(metadata=flat)
 
 

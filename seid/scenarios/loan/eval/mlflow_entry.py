@@ -79,6 +79,7 @@ def main() -> None:
             mlflow.log_metric(measure_id, entry["value"])
             for key in ("ci_low", "ci_high", "ci_level", "n"):
                 mlflow.log_metric(f"{measure_id}.{key}", entry["power"][key])
+            mlflow.set_tag(f"{measure_id}.method", entry["power"]["method"])
         mlflow.log_artifact("metrics.json")
         with Path("model/model.pkl").open("rb") as fh:
             model = pickle.load(fh)["model"]  # noqa: S301 - written by train() above
