@@ -78,10 +78,24 @@ def watch_plan(root: Path, bases: Iterable[str]) -> dict[Path, bool]:
 
     A base that is a file is covered by its directory (non-recursively); a base that does
     not exist yet by its nearest existing ancestor, so its creation is seen.
+
+    The root base (``""``, a glob that may match anywhere, such as ``**/*.prml.yaml``)
+    is the root itself, non-recursively, and every top-level directory recursively except
+    ``.git``, ``.sei`` and ``.dvc`` (symlinks are not followed). Nothing in those three is
+    ever an input, and a recursive watch over ``.git`` would cost a watch per object
+    directory and race git itself: a background ``git gc`` removing loose-object
+    directories while the watches are added fails the watch with ENOENT. A top-level
+    directory made later changes the plan, which re-plans and rescans (:meth:`saw`).
     """
     plan: dict[Path, bool] = {}
     for base in bases:
+        if base.partition("/")[0] in _IGNORED_TOP:
+            continue  # its events are dropped anyway (_relevant)
         path = root / base if base else root
+        if path == root:
+            plan.setdefault(root, False)
+            plan.update((top, True) for top in _top_directories(root))
+            continue
         if path.is_dir():
             plan[path] = True
             continue
@@ -93,6 +107,18 @@ def watch_plan(root: Path, bases: Iterable[str]) -> dict[Path, bool]:
     return {
         p: r for p, r in plan.items() if not any(p != q and p.is_relative_to(q) for q in recursive)
     }
+
+
+def _top_directories(root: Path) -> list[Path]:
+    try:
+        entries = list(os.scandir(root))
+    except FileNotFoundError:
+        return []
+    return sorted(
+        root / e.name
+        for e in entries
+        if e.name not in _IGNORED_TOP and e.is_dir(follow_symlinks=False)
+    )
 
 
 class _Handler(FileSystemEventHandler):

@@ -39,7 +39,38 @@ def test_watch_plan_covers_bases_and_waits_for_missing_ones(tmp_path: Path) -> N
     (tmp_path / "eval.py").write_text("")
     plan = watch_plan(tmp_path, ["eval.py", "data", "data/sub", "later/deep"])
     assert plan == {tmp_path: False, tmp_path / "data": True}
-    assert watch_plan(tmp_path, [""]) == {tmp_path: True}
+
+
+def test_watch_plan_for_the_root_leaves_out_git_sei_and_dvc(tmp_path: Path) -> None:
+    """A glob matching anywhere (``**/*.prml.yaml``) watches the root and its top-level
+    directories, never .git (a recursive watch there races a background ``git gc``
+    removing loose-object directories: ENOENT), .sei or .dvc, nor symlinked ones."""
+    for sub in (".git/objects/6d", ".sei/ledger", ".dvc/cache/ab", "data/sub", "claims"):
+        (tmp_path / sub).mkdir(parents=True)
+    (tmp_path / "linked").symlink_to(tmp_path / "data")
+    (tmp_path / "sei.yaml").write_text("")
+    assert watch_plan(tmp_path, ["", "sei.yaml", "data/sub", ".git"]) == {
+        tmp_path: False,
+        tmp_path / "claims": True,
+        tmp_path / "data": True,
+    }
+
+
+def test_a_top_level_directory_made_later_is_watched_for_root_globs(tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    (root / ".git" / "objects").mkdir(parents=True)
+    got: queue.Queue[str] = queue.Queue()
+    w = RepoWatcher(root, {"A": ["**/*.prml.yaml"]}, _into(got))
+    w.start()
+    try:
+        (root / ".git" / "objects" / "6d").mkdir()  # not watched, not reported
+        (root / "claims").mkdir()
+        assert RESCAN in _drain_until(got, RESCAN)  # a new top-level directory: re-plan
+        (root / "claims" / "fair.prml.yaml").write_text("x")
+        seen = _drain_until(got, "claims/fair.prml.yaml")
+        assert not any(".git" in p for p in seen)
+    finally:
+        w.stop()
 
 
 @pytest.fixture
