@@ -4,6 +4,7 @@ checked against DVC's own record (its output and the files it did or did not rew
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,23 +17,58 @@ from seid.demo import Step, apply_treatment, create, walkthrough
 from seid.run import run
 from tests.conftest import SeidRunner, git
 
-pytestmark = pytest.mark.slow
+# One worker builds the two scenario states below once; every test works on its own copy,
+# so the tests pass alone, together, on any worker and in any order.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("loan-dvc")]
+
+Loan = tuple[Path, object]
 
 
 @pytest.fixture(scope="module")
-def loan(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
-    base = tmp_path_factory.mktemp("loan")
+def _created(tmp_path_factory: pytest.TempPathFactory) -> Loan:
+    """The scenario as ``seid demo`` creates it, before any run (never changed: copied)."""
+    base = tmp_path_factory.mktemp("loan-created")
     repo = create(base / "repo", "dvc")
     key = keys.generate(base / "keys")
     keys.add_trusted(repo, key.public_path)
     return repo, keys.load_signer(key.private_path)
 
 
+@pytest.fixture(scope="module")
+def _treated(_created: Loan, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's end state: V1 run (fails), V2 treatment committed and run (passes)."""
+    template, signer = _created
+    repo = _copy(template, tmp_path_factory.mktemp("loan-treated"))
+    assert run(repo, signer, force=True, echo=False).gate == "fail"  # type: ignore[arg-type]
+    apply_treatment(repo)
+    assert run(repo, signer, echo=False).gate == "pass"  # type: ignore[arg-type]
+    assert run(repo, signer, echo=False).status == "up-to-date"  # type: ignore[arg-type]
+    return repo
+
+
+def _copy(repo: Path, into: Path) -> Path:
+    """The whole repository (git, DVC cache, ledger) as a new one at ``into/repo``."""
+    return Path(shutil.copytree(repo, into / "repo", symlinks=True))
+
+
+@pytest.fixture
+def loan(_created: Loan, tmp_path: Path) -> Loan:
+    """A fresh scenario of this test's own: no run yet."""
+    template, signer = _created
+    return _copy(template, tmp_path), signer
+
+
+@pytest.fixture
+def treated(_created: Loan, _treated: Path, tmp_path: Path) -> Loan:
+    """A scenario of this test's own after V1 and V2: gate passing, ledger up to date."""
+    return _copy(_treated, tmp_path), _created[1]
+
+
 def _mtimes(repo: Path, folder: str) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in (repo / folder).iterdir()}
 
 
-def test_v1_fails_then_treatment_reruns_only_evaluate(loan: tuple[Path, object]) -> None:
+def test_v1_fails_then_treatment_reruns_only_evaluate(loan: Loan) -> None:
     repo, signer = loan
     first = run(repo, signer, force=True, echo=False)  # type: ignore[arg-type]
     assert first.gate == "fail"
@@ -58,9 +94,8 @@ def test_v1_fails_then_treatment_reruns_only_evaluate(loan: tuple[Path, object])
     assert "model/model.pkl" in names and "features/train.npz" in names
 
 
-def test_criteria_change_reruns_nothing(loan: tuple[Path, object]) -> None:
-    repo, signer = loan
-    run(repo, signer, echo=False)  # type: ignore[arg-type]  # settle whatever came before
+def test_criteria_change_reruns_nothing(treated: Loan) -> None:
+    repo, signer = treated
     lock_before = (repo / "dvc.lock").read_bytes()
     model = _mtimes(repo, "model")
     manifest = (
@@ -79,8 +114,10 @@ def test_criteria_change_reruns_nothing(loan: tuple[Path, object]) -> None:
     assert run(repo, signer, echo=False).gate == "pass"  # type: ignore[arg-type]
 
 
-def test_data_change_reruns_everything_downstream(loan: tuple[Path, object]) -> None:
-    repo, signer = loan
+def test_data_change_reruns_everything_downstream(treated: Loan) -> None:
+    """Against the ledger's snapshot, the data file itself drifted (not only its pointer:
+    before any bundle, git's HEAD is the baseline and git ignores DVC-managed data)."""
+    repo, signer = treated
     subprocess.run([sys.executable, "generate_data.py", "--seed", "7"], cwd=repo, check=True)
     subprocess.run(
         [sys.executable, "-m", "dvc", "add", "-q", "data/credit.csv"], cwd=repo, check=True
@@ -94,8 +131,8 @@ def test_data_change_reruns_everything_downstream(loan: tuple[Path, object]) -> 
     assert claims is not None
 
 
-def test_small_sample_is_inconclusive(loan: tuple[Path, object]) -> None:
-    repo, signer = loan
+def test_small_sample_is_inconclusive(treated: Loan) -> None:
+    repo, signer = treated
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["evaluate"]["sample"] = 400
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
