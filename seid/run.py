@@ -29,7 +29,10 @@ from seid.risk import analyze
 from seid.snapshot import DriftClass, Matcher, class_globs, take_snapshot
 from seid.statcache import StatCache
 
-Status = Literal["up-to-date", "attested"]
+# "failed-before": nothing changed since the newest bundle, and that run failed (gate
+# error). Like a DVC stage whose command failed, it is not done; it is not retried on
+# its own either (a daemon would re-run a broken pipeline forever): --force retries.
+Status = Literal["up-to-date", "failed-before", "attested"]
 PROMOTION_PREDICATE = "https://seid.dev/promotion/v1"
 
 
@@ -53,7 +56,7 @@ class RunReport:
         """0 gate pass (or nothing to do), 1 gate not passing, 2 the pipeline failed."""
         if self.status == "up-to-date" or self.gate == "pass":
             return 0
-        return 2 if self.gate == "error" else 1
+        return 2 if self.gate == "error" or self.status == "failed-before" else 1
 
 
 def watched_globs(root: Path, manifest: Manifest) -> dict[DriftClass, list[str]]:
@@ -79,8 +82,17 @@ def metrics_from_record(record: Mapping[str, Any]) -> dict[str, Metric]:
 
 # What a pipeline record says about this run itself; the rest describes what was judged.
 _RUN_FIELDS = frozenset(
-    ("tool", "version", "lock_digest", "stages_run", "stages_skipped")
-    + ("started", "finished", "log", "error")
+    [
+        "tool",
+        "version",
+        "lock_digest",
+        "stages_run",
+        "stages_skipped",
+        "started",
+        "finished",
+        "log",
+        "error",
+    ]
 )
 
 
@@ -133,7 +145,10 @@ def run(
     with StatCache.open(root) as cache:
         found = detect(root, globs, cache)
         if not found.drift and not force:
-            return RunReport("up-to-date", found)
+            last = found.baseline.predicate or {}
+            return RunReport(
+                "failed-before" if last.get("gate") == "error" else "up-to-date", found
+            )
         previous = found.baseline.predicate
         the_plan = plan(root, manifest.pipeline, previous, found.drift, found.snapshot)
         reproducer = None

@@ -145,6 +145,13 @@ def test_failing_pipeline_is_attested_as_error(project: tuple[Path, Path]) -> No
     assert report.gate == "error" and report.exit_code == 2
     assert report.result is not None and report.result.error == "python exited with status 3"
     assert report.attestation is not None
+    runs = _runs(repo)
+    again = run(repo, keys.load_signer(key), echo=False)  # a failed run is not done...
+    assert again.status == "failed-before" and again.exit_code == 2
+    assert _runs(repo) == runs  # ...but not retried on its own either
+    _params(repo, gap=0.01)  # fixed without a change to watch? --force retries
+    retried = run(repo, keys.load_signer(key), force=True, echo=False)
+    assert retried.gate == "pass" and _runs(repo) == runs + 1
 
 
 def test_missing_metrics_file_is_attested_as_error(project: tuple[Path, Path]) -> None:

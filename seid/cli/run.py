@@ -78,6 +78,12 @@ def as_text(report: RunReport) -> str:
     """A short human account: ran/skipped, the verdict table, the gate, where it went."""
     if report.status == "up-to-date":
         return "up to date: nothing drifted since the last evidence"
+    if report.status == "failed-before":
+        error = ((report.detection.baseline.predicate or {}).get("pipeline") or {}).get("error")
+        return (
+            f"nothing drifted since the last run, which failed ({error or 'gate error'}); "
+            "fix the cause, then retry with `seid run --force`"
+        )
     lines = []
     drift = report.detection.drift
     classes = ", ".join(sorted(drift.classes)) or "none (forced)"
