@@ -36,6 +36,7 @@ from seid.approvals.statement import (
 )
 from seid.config import Manifest
 from seid.errors import VerificationError
+from seid.ledger.entries import run_time
 
 State = Literal["draft", "approval_requested", "approved", "rejected", "review_due", "superseded"]
 Record = Literal["none", "requested", "approved", "rejected"]
@@ -107,17 +108,31 @@ def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
 
 
-def lifecycle(repo_root: Path, manifest: Manifest, now: datetime | None = None) -> Lifecycle:
-    """The lifecycle of the system ``manifest`` describes, as of ``now`` (default: now)."""
-    view = read_ledger(repo_root)
-    current, plan = current_binding(repo_root, manifest, view)
+def lifecycle(
+    repo_root: Path,
+    manifest: Manifest,
+    now: datetime | None = None,
+    view: LedgerView | None = None,
+    *,
+    lazy_plan: bool = False,
+) -> Lifecycle:
+    """The lifecycle of the system ``manifest`` describes, as of ``now`` (default: now),
+    from ``view`` when the ledger was read already (default: read it).
+
+    With ``lazy_plan`` the plan is compiled only when some decision exists: with none the
+    state is ``draft`` whatever the plan says, and compiling it costs the OSCAL import
+    (~0.3 s), which replay and status need not pay for a system nobody asked to approve.
+    """
+    view = view if view is not None else read_ledger(repo_root)
     events, findings = collect(repo_root, manifest, view)
+    compile_plan = bool(events) or not lazy_plan
+    current, plan = current_binding(repo_root, manifest, view, compile_plan=compile_plan)
     if plan.file == "stale":
         findings.append(
             Finding("stale-plan", f"{plan.path.name} differs from what the manifest compiles to")
         )
     latest = view.latest_bundle()
-    newest = parse_time(latest.when) if latest else None
+    newest = parse_time(run_time(latest.predicate)) if latest else None
     result = decide(events, manifest, current, now or datetime.now(UTC), newest)
     result.findings[:0] = findings
     return result

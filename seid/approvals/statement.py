@@ -24,24 +24,24 @@ import hashlib
 import os
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
 from seid import evidence
+from seid.approvals.names import APPROVAL_PREDICATE
 from seid.config import Manifest
 from seid.errors import SeidError, VerificationError
-from seid.ledger import publish, records
+from seid.ledger import entries
+from seid.ledger.entries import Entry, run_time
 from seid.ledger.log import Ledger
-from seid.ledger.paths import REF_PREFIX, log_dir
-from seid.ledger.verify import LogReport, verify_repo
+from seid.ledger.verify import verify_repo
 from seid.risk import analyze
 
-APPROVAL_PREDICATE = "https://seid.dev/approval/v1"
 DECISIONS = ("request", "grant", "reject")
 BOUND = ("evidence", "plan", "analysis")
 Decision = Literal["request", "grant", "reject"]
@@ -140,11 +140,12 @@ def analysis_digest(manifest: Manifest) -> str:
 
 @dataclass(frozen=True)
 class Plan:
-    """The compiled plan's digest (None: nothing to compile) and whether the file matches."""
+    """The compiled plan's digest (None: nothing to compile, or not compiled) and whether
+    the file matches."""
 
     digest: str | None
     path: Path
-    file: Literal["current", "stale", "absent"]
+    file: Literal["current", "stale", "absent", "unchecked"]
 
 
 def compile_in_memory(root: Path, manifest: Manifest) -> Plan:
@@ -167,36 +168,6 @@ def compile_in_memory(root: Path, manifest: Manifest) -> Plan:
 # --- the ledger, read for approvals --------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One ledger entry of interest; ``problem`` is why it cannot be trusted, if it cannot."""
-
-    log_id: str
-    index: int
-    digest: str
-    statement: dict[str, Any]
-    problem: str | None
-
-    @property
-    def ref(self) -> str:
-        return f"{self.log_id[:16]}#{self.index}"
-
-    @property
-    def predicate(self) -> dict[str, Any]:
-        found = self.statement.get("predicate")
-        return found if isinstance(found, dict) else {}
-
-    @property
-    def when(self) -> str:
-        """When a bundle's run finished (as replay orders bundles); '' when unknown."""
-        pipeline = self.predicate.get("pipeline")
-        if isinstance(pipeline, dict):
-            for key in ("finished", "started"):
-                if isinstance(pipeline.get(key), str):
-                    return str(pipeline[key])
-        return ""
-
-
 @dataclass
 class LedgerView:
     """Evidence bundles and approval statements from every log, local and published."""
@@ -204,73 +175,45 @@ class LedgerView:
     bundles: list[Entry] = field(default_factory=list)
     approvals: list[Entry] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, read: Iterable[Entry]) -> LedgerView:
+        """The bundles and approvals among entries read by :func:`seid.ledger.entries.read`
+        (replay passes what it read already, so the ledger is verified once)."""
+        view = cls()
+        for entry in read:
+            if entry.predicate_type == evidence.EVIDENCE_PREDICATE:
+                view.bundles.append(entry)
+            elif entry.predicate_type == APPROVAL_PREDICATE:
+                view.approvals.append(entry)
+        return view
+
     def latest_bundle(self) -> Entry | None:
         """The newest trusted bundle, ordered as replay orders them (run time, log, index)."""
         good = [b for b in self.bundles if b.problem is None]
-        return max(good, key=lambda b: (b.when, b.log_id, b.index)) if good else None
+        return max(good, key=lambda b: (_when(b), b.log_id, b.index)) if good else None
+
+
+def _when(entry: Entry) -> str:
+    return run_time(entry.predicate) or ""
 
 
 def read_ledger(root: Path) -> LedgerView:
-    """Verify every log (:func:`seid.ledger.verify.verify_repo`) and pick out our entries.
-
-    A log with a problem (untrusted key, bad signature, broken tree, fork) is trusted only
-    up to its first bad entry; the same entry in a local log and its ref counts once.
-    """
-    found: dict[tuple[str, int, str], Entry] = {}
-    for report in verify_repo(root):
-        first_bad = report.first
-        for index, data in _entries(root, report):
-            problem = first_bad.reason if first_bad and index >= first_bad.entry else None
-            entry = _entry(report.log_id, index, data, problem)
-            if entry is None:
-                continue
-            key = (entry.log_id, entry.index, entry.digest)
-            if key not in found or problem is not None:
-                found[key] = entry
-    view = LedgerView()
-    for entry in found.values():
-        kind = entry.statement.get("predicateType")
-        (view.bundles if kind == evidence.EVIDENCE_PREDICATE else view.approvals).append(entry)
-    return view
+    """Verify every log (:func:`seid.ledger.verify.verify_repo`) and pick out our entries."""
+    return LedgerView.of(entries.read(root, verify_repo(root)))
 
 
-def _entry(log_id: str, index: int, data: bytes, problem: str | None) -> Entry | None:
-    try:
-        statement = evidence.decode(data)
-    except VerificationError:
-        return None  # not a statement at all: verify reports it, it approves nothing
-    if statement.get("predicateType") not in (evidence.EVIDENCE_PREDICATE, APPROVAL_PREDICATE):
-        return None
-    return Entry(log_id, index, hashlib.sha256(data).hexdigest(), statement, problem)
-
-
-def _entries(root: Path, report: LogReport) -> Iterator[tuple[int, bytes]]:
-    if report.source.startswith(REF_PREFIX):
-        with publish.open_ref_log(root, report.log_id) as stream:
-            yield from _records(stream)
-        return
-    path = log_dir(root, report.log_id) / "log"
-    try:
-        with path.open("rb", buffering=1 << 20) as stream:
-            yield from _records(stream)
-    except OSError as exc:
-        raise SeidError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _records(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    try:
-        for index, (data, _) in enumerate(records.iterate_pairs(stream)):
-            yield index, data
-    except records.RecordError:
-        return  # a torn or corrupt record: verify_repo has reported it
-
-
-def current_binding(root: Path, manifest: Manifest, view: LedgerView) -> tuple[Binding, Plan]:
-    """What an approval made now would bind to, and the plan it was compiled from."""
+def current_binding(
+    root: Path, manifest: Manifest, view: LedgerView, *, compile_plan: bool = True
+) -> tuple[Binding, Plan]:
+    """What an approval made now would bind to, and the plan it was compiled from
+    (without ``compile_plan``, the plan is left unknown and OSCAL is never imported)."""
     latest = view.latest_bundle()
-    plan = compile_in_memory(root, manifest)
+    if compile_plan:
+        plan = compile_in_memory(root, manifest)
+    else:
+        plan = Plan(None, root / manifest.oscal.assessment_plan, "unchecked")
     binding = Binding(
-        evidence=f"sha256:{latest.digest}" if latest else None,
+        evidence=f"sha256:{latest.digest}" if latest and latest.digest else None,
         plan=plan.digest,
         analysis=analysis_digest(manifest),
         evidence_entry=latest.ref if latest else None,
@@ -307,6 +250,14 @@ HIGH = (
     "self-approval",
     "bad-commit-signature",
     "commit-signer-mismatch",
+)
+# Every kind approvals report, in the order a report lists them.
+KINDS = (
+    *HIGH,
+    "unchecked-commit-signature",
+    "approval-without-request",
+    "approval-unbound",
+    "stale-plan",
 )
 
 

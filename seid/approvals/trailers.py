@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from seid.approvals.names import DECISION_GREP
 from seid.approvals.statement import (
     Binding,
     Decision,
@@ -59,9 +60,6 @@ _SIGNATURE_MEANING = {
 }
 _RECORD, _FIELD, _TRAILER = "\x1e", "\x1f", "\x1d"
 FORMAT = "%x1e%H%x1f%G?%x1f%GS%x1f%cI%x1f%(trailers:only,unfold,separator=%x1d)"
-# Only commits that may carry a decision are printed, so git checks signatures (one
-# gpg or ssh-keygen run per %G?) for those alone, not for a whole signed history.
-GREP = "^seid?-(approval-requested|approved|rejected)-by:"
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,7 @@ def _log(root: Path) -> Iterator[_Commit]:
     """The decision commits of HEAD's history, newest first, streamed."""
     try:
         proc = subprocess.Popen(
-            ["git", "log", "-i", "-E", f"--grep={GREP}", f"--format={FORMAT}", "HEAD"],
+            ["git", "log", "-i", "-E", f"--grep={DECISION_GREP}", f"--format={FORMAT}", "HEAD"],
             cwd=root,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -86,16 +86,12 @@ def reconstruct(
         _stdout(data if fmt == "json" else _render(fmt, doc).encode("utf-8", "backslashreplace"))
         return
     signer = None if no_sign else _signer(key)
-    report.write_atomic(out / report.JSON_NAME, data)
-    written = [out / report.JSON_NAME]
+    files = {report.JSON_NAME: data}
     if signer is not None:
-        sig = out / (report.JSON_NAME + report.SIG_SUFFIX)
-        report.write_atomic(sig, report.sign_report(data, signer))
-        written.append(sig)
+        files[report.JSON_NAME + report.SIG_SUFFIX] = report.sign_report(data, signer)
     if fmt != "json":
-        path = out / f"reconstruct{SUFFIX[fmt]}"
-        report.write_atomic(path, _render(fmt, doc).encode("utf-8", "backslashreplace"))
-        written.append(path)
+        files[f"reconstruct{SUFFIX[fmt]}"] = _render(fmt, doc).encode("utf-8", "backslashreplace")
+    written = _write(out, files)
     summary = doc["summary"]
     signed = f"signed by {signer.public_key.keyid[:16]}" if signer else "unsigned"
     click.echo(
@@ -106,6 +102,7 @@ def reconstruct(
 
 def _build(root: Path, scope: Any, rerun: tuple[int | None, float]) -> dict[str, Any]:
     from seid.replay import report
+    from seid.replay.approval import review
     from seid.replay.cycle import build
     from seid.replay.findings import find
     from seid.replay.history import WalkOptions, walk
@@ -116,7 +113,8 @@ def _build(root: Path, scope: Any, rerun: tuple[int | None, float]) -> dict[str,
         history = walk(root, options)
     found = join(root, history)
     cycles = build(history, found, scope.now)
-    findings = find(history, found, cycles)
+    approvals = review(root, history, found, scope.now)
+    findings = find(history, found, cycles, approvals.findings)
     head = history.commits[-1].sha if history.commits else None
     scope = report.Scope(head, scope.since, scope.until, scope.now, scope.infer)
     reproductions = None
@@ -124,7 +122,24 @@ def _build(root: Path, scope: Any, rerun: tuple[int | None, float]) -> dict[str,
         from seid.replay.reexecute import reexecute
 
         reproductions = reexecute(root, history, found, rerun[0], rerun[1])
-    return report.document(scope, history, found, cycles, findings, reproductions)
+    return report.document(scope, history, found, cycles, findings, reproductions, approvals)
+
+
+def _write(out: Path, files: dict[str, bytes]) -> list[Path]:
+    """Each file atomically (a reader never sees half a report), in order."""
+    from seid.fsutil import write_atomic
+
+    written: list[Path] = []
+    target = out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            target = out / name
+            write_atomic(target, data)
+            written.append(target)
+    except OSError as exc:
+        raise SeidError(f"cannot write {target}: {exc.strerror}") from None
+    return written
 
 
 def _render(fmt: str, doc: dict[str, Any]) -> str:

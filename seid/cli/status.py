@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from seid.errors import SeidError
+from seid.locate import find_root, manifest_path
 
 if TYPE_CHECKING:
+    from seid.approvals.standing import Standing
     from seid.config import Manifest
     from seid.drift import Detection
     from seid.reproducers.base import Plan
@@ -34,8 +35,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """Show typed drift (A criteria, B model, C data) since the last evidence bundle.
 
     Lists the changed paths of each class, the pipeline stages they made stale and what
-    `seid run` would re-run. Exit status: 0 nothing drifted, 1 something did, 2 error.
+    `seid run` would re-run, and the approval state (draft, approval_requested,
+    approved, rejected, review_due, superseded). Exit status: 0 nothing drifted, 1
+    something did, 2 error.
     """
+    from seid.approvals.standing import standing
     from seid.drift import detect
     from seid.reproducers.base import plan, toolless_plan
     from seid.statcache import StatCache
@@ -44,15 +48,17 @@ def status(ctx: click.Context, as_json: bool) -> None:
     with StatCache.open(root) as cache:
         watch = load_watch(root, cache)
         found = detect(root, watch.globs, cache)
+        approval = standing(root, found.snapshot.commit, cache)
     the_plan = toolless_plan(watch.tool, found.drift)
     if the_plan is None:
         manifest = watch.manifest or _load_manifest(root)
         previous = found.baseline.predicate
         the_plan = plan(root, manifest.pipeline, previous, found.drift, found.snapshot)
     if as_json:
-        click.echo(json.dumps(as_document(found, the_plan), indent=2, sort_keys=True))
+        doc = as_document(found, the_plan) | {"approval": approval.to_json()}
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
     else:
-        click.echo(as_text(found, the_plan))
+        click.echo(as_text(found, the_plan, approval))
     ctx.exit(1 if found.drift else 0)
 
 
@@ -61,7 +67,6 @@ def status(ctx: click.Context, as_json: bool) -> None:
 # keyed by the bytes of the files the derivation reads (the manifest and dvc.yaml) and
 # checked against the filesystem facts it depends on (whether a dvc dep is a directory,
 # whether a command argument is a file); any difference and the manifest is loaded again.
-MANIFEST_NAMES = ("sei.yaml", "venth.yaml")  # as seid.config, in the same order
 _WATCH_KEY = "watch/v1"
 _GLOB_CHARS = frozenset("*?[")
 
@@ -71,16 +76,6 @@ class Watch:
     tool: str
     globs: dict[DriftClass, list[str]]
     manifest: Manifest | None = None
-
-
-def find_root(start: Path) -> Path:
-    """The nearest directory at or above ``start`` holding a manifest (as seid.config)."""
-    here = start.resolve()
-    for directory in (here, *here.parents):
-        if any((directory / name).is_file() for name in MANIFEST_NAMES):
-            return directory
-    names = " or ".join(MANIFEST_NAMES)
-    raise SeidError(f"no {names} in {here} or any parent directory (run 'seid init')")
 
 
 def load_watch(root: Path, cache: StatCache) -> Watch:
@@ -116,8 +111,7 @@ def _load_manifest(root: Path) -> Manifest:
 
 def _fingerprint(root: Path) -> str:
     h = hashlib.sha256()
-    manifest = next(n for n in MANIFEST_NAMES if (root / n).is_file())
-    for name in (manifest, "dvc.yaml"):
+    for name in (manifest_path(root).name, "dvc.yaml"):
         path = root / name
         h.update(name.encode() + b"\0")
         h.update(path.read_bytes() if path.is_file() else b"\xff(absent)")
@@ -155,7 +149,7 @@ def as_document(found: Detection, the_plan: Plan) -> dict[str, Any]:
     }
 
 
-def as_text(found: Detection, the_plan: Plan) -> str:
+def as_text(found: Detection, the_plan: Plan, approval: Standing) -> str:
     from seid.drift import class_label
 
     snap, drift = found.snapshot, found.drift
@@ -163,6 +157,7 @@ def as_text(found: Detection, the_plan: Plan) -> str:
     commit = (snap.commit or "no commit yet")[:12]
     lines = [f"On {where} at {commit}{' (dirty)' if snap.dirty else ''}"]
     lines.append(f"Compared with {found.baseline.describe()}")
+    lines.append(approval.describe())
     if not drift:
         lines.append("Up to date: no watched input changed.")
     for cls, paths in drift.paths.items():

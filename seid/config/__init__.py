@@ -5,9 +5,8 @@ Import from here; the submodules are an implementation detail.
 
 from __future__ import annotations
 
-from seid.config.load import find_root, load_manifest, load_manifest_text, manifest_path
+from seid.config.load import load_manifest, load_manifest_text
 from seid.config.model import (
-    MANIFEST_NAMES,
     Approval,
     Artifacts,
     Classification,
@@ -35,6 +34,7 @@ from seid.config.values import (
     add_duration,
     check_repo_path,
 )
+from seid.locate import MANIFEST_NAMES, find_root, manifest_path
 
 __all__ = [
     "MANIFEST_NAMES",

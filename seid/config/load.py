@@ -16,33 +16,16 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from seid.config.model import DEFER_CHECKS, MANIFEST_NAMES, Manifest
+from seid.config.model import DEFER_CHECKS, Manifest
 from seid.config.semantics import did_you_mean, dotted, problems
-from seid.errors import InputError, SeidError
+from seid.errors import InputError
+from seid.locate import manifest_path
 from seid.yamlsafe import Located, check_controls, load_yaml_text, read_text, walk_strings
 
 _KEY_MARK = "[key]"
 _QUOTED = re.compile(r"'([^']*)'")
 # Outside YAML's printable set (YAML 1.1, 5.1); the C0/C1 controls are refused before.
 _UNPRINTABLE = re.compile("[\ud800-\udfff\ufffe\uffff]")
-
-
-def find_root(start: Path) -> Path:
-    """The nearest directory at or above ``start`` that holds a manifest."""
-    here = start.resolve()
-    for directory in (here, *here.parents):
-        if any((directory / name).is_file() for name in MANIFEST_NAMES):
-            return directory
-    names = " or ".join(MANIFEST_NAMES)
-    raise SeidError(f"no {names} in {here} or any parent directory (run 'seid init')")
-
-
-def manifest_path(root: Path) -> Path:
-    """``sei.yaml`` in ``root``, else the sei engine's ``venth.yaml``."""
-    for name in MANIFEST_NAMES:
-        if (root / name).is_file():
-            return root / name
-    raise SeidError(f"no {' or '.join(MANIFEST_NAMES)} in {root} (run 'seid init')")
 
 
 def load_manifest(root: Path) -> Manifest:

@@ -11,14 +11,18 @@
 - ``broken-evidence``: a ledger entry whose signature or inclusion does not verify, or
   that a fork disputes (never used as evidence); or whose subject file in the work tree
   no longer has the digest it recorded (the entry still stands for what it recorded);
-- ``claim-amended``: a claim changed without ``prior_hash`` naming the version it replaces.
+- ``claim-amended``: a claim changed without ``prior_hash`` naming the version it replaces;
+- ``unapproved-promotion`` and the approval kinds of :data:`seid.approvals.statement.KINDS`
+  come from :mod:`seid.replay.approval`, which needs the work tree as well as history.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from seid.approvals import statement as approvals
 from seid.replay.cycle import (
     APPETITE_RAISED,
     GATE_REMOVED,
@@ -38,6 +42,7 @@ KINDS = (
     "broken-evidence",
     "claim-amended",
 )
+ALL_KINDS = (*KINDS, "unapproved-promotion", *approvals.KINDS)  # the order of a report
 SEVERITY = {
     "unevidenced-change": "medium",
     "moved-goalposts": "high",
@@ -45,6 +50,8 @@ SEVERITY = {
     "review-overdue": "medium",
     "broken-evidence": "high",
     "claim-amended": "medium",
+    "unapproved-promotion": "high",
+    **{kind: "high" if kind in approvals.HIGH else "medium" for kind in approvals.KINDS},
 }
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # what an unverified entry names may be junk
 _LOOSENING = (RELAXED, GATE_REMOVED, APPETITE_RAISED, "risk-removed", "measure-removed")
@@ -64,8 +71,11 @@ class Finding:
         return SEVERITY[self.kind]
 
 
-def find(history: History, found: Evidence, cycles: list[RiskCycle]) -> list[Finding]:
-    """Every finding, in a stable order: by kind, then as they occur in history."""
+def find(
+    history: History, found: Evidence, cycles: list[RiskCycle], also: Iterable[Finding] = ()
+) -> list[Finding]:
+    """Every finding (with ``also``, the approval findings), in a stable order: by kind,
+    then as they occur in history."""
     out = [
         *_unevidenced(history, found),
         *_goalposts(history, cycles),
@@ -73,8 +83,9 @@ def find(history: History, found: Evidence, cycles: list[RiskCycle]) -> list[Fin
         *_reviews(cycles),
         *_broken(found),
         *_claims(history),
+        *also,
     ]
-    return sorted(out, key=lambda f: KINDS.index(f.kind))
+    return sorted(out, key=lambda f: ALL_KINDS.index(f.kind))
 
 
 def _watched(commit: Commit) -> set[str]:
@@ -168,10 +179,32 @@ def _bypass(history: History, found: Evidence) -> list[Finding]:
         promoted.setdefault(sha, []).extend(f"tag {name}" for name in names)
     for promotion in found.promotions:
         promoted.setdefault(promotion.commit, []).append(
-            f"{promotion.predicate_type} {promotion.log_id[:16]}#{promotion.index}"
+            f"{promotion.predicate_type} {promotion.ref}"
         )
-    by_commit = found.by_commit()
     out: list[Finding] = []
+    for sha, standing in standing_evidence(history, found, set(promoted)).items():
+        how = ", ".join(promoted[sha])
+        if standing is None:
+            out.append(Finding("gate-bypass", f"promoted ({how}) with no evidence bundle", [sha]))
+        elif standing.gate != "pass":
+            out.append(
+                Finding(
+                    "gate-bypass",
+                    f"promoted ({how}) while its evidence says gate {standing.gate}",
+                    list(dict.fromkeys(c for c in (sha, standing.commit) if c)),
+                    [standing.ref],
+                )
+            )
+    return out
+
+
+def standing_evidence(
+    history: History, found: Evidence, commits: set[str]
+) -> dict[str, Bundle | None]:
+    """The bundle standing at each walked commit of ``commits``, in walk order: the newest
+    at or after the last B/C change before it (None: nothing evidences that version)."""
+    by_commit = found.by_commit()
+    out: dict[str, Bundle | None] = {}
     standing: Bundle | None = None
     for commit in history.commits:
         if _watched(commit) and not commit.is_merge:
@@ -179,22 +212,8 @@ def _bypass(history: History, found: Evidence) -> list[Finding]:
         bundles = by_commit.get(commit.sha)
         if bundles:
             standing = bundles[-1]
-        if commit.sha not in promoted:
-            continue
-        how = ", ".join(promoted[commit.sha])
-        if standing is None:
-            out.append(
-                Finding("gate-bypass", f"promoted ({how}) with no evidence bundle", [commit.sha])
-            )
-        elif standing.gate != "pass":
-            out.append(
-                Finding(
-                    "gate-bypass",
-                    f"promoted ({how}) while its evidence says gate {standing.gate}",
-                    list(dict.fromkeys(c for c in (commit.sha, standing.commit) if c)),
-                    [standing.ref],
-                )
-            )
+        if commit.sha in commits:
+            out[commit.sha] = standing
     return out
 
 

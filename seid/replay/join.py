@@ -3,35 +3,33 @@
 Logs come from ``.sei/ledger/`` and from the published refs ``refs/seid/ledger/*``;
 :func:`seid.ledger.verify.verify_repo` checks them (signatures, the Merkle tree against
 every checkpoint, forks between a local log and its published copy, and the newest
-subject digest of each file still in the work tree). An entry whose signature or
-inclusion fails is *broken evidence*: reported, never used to evidence a commit. A
-subject whose file has changed since is reported too, but the bundle still stands for
-what it recorded. The same entry read from a local log and from its ref counts once.
+subject digest of each file still in the work tree), and :mod:`seid.ledger.entries`
+reads them as approvals read them. An entry whose signature or inclusion fails is
+*broken evidence*: reported, never used to evidence a commit. A subject whose file has
+changed since is reported too, but the bundle still stands for what it recorded.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from seid import evidence, keys
-from seid.errors import SeidError, VerificationError
+from seid.errors import SeidError
 from seid.jsonsafe import load_json
-from seid.ledger import records, refs
-from seid.ledger.paths import REF_PREFIX, log_dir
-from seid.ledger.verify import LogReport, Problem, verify_repo
+from seid.ledger import entries
+from seid.ledger.entries import Entry, run_time
+from seid.ledger.verify import LogReport, verify_repo
 from seid.replay.gitlog import BlobReader
 from seid.replay.history import History
 from seid.venth import PUBKEY_FILE, verify_sei_dir
 
-PROMOTION_HINT = "promot"
+PROMOTION_HINT = "promot"  # predicate types such as https://seid.dev/promotion/v1
 DIRTY_REACH = 50
-_TAINTS = ("fork", "missing")
-_STALE_SUBJECT = "subject "  # predicate types such as https://seid.dev/promotion/v1
 
 
 @dataclass(frozen=True)
@@ -83,12 +81,7 @@ class Bundle:
 
     @property
     def when(self) -> str | None:
-        pipeline = self.predicate.get("pipeline")
-        if isinstance(pipeline, dict):
-            for key in ("finished", "started"):
-                if isinstance(pipeline.get(key), str):
-                    return str(pipeline[key])
-        return None
+        return run_time(self.predicate)
 
     @property
     def ref(self) -> str:
@@ -113,12 +106,18 @@ class Broken:
 
 @dataclass(frozen=True)
 class Promotion:
-    """A statement (not an evidence bundle) that a model built at ``commit`` was promoted."""
+    """A statement (not an evidence bundle) that a model built at ``commit`` was promoted,
+    and when, if it says."""
 
     log_id: str
     index: int
     commit: str
     predicate_type: str
+    at: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.log_id[:16]}#{self.index}"
 
 
 @dataclass(frozen=True)
@@ -140,6 +139,7 @@ class Evidence:
     promotions: list[Promotion] = field(default_factory=list)
     logs: list[LogSummary] = field(default_factory=list)
     other: int = 0
+    statements: list[Entry] = field(default_factory=list)  # every entry read, as read
 
     def by_commit(self) -> dict[str, list[Bundle]]:
         out: dict[str, list[Bundle]] = {}
@@ -156,19 +156,18 @@ def join(root: Path, history: History | None = None) -> Evidence:
     that committed exactly the inputs it recorded (see :func:`attribute_dirty`).
     """
     found = Evidence()
-    seen: set[tuple[str, int, str]] = set()
     reports = verify_repo(root, subjects=True)
     for log_id in sorted({r.log_id for r in reports}):
         mine = [r for r in reports if r.log_id == log_id]
         found.logs.append(_summary(log_id, mine))
-        forks = [p for r in mine for p in r.problems if p.reason.startswith("fork")]
-        fork = min(forks, key=lambda p: p.entry) if forks else None
-        for report in mine:
-            stale = [p for p in report.problems if p.reason.startswith(_STALE_SUBJECT)]
-            found.stale_subjects += [
-                Broken(log_id, p.entry, report.source, p.reason) for p in stale
-            ]
-            _read_log(root, report, _problems(report, fork), found, seen)
+        found.stale_subjects += [
+            Broken(log_id, p.entry, r.source, p.reason)
+            for r in mine
+            for p in r.problems
+            if p.reason.startswith(entries.STALE_SUBJECT)
+        ]
+    for entry in entries.read(root, reports):
+        _take(found, entry)
     _sei_engine(root, found)
     found.bundles.sort(key=lambda b: (b.when or "", b.log_id, b.index))
     if history is not None:
@@ -283,24 +282,6 @@ def _sei_verdict(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _read_log(
-    root: Path,
-    report: LogReport,
-    bad: dict[int, str],
-    found: Evidence,
-    seen: set[tuple[str, int, str]],
-) -> None:
-    for index, entry in _entries(root, report):
-        reason = bad.pop(index, None) or (bad.get(-1) if index >= report.size else None)
-        key = (report.log_id, index, hashlib.sha256(entry).hexdigest())
-        if key not in seen:
-            seen.add(key)
-            _take(found, report, index, entry, reason)
-    for index, reason in sorted(bad.items()):
-        if index >= 0:  # reported but unreadable (a torn or corrupt record)
-            found.broken.append(Broken(report.log_id, index, report.source, reason))
-
-
 def _summary(log_id: str, reports: list[LogReport]) -> LogSummary:
     return LogSummary(
         log_id,
@@ -311,67 +292,25 @@ def _summary(log_id: str, reports: list[LogReport]) -> LogSummary:
     )
 
 
-def _problems(report: LogReport, fork: Problem | None) -> dict[int, str]:
-    """Reasons by entry; a fork (on either side), a missing tail or an untrusted key
-    taints every entry from its index on (-1: entries past the verified size)."""
-    bad: dict[int, str] = {}
-    taint_from: tuple[int, str] | None = None
-    for problem in [*report.problems, *([fork] if fork else [])]:
-        if problem.reason.startswith(_STALE_SUBJECT):
-            continue  # the file changed since; the bundle itself still verifies
-        known = bad.get(problem.entry)
-        if known is None or problem.reason not in known:
-            bad[problem.entry] = f"{known}; {problem.reason}" if known else problem.reason
-        taints = problem.reason.startswith(_TAINTS) or "not trusted" in problem.reason
-        if taints and (taint_from is None or problem.entry < taint_from[0]):
-            taint_from = (problem.entry, problem.reason)
-    if taint_from is not None:
-        start, reason = taint_from
-        for index in range(start, max(report.size, start + 1)):
-            bad.setdefault(index, reason)
-        bad[-1] = reason
-    return bad
-
-
-def _entries(root: Path, report: LogReport) -> Iterator[tuple[int, bytes]]:
-    """``(index, entry bytes)`` of the log a report describes, until the first torn record."""
-    if report.source.startswith(REF_PREFIX):
-        with refs.open_ref_log(root, report.log_id) as stream:
-            yield from _records(stream)
-        return
-    path = log_dir(root, report.log_id) / "log"
-    try:
-        with path.open("rb", buffering=1 << 20) as stream:
-            yield from _records(stream)
-    except OSError as exc:
-        raise SeidError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _records(stream: Any) -> Iterator[tuple[int, bytes]]:
-    try:
-        for index, (entry, _) in enumerate(records.iterate_pairs(stream)):
-            yield index, entry
-    except records.RecordError:
-        return  # verify_repo reported it
-
-
-def _take(found: Evidence, report: LogReport, index: int, entry: bytes, bad: str | None) -> None:
-    try:
-        statement = evidence.decode(entry)
-    except VerificationError as err:
-        found.broken.append(Broken(report.log_id, index, report.source, bad or str(err)))
-        return
-    predicate = statement.get("predicate")
-    predicate = predicate if isinstance(predicate, dict) else {}
-    kind = str(statement.get("predicateType"))
-    commit = _commit_of(predicate)
-    if bad is not None:
-        found.broken.append(Broken(report.log_id, index, report.source, bad, commit))
-    elif kind == evidence.EVIDENCE_PREDICATE:
-        digest = hashlib.sha256(entry).hexdigest()
-        found.bundles.append(Bundle(report.log_id, index, digest, predicate))
-    elif PROMOTION_HINT in kind and commit is not None:
-        found.promotions.append(Promotion(report.log_id, index, commit, kind))
+def _take(found: Evidence, entry: Entry) -> None:
+    found.statements.append(entry)
+    commit = _commit_of(entry.predicate)
+    if entry.problem is not None or entry.digest is None:
+        reason = entry.problem or "unreadable"
+        found.broken.append(Broken(entry.log_id, entry.index, entry.source, reason, commit))
+    elif entry.predicate_type == evidence.EVIDENCE_PREDICATE:
+        found.bundles.append(Bundle(entry.log_id, entry.index, entry.digest, entry.predicate))
+    elif PROMOTION_HINT in str(entry.predicate_type) and commit is not None:
+        at = entry.predicate.get("at")
+        found.promotions.append(
+            Promotion(
+                entry.log_id,
+                entry.index,
+                commit,
+                str(entry.predicate_type),
+                at if isinstance(at, str) else None,
+            )
+        )
     else:
         found.other += 1
 

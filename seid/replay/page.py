@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 from seid.config import Constraint
+from seid.replay.report import approval_facts
 from seid.replay.report import verdicts_text as _verdicts
 
 _COLOURS = {"A": "#6a3fb5", "B": "#1f5fbf", "C": "#c76b00"}
@@ -32,6 +33,9 @@ def html(doc: Mapping[str, Any]) -> str:
         head=_e(head[:12]),
         overview=_html_overview(doc),
         findings=_html_findings(doc["findings"]),
+        approval="<h2>Approval</h2><ul>"
+        + "".join(f"<li>{_e(fact)}</li>" for fact in approval_facts(doc))
+        + "</ul>",
         risks="\n".join(_html_risk(risk, doc) for risk in doc["risks"]),
     )
 

@@ -13,26 +13,23 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
 from seid import __version__, evidence
-from seid.errors import SeidError
 from seid.replay.cycle import RiskCycle
-from seid.replay.findings import KINDS, Finding
+from seid.replay.findings import ALL_KINDS, Finding
 from seid.replay.history import History
 from seid.replay.join import Evidence
 
 if TYPE_CHECKING:
+    from seid.replay.approval import Approvals
     from seid.replay.reexecute import Reproduction
 
 SCHEMA_ID = "https://seid.dev/reconstruct/v1"
@@ -59,10 +56,13 @@ def document(
     cycles: list[RiskCycle],
     findings: list[Finding],
     reproductions: list[Reproduction] | None = None,
+    approvals: Approvals | None = None,
 ) -> dict[str, Any]:
     """The reconstruction as plain JSON data (see the schema for every field).
 
     ``reproductions`` come from ``--reexecute``; without them the key is absent.
+    ``approvals`` (:func:`seid.replay.approval.review`) give the system's ``approval``
+    and ``lifecycle``; without them (or without a manifest) both are null.
     """
     walked = {commit.sha for commit in history.commits}
     extra = (
@@ -83,6 +83,8 @@ def document(
         },
         "history": _history(history),
         "ledger": _ledger(found, walked),
+        "approval": approvals.approval if approvals else None,
+        "lifecycle": approvals.lifecycle if approvals else None,
         "risks": [_risk(cycle, found) for cycle in sorted(cycles, key=lambda c: c.risk_id)],
         "findings": [_finding(i, f) for i, f in enumerate(findings, 1)],
         "summary": _summary(findings, cycles),
@@ -189,7 +191,7 @@ def _summary(findings: list[Finding], cycles: list[RiskCycle]) -> dict[str, Any]
     return {
         "risks": len(cycles),
         "findings": len(findings),
-        "by_kind": {kind: counts[kind] for kind in KINDS},
+        "by_kind": {kind: counts[kind] for kind in ALL_KINDS},
         "high": sum(1 for f in findings if f.severity == "high"),
     }
 
@@ -212,23 +214,6 @@ def sign_report(data: bytes, signer: Signer) -> bytes:
         "summary": doc["summary"],
     }
     return evidence.sign(evidence.statement([subject], PREDICATE_TYPE, predicate), signer)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename: never a half-written report."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.chmod(tmp, 0o644)  # a report is for reading; mkstemp made it 0600
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise SeidError(f"cannot write {path}: {exc.strerror}") from None
 
 
 # --- Markdown ------------------------------------------------------------------------
@@ -255,7 +240,8 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def markdown(doc: Mapping[str, Any]) -> str:
-    """The report for a review meeting: findings first, then the cycle of each risk."""
+    """The report for a review meeting: findings first, the approval, then the cycle of
+    each risk."""
     repo, hist, ledger, summary = doc["repository"], doc["history"], doc["ledger"], doc["summary"]
     lines = [
         "# seid reconstruct: the ISO/IEC 23894 cycle",
@@ -283,6 +269,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
         for f in doc["findings"]
     ]
     lines += _table(["id", "severity", "kind", "summary", "commits", "entries"], rows)
+    lines += ["## Approval", "", *(f"- {_md(fact)}" for fact in approval_facts(doc)), ""]
     for risk in doc["risks"]:
         lines += _md_risk(risk)
     return "\n".join(lines)
@@ -359,3 +346,42 @@ def _md_risk(risk: Mapping[str, Any]) -> list[str]:
 def verdicts_text(by_measure: Mapping[str, str]) -> str:
     """``measure: verdict, ...`` for a table cell."""
     return ", ".join(f"{m}: {v}" for m, v in sorted(by_measure.items()))
+
+
+_STRENGTH = {
+    "signed-statement": "signed statement in the ledger",
+    "signed-commit": "git trailer in a signed commit",
+    "trailer": "git trailer in an unsigned commit: weaker evidence than a signature",
+}
+
+
+def approval_facts(doc: Mapping[str, Any]) -> list[str]:
+    """The approval and lifecycle as plain sentences, for Markdown and HTML alike; each
+    decision says how it was made, so an unsigned trailer is never mistaken for a
+    signature."""
+    lifecycle, approval = doc.get("lifecycle"), doc.get("approval")
+    if lifecycle is None or approval is None:
+        return ["not assessed: no manifest in the work tree, so no system or policy"]
+    facts = [f"lifecycle of system {lifecycle['system']}: {lifecycle['state']}"]
+    if approval["requested_by"]:
+        facts.append(f"requested by {_decision(approval['requested_by'])}")
+    for grant in approval["approved_by"]:
+        stale = f"; changed since: {', '.join(grant['stale'])}" if grant["stale"] else ""
+        facts.append(f"approved as {grant['role']} by {_decision(grant)}{stale}")
+    facts += [f"rejected by {_decision(r)}" for r in approval["rejected_by"]]
+    if approval["requested_by"] and approval["missing_roles"]:
+        facts.append(f"waiting for: {', '.join(approval['missing_roles'])}")
+    if approval["at"]:
+        facts.append(f"approved at {approval['at']}, expires {approval['expires'] or 'never'}")
+    bound = approval["bound_to"]
+    if bound:
+        parts = [f"{k} {(bound[k] or 'none')[:19]}" for k in ("evidence", "plan", "analysis")]
+        facts.append(f"bound to {', '.join(parts)} (entry {bound['evidence_entry']})")
+    return facts
+
+
+def _decision(event: Mapping[str, Any]) -> str:
+    return (
+        f"{event['name']} <{event['email']}> at {event['at']} "
+        f"({_STRENGTH.get(event['strength'], event['strength'])}, {event['source']})"
+    )

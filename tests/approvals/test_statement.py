@@ -13,8 +13,8 @@ from securesystemslib.signer import Key, SSlibKey  # type: ignore[attr-defined]
 from seid import evidence, oscal
 from seid.approvals import statement
 from seid.approvals.lifecycle import lifecycle
+from seid.approvals.names import APPROVAL_PREDICATE
 from seid.approvals.statement import (
-    APPROVAL_PREDICATE,
     Binding,
     Identity,
     compile_in_memory,

@@ -141,14 +141,6 @@ def test_markdown_has_findings_and_cycle_and_escapes_commit_text(doc: dict[str, 
     assert "<script>" not in text and "Eve \\| \\<script\\>" in text
 
 
-def test_write_atomic_replaces_and_leaves_no_temporary_files(tmp_path: Path) -> None:
-    target = tmp_path / "out" / "r.json"
-    report.write_atomic(target, b"one")
-    report.write_atomic(target, b"two")
-    assert target.read_bytes() == b"two"
-    assert [p.name for p in target.parent.iterdir()] == ["r.json"]
-
-
 class _Tags(HTMLParser):
     """Collects tags and checks that every non-void element is closed in order."""
 

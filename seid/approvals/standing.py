@@ -1,0 +1,263 @@
+"""The approval state ``seid status`` shows: cached, and nearly free when nobody asked.
+
+Status must stay fast (a warm run imports no pydantic and reads no ledger entry), so the
+lifecycle (:func:`seid.approvals.lifecycle.lifecycle`) is recomputed only when something
+it depends on changed (the local logs, the published refs, the trusted keys, HEAD for
+the trailers, the manifest) or when time alone may have changed it (an expiry passed, a
+future-dated decision came due). Before that, a probe looks for any decision at all: an
+approval statement among the entries appended since it last looked, a decision trailer
+on HEAD's history. With none the state is ``draft``, and neither the manifest model nor
+the ledger's crypto is loaded.
+
+The probe is a hint, never a trust decision: whatever it finds, the lifecycle decides.
+A published log whose local copy is at least as long is taken to be its prefix (a fork is
+``seid verify``'s business) and not read again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
+
+from seid.approvals.names import APPROVAL_PREDICATE, DECISION_GREP
+from seid.errors import SeidError
+from seid.ledger.paths import LEDGER_DIR, REF_PREFIX
+from seid.locate import manifest_path
+
+if TYPE_CHECKING:
+    from seid.approvals.lifecycle import Lifecycle
+    from seid.statcache import StatCache
+
+_KEY = "approval/v1"
+_TRUST_DIR = Path(".sei") / "trust"
+
+
+class Standing(NamedTuple):
+    """The lifecycle state and who decided, as ``seid status`` prints it (a named tuple,
+    not a dataclass: defining a dataclass costs a warm status milliseconds)."""
+
+    state: str = "draft"
+    requested_by: str | None = None
+    approved_by: tuple[str, ...] = ()
+    bound_to: str | None = None  # sha256:<12 hex> of the approved bundle
+    bound_entry: str | None = None  # <log id prefix>#<index>
+    strength: str | None = None
+    expires: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self._asdict(), "approved_by": list(self.approved_by)}
+
+    def describe(self) -> str:
+        """One line: the state, then who asked, who granted and what they approved."""
+        parts = [f"requested by {self.requested_by}"] if self.requested_by else []
+        if self.approved_by:
+            parts.append(f"approved by {', '.join(self.approved_by)} ({self.strength})")
+        if self.bound_to:
+            parts.append(f"bound to evidence {self.bound_to} ({self.bound_entry})")
+        if self.expires:
+            parts.append(f"expires {self.expires}")
+        return f"Approval: {self.state}" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def standing(
+    root: Path, head: str | None, cache: StatCache, now: datetime | None = None
+) -> Standing:
+    """The approval state of the project at ``root`` (HEAD ``head``), as of ``now``."""
+    moment = now or datetime.now(UTC)
+    key = _fingerprint(root, head)
+    raw = cache.get_meta(_KEY)
+    doc: dict[str, Any] = json.loads(raw) if raw is not None else {}
+    until = doc.get("until")
+    if doc.get("key") == key and (until is None or moment < datetime.fromisoformat(until)):
+        cached = doc["standing"]
+        return Standing(**{**cached, "approved_by": tuple(cached["approved_by"])})
+    probe = _Probe(root, head, doc.get("probe", {}))
+    if probe.any_decision():
+        result, valid_until = _decide(root, moment)
+    else:
+        result, valid_until = Standing(), None
+    cache.put_meta(
+        _KEY,
+        json.dumps(
+            {
+                "key": key,
+                "until": valid_until.isoformat() if valid_until else None,
+                "standing": result.to_json(),
+                "probe": probe.state,
+            }
+        ),
+    )
+    return result
+
+
+def _fingerprint(root: Path, head: str | None) -> str:
+    """What the lifecycle depends on, cheaply: stats, the published refs as one ``git
+    for-each-ref`` prints them, and the manifest's digest (its bytes, not its stat: an
+    edit may keep size and mtime)."""
+    stats = [
+        [str(path.relative_to(root)), st.st_ino, st.st_size, st.st_mtime_ns]
+        for path in sorted([*_logs(root), *_files(root / _TRUST_DIR)])
+        for st in (path.stat(),)
+    ]
+    manifest = hashlib.sha256(manifest_path(root).read_bytes()).hexdigest()
+    argv = ["git", "for-each-ref", "--format=%(refname) %(objectname)", REF_PREFIX]
+    published = subprocess.run(argv, cwd=root, capture_output=True, check=False).stdout
+    facts = [head, manifest, stats, published.decode(errors="replace")]
+    return hashlib.sha256(json.dumps(facts).encode()).hexdigest()
+
+
+def _logs(root: Path) -> list[Path]:
+    base = root / LEDGER_DIR
+    return sorted(base.glob("*/log")) if base.is_dir() else []
+
+
+def _files(directory: Path) -> list[Path]:
+    return [p for p in directory.iterdir() if p.is_file()] if directory.is_dir() else []
+
+
+class _Probe:
+    """Whether any decision may exist, reading only what is new since the last probe.
+
+    ``state`` (kept in the cache): HEAD and whether its history names a decision; per
+    local log its inode, the bytes read and whether an approval was among them; per
+    published log its commit and the same answer.
+    """
+
+    def __init__(self, root: Path, head: str | None, state: dict[str, Any]) -> None:
+        self.root, self.head = root, head
+        self.state: dict[str, Any] = {
+            "trailers": state.get("trailers", [None, False]),
+            "logs": state.get("logs", {}),
+            "refs": state.get("refs", {}),
+        }
+
+    def any_decision(self) -> bool:
+        found = [self._trailers(), *self._local(), *self._published()]  # all: state is kept
+        return any(found)
+
+    def _trailers(self) -> bool:
+        seen_head, found = self.state["trailers"]
+        if seen_head != self.head:
+            found = self.head is not None and _decision_commit(self.root)
+            self.state["trailers"] = [self.head, found]
+        return bool(found)
+
+    def _local(self) -> Iterator[bool]:
+        logs: dict[str, list[Any]] = {}
+        for path in _logs(self.root):
+            ino, offset, found = self.state["logs"].get(path.parent.name, [None, 0, False])
+            st = path.stat()
+            if ino != st.st_ino or st.st_size < offset:
+                offset, found = 0, False  # replaced or cut back: read it all again
+            with path.open("rb") as stream:
+                stream.seek(offset)
+                found = found or _holds_approval(stream, offset)
+            logs[path.parent.name] = [st.st_ino, st.st_size, found]
+            yield found
+        self.state["logs"] = logs
+
+    def _published(self) -> Iterator[bool]:
+        from seid.ledger import refs  # the probe only
+
+        try:
+            published = refs.ref_logs(self.root)
+        except (SeidError, OSError):
+            published = {}  # not a git repository, or no git: nothing published
+        known: dict[str, list[Any]] = {}
+        local = self.state["logs"]
+        for log_id, commit in published.items():
+            seen = self.state["refs"].get(log_id)
+            if seen is not None and seen[0] == commit:
+                found = bool(seen[1])
+            elif log_id in local and 0 <= _ref_size(self.root, log_id) <= local[log_id][1]:
+                found = bool(local[log_id][2])  # a prefix of the local log, read already
+            else:
+                found = _ref_holds_approval(self.root, log_id)
+            known[log_id] = [commit, found]
+            yield found
+        self.state["refs"] = known
+
+
+def _decision_commit(root: Path) -> bool:
+    """Whether HEAD's history has a commit whose message names a decision."""
+    argv = ["git", "log", "-i", "-E", f"--grep={DECISION_GREP}", "--format=%H", "-1", "HEAD"]
+    proc = subprocess.run(argv, cwd=root, capture_output=True, check=False)
+    return proc.returncode == 0 and bool(proc.stdout.strip())
+
+
+def _ref_size(root: Path, log_id: str) -> int:
+    """The byte size of a published log, -1 when it cannot be read."""
+    from seid.ledger import refs
+
+    try:
+        return int(refs.git(root, "cat-file", "-s", f"{refs.ref_name(log_id)}:log"))
+    except (SeidError, ValueError):
+        return -1
+
+
+def _ref_holds_approval(root: Path, log_id: str) -> bool:
+    """Whether a published log holds an approval; an unreadable one may (the lifecycle
+    then says what is wrong with it)."""
+    from seid.ledger import refs
+
+    try:
+        with refs.open_ref_log(root, log_id) as stream:
+            return _holds_approval(stream, 0)
+    except SeidError:
+        return True
+
+
+def _holds_approval(stream: BinaryIO, offset: int) -> bool:
+    """Whether a record from ``offset`` on (to the end of ``stream``) is an approval."""
+    from seid.ledger import records  # the probe only: a warm status reads no record
+
+    try:
+        for data in records.iterate(stream, offset):
+            entry, _ = records.unpack_pair(data, offset)
+            if _predicate_type(entry) == APPROVAL_PREDICATE:
+                return True
+    except records.RecordError:
+        pass  # a torn tail: recovery and verify deal with it
+    return False
+
+
+def _predicate_type(entry: bytes) -> str | None:
+    """The predicate type of a DSSE-wrapped statement, unverified; None if it is not one."""
+    import base64
+
+    try:
+        payload = base64.b64decode(json.loads(entry)["payload"], validate=True)
+        found = json.loads(payload).get("predicateType")
+    except (ValueError, KeyError, TypeError, AttributeError):  # binascii.Error included
+        return None
+    return found if isinstance(found, str) else None
+
+
+def _decide(root: Path, now: datetime) -> tuple[Standing, datetime | None]:
+    """The lifecycle, and the moment time alone could change it (None: never)."""
+    from seid.approvals.lifecycle import SKEW, lifecycle
+    from seid.config import load_manifest
+
+    state = lifecycle(root, load_manifest(root), now, lazy_plan=True)
+    moments = [e.at - SKEW for e in state.events if e.at > now + SKEW]
+    if state.state == "approved" and state.expires is not None:
+        moments.append(state.expires)
+    return _standing(state), min(moments, default=None)
+
+
+def _standing(state: Lifecycle) -> Standing:
+    bound = state.bound_to
+    return Standing(
+        state=state.state,
+        requested_by=str(state.request.by) if state.request else None,
+        approved_by=tuple(str(g.by) for g in state.grants),
+        bound_to=bound.evidence[:19] if bound and bound.evidence else None,
+        bound_entry=bound.evidence_entry if bound else None,
+        strength=state.strength,
+        expires=state.expires.isoformat() if state.expires else None,
+    )
