@@ -157,11 +157,22 @@ def subjects(root: Path, paths: Iterable[str]) -> list[evidence.Subject]:
 
 
 def append(
-    root: Path, signer: Signer, subject_list: Sequence[evidence.Subject], predicate: dict[str, Any]
+    root: Path,
+    signer: Signer,
+    subject_list: Sequence[evidence.Subject],
+    predicate: dict[str, Any],
+    predicate_type: str = evidence.EVIDENCE_PREDICATE,
 ) -> Attestation:
-    """Sign the statement and append it to the signer's own log (log id = key id)."""
+    """Sign a statement of ``predicate_type`` and append it to the signer's own log.
+
+    The log id is the key id. The predicate gets ``ledger {log_id, previous_root,
+    previous_size}``, the head it extends. A log that exists only as its published ref (a
+    re-cloned host) is continued from that ref, never forked. Statements other than
+    evidence bundles (detections, findings) pass their own ``predicate_type``, so they
+    never become the drift baseline.
+    """
     log_id = signer.public_key.keyid
-    with Ledger.open(root, log_id, create=True) as ledger:
+    with Ledger.open(root, log_id, create=True, continue_published=True) as ledger:
         previous = ledger.root() if ledger.size else None
         predicate = {
             **predicate,
@@ -172,7 +183,7 @@ def append(
                 "previous_size": ledger.size,
             },
         }
-        statement = evidence.statement(subject_list, evidence.EVIDENCE_PREDICATE, predicate)
+        statement = evidence.statement(subject_list, predicate_type, predicate)
         entry = evidence.sign(statement, signer)
         index, checkpoint = ledger.append(entry, signer)
     return Attestation(log_id, index, hashlib.sha256(entry).hexdigest(), checkpoint)

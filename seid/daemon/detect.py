@@ -13,17 +13,16 @@ previous_root, previous_size}``. Subjects: the manifest and the changed files th
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
 
-from seid import attest, evidence
+from seid import attest
 from seid.config import load_manifest
 from seid.drift import Detection, detect
 from seid.environment import host
-from seid.ledger.log import Ledger, latest_statement
+from seid.ledger.log import latest_statement
 from seid.run import watched_globs
 from seid.statcache import StatCache
 
@@ -44,7 +43,13 @@ def detect_only(root: Path, signer: Signer) -> attest.Attestation | None:
         return None
     changed = sorted({p for paths in found.drift.paths.values() for p in paths})
     subjects = attest.subjects(root, [manifest.path.name, *changed[:MAX_SUBJECTS]])
-    return append(root, signer, subjects, predicate(found, manifest.manifest_digest, changed))
+    return attest.append(
+        root,
+        signer,
+        subjects,
+        predicate(found, manifest.manifest_digest, changed),
+        DETECTION_PREDICATE,
+    )
 
 
 def predicate(found: Detection, manifest_digest: str, changed: list[str]) -> dict[str, Any]:
@@ -58,31 +63,3 @@ def predicate(found: Detection, manifest_digest: str, changed: list[str]) -> dic
         "subjects_truncated": len(changed) > MAX_SUBJECTS,
         "host": host(),
     }
-
-
-def append(
-    root: Path,
-    signer: Signer,
-    subjects: list[evidence.Subject],
-    predicate: dict[str, Any],
-    predicate_type: str = DETECTION_PREDICATE,
-) -> attest.Attestation:
-    """Sign a statement of ``predicate_type`` and append it to the signer's log.
-
-    (:func:`seid.attest.append` fixes the evidence type; detections and findings must
-    not become the drift baseline, so they carry their own.)
-    """
-    log_id = signer.public_key.keyid
-    with Ledger.open(root, log_id, create=True) as ledger:
-        previous = ledger.root() if ledger.size else None
-        predicate = {
-            **predicate,
-            "ledger": {
-                "log_id": log_id,
-                "previous_root": previous.hex() if previous else None,
-                "previous_size": ledger.size,
-            },
-        }
-        entry = evidence.sign(evidence.statement(subjects, predicate_type, predicate), signer)
-        index, checkpoint = ledger.append(entry, signer)
-    return attest.Attestation(log_id, index, hashlib.sha256(entry).hexdigest(), checkpoint)

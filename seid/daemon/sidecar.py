@@ -21,10 +21,9 @@ from typing import Any
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
 
-from seid import evidence
+from seid import attest, evidence
 from seid.daemon import logging as dlog
 from seid.daemon.config import Sidecar
-from seid.daemon.detect import append
 from seid.errors import SeidError, VerificationError
 
 FINDING_PREDICATE = "https://seid.dev/finding/v1"
@@ -158,5 +157,5 @@ def _attest(
         "registry": tracking_uri,
         "observed": when.replace(microsecond=0).isoformat(),
     }
-    done = append(root, signer, [promotion.subject()], predicate, FINDING_PREDICATE)
+    done = attest.append(root, signer, [promotion.subject()], predicate, FINDING_PREDICATE)
     _log.warning("finding attested", index=done.index, log=done.log_id, model=promotion.model)

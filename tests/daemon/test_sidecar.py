@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
-from seid import evidence, keys
+from seid import attest, evidence, keys
 from seid.daemon.config import Sidecar
-from seid.daemon.detect import append
 from seid.daemon.runner import ledger_size
 from seid.daemon.sidecar import FINDING_PREDICATE, audit, ledger_statements
 from tests.daemon.conftest import wait_until
@@ -73,9 +72,7 @@ def mlflow_server(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
 def _bundle(repo: Path, signer: Signer, **pipeline: str) -> None:
     """A passing evidence bundle whose pipeline names a model version (as the mlflow tool's do)."""
     subject = evidence.subject_for_file(repo / "sei.yaml", repo)
-    append(
-        repo, signer, [subject], {"gate": "pass", "pipeline": pipeline}, evidence.EVIDENCE_PREDICATE
-    )
+    attest.append(repo, signer, [subject], {"gate": "pass", "pipeline": pipeline})
 
 
 def test_champion_without_passing_bundle_is_a_finding(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from securesystemslib.signer import Signer
 
-from seid import keys
+from seid import attest, evidence, keys
 from seid.errors import VerificationError
 from seid.ledger import publish
 from seid.ledger.log import Ledger, LedgerError
@@ -168,6 +168,24 @@ def test_fresh_clone_continues_the_published_log(committed: Path, tmp_path: Path
     append(committed, signer, range(3, 5))
     assert publish.publish(committed, log_id).changed
     assert all(r.ok and r.size == 5 for r in verify_repo(committed))
+
+
+def test_attest_append_continues_the_published_log(committed: Path, tmp_path: Path) -> None:
+    """seid's own appends (bundles, detections, findings) continue a re-cloned host's log."""
+    signer = make_key(tmp_path, committed)
+    log_id = signer.public_key.keyid
+    append(committed, signer, range(3))
+    publish.publish(committed, log_id)
+    shutil.rmtree(committed / ".sei" / "ledger")
+    subject = evidence.Subject("sei.yaml", "0" * 64)
+    done = attest.append(committed, signer, [subject], {"drift": {}}, "https://x/detection/v1")
+    assert (done.log_id, done.index) == (log_id, 3)
+    with Ledger.open(committed, log_id) as ledger:
+        statement = evidence.decode(ledger.entry(3))
+    assert statement["predicateType"] == "https://x/detection/v1"
+    assert statement["predicate"]["ledger"]["previous_size"] == 3
+    assert publish.publish(committed, log_id).changed  # a fast-forward of the ref: no fork
+    assert all(r.ok and r.size == 4 for r in verify_repo(committed))
 
 
 def test_published_log_is_readable_without_a_local_copy(committed: Path, tmp_path: Path) -> None:
