@@ -259,6 +259,3 @@ def signature_ok(key: Key, sig: bytes, message: bytes) -> bool:
     except (UnverifiedSignatureError, SslibVerificationError, ValueError):
         return False
     return True
-
-
-_signature_ok = signature_ok  # old name; seid.ledger.checkpoint imports it until it moves over
