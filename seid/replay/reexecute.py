@@ -1,15 +1,16 @@
 """``--reexecute N``: run the pipeline again at the N newest evidenced commits and compare.
 
 Each commit is checked out into its own temporary ``git worktree`` (the user's work tree,
-index and branches are never touched), the pipeline the manifest *at that commit* names
-is run there through :func:`seid.reproducers.execute.run_logged` (its own process group,
-stopped whole on Ctrl-C), and the metrics it writes are compared with the observations
-the commit's newest bundle recorded. The worktree is removed in every case: success,
-failure, or interruption.
+index and branches are never touched), and the pipeline the manifest *at that commit*
+names is run there by the same reproducer ``seid run`` uses (its own process group,
+stopped whole on Ctrl-C), from scratch: nothing counts as evidenced in a fresh tree.
+The metrics it gives are compared with the observations the commit's newest bundle
+recorded. The worktree is removed in every case: success, failure, or interruption.
 
-Tools: ``command`` runs its argv; ``dvc`` runs ``python -m dvc repro`` (stages whose data is only
-in a DVC remote cannot run offline and fail the reproduction, which is reported).
-MLflow and Dagster pipelines are reported as not re-executable by this version.
+Re-execution is hermetic: an MLflow pipeline logs to a SQLite store inside the worktree,
+never to the team's tracking server or registry, and Dagster keeps its instance there
+too. DVC stages whose data is only in a DVC remote cannot run offline and fail the
+reproduction, which is reported.
 """
 
 from __future__ import annotations
@@ -17,19 +18,21 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
-import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from seid.config import Manifest
-from seid.errors import SeidError
-from seid.metrics import Metric, load_metrics, lookup
+from seid.config.model import Pipeline
+from seid.drift import Drift
+from seid.errors import SeidError, ToolMissingError
+from seid.metrics import Metric, lookup
 from seid.replay.history import History
 from seid.replay.join import Bundle, Evidence
-from seid.reproducers.execute import run_logged
+from seid.reproducers.base import get_reproducer
+from seid.snapshot import Snapshot
 
 DEFAULT_TOLERANCE = 1e-6
 
@@ -81,34 +84,39 @@ def _one(
 
     if manifest is None:
         return verdict("unsupported", "no usable manifest at this commit")
-    argv = _argv(manifest)
-    if argv is None:
-        return verdict("unsupported", f"re-running {manifest.pipeline.tool} is not supported")
+    pipeline = _hermetic(manifest.pipeline)
+    try:
+        adapter = get_reproducer(pipeline.tool)
+    except ToolMissingError as err:
+        return verdict("unsupported", str(err))
+    snapshot = Snapshot(commit=sha, dirty=False, lock_digest=None, inputs={})
     with _worktree(root, sha) as tree, tempfile.TemporaryDirectory() as logs:
-        outcome = run_logged(argv, tree, Path(logs) / "run.log", echo=False)
-        if outcome.returncode != 0:
-            tail = _tail(outcome.log_path)
-            return verdict("failed", f"{argv[0]} exited {outcome.returncode}: {tail}")
+        log = Path(logs) / "run.log"
         try:
-            metrics = load_metrics(tree / manifest.pipeline.metrics)
-        except SeidError as err:
-            return verdict("failed", f"no metrics after the run: {err}")
-    maybe = (_compare(entry, metrics, tolerance) for entry in bundle.verdicts)
+            reproducer = adapter(tree, pipeline, None)
+            plan = reproducer.plan(Drift(), snapshot)
+            result = reproducer.reproduce(plan, snapshot, log, echo=False)
+        except SeidError as err:  # the tool could not even start (definitions do not load)
+            return verdict("failed", str(err))
+        if result.error is not None:
+            return verdict("failed", f"{result.error}: {_tail(log)}")
+    maybe = (_compare(entry, result.metrics, tolerance) for entry in bundle.verdicts)
     compared = [c for c in maybe if c is not None]
     status = "reproduced" if compared and all(c.within for c in compared) else "differs"
     return Reproduction(sha, bundle.ref, status, tolerance, compared)
 
 
-def _argv(manifest: Manifest) -> list[str] | None:
-    pipeline = manifest.pipeline
-    if pipeline.tool == "command" and pipeline.command:
-        return list(pipeline.command)
-    if pipeline.tool == "dvc":  # the dvc installed with seid, whatever PATH says
-        return [sys.executable, "-m", "dvc", "repro", "--quiet"]
-    return None
+def _hermetic(pipeline: Pipeline) -> Pipeline:
+    """The pipeline with every store it writes kept inside the worktree."""
+    if pipeline.tool != "mlflow":
+        return pipeline
+    local = {"tracking_uri": "sqlite:///mlflow.db", "artifact_location": "mlartifacts"}
+    return pipeline.model_copy(update=local)
 
 
-def _compare(entry: dict[str, object], metrics: dict[str, Metric], tol: float) -> Compared | None:
+def _compare(
+    entry: dict[str, object], metrics: Mapping[str, Metric], tol: float
+) -> Compared | None:
     recorded = entry.get("observed")
     if isinstance(recorded, bool) or not isinstance(recorded, int | float):
         return None  # a manual or missing measure: nothing was computed to compare

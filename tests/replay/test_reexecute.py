@@ -67,13 +67,18 @@ def test_tolerance_decides_what_reproduces(hist: Repo, tmp_path: Path) -> None:
     assert (strict[0].status, loose[0].status) == ("differs", "reproduced")
 
 
-def test_unsupported_tool_is_reported_not_run(hist: Repo, tmp_path: Path) -> None:
+def test_a_tool_not_installed_is_reported_not_run(
+    hist: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every tool is installed here; a host without the extra is simulated.
+    monkeypatch.setattr("seid.reproducers.base._installed", lambda module: False)
     hist.key(tmp_path)
     text = manifest().replace("{tool: command, command: [python, train.py]}", "{tool: mlflow}")
     sha = hist.commit({"sei.yaml": text})
     hist.bundle(sha, [verdict(0.01, "pass")])
     [result] = reexecute(hist.path, walk(hist.path), join(hist.path), 1)
-    assert result.status == "unsupported" and "mlflow" in (result.error or "")
+    assert result.status == "unsupported" and "seid[mlflow]" in (result.error or "")
+    assert worktrees(hist) == 1
 
 
 def test_the_worktree_is_removed_on_interrupt(hist: Repo) -> None:

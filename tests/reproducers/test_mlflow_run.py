@@ -186,3 +186,23 @@ def test_data_change_reruns_featurize(loan: tuple[Path, Any]) -> None:
     tags = _client(repo).get_run(report.result.details["run_id"]).data.tags
     assert tags["seid.stage.featurize"] == "ran"
     assert report.result.stages_skipped == ()
+
+
+def test_reexecute_reproduces_hermetically(loan: tuple[Path, Any]) -> None:
+    """``seid reconstruct --reexecute`` runs the MLflow entry again in a worktree, with
+    its own store there: the team's tracking store gains no run."""
+    from seid.replay.history import walk
+    from seid.replay.join import join
+    from seid.replay.reexecute import reexecute
+
+    repo, signer = loan
+    git(repo, "commit", "-qam", "Data: a new sample of applicants")
+    # The data were evidenced dirty; the commit changes no input, so the bundle that
+    # stands on this commit comes from a forced run.
+    assert run(repo, signer, force=True, echo=False).gate is not None
+    runs = _run_count(repo)
+    history = walk(repo)
+    [result] = reexecute(repo, history, join(repo, history), 1)
+    assert result.status == "reproduced", result
+    assert {c.measure for c in result.metrics} >= {"dp-gap"}
+    assert _run_count(repo) == runs
