@@ -16,8 +16,7 @@ from typing import Any, Final, Literal
 
 import yaml
 
-from seid.config import MANIFEST_NAMES, InputClasses, Pipeline, load_manifest_text
-from seid.config.inputs import default_inputs
+from seid.config import MANIFEST_NAMES, InputClasses, Pipeline, default_inputs, load_manifest_text
 from seid.errors import InputError, SeidError
 from seid.fsutil import write_atomic
 from seid.yamlsafe import read_text

@@ -5,6 +5,7 @@ Import from here; the submodules are an implementation detail.
 
 from __future__ import annotations
 
+from seid.config.inputs import default_inputs
 from seid.config.load import load_manifest, load_manifest_text
 from seid.config.model import (
     Approval,
@@ -62,6 +63,7 @@ __all__ = [
     "Treatment",
     "add_duration",
     "check_repo_path",
+    "default_inputs",
     "find_root",
     "load_manifest",
     "load_manifest_text",
