@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy seid
 
 test: lint typecheck
-	$(BIN)/pytest -q -n 2 --dist loadgroup
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test-quick: $(STAMP)
 	$(BIN)/pytest -q -m "not slow" -x

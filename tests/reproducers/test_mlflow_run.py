@@ -21,7 +21,8 @@ from seid.reproducers.mlflow import resolve_tracking_uri
 from seid.run import RunReport, run
 from tests.conftest import git
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-e2e")]
+# `make test` distributes whole files (--dist loadfile), so this sequence stays together.
+pytestmark = pytest.mark.slow
 
 MODEL = "credit-scorer"
 
