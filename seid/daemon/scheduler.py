@@ -178,7 +178,7 @@ def _finished(predicate: Any) -> datetime | None:
 def _approval_review(root: Path, manifest: Manifest, now: datetime) -> None:
     from seid.approvals.lifecycle import lifecycle
 
-    state = lifecycle(root, manifest, now)
+    state = lifecycle(root, manifest, now, lazy_plan=True)
     if state.state == "review_due":
         expires = state.expires.isoformat() if state.expires else None
         _log.warning("approval review due", expires=expires)
