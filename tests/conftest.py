@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from seid import keys
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 CONFORMANCE = SHARED / "conformance"
@@ -101,3 +103,55 @@ def assert_one_line_error(result: Result, *fragments: str, code: int = 2) -> Non
     assert "Traceback" not in result.err
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+# A toy project with a plain command pipeline, for the chain end to end.
+COMMAND_MANIFEST = """\
+version: seid/1
+system: {name: toy}
+pipeline: {tool: command, command: [python, eval.py], metrics: metrics.json}
+inputs: {criteria: [sei.yaml], treatment: [eval.py, params.json], data: [data/**]}
+risk:
+  appetite: {individual: MEDIUM}
+  overall_residual_criterion: MEDIUM
+  risks:
+    - id: r1
+      impact: {individual: HIGH}
+      likelihood: LIKELY
+      treat:
+        - method: REDUCE
+          residual_likelihood: UNLIKELY
+          measures:
+            - {id: gap, metric: gap, constraint: "< 0.03", enforcement: gate}
+            - {id: acc, metric: accuracy, constraint: ">= 0.7", enforcement: audit}
+"""
+
+# Counts its own runs in runs.txt (not watched), can fail or skip the metrics on request,
+# and can touch a watched input while it runs.
+COMMAND_EVAL = """\
+import json, pathlib
+p = json.load(open("params.json"))
+with open("runs.txt", "a") as fh:
+    fh.write("run\\n")
+if p.get("touch"):
+    pathlib.Path("data/d.csv").write_text("changed while running\\n")
+if p.get("exit"):
+    raise SystemExit(p["exit"])
+if not p.get("no_metrics"):
+    json.dump({"gap": p["gap"], "accuracy": 0.8}, open("metrics.json", "w"))
+"""
+
+
+@pytest.fixture
+def command_project(repo: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A repo whose pipeline is a plain command, a trusted key: (repo, private key)."""
+    (repo / "sei.yaml").write_text(COMMAND_MANIFEST)
+    (repo / "eval.py").write_text(COMMAND_EVAL)
+    (repo / "params.json").write_text('{"gap": 0.05}')
+    (repo / "data").mkdir()
+    (repo / "data" / "d.csv").write_text("1,2\n")
+    key = keys.generate(tmp_path / "keys")
+    keys.add_trusted(repo, key.public_path)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "init")
+    return repo, key.private_path

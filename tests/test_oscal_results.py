@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from trestle.oscal.assessment_results import AssessmentResults
 
 from seid import keys
@@ -14,21 +13,6 @@ from seid.config import load_manifest
 from seid.oscal_results import RunOutcome, write_results
 from seid.run import run
 from tests.conftest import SeidRunner, git
-from tests.test_run import EVAL, MANIFEST
-
-
-@pytest.fixture
-def toy(repo: Path, tmp_path: Path) -> tuple[Path, Path]:
-    (repo / "sei.yaml").write_text(MANIFEST)
-    (repo / "eval.py").write_text(EVAL)
-    (repo / "params.json").write_text('{"gap": 0.05}')
-    (repo / "data").mkdir()
-    (repo / "data" / "d.csv").write_text("1,2\n")
-    key = keys.generate(tmp_path / "keys")
-    keys.add_trusted(repo, key.public_path)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "init")
-    return repo, key.private_path
 
 
 def _read(path: Path) -> AssessmentResults:
@@ -37,8 +21,8 @@ def _read(path: Path) -> AssessmentResults:
     return doc
 
 
-def test_failing_run_is_a_not_satisfied_finding(toy: tuple[Path, Path]) -> None:
-    repo, key = toy
+def test_failing_run_is_a_not_satisfied_finding(command_project: tuple[Path, Path]) -> None:
+    repo, key = command_project
     report = run(repo, keys.load_signer(key), force=True, echo=False, oscal_results=True)
     assert report.gate == "fail" and report.oscal_results is not None
     path = report.oscal_results
@@ -67,8 +51,10 @@ def test_failing_run_is_a_not_satisfied_finding(toy: tuple[Path, Path]) -> None:
     assert related == {o.uuid for o in result.observations}
 
 
-def test_passing_run_satisfies_and_rewrites_deterministically(toy: tuple[Path, Path]) -> None:
-    repo, key = toy
+def test_passing_run_satisfies_and_rewrites_deterministically(
+    command_project: tuple[Path, Path],
+) -> None:
+    repo, key = command_project
     (repo / "params.json").write_text('{"gap": 0.01}')
     git(repo, "commit", "-qam", "treat")
     report = run(repo, keys.load_signer(key), force=True, echo=False, oscal_results=True)
@@ -91,8 +77,10 @@ def test_passing_run_satisfies_and_rewrites_deterministically(toy: tuple[Path, P
     assert write_results(repo, load_manifest(repo), outcome).read_bytes() == first
 
 
-def test_cli_flag_reports_the_document(toy: tuple[Path, Path], seid: SeidRunner) -> None:
-    repo, key = toy
+def test_cli_flag_reports_the_document(
+    command_project: tuple[Path, Path], seid: SeidRunner
+) -> None:
+    repo, key = command_project
     out = seid("run", "--force", "--json", "--oscal-results", "--key", key, cwd=repo)
     assert out.code == 1, out.err
     doc = json.loads(out.out)

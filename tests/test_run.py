@@ -14,55 +14,6 @@ from seid.ledger.log import Ledger
 from seid.run import run
 from tests.conftest import SeidRunner, git
 
-MANIFEST = """\
-version: seid/1
-system: {name: toy}
-pipeline: {tool: command, command: [python, eval.py], metrics: metrics.json}
-inputs: {criteria: [sei.yaml], treatment: [eval.py, params.json], data: [data/**]}
-risk:
-  appetite: {individual: MEDIUM}
-  overall_residual_criterion: MEDIUM
-  risks:
-    - id: r1
-      impact: {individual: HIGH}
-      likelihood: LIKELY
-      treat:
-        - method: REDUCE
-          residual_likelihood: UNLIKELY
-          measures:
-            - {id: gap, metric: gap, constraint: "< 0.03", enforcement: gate}
-            - {id: acc, metric: accuracy, constraint: ">= 0.7", enforcement: audit}
-"""
-
-# Counts its own runs in runs.txt (not watched), can fail or skip the metrics on request,
-# and can touch a watched input while it runs.
-EVAL = """\
-import json, pathlib
-p = json.load(open("params.json"))
-with open("runs.txt", "a") as fh:
-    fh.write("run\\n")
-if p.get("touch"):
-    pathlib.Path("data/d.csv").write_text("changed while running\\n")
-if p.get("exit"):
-    raise SystemExit(p["exit"])
-if not p.get("no_metrics"):
-    json.dump({"gap": p["gap"], "accuracy": 0.8}, open("metrics.json", "w"))
-"""
-
-
-@pytest.fixture
-def project(repo: Path, tmp_path: Path) -> tuple[Path, Path]:
-    (repo / "sei.yaml").write_text(MANIFEST)
-    (repo / "eval.py").write_text(EVAL)
-    (repo / "params.json").write_text('{"gap": 0.05}')
-    (repo / "data").mkdir()
-    (repo / "data" / "d.csv").write_text("1,2\n")
-    key = keys.generate(tmp_path / "keys")
-    keys.add_trusted(repo, key.public_path)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "init")
-    return repo, key.private_path
-
 
 def _params(repo: Path, **values: object) -> None:
     (repo / "params.json").write_text(json.dumps(values))
@@ -78,16 +29,16 @@ def _statements(repo: Path, log_id: str) -> list[dict[str, object]]:
         return [evidence.decode(entry) for entry in ledger.iter_entries()]
 
 
-def test_nothing_drifted_nothing_runs(project: tuple[Path, Path]) -> None:
-    repo, key = project
+def test_nothing_drifted_nothing_runs(command_project: tuple[Path, Path]) -> None:
+    repo, key = command_project
     report = run(repo, keys.load_signer(key), echo=False)
     assert report.status == "up-to-date" and report.exit_code == 0
     assert _runs(repo) == 0
     assert not (repo / ".sei" / "ledger").exists()
 
 
-def test_treatment_change_runs_assesses_and_attests(project: tuple[Path, Path]) -> None:
-    repo, key = project
+def test_treatment_change_runs_assesses_and_attests(command_project: tuple[Path, Path]) -> None:
+    repo, key = command_project
     signer = keys.load_signer(key)
     _params(repo, gap=0.05)  # same value, new bytes: still a B change
     (repo / "params.json").write_text('{"gap": 0.05, "note": 1}')
@@ -120,8 +71,10 @@ def test_treatment_change_runs_assesses_and_attests(project: tuple[Path, Path]) 
     assert run(repo, signer, echo=False).status == "up-to-date"
 
 
-def test_criteria_only_change_reassesses_without_running(project: tuple[Path, Path]) -> None:
-    repo, key = project
+def test_criteria_only_change_reassesses_without_running(
+    command_project: tuple[Path, Path],
+) -> None:
+    repo, key = command_project
     signer = keys.load_signer(key)
     _params(repo, gap=0.02)
     first = run(repo, signer, echo=False)
@@ -138,8 +91,8 @@ def test_criteria_only_change_reassesses_without_running(project: tuple[Path, Pa
     assert statement["predicate"]["metrics"]["gap"]["value"] == 0.02  # type: ignore[index]
 
 
-def test_failing_pipeline_is_attested_as_error(project: tuple[Path, Path]) -> None:
-    repo, key = project
+def test_failing_pipeline_is_attested_as_error(command_project: tuple[Path, Path]) -> None:
+    repo, key = command_project
     _params(repo, gap=0.01, exit=3)
     report = run(repo, keys.load_signer(key), echo=False)
     assert report.gate == "error" and report.exit_code == 2
@@ -154,8 +107,8 @@ def test_failing_pipeline_is_attested_as_error(project: tuple[Path, Path]) -> No
     assert retried.gate == "pass" and _runs(repo) == runs + 1
 
 
-def test_missing_metrics_file_is_attested_as_error(project: tuple[Path, Path]) -> None:
-    repo, key = project
+def test_missing_metrics_file_is_attested_as_error(command_project: tuple[Path, Path]) -> None:
+    repo, key = command_project
     _params(repo, gap=0.01, no_metrics=True)
     report = run(repo, keys.load_signer(key), echo=False)
     assert report.gate == "error"
@@ -163,8 +116,10 @@ def test_missing_metrics_file_is_attested_as_error(project: tuple[Path, Path]) -
     assert "metrics.json: no such file" in report.result.error
 
 
-def test_input_changed_during_the_run_asks_for_a_follow_up(project: tuple[Path, Path]) -> None:
-    repo, key = project
+def test_input_changed_during_the_run_asks_for_a_follow_up(
+    command_project: tuple[Path, Path],
+) -> None:
+    repo, key = command_project
     signer = keys.load_signer(key)
     _params(repo, gap=0.01, touch=True)
     report = run(repo, signer, echo=False)
@@ -177,8 +132,8 @@ def test_input_changed_during_the_run_asks_for_a_follow_up(project: tuple[Path, 
     assert again.detection.drift.paths == {"C": ["data/d.csv"]}
 
 
-def test_cli_exit_codes_and_verify(project: tuple[Path, Path], seid: SeidRunner) -> None:
-    repo, key = project
+def test_cli_exit_codes_and_verify(command_project: tuple[Path, Path], seid: SeidRunner) -> None:
+    repo, key = command_project
     env = {"SEID_SIGNING_KEY": str(key)}
     _params(repo, gap=0.01)
     passing = seid("run", cwd=repo, extra_env=env)
@@ -194,8 +149,8 @@ def test_cli_exit_codes_and_verify(project: tuple[Path, Path], seid: SeidRunner)
     assert verified.code == 0, verified.out + verified.err
 
 
-def test_without_a_key_run_says_so(project: tuple[Path, Path], seid: SeidRunner) -> None:
-    repo, _ = project
+def test_without_a_key_run_says_so(command_project: tuple[Path, Path], seid: SeidRunner) -> None:
+    repo, _ = command_project
     _params(repo, gap=0.01)
     result = seid("run", cwd=repo)
     assert result.code == 2
