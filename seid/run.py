@@ -14,13 +14,12 @@ from typing import Any, Literal
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
 
-from seid import attest, evidence
+from seid import attest
 from seid.assess import Assessment, assess
 from seid.config import Manifest, load_manifest
 from seid.drift import Detection, Drift, compare, detect
 from seid.evidence import Subject
 from seid.fsutil import sei_dir
-from seid.ledger.log import Ledger
 from seid.metrics import Metric
 from seid.reproducers.base import Plan, get_reproducer, plan
 from seid.reproducers.execute import now
@@ -199,9 +198,7 @@ def _record_promotion(root: Path, signer: Signer, report: RunReport) -> None:
         "evidence": f"sha256:{done.entry_sha256}",
         "at": now().isoformat(),
     }
-    statement = evidence.statement([subject], PROMOTION_PREDICATE, predicate)
-    with Ledger.open(root, signer.public_key.keyid, create=True) as ledger:
-        ledger.append(evidence.sign(statement, signer), signer)
+    attest.append(root, signer, [subject], predicate, PROMOTION_PREDICATE)
 
 
 def _attest(

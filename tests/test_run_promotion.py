@@ -12,10 +12,7 @@ from seid.replay.join import join
 from seid.reproducers.command import CommandReproducer
 from seid.reproducers.result import RunResult
 from seid.run import PROMOTION_PREDICATE, run
-from tests import test_run
 from tests.conftest import git
-
-project = test_run.project
 
 
 @pytest.fixture
@@ -30,9 +27,9 @@ def promoting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("promoting")
 def test_a_promotion_is_a_statement_bound_to_the_passing_bundle(
-    project: tuple[Path, Path],
+    command_project: tuple[Path, Path],
 ) -> None:
-    repo, key = project
+    repo, key = command_project
     signer = keys.load_signer(key)
     (repo / "params.json").write_text('{"gap": 0.01}')
     report = run(repo, signer, echo=False)
@@ -52,8 +49,8 @@ def test_a_promotion_is_a_statement_bound_to_the_passing_bundle(
 
 
 @pytest.mark.usefixtures("promoting")
-def test_a_failing_gate_promotes_and_records_nothing(project: tuple[Path, Path]) -> None:
-    repo, key = project
+def test_a_failing_gate_promotes_and_records_nothing(command_project: tuple[Path, Path]) -> None:
+    repo, key = command_project
     signer = keys.load_signer(key)
     (repo / "params.json").write_text('{"gap": 0.09}')
     report = run(repo, signer, echo=False)
