@@ -17,9 +17,10 @@ from seid.demo import Step, apply_treatment, create, walkthrough
 from seid.run import run
 from tests.conftest import SeidRunner, git
 
-# One worker builds the two scenario states below once; every test works on its own copy,
-# so the tests pass alone, together, on any worker and in any order.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("loan-dvc")]
+# The two scenario states below are built once per worker (`make test` keeps a file on one
+# worker); every test works on its own copy of one, so the tests pass alone, together, on
+# any worker and in any order.
+pytestmark = pytest.mark.slow
 
 Loan = tuple[Path, object]
 
