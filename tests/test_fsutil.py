@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from seid.fsutil import sei_dir, write_atomic
+from seid.fsutil import atomic_output, sei_dir, write_atomic
 
 
 def test_replaces_whole_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -40,6 +40,32 @@ def test_missing_directory_raises_and_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         write_atomic(tmp_path / "absent" / "f", b"x")
     assert os.listdir(tmp_path) == []
+
+
+def test_atomic_output_streams_seeks_and_replaces_only_on_success(tmp_path: Path) -> None:
+    target = tmp_path / "model.seid"
+    target.write_bytes(b"old")
+    with atomic_output(target, mode=0o640, prefix=".part.") as out:
+        out.write(bytes(8))
+        out.write(b"payload")
+        out.seek(0)
+        out.write(b"HEADER!!")  # rewritten in place, as the container header is
+        [temp] = [p for p in os.listdir(tmp_path) if p != "model.seid"]
+        assert temp.startswith(".part.") and temp.endswith(".tmp")
+        assert target.read_bytes() == b"old"  # nothing visible until the block ends
+    assert target.read_bytes() == b"HEADER!!payload"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert os.listdir(tmp_path) == ["model.seid"]
+
+
+def test_atomic_output_failure_keeps_the_old_file_and_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "report.html"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_output(target) as out:
+        out.write(b"half")
+        raise RuntimeError("the writer failed")
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["report.html"]
 
 
 def test_sei_dir_keeps_all_but_trust_out_of_git(tmp_path: Path) -> None:

@@ -6,13 +6,13 @@ import hashlib
 import io
 import os
 import struct
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from seid import fsutil
 from seid.container import codecs
 from seid.container.codecs import CHUNK, Codec
 from seid.errors import SeidError, VerificationError
@@ -147,21 +147,11 @@ def decode(source: BinaryIO, name: str, sink: Callable[[bytes], object]) -> Head
     return header
 
 
-@contextmanager
-def atomic_output(dst: Path) -> Iterator[BinaryIO]:
-    """A temporary file beside ``dst`` that replaces it only if the block succeeds."""
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=TEMP_PREFIX)
-    try:
-        with os.fdopen(fd, "w+b") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+def atomic_output(dst: Path) -> AbstractContextManager[BinaryIO]:
+    """A temporary file beside ``dst`` that replaces it only if the block succeeds
+    (:func:`seid.fsutil.atomic_output`, named with :data:`TEMP_PREFIX` so a store never
+    lists a partial container)."""
+    return fsutil.atomic_output(dst, prefix=TEMP_PREFIX)
 
 
 def _pack_stream(source: BinaryIO, size: int, out: BinaryIO) -> Header:
