@@ -8,6 +8,7 @@ QUIET_PIP := { grep -v "^WARNING: Location 'file:" || true; }
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-from-lock
+DEMO   := seid-demo
 
 .PHONY: install test test-quick lint typecheck demo lock clean
 
@@ -33,8 +34,10 @@ test: lint typecheck
 test-quick: $(STAMP)
 	$(BIN)/pytest -q -m "not slow" -x
 
+# `seid demo` refuses a non-empty directory: each `make demo` starts from a fresh one.
 demo: $(STAMP)
-	bash tools/demo.sh
+	rm -rf $(DEMO)
+	$(BIN)/seid demo $(DEMO)
 
 # Developer-only: re-resolve the lock (needs network and uv).
 lock:
