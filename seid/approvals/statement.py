@@ -364,6 +364,6 @@ def append(root: Path, statement: dict[str, Any], signer: Signer) -> tuple[str, 
     """Sign ``statement`` and append it to the signer's own log: (log id, index, envelope)."""
     envelope = evidence.sign(statement, signer)
     log_id = signer.public_key.keyid
-    with Ledger.open(root, log_id, create=True) as ledger:
+    with Ledger.open(root, log_id, create=True, continue_published=True) as ledger:
         index, _ = ledger.append(envelope, signer)
     return log_id, index, envelope
