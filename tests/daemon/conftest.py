@@ -16,26 +16,7 @@ import pytest
 
 from seid import keys
 from seid.daemon.runner import ledger_size
-from tests.conftest import git
-
-MANIFEST = """\
-version: seid/1
-system: {name: toy}
-pipeline: {tool: command, command: [python, eval.py], metrics: metrics.json}
-inputs: {criteria: [sei.yaml], treatment: [eval.py, params.json], data: [data/**]}
-risk:
-  appetite: {individual: MEDIUM}
-  overall_residual_criterion: MEDIUM
-  risks:
-    - id: r1
-      impact: {individual: HIGH}
-      likelihood: LIKELY
-      treat:
-        - method: REDUCE
-          residual_likelihood: UNLIKELY
-          measures:
-            - {id: gap, metric: gap, constraint: "< 0.03", enforcement: gate}
-"""
+from tests.conftest import COMMAND_MANIFEST, git
 
 # Counts its runs in runs.txt (not watched); sleeps on request, so a test can act mid-run.
 EVAL = """\
@@ -72,7 +53,7 @@ def bundles(repo: Path) -> int:
 @pytest.fixture
 def project(repo: Path, tmp_path: Path) -> tuple[Path, Path]:
     """A committed repo (manifest, eval.py, params, data) and its signing key."""
-    (repo / "sei.yaml").write_text(MANIFEST)
+    (repo / "sei.yaml").write_text(COMMAND_MANIFEST)
     (repo / "eval.py").write_text(EVAL)
     (repo / "params.json").write_text('{"gap": 0.01}')
     (repo / "data").mkdir()

@@ -104,7 +104,8 @@ def test_malformed_manifest_logged_nothing_appended_recovers(
     (repo / "sei.yaml").write_text(good + "risk: {}\n")  # duplicate key
     wait_until(lambda: _events(daemon, "input error; nothing appended"), what="the error line")
     (line,) = _events(daemon, "input error; nothing appended")
-    assert str(line["error"]) == f"{repo}/sei.yaml:17:1: duplicate key 'risk'"
+    where = good.count("\n") + 1  # the appended line
+    assert str(line["error"]) == f"{repo}/sei.yaml:{where}:1: duplicate key 'risk'"
     assert bundles(repo) == 0
     (repo / "sei.yaml").write_text(good.replace("< 0.03", "< 0.04"))  # fixed, and moved
     wait_until(lambda: bundles(repo) == 1, what="bundle after the fix")
