@@ -131,21 +131,14 @@ class DagsterReproducer:
                 "asset_checks": {c["name"]: c["passed"] for c in report.get("checks", [])},
             },
         }
-        base: dict[str, Any] = {
-            "tool": self.name,
-            "tool_version": self.version,
-            "started": outcome.started,
-            "finished": outcome.finished,
-            "log_path": outcome.log_path,
-            **fields,
-        }
         if outcome.returncode == 0:
+            ran = from_outcome(self.root, self.name, self.version, outcome, None, **fields)
             try:
                 metrics = metadata_metrics(materialized)
             except InputError as exc:
-                return RunResult(**base, error=f"metrics: {exc}")
+                return replace(ran, error=f"metrics: {exc}")
             if metrics:
-                return RunResult(**base, metrics=metrics)
+                return replace(ran, metrics=metrics)
         # No metrics in Dagster's record (nothing materialised them) or a failed run: the
         # metrics file, or the reason there is none.
         result = from_outcome(
