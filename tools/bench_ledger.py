@@ -78,10 +78,12 @@ def signed_ledger(base: Path, n: int) -> tuple[Path, str]:
     compact = merkle.CompactRange()
 
     def items() -> Iterator[tuple[bytes, bytes]]:
+        note = None
         for i in range(n):
             item = entry(signer, i)
             compact.append(merkle.leaf_hash(item))
-            yield item, checkpoint.sign(log_id, i + 1, compact.root(), signer)
+            note = checkpoint.sign(log_id, i + 1, compact.root(), signer, note)
+            yield item, note
 
     build(repo, log_id, items(), n)
     return repo, log_id

@@ -4,7 +4,8 @@ Files (``log`` is the ledger; everything else is derived from it and rebuilt whe
 missing or behind):
 
 - ``log``: one framed record (:mod:`seid.ledger.records`) per append, holding the DSSE
-  envelope and the signed checkpoint of the tree it ends, so one fsync makes both durable;
+  envelope and the signed checkpoint of the tree it ends (chained to the checkpoint
+  before it), so one fsync makes both durable;
 - ``index``: the u64 byte offset of each record;
 - ``tree/<level>``: the hash of every complete 2**level-leaf subtree, so a proof at any
   size reads O(log n) stored hashes and never rehashes leaves;
@@ -272,14 +273,28 @@ class Ledger:
         with self._locked():
             self._recover()
             head = self.head
+            previous = self._chain_base(signer) if head.size else None
             compact = self._compact(head.size)
             completed = compact.append(merkle.leaf_hash(entry))
-            note = checkpoint.sign(self.log_id, compact.size, compact.root(), signer)
+            note = checkpoint.sign(self.log_id, compact.size, compact.root(), signer, previous)
             record = records.pack_pair(entry, note)
             self._durable_write(record, head.length)
             self._store(head.size, head.length, completed)
             self._write_head(Head(head.size + 1, head.length + len(record)))
         return head.size, note
+
+    def _chain_base(self, signer: Signer) -> bytes:
+        """The newest checkpoint, which the new one will vouch for: it must verify, or a
+        note altered on disk would be sealed into the chain."""
+        note = self.checkpoint(self.size - 1)
+        try:
+            checkpoint.verify(note, self.log_id, signer.public_key)
+        except VerificationError as err:
+            raise LedgerError(
+                f"{self.path / 'log'}: the newest checkpoint (tree size {self.size}) does not "
+                f"verify ({err}); refusing to extend it, run 'seid verify'"
+            ) from None
+        return note
 
     def _durable_write(self, data: bytes, offset: int) -> None:
         fd = self._fd("log")

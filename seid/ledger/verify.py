@@ -2,10 +2,18 @@
 
 One pass over the records, in O(log n) memory: every entry's DSSE signature against the
 log's trusted key, the Merkle tree recomputed leaf by leaf, and every checkpoint checked
-for signature, size and root against that tree. Matching each checkpoint's root with the
-recomputed prefix root proves all checkpoints mutually consistent (they are all roots of
-prefixes of one tree). Signature checks may run in worker processes; the tree stays in
-the main one.
+for size and root against that tree and for its signature. Matching each checkpoint's
+root with the recomputed prefix root proves all checkpoints mutually consistent (they
+are all roots of prefixes of one tree).
+
+Checkpoint signatures are checked along their chain (see :mod:`seid.ledger.checkpoint`):
+a checkpoint whose successor links to its exact bytes is vouched for by that successor,
+so only the newest of each unbroken run (and every ``ANCHOR``-th, which bounds memory)
+is verified with Ed25519. When a link is missing or does not match, the checkpoint
+before it is verified on its own; when a verification fails, the checkpoints it vouched
+for are verified one by one back to the first good one, so the first bad entry is still
+named exactly. Entry signatures and checkpoint bodies may be checked in worker
+processes; the tree and the chain stay in the main one.
 """
 
 from __future__ import annotations
@@ -28,8 +36,9 @@ from seid.ledger.log import LedgerError, acknowledged
 from seid.ledger.paths import list_logs, log_dir
 
 CHUNK = 512
+ANCHOR = 256
 Chunk = list[tuple[int, bytes, bytes]]
-Result = tuple[int, list[str], Any, tuple[int, bytes] | None]
+Result = tuple[int, list[str], Any, tuple[int, bytes, bytes | None] | None]
 Subjects = dict[str, tuple[int, str]] | None  # subject name -> newest (entry, sha256)
 
 
@@ -79,9 +88,9 @@ class LogReport:
         }
 
 
-def check_signatures(log_id: str, key: Key, chunk: Chunk) -> list[Result]:
-    """Signature checks of a chunk: per entry its problems, its statement's subjects and
-    the ``(size, root)`` its checkpoint claims (compared with the tree by the caller)."""
+def check_chunk(log_id: str, key: Key, chunk: Chunk) -> list[Result]:
+    """Per entry of a chunk: its problems, its statement's subjects and the ``(size, root,
+    previous)`` its checkpoint states (compared with the tree and chain by the caller)."""
     out: list[Result] = []
     trusted = {log_id: key}
     for i, entry, note in chunk:
@@ -91,8 +100,8 @@ def check_signatures(log_id: str, key: Key, chunk: Chunk) -> list[Result]:
         except VerificationError as err:
             reasons.append(f"entry signature: {err}")
         try:
-            signed = checkpoint.verify(note, log_id, key)
-            claimed = (signed.size, signed.root)
+            stated = checkpoint.read(note, log_id)
+            claimed = (stated.size, stated.root, stated.previous)
         except VerificationError as err:
             reasons.append(f"checkpoint: {err}")
         out.append((i, reasons, subjects, claimed))
@@ -108,7 +117,7 @@ def _init_worker(log_id: str, key: dict[str, Any]) -> None:
 
 def _worker_check(chunk: Chunk) -> list[Result]:
     log_id, key = _WORKER["args"]
-    return check_signatures(log_id, key, chunk)
+    return check_chunk(log_id, key, chunk)
 
 
 def _read(stream: BinaryIO, report: LogReport, acked: int) -> Iterator[tuple[int, bytes, bytes]]:
@@ -157,14 +166,14 @@ def verify_stream(
         report.problems.append(Problem(0, f"the log's key {log_id} is not trusted (.sei/trust/)"))
         return report
     compact = merkle.CompactRange()
-    state = _State(report, {} if subjects_root is not None else None)
+    state = _State(report, _Chain(log_id, key, report), {} if subjects_root is not None else None)
     pool = _pool(jobs, log_id, key)
     pending: collections.deque[AsyncResult[list[Result]]] = collections.deque()
     try:
         chunk: Chunk = []
         for i, entry, note in _read(stream, report, expected_size):
             compact.append(merkle.leaf_hash(entry))
-            state.roots[i] = compact.root()
+            state.inflight[i] = (compact.root(), note)
             chunk.append((i, entry, note))
             if len(chunk) >= CHUNK:
                 _dispatch(pool, pending, log_id, key, chunk, state, jobs)
@@ -172,6 +181,7 @@ def verify_stream(
         _dispatch(pool, pending, log_id, key, chunk, state, jobs)
         while pending:
             state.collect(pending.popleft().get())
+        state.chain.settle()
     finally:
         if pool is not None:
             pool.terminate()
@@ -205,7 +215,7 @@ def _dispatch(
     if not chunk:
         return
     if pool is None:
-        state.collect(check_signatures(log_id, key, chunk))
+        state.collect(check_chunk(log_id, key, chunk))
         return
     pending.append(pool.apply_async(_worker_check, (chunk,)))
     while len(pending) > 2 * jobs:  # back-pressure: memory stays bounded
@@ -213,24 +223,86 @@ def _dispatch(
 
 
 @dataclass
+class _Chain:
+    """Checkpoints awaiting a verified signature: each one vouched for by the next."""
+
+    log_id: str
+    key: Key
+    report: LogReport
+    run: list[tuple[int, bytes, bool]] = field(default_factory=list)  # (entry, note, verified)
+
+    def add(self, i: int, note: bytes, previous: bytes | None) -> None:
+        """Chain checkpoint ``i``; settle the run before it when it does not link to it."""
+        if self.run and previous is not None and previous == checkpoint.link(self.run[-1][1]):
+            self.run.append((i, note, False))
+        else:
+            base_ok = self.settle()  # None: no base (unreadable or failed, already reported)
+            if previous is not None and i == 0:
+                self.report.problems.append(Problem(i, "first checkpoint links to an earlier one"))
+            elif previous is not None and base_ok:
+                self.report.problems.append(
+                    Problem(i, "checkpoint does not link to the checkpoint before it")
+                )
+            self.run = [(i, note, False)]
+        if len(self.run) > ANCHOR:
+            self.settle()
+
+    def drop(self) -> None:
+        """A checkpoint that could not be read vouches for nothing: settle before it."""
+        self.settle()
+
+    def settle(self) -> bool | None:
+        """Verify the run's newest checkpoint, and on failure the ones it vouched for.
+
+        Keeps the newest as the verified base of the next run; returns whether it
+        verified, None when there was nothing to settle.
+        """
+        if not self.run:
+            return None
+        newest_ok = None
+        for i, note, verified in reversed(self.run):
+            ok = verified or self._verifies(i, note)
+            newest_ok = ok if newest_ok is None else newest_ok
+            if ok:
+                break
+        last = self.run[-1]
+        self.run = [(last[0], last[1], True)] if newest_ok else []
+        return newest_ok
+
+    def _verifies(self, i: int, note: bytes) -> bool:
+        try:
+            checkpoint.verify(note, self.log_id, self.key)
+        except VerificationError as err:
+            self.report.problems.append(Problem(i, f"checkpoint: {err}"))
+            return False
+        return True
+
+
+@dataclass
 class _State:
-    """Findings so far, the recomputed roots awaiting their checkpoint, newest subjects."""
+    """Findings so far, the recomputed roots and notes awaiting their results, newest
+    subjects."""
 
     report: LogReport
+    chain: _Chain
     subjects: Subjects
-    roots: dict[int, bytes] = field(default_factory=dict)
+    inflight: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
 
     def collect(self, results: list[Result]) -> None:
         for i, reasons, subject_list, claimed in results:
             problems = [Problem(i, reason) for reason in reasons]
-            root = self.roots.pop(i)
-            if claimed is not None and claimed[0] != i + 1:
+            root, note = self.inflight.pop(i)
+            if claimed is None:
+                self.chain.drop()
+            elif claimed[0] != i + 1:
                 problems.append(
                     Problem(i, f"checkpoint is for tree size {claimed[0]}, not {i + 1}")
                 )
-            elif claimed is not None and claimed[1] != root:
+            elif claimed[1] != root:
                 problems.append(Problem(i, "checkpoint root does not match the recomputed tree"))
             self.report.problems.extend(problems)
+            if claimed is not None:
+                self.chain.add(i, note, claimed[2])
             if self.subjects is not None:
                 self._remember(i, subject_list)
 

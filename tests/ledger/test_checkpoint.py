@@ -95,3 +95,40 @@ def test_hostile_notes_only_raise_verification_error(hostile_key: Key, note: byt
         checkpoint.verify(note, hostile_key.keyid, hostile_key)
     with contextlib.suppress(VerificationError):
         checkpoint.parse(b"seid/x\n1\n" + base64.b64encode(ROOT) + b"\n\n" + note)
+
+
+def test_previous_line_chains_to_the_exact_prior_note(signer: Signer) -> None:
+    log_id = signer.public_key.keyid
+    first = checkpoint.sign(log_id, 1, ROOT, signer)
+    second = checkpoint.sign(log_id, 2, ROOT, signer, previous=first)
+    body, _ = second.decode().split("\n\n")
+    extension = body.split("\n")[3]
+    assert extension == "previous " + base64.b64encode(hashlib.sha256(first).digest()).decode()
+    # a C2SP extension line: the signature covers it as body text, as stock verifiers check
+    raw = base64.b64decode(second.decode().rstrip("\n").rsplit(" ", 1)[1])
+    public = bytes.fromhex(signer.public_key.keyval["public"])
+    Ed25519PublicKey.from_public_bytes(public).verify(raw[4:], (body + "\n").encode())
+    read = checkpoint.read(second, log_id)
+    assert read.previous == checkpoint.link(first) and read.size == 2
+    assert checkpoint.verify(second, log_id, signer.public_key).previous == read.previous
+    assert checkpoint.read(first, log_id).previous is None
+
+
+def test_malformed_extension_lines_are_refused(signer: Signer) -> None:
+    log_id = signer.public_key.keyid
+    note = checkpoint.sign(log_id, 2, ROOT, signer, previous=b"before")
+    body, sig = note.split(b"\n\n")
+    line = body.split(b"\n")[3]
+    for bad_body, reason in [
+        (body + b"\n" + line, "two previous lines"),
+        (body.replace(line, b"previous AAAA"), "not a SHA-256 hash"),
+        (body.replace(line, b"previous !!"), "not base64"),
+        (body + b"\n", "not origin, size, root"),  # an empty line inside the body
+    ]:
+        with pytest.raises(VerificationError, match=reason):
+            checkpoint.read(bad_body + b"\n\n" + sig, log_id)
+    # an unknown extension line is signed text like any other, and ignored when read
+    other = checkpoint.read(body + b"\nwitness: none\n\n" + sig, log_id)
+    assert other.previous is not None
+    with pytest.raises(VerificationError, match="is for"):
+        checkpoint.read(note, "f" * 64)
