@@ -166,6 +166,7 @@ class _Walk:
         self.real_root = os.path.realpath(root)
         self.matcher = matcher
         self.files: dict[str, os.stat_result] = {}
+        self.classes: dict[str, DriftClass] = {}
         self.skipped: list[str] = []
         self._seen_dirs: set[str] = set()
 
@@ -209,8 +210,9 @@ class _Walk:
         if statmod.S_ISDIR(st.st_mode):
             self._directory(rel, path, os.path.realpath(real))
         elif statmod.S_ISREG(st.st_mode):
-            if self.matcher.classify(rel) is not None:
-                self.files[rel] = st
+            cls = self.matcher.classify(rel)
+            if cls is not None:
+                self.files[rel], self.classes[rel] = st, cls
         elif self.matcher.classify(rel) is not None:
             self.skipped.append(f"{rel}: not a regular file")
 
@@ -222,15 +224,17 @@ class _Walk:
             entries = sorted(os.scandir(path), key=lambda e: e.name)
         except OSError as exc:
             raise InputError(rel or ".", f"cannot list watched directory: {exc.strerror}") from None
+        classify = self.matcher.classify
         for entry in entries:
             child = f"{rel}/{entry.name}" if rel else entry.name
             # d_type answers these without a syscall; only matching files are stat'ed.
             if entry.is_symlink() or entry.is_dir(follow_symlinks=False):
                 self._visit(child)
-            elif self.matcher.classify(child) is None:
+            elif (cls := classify(child)) is None:
                 continue
             elif entry.is_file(follow_symlinks=False):
                 self.files[child] = entry.stat(follow_symlinks=False)
+                self.classes[child] = cls
             else:
                 self.skipped.append(f"{child}: not a regular file")
 
@@ -243,6 +247,10 @@ class GitState:
     ignored: frozenset[str] = frozenset()
 
 
+_GIT_STATUS = ["git", "--no-optional-locks", "status", "--porcelain=v2", "--branch", "-z"]
+_GIT_STATUS += ["--untracked-files=normal", "--ignored=traditional"]
+
+
 def git_state(root: Path) -> GitState:
     """HEAD commit, branch, dirty flag and what git ignores, all from one ``git status``.
 
@@ -250,16 +258,23 @@ def git_state(root: Path) -> GitState:
     files are not dirt but drift. Ignored paths come collapsed (``data/`` for a whole
     ignored directory), which is what a comparison with HEAD needs (see seid.drift).
     """
-    argv = ["git", "--no-optional-locks", "status", "--porcelain=v2", "--branch", "-z"]
-    argv += ["--untracked-files=normal", "--ignored=traditional"]
-    proc = subprocess.run(argv, cwd=root, capture_output=True, check=False)
+    return _git_state_of(root, _start_git_status(root))
+
+
+def _start_git_status(root: Path) -> subprocess.Popen[bytes]:
+    """``git status`` started now, so it runs while the walk stats the inputs."""
+    return subprocess.Popen(_GIT_STATUS, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _git_state_of(root: Path, proc: subprocess.Popen[bytes]) -> GitState:
+    stdout, stderr = proc.communicate()
     if proc.returncode != 0:
-        msg = proc.stderr.decode(errors="replace").strip().splitlines()
+        msg = stderr.decode(errors="replace").strip().splitlines()
         raise SeidError(f"{root}: git status failed: {msg[-1] if msg else proc.returncode}")
     commit = branch = None
     dirty = False
     ignored: set[str] = set()
-    records = iter(proc.stdout.split(b"\0"))
+    records = iter(stdout.split(b"\0"))
     for rec in records:
         if rec.startswith(b"# branch.oid "):
             oid = rec[13:].decode()
@@ -293,19 +308,23 @@ def take_snapshot(
     """Digest every watched input of ``root`` (absolute repo root) by class."""
     opts = options or SnapshotOptions()
     matcher = watch if isinstance(watch, Matcher) else Matcher(watch)
-    walk = _Walk(root, matcher)
-    walk.run()
-    files = dict(walk.files)
-    lock = root / LOCK_FILE
-    if LOCK_FILE not in files and lock.is_file():
-        files[LOCK_FILE] = lock.stat()
-    digests = cache.digests(root, files, hook=opts.hook, workers=opts.workers)
+    status = _start_git_status(root)
+    try:
+        walk = _Walk(root, matcher)
+        walk.run()
+        files = dict(walk.files)
+        lock = root / LOCK_FILE
+        if LOCK_FILE not in files and lock.is_file():
+            files[LOCK_FILE] = lock.stat()
+        digests = cache.digests(root, files, hook=opts.hook, workers=opts.workers)
+    except BaseException:
+        status.kill()
+        status.communicate()
+        raise
     inputs: dict[DriftClass, dict[str, str]] = {"A": {}, "B": {}, "C": {}}
-    for rel, digest in sorted(digests.items()):
-        cls = matcher.classify(rel)
-        if cls is not None:
-            inputs[cls][rel] = digest
-    git = git_state(root)
+    for rel, cls in sorted(walk.classes.items()):
+        inputs[cls][rel] = digests[rel]
+    git = _git_state_of(root, status)
     return Snapshot(
         commit=git.commit,
         dirty=git.dirty,

@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchenv
+
 from seid import keys
 from seid.daemon.runner import ledger_size
 
@@ -139,6 +141,7 @@ def main() -> None:
     parser.add_argument("--quiet", type=float, default=1.0, help="debounce quiet period (s)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    benchenv.as_installed()
     work = Path(tempfile.mkdtemp(prefix="seid-bench-daemon-"))
     try:
         key = keys.generate(work / "keys")

@@ -23,6 +23,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import benchenv
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -149,6 +151,7 @@ def main() -> None:
     parser.add_argument("--proof-size", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=None, help="Scratch directory (a real disk).")
     args = parser.parse_args()
+    benchenv.as_installed()
     logging.disable(logging.WARNING)  # building by recovery reports each roll-forward
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="seid-bench-") as tmp:
         base = Path(tmp)

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchenv
+
 from seid import evidence, keys
 from seid.ledger.log import Ledger
 
@@ -134,6 +136,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="Keep the generated repository.")
     args = parser.parse_args()
+    benchenv.as_installed()
     work = Path(tempfile.mkdtemp(prefix="seid-bench-reconstruct-"))
     try:
         repo = work / "repo"

@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import benchenv
+
 from seid.statcache import StatCache, hash_file
 
 FEATURIZE = """\
@@ -212,6 +214,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--keep", action="store_true", help="keep the generated repo")
     args = ap.parse_args()
+    benchenv.as_installed()
     work = Path(tempfile.mkdtemp(prefix="seid-bench-"))
     root = work / "repo"
     try:

@@ -73,14 +73,18 @@ def reconstruct(
     now_text: str | None,
 ) -> None:
     """Replay history and the ledger: the ISO 23894 cycle per risk, and its findings."""
-    from seid.replay import report
-    from seid.replay.gitlog import repo_root
+    from seid.replay.gitlog import LogProcess, repo_root
 
     if out is None and key is not None:
         raise SeidError("--key signs the report file: give --out DIR as well")
     root = repo_root(Path.cwd())
     now = _parse_now(now_text)
-    doc = _build(root, report.Scope(None, since, until, now, infer), (reexecute, tolerance))
+    # git walks the history while the replay modules load: they take about as long
+    with LogProcess(root, since, until) as log:
+        from seid.replay import report
+
+        scope = report.Scope(None, since, until, now, infer)
+        doc = _build(root, scope, (reexecute, tolerance), log)
     data = report.to_json(doc)
     if out is None:
         _stdout(data if fmt == "json" else _render(fmt, doc).encode("utf-8", "backslashreplace"))
@@ -100,18 +104,23 @@ def reconstruct(
     )
 
 
-def _build(root: Path, scope: Any, rerun: tuple[int | None, float]) -> dict[str, Any]:
+def _build(root: Path, scope: Any, rerun: tuple[int | None, float], log: Any) -> dict[str, Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
     from seid.replay import report
     from seid.replay.approval import review
     from seid.replay.cycle import build
     from seid.replay.findings import find
     from seid.replay.history import WalkOptions, walk
-    from seid.replay.join import join
+    from seid.replay.join import attribute_dirty, collect
 
-    with _progress() as tick:
-        options = WalkOptions(scope.since, scope.until, scope.infer, tick)
-        history = walk(root, options)
-    found = join(root, history)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        collecting = pool.submit(collect, root)  # the ledger's signatures, beside the walk
+        with _progress() as tick:
+            options = WalkOptions(scope.since, scope.until, scope.infer, tick)
+            history = walk(root, options, log)
+        found = collecting.result()
+    attribute_dirty(root, history, found)
     cycles = build(history, found, scope.now)
     approvals = review(root, history, found, scope.now)
     findings = find(history, found, cycles, approvals.findings)

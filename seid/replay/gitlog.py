@@ -6,11 +6,15 @@ no path or commit message can be mistaken for structure and nothing is read whol
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import subprocess
-from collections.abc import Iterator
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from types import TracebackType
 
 from seid.errors import SeidError
 
@@ -87,10 +91,96 @@ class BlobReader:
         self.close()
 
 
-def tokens(stream: IO[bytes]) -> Iterator[bytes]:
-    """NUL-separated tokens of a stream, read in large blocks, never the whole output."""
+def log_argv(since: str | None, until: str | None) -> list[str]:
+    """The one ``git log`` of a replay: oldest first, raw diffs against the first parent."""
+    for rev in (since, until):
+        if rev is not None and (not rev or rev.startswith("-") or "\n" in rev):
+            raise SeidError(f"bad revision {rev!r}")
+    revs = [f"{since}..{until or 'HEAD'}"] if since else [until or "HEAD"]
+    return [
+        "git",
+        "-c",
+        "log.showSignature=false",
+        "log",
+        "--reverse",
+        "--topo-order",
+        "--raw",
+        "-z",
+        "--no-renames",
+        "--no-abbrev",
+        "--no-color",
+        "--diff-merges=first-parent",
+        "--encoding=UTF-8",
+        f"--format={FORMAT}",
+        "--end-of-options",
+        *revs,
+        "--",
+    ]
+
+
+_QUEUED = 64  # chunks of _CHUNK: what the log may run ahead of its reader
+
+
+class LogProcess:
+    """``git log`` started early and drained by a thread, so git walks the history while
+    the caller does other work (loading modules, checking signatures). Memory stays
+    bounded: the thread waits once :data:`_QUEUED` chunks are unread."""
+
+    def __init__(self, root: Path, since: str | None = None, until: str | None = None) -> None:
+        argv = log_argv(since, until)
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        self._proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=self._errors)
+        self._chunks: queue.Queue[bytes] = queue.Queue(_QUEUED)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        stdout = self._proc.stdout
+        assert stdout is not None
+        try:
+            while not self._stop.is_set() and (chunk := stdout.read(_CHUNK)):
+                self._chunks.put(chunk)
+        finally:
+            self._chunks.put(b"")  # end of output (or the reader gave up)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The output in blocks, in order; ends when git closes its output."""
+        while chunk := self._chunks.get():
+            yield chunk
+
+    def finish(self) -> tuple[int, str]:
+        """Exit status and standard error, once the output has been read."""
+        code = self._proc.wait()
+        self._errors.seek(0)
+        return code, self._errors.read().decode(errors="replace")
+
+    def close(self) -> None:
+        """Stop git and the thread, whether or not the output was read."""
+        self._stop.set()
+        if self._proc.poll() is None:
+            self._proc.kill()
+        while self._thread.is_alive():  # unblock a thread waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                self._chunks.get(timeout=0.05)
+        self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._errors.close()
+
+    def __enter__(self) -> LogProcess:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def tokens(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """NUL-separated tokens of a stream of blocks, never the whole output at once."""
     rest = b""
-    while chunk := stream.read(_CHUNK):
+    for chunk in chunks:
         parts = (rest + chunk).split(b"\0")
         rest = parts.pop()
         yield from parts

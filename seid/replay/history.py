@@ -14,7 +14,6 @@ the first ``sei.yaml``, a shallow clone's cut are recorded as :class:`Note` for 
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,9 +25,9 @@ from seid.config import MANIFEST_NAMES, InputClasses, Manifest, Pipeline, load_m
 from seid.config.inputs import CLAIM_GLOBS, default_inputs, merge_inputs
 from seid.errors import SeidError
 from seid.replay.gitlog import (
-    FORMAT,
     BlobReader,
     Change,
+    LogProcess,
     RawCommit,
     parse_log,
     repo_info,
@@ -237,8 +236,12 @@ class WalkOptions:
     on_commit: Callable[[Commit], None] | None = None
 
 
-def walk(root: Path, options: WalkOptions | None = None) -> History:
-    """Walk the history of the repository at ``root`` (see the module docstring)."""
+def walk(root: Path, options: WalkOptions | None = None, log: LogProcess | None = None) -> History:
+    """Walk the history of the repository at ``root`` (see the module docstring).
+
+    ``log`` is the ``git log`` for ``options``' range when the caller started it early
+    (to overlap it with other work); the walk then owns and closes it.
+    """
     opts = options or WalkOptions()
     history = History()
     git_dir, history.shallow = repo_info(root)
@@ -248,7 +251,7 @@ def walk(root: Path, options: WalkOptions | None = None) -> History:
             Note("shallow", None, f"shallow clone: history before {len(cut)} commit(s) is absent")
         )
     with BlobReader(root) as blobs:
-        _Walker(root, blobs, history, opts).run()
+        _Walker(root, blobs, history, opts).run(log)
     history.tags = tags(root)
     return history
 
@@ -261,20 +264,11 @@ class _Walker:
         self.claim_hashes: dict[str, str] = {}
         self.before_manifest = 0
 
-    def run(self) -> None:
-        with tempfile.TemporaryFile() as errors:
-            proc = subprocess.Popen(
-                _log_argv(self.opts), cwd=self.root, stdout=subprocess.PIPE, stderr=errors
-            )
-            assert proc.stdout is not None
-            try:
-                for raw in parse_log(tokens(proc.stdout)):
-                    self._commit(raw)
-            finally:
-                proc.stdout.close()
-                code = proc.wait()
-            errors.seek(0)
-            self._check_exit(code, errors.read().decode(errors="replace"))
+    def run(self, log: LogProcess | None) -> None:
+        with log or LogProcess(self.root, self.opts.since, self.opts.until) as running:
+            for raw in parse_log(tokens(running.chunks())):
+                self._commit(raw)
+            self._check_exit(*running.finish())
         if self.before_manifest:
             self.history.notes.append(
                 Note(
@@ -365,30 +359,3 @@ class _Walker:
         return ClaimVersion(
             sha, change.path, claim.claim_id, claim.hash, claim.prior_hash, previous
         )
-
-
-def _log_argv(opts: WalkOptions) -> list[str]:
-    for rev in (opts.since, opts.until):
-        if rev is not None and (not rev or rev.startswith("-") or "\n" in rev):
-            raise SeidError(f"bad revision {rev!r}")
-    until = opts.until or "HEAD"
-    revs = [f"{opts.since}..{until}"] if opts.since else [until]
-    return [
-        "git",
-        "-c",
-        "log.showSignature=false",
-        "log",
-        "--reverse",
-        "--topo-order",
-        "--raw",
-        "-z",
-        "--no-renames",
-        "--no-abbrev",
-        "--no-color",
-        "--diff-merges=first-parent",
-        "--encoding=UTF-8",
-        f"--format={FORMAT}",
-        "--end-of-options",
-        *revs,
-        "--",
-    ]

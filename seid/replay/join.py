@@ -155,6 +155,15 @@ def join(root: Path, history: History | None = None) -> Evidence:
     With ``history``, a bundle of a run on uncommitted changes is joined to the commit
     that committed exactly the inputs it recorded (see :func:`attribute_dirty`).
     """
+    found = collect(root)
+    if history is not None:
+        attribute_dirty(root, history, found)
+    return found
+
+
+def collect(root: Path) -> Evidence:
+    """Every log verified and its entries sorted into evidence, without the history (so
+    it can run beside the walk: signature checks release the GIL)."""
     found = Evidence()
     reports = verify_repo(root, subjects=True)
     for log_id in sorted({r.log_id for r in reports}):
@@ -170,8 +179,6 @@ def join(root: Path, history: History | None = None) -> Evidence:
         _take(found, entry)
     _sei_engine(root, found)
     found.bundles.sort(key=lambda b: (b.when or "", b.log_id, b.index))
-    if history is not None:
-        attribute_dirty(root, history, found)
     return found
 
 

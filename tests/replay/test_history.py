@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from seid.errors import SeidError
-from seid.replay.gitlog import parse_log, tokens
+from seid.replay.gitlog import LogProcess, parse_log, tokens
 from seid.replay.history import WalkOptions, walk
 from tests.replay.conftest import Repo, claim, manifest
 
@@ -232,4 +231,31 @@ def test_the_parser_is_positional_so_odd_paths_and_subjects_cannot_confuse_it() 
 def test_tokens_survive_block_boundaries() -> None:
     expected = [b"%d:" % i + b"x" * (i % 997) for i in range(5000)]  # > 2 MiB
     data = b"\0".join(expected)
-    assert list(tokens(io.BytesIO(data))) == expected
+    for size in (1, 4093, 1 << 20):  # blocks cut anywhere, even inside a NUL run
+        blocks = (data[i : i + size] for i in range(0, len(data), size))
+        assert list(tokens(blocks)) == expected
+
+
+def test_a_log_process_left_unread_is_stopped(repo: Path) -> None:
+    """A walk that fails early must not leave git (or the draining thread) behind."""
+    log = LogProcess(repo)
+    log.close()  # git reaped (not a zombie), the thread gone
+    assert log._proc.returncode is not None and not log._thread.is_alive()
+
+
+def test_a_log_process_of_a_long_history_runs_ahead_boundedly(tmp_path: Path) -> None:
+    repo = tmp_path / "long"
+    stream = bytearray()
+    for i in range(3000):
+        stream += b"commit refs/heads/main\ncommitter A <a@x> %d +0000\n" % (1e9 + i)
+        stream += b"data 2\nc\nM 100644 inline f%d.txt\ndata 1\nx\n\n" % i
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=bytes(stream), check=True)
+    with LogProcess(repo) as log:
+        commits = list(parse_log(tokens(log.chunks())))
+        assert log.finish() == (0, "")
+    assert len(commits) == 3000 and commits[-1].changes[0].path == "f2999.txt"
+    with LogProcess(repo, until="no-such-rev") as log:
+        assert list(log.chunks()) == []
+        code, stderr = log.finish()
+    assert code != 0 and "no-such-rev" in stderr
