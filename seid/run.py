@@ -10,20 +10,21 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
 
 from seid import attest
+from seid import promote as promotion
+from seid.approvals.policy import requires_approval
 from seid.assess import Assessment, assess
 from seid.config import Manifest, load_manifest
 from seid.drift import Detection, Drift, compare, detect
 from seid.evidence import Subject
 from seid.fsutil import sei_dir
-from seid.metrics import Metric
-from seid.reproducers.base import Plan, get_reproducer, plan
+from seid.reproducers.base import Plan, Reproducer, get_reproducer, plan
 from seid.reproducers.execute import now
-from seid.reproducers.result import RunResult
+from seid.reproducers.result import RunResult, recorded_result
 from seid.risk import analyze
 from seid.snapshot import DriftClass, Matcher, class_globs, take_snapshot
 from seid.statcache import StatCache
@@ -32,7 +33,6 @@ from seid.statcache import StatCache
 # error). Like a DVC stage whose command failed, it is not done; it is not retried on
 # its own either (a daemon would re-run a broken pipeline forever): --force retries.
 Status = Literal["up-to-date", "failed-before", "attested"]
-PROMOTION_PREDICATE = "https://seid.dev/promotion/v1"
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class RunReport:
     attestation: attest.Attestation | None = None
     follow_up: tuple[str, ...] = ()
     promoted: str | None = None
+    awaiting_approval: bool = False  # passed, but the approval policy holds the promotion
     oscal_results: Path | None = None
 
     @property
@@ -61,59 +62,6 @@ class RunReport:
 def watched_globs(root: Path, manifest: Manifest) -> dict[DriftClass, list[str]]:
     inputs = manifest.resolved_inputs(root)
     return class_globs(inputs.criteria, inputs.treatment, inputs.data)
-
-
-def metrics_from_record(record: Mapping[str, Any]) -> dict[str, Metric]:
-    """The inverse of :func:`seid.attest.metrics_record`: a bundle's metrics, re-read."""
-    out = {}
-    for name, entry in record.items():
-        power = entry.get("power", {})
-        out[name] = Metric(
-            float(entry["value"]),
-            power.get("ci_low"),
-            power.get("ci_high"),
-            power.get("ci_level"),
-            power.get("n"),
-            power.get("method"),
-        )
-    return out
-
-
-# What a pipeline record says about this run itself; the rest describes what was judged.
-_RUN_FIELDS = frozenset(
-    [
-        "tool",
-        "version",
-        "lock_digest",
-        "stages_run",
-        "stages_skipped",
-        "started",
-        "finished",
-        "log",
-        "error",
-    ]
-)
-
-
-def _reassess(manifest: Manifest, previous: Mapping[str, Any]) -> RunResult:
-    """Class A alone: nothing re-runs, the last bundle's metrics meet the new criteria.
-
-    The tool's record of what was judged (Dagster's code versions, MLflow's run and
-    model version) is carried forward: the next plan compares against it, and the
-    registry audit matches a promoted version to this bundle.
-    """
-    moment = now()
-    pipeline = previous.get("pipeline", {})
-    carried = {k: v for k, v in pipeline.items() if k not in _RUN_FIELDS}
-    return RunResult(
-        tool=manifest.pipeline.tool,
-        tool_version=pipeline.get("version"),
-        started=moment,
-        finished=moment,
-        metrics=metrics_from_record(previous.get("metrics", {})),
-        lock_digest=pipeline.get("lock_digest"),
-        details={**carried, "reassessed": True},
-    )
 
 
 def _follow_up(
@@ -152,21 +100,33 @@ def run(
         the_plan = plan(root, manifest.pipeline, previous, found.drift, found.snapshot)
         reproducer = None
         if previous is not None and not the_plan.stale and not force:
-            result = _reassess(manifest, previous)
+            result = recorded_result(manifest.pipeline.tool, previous, reassessed=True)
         else:
             reproducer = get_reproducer(manifest.pipeline.tool)(root, manifest.pipeline, previous)
             log = sei_dir(root, "logs") / f"{now().strftime('%Y%m%dT%H%M%SZ')}.log"
             result = reproducer.reproduce(the_plan, found.snapshot, log, echo=echo, stop=stop)
         follow_up = _follow_up(root, globs, found, cache)
     report = _attest(root, signer, manifest, found, the_plan, result, follow_up)
-    if reproducer is not None and report.gate == "pass":
-        # Promotion only after the passing bundle is in the ledger, never before.
-        report = replace(report, promoted=reproducer.promote(result))
-        if report.promoted is not None:
-            _record_promotion(root, signer, report)
+    if reproducer is not None and report.gate == "pass" and reproducer.registry:
+        report = _promote(root, signer, manifest, reproducer, report)
     if oscal_results:
         report = replace(report, oscal_results=_write_oscal(root, manifest, report, result))
     return report
+
+
+def _promote(
+    root: Path, signer: Signer, manifest: Manifest, reproducer: Reproducer, report: RunReport
+) -> RunReport:
+    """Promotion only after the passing bundle is in the ledger, never before; under an
+    approval policy not at all: ``seid promote`` does it once the bundle is approved."""
+    if requires_approval(manifest):
+        return replace(report, awaiting_approval=True)
+    assert report.result is not None and report.attestation is not None
+    promoted = reproducer.promote(report.result)
+    if promoted is not None:
+        commit = report.detection.snapshot.commit
+        promotion.record(root, signer, report.attestation, commit, promoted)
+    return replace(report, promoted=promoted)
 
 
 def _write_oscal(root: Path, manifest: Manifest, report: RunReport, result: RunResult) -> Path:
@@ -184,21 +144,6 @@ def _write_oscal(root: Path, manifest: Manifest, report: RunReport, result: RunR
         error=result.error,
     )
     return write_results(root, manifest, outcome)
-
-
-def _record_promotion(root: Path, signer: Signer, report: RunReport) -> None:
-    """A promotion statement beside the passing bundle: the bundle is signed before the
-    promotion happens, so it cannot record it; replay judges the promotion by this."""
-    done = report.attestation
-    assert done is not None
-    subject = Subject(f"evidence:{done.log_id[:16]}#{done.index}", done.entry_sha256)
-    predicate = {
-        "git": {"commit": report.detection.snapshot.commit},
-        "promoted": report.promoted,
-        "evidence": f"sha256:{done.entry_sha256}",
-        "at": now().isoformat(),
-    }
-    attest.append(root, signer, [subject], predicate, PROMOTION_PREDICATE)
 
 
 def _attest(

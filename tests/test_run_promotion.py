@@ -8,10 +8,11 @@ import pytest
 
 from seid import evidence, keys
 from seid.ledger.log import Ledger
+from seid.promote import PROMOTION_PREDICATE
 from seid.replay.join import join
 from seid.reproducers.command import CommandReproducer
 from seid.reproducers.result import RunResult
-from seid.run import PROMOTION_PREDICATE, run
+from seid.run import run
 from tests.conftest import git
 
 
@@ -23,6 +24,7 @@ def promoting(monkeypatch: pytest.MonkeyPatch) -> None:
         return "toy@champion"
 
     monkeypatch.setattr(CommandReproducer, "promote", promote)
+    monkeypatch.setattr(CommandReproducer, "registry", True)
 
 
 @pytest.mark.usefixtures("promoting")

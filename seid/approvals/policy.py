@@ -18,6 +18,11 @@ from seid.errors import SeidError
 ANY_ROLE = "approver"
 
 
+def requires_approval(manifest: Manifest) -> bool:
+    """A manifest that writes an ``approval`` policy requires one before promotion."""
+    return "approval" in manifest.model_fields_set
+
+
 def check_role(manifest: Manifest, role: str | None) -> str | None:
     """The role a grant is made in; refuses one the policy does not know."""
     required = manifest.approval.roles_required

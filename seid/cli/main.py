@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "daemon": ("seid.cli.daemon", "daemon", "Watch repositories and attest every change."),
     "reconstruct": ("seid.cli.reconstruct", "reconstruct", "Replay history: the ISO 23894 cycle."),
     "approve": ("seid.cli.approve", "approve", "Request, grant or reject sign-off of a version."),
+    "promote": ("seid.cli.promote", "promote", "Promote what the newest passing bundle names."),
     "artifact": ("seid.cli.artifact", "artifact", "Pack, unpack and verify artifact containers."),
 }
 

@@ -69,6 +69,8 @@ def as_document(report: RunReport) -> dict[str, Any]:
         }
     if report.promoted is not None:
         doc["promoted"] = report.promoted
+    if report.awaiting_approval:
+        doc["awaiting_approval"] = True
     if report.oscal_results is not None:
         doc["oscal_results"] = str(report.oscal_results)
     return doc
@@ -112,6 +114,11 @@ def as_text(report: RunReport) -> str:
     lines.append(f"gate: {report.gate}")
     if report.promoted:
         lines.append(f"promoted: {report.promoted}")
+    if report.awaiting_approval:
+        lines.append(
+            "not promoted: the approval policy holds it "
+            "(seid approve request, a grant, then seid promote)"
+        )
     if report.attestation is not None:
         att = report.attestation
         lines.append(f"attested: entry {att.index} of log {att.log_id[:16]}")

@@ -166,6 +166,10 @@ class RepoWorker:
             fields.update(index=report.attestation.index, log=report.attestation.log_id)
         if report.detection.drift:
             fields["drift"] = report.detection.drift.to_predicate()["classes"]
+        if report.promoted is not None:
+            fields["promoted"] = report.promoted
+        elif report.awaiting_approval:
+            fields["promotion"] = "awaiting approval"
         _log.info("chain done", **fields)
         if report.follow_up:
             _log.info(

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from seid.approvals.lifecycle import Lifecycle, lifecycle, state_at
+from seid.approvals.policy import requires_approval
 from seid.approvals.statement import Event, LedgerView, parse_time
-from seid.config import Manifest, load_manifest
+from seid.config import load_manifest
 from seid.errors import SeidError
 from seid.replay.findings import Finding, standing_evidence
 from seid.replay.history import History
@@ -61,11 +62,6 @@ def _unbroken(state: Lifecycle, found: Evidence) -> list[Finding]:
         for f in state.findings
         if not f.entries or not set(f.entries) <= broken
     ]
-
-
-def requires_approval(manifest: Manifest) -> bool:
-    """A manifest that writes an ``approval`` policy requires one before promotion."""
-    return "approval" in manifest.model_fields_set
 
 
 def unapproved_promotions(history: History, found: Evidence, events: list[Event]) -> list[Finding]:

@@ -61,6 +61,7 @@ class Reproducer(Protocol):
     """A pipeline tool's adapter. ``previous`` is the newest evidence predicate, if any."""
 
     name: ClassVar[str]
+    registry: ClassVar[bool]  # whether :meth:`promote` can promote anything
 
     def __init__(
         self, root: Path, pipeline: Pipeline, previous: Mapping[str, Any] | None
@@ -177,6 +178,7 @@ class WholeEntryReproducer:
 
     name: ClassVar[str]
     dist: ClassVar[str | None] = None
+    registry: ClassVar[bool] = False
 
     def __init__(self, root: Path, pipeline: Pipeline, previous: Mapping[str, Any] | None) -> None:
         self.root = root

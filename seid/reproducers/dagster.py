@@ -51,6 +51,7 @@ class DagsterReproducer:
     """Plans from the asset graph of the project's Dagster definitions."""
 
     name: ClassVar[str] = "dagster"
+    registry: ClassVar[bool] = False
 
     def __init__(self, root: Path, pipeline: Pipeline, previous: Mapping[str, Any] | None) -> None:
         self.root = root

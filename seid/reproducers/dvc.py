@@ -40,6 +40,7 @@ class DvcReproducer:
     """Plans with DVC's own view of what changed since ``dvc.lock``."""
 
     name: ClassVar[str] = "dvc"
+    registry: ClassVar[bool] = False
 
     def __init__(self, root: Path, pipeline: Pipeline, previous: Mapping[str, Any] | None) -> None:
         self.root = root

@@ -41,6 +41,7 @@ class MlflowReproducer(WholeEntryReproducer):
 
     name: ClassVar[str] = "mlflow"
     dist: ClassVar[str | None] = "mlflow"
+    registry: ClassVar[bool] = True
 
     @property
     def entry(self) -> str:

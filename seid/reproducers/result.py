@@ -17,7 +17,7 @@ from typing import Any
 from seid.errors import InputError
 from seid.evidence import Subject, subject_for_file
 from seid.metrics import Metric, load_metrics
-from seid.reproducers.execute import Outcome
+from seid.reproducers.execute import Outcome, now
 
 
 @dataclass(frozen=True)
@@ -123,3 +123,48 @@ def from_outcome(
     except InputError as exc:
         return RunResult(**base, error=f"metrics: {exc}")
     return RunResult(**base, metrics=metrics)
+
+
+def metrics_from_record(record: Mapping[str, Any]) -> dict[str, Metric]:
+    """The inverse of :func:`seid.attest.metrics_record`: a bundle's metrics, re-read."""
+    out = {}
+    for name, entry in record.items():
+        power = entry.get("power", {})
+        out[name] = Metric(
+            float(entry["value"]),
+            power.get("ci_low"),
+            power.get("ci_high"),
+            power.get("ci_level"),
+            power.get("n"),
+            power.get("method"),
+        )
+    return out
+
+
+# What a pipeline record says about that run itself; the rest describes what was judged.
+_RUN_FIELDS = frozenset(
+    {"tool", "version", "lock_digest", "stages_run", "stages_skipped"}
+    | {"started", "finished", "log", "error"}
+)
+
+
+def recorded_result(tool: str, predicate: Mapping[str, Any], *, reassessed: bool) -> RunResult:
+    """The run a bundle records, as a result timed now (nothing ran).
+
+    What a criteria-only change re-assesses (``reassessed``) and what a deferred
+    promotion promotes. The tool's record of what was judged (Dagster's code versions,
+    MLflow's run and model version) is carried: the next plan compares against it, and
+    the registry audit matches a promoted version to the bundle.
+    """
+    moment = now()
+    pipeline = predicate.get("pipeline", {})
+    carried = {k: v for k, v in pipeline.items() if k not in _RUN_FIELDS}
+    return RunResult(
+        tool=tool,
+        tool_version=pipeline.get("version"),
+        started=moment,
+        finished=moment,
+        metrics=metrics_from_record(predicate.get("metrics", {})),
+        lock_digest=pipeline.get("lock_digest"),
+        details={**carried, "reassessed": True} if reassessed else carried,
+    )

@@ -10,6 +10,7 @@ import pytest
 
 from seid import evidence
 from seid.ledger.log import Ledger
+from seid.promote import PROMOTION_PREDICATE
 from seid.replay import page, report
 from seid.replay.approval import review
 from seid.replay.cycle import build
@@ -17,7 +18,6 @@ from seid.replay.findings import find
 from seid.replay.history import walk
 from seid.replay.join import join
 from seid.replay.schema import problems
-from seid.run import PROMOTION_PREDICATE
 from tests.approvals.conftest import Project, make_project, manifest_text
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
