@@ -2,8 +2,9 @@
 
 A fresh git repository gets the scenario, a key, a compiled plan and a locked claim; V1
 runs and fails the fairness gate (attested); the V2 treatment is committed; the second
-run sees class B drift, leaves featurization cached, passes the gate, promotes the model
-where the tool has a registry, and the ledger verifies. Also used by the end-to-end
+run sees class B drift, leaves featurization cached and passes the gate; the scenario's
+approval policy holds the promotion (``seid approve``, then ``seid promote``), and the
+ledger verifies. Also used by the end-to-end
 tests, so the demo and the tests exercise the same scenario.
 """
 
@@ -195,6 +196,8 @@ def _summary(report: object) -> str:
     parts.append(f"gate {report.gate}")
     if report.promoted:
         parts.append(f"promoted {report.promoted}")
+    elif report.awaiting_approval:
+        parts.append("promotion held for approval")
     if report.attestation:
         parts.append(f"ledger entry {report.attestation.index}")
     return "; ".join(parts)

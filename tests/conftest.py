@@ -155,3 +155,21 @@ def command_project(repo: Path, tmp_path: Path) -> tuple[Path, Path]:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "init")
     return repo, key.private_path
+
+
+def decide(repo: Path, keydir: Path, name: str, decision: str, role: str | None = None) -> None:
+    """``name``, with a trusted key of their own, signs ``decision`` on what is current."""
+    from datetime import UTC, datetime
+
+    from seid.approvals.statement import Identity, append, build, current_binding, read_ledger
+    from seid.config import load_manifest
+
+    made = keys.generate(keydir / f"keys-{name}", name)
+    keys.add_trusted(repo, made.public_path)
+    signer = keys.load_signer(made.private_path)
+    manifest = load_manifest(repo)
+    current, _ = current_binding(repo, manifest, read_ledger(repo))
+    who = Identity(name.title(), f"{name}@example.org", signer.public_key.keyid)
+    made_at = datetime.now(UTC)
+    statement = build(decision, who, current, manifest, role=role, now=made_at)
+    append(repo, statement, signer)

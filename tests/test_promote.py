@@ -10,8 +10,6 @@ import pytest
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
 from seid import evidence, keys
-from seid.approvals.statement import Decision, Identity, append, build, current_binding, read_ledger
-from seid.config import load_manifest
 from seid.errors import SeidError
 from seid.ledger.log import Ledger
 from seid.promote import PROMOTION_PREDICATE, promote
@@ -21,7 +19,7 @@ from seid.replay.join import join
 from seid.reproducers.command import CommandReproducer
 from seid.reproducers.result import RunResult
 from seid.run import run
-from tests.conftest import SeidRunner, git
+from tests.conftest import SeidRunner, decide, git
 
 
 @pytest.fixture
@@ -46,17 +44,6 @@ def governed(command_project: tuple[Path, Path]) -> tuple[Path, Signer]:
         manifest.write("approval:\n  expires: P30D\n")
     git(repo, "commit", "-qam", "approval policy")
     return repo, keys.load_signer(key)
-
-
-def decide(repo: Path, tmp: Path, name: str, decision: Decision) -> None:
-    """``name`` (a key of their own, trusted) signs ``decision`` on what is current."""
-    made = keys.generate(tmp / f"keys-{name}", name)
-    keys.add_trusted(repo, made.public_path)
-    signer = keys.load_signer(made.private_path)
-    manifest = load_manifest(repo)
-    current, _ = current_binding(repo, manifest, read_ledger(repo))
-    who = Identity(name.title(), f"{name}@example.org", signer.public_key.keyid)
-    append(repo, build(decision, who, current, manifest, now=datetime.now(UTC)), signer)
 
 
 def statements(repo: Path, signer: Signer) -> list[str]:

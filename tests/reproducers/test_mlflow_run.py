@@ -15,11 +15,13 @@ import yaml
 
 from seid import evidence, keys
 from seid.demo import apply_treatment, create
+from seid.errors import SeidError
 from seid.ledger.log import Ledger
 from seid.ledger.verify import verify_repo
+from seid.promote import promote
 from seid.reproducers.mlflow import resolve_tracking_uri
 from seid.run import RunReport, run
-from tests.conftest import git
+from tests.conftest import decide, git
 
 # `make test` distributes whole files (--dist loadfile), so this sequence stays together.
 pytestmark = pytest.mark.slow
@@ -88,7 +90,9 @@ def test_v1_fails_and_nothing_is_promoted(loan: tuple[Path, Any]) -> None:
     assert _champion(repo) is None
 
 
-def test_treatment_reuses_features_passes_and_promotes(loan: tuple[Path, Any]) -> None:
+def test_treatment_reuses_features_passes_and_promotes_once_approved(
+    loan: tuple[Path, Any], tmp_path: Path
+) -> None:
     repo, signer = loan
     apply_treatment(repo)
     report = run(repo, signer, echo=False)
@@ -99,8 +103,15 @@ def test_treatment_reuses_features_passes_and_promotes(loan: tuple[Path, Any]) -
     assert report.result.stages_skipped == ("featurize",)
     assert report.gate == "pass" and report.exit_code == 0
     assert report.result.details["model_version"] == "2"
+    # the scenario's approval policy holds the promotion until both roles grant
+    assert report.awaiting_approval and report.promoted is None and _champion(repo) is None
+    decide(repo, tmp_path, "owner", "request")
+    decide(repo, tmp_path, "risk", "grant", role="model-risk-officer")
+    with pytest.raises(SeidError, match="is approval_requested"):
+        promote(repo, signer)  # one role of two
+    decide(repo, tmp_path, "compliance", "grant", role="compliance-officer")
+    assert promote(repo, signer).promoted == f"{MODEL} version 2 as champion"
     assert _champion(repo) == "2"
-    assert report.promoted == f"{MODEL} version 2 as champion"
     # The stored model is bound into the bundle: its containers are subjects
     stored = [s for s in report.result.artifacts if s.name.startswith("seid://")]
     assert any(s.name.endswith("/MLmodel") for s in stored)
