@@ -6,14 +6,9 @@ for size and root against that tree and for its signature. Matching each checkpo
 root with the recomputed prefix root proves all checkpoints mutually consistent (they
 are all roots of prefixes of one tree).
 
-Checkpoint signatures are checked along their chain (see :mod:`seid.ledger.checkpoint`):
-a checkpoint whose successor links to its exact bytes is vouched for by that successor,
-so only the newest of each unbroken run (and every ``ANCHOR``-th, which bounds memory)
-is verified with Ed25519. When a link is missing or does not match, the checkpoint
-before it is verified on its own; when a verification fails, the checkpoints it vouched
-for are verified one by one back to the first good one, so the first bad entry is still
-named exactly. Entry signatures and checkpoint bodies may be checked in worker
-processes; the tree and the chain stay in the main one.
+Checkpoint signatures are checked along their chain (:mod:`seid.ledger.chain`), one
+Ed25519 check per run of linked checkpoints. Entry signatures and checkpoint bodies may
+be checked in worker processes; the tree and the chain stay in the main one.
 """
 
 from __future__ import annotations
@@ -32,11 +27,11 @@ from securesystemslib.signer import Key  # type: ignore[attr-defined]
 from seid import evidence, keys
 from seid.errors import SeidError, VerificationError
 from seid.ledger import checkpoint, merkle, publish, records
+from seid.ledger.chain import CheckpointChain
 from seid.ledger.log import LedgerError, acknowledged
 from seid.ledger.paths import list_logs, log_dir
 
 CHUNK = 512
-ANCHOR = 256
 Chunk = list[tuple[int, bytes, bytes]]
 Result = tuple[int, list[str], Any, tuple[int, bytes, bytes | None] | None]
 Subjects = dict[str, tuple[int, str]] | None  # subject name -> newest (entry, sha256)
@@ -166,7 +161,8 @@ def verify_stream(
         report.problems.append(Problem(0, f"the log's key {log_id} is not trusted (.sei/trust/)"))
         return report
     compact = merkle.CompactRange()
-    state = _State(report, _Chain(log_id, key, report), {} if subjects_root is not None else None)
+    chain = CheckpointChain(log_id, key, lambda i, why: report.problems.append(Problem(i, why)))
+    state = _State(report, chain, {} if subjects_root is not None else None)
     pool = _pool(jobs, log_id, key)
     pending: collections.deque[AsyncResult[list[Result]]] = collections.deque()
     try:
@@ -223,68 +219,12 @@ def _dispatch(
 
 
 @dataclass
-class _Chain:
-    """Checkpoints awaiting a verified signature: each one vouched for by the next."""
-
-    log_id: str
-    key: Key
-    report: LogReport
-    run: list[tuple[int, bytes, bool]] = field(default_factory=list)  # (entry, note, verified)
-
-    def add(self, i: int, note: bytes, previous: bytes | None) -> None:
-        """Chain checkpoint ``i``; settle the run before it when it does not link to it."""
-        if self.run and previous is not None and previous == checkpoint.link(self.run[-1][1]):
-            self.run.append((i, note, False))
-        else:
-            base_ok = self.settle()  # None: no base (unreadable or failed, already reported)
-            if previous is not None and i == 0:
-                self.report.problems.append(Problem(i, "first checkpoint links to an earlier one"))
-            elif previous is not None and base_ok:
-                self.report.problems.append(
-                    Problem(i, "checkpoint does not link to the checkpoint before it")
-                )
-            self.run = [(i, note, False)]
-        if len(self.run) > ANCHOR:
-            self.settle()
-
-    def drop(self) -> None:
-        """A checkpoint that could not be read vouches for nothing: settle before it."""
-        self.settle()
-
-    def settle(self) -> bool | None:
-        """Verify the run's newest checkpoint, and on failure the ones it vouched for.
-
-        Keeps the newest as the verified base of the next run; returns whether it
-        verified, None when there was nothing to settle.
-        """
-        if not self.run:
-            return None
-        newest_ok = None
-        for i, note, verified in reversed(self.run):
-            ok = verified or self._verifies(i, note)
-            newest_ok = ok if newest_ok is None else newest_ok
-            if ok:
-                break
-        last = self.run[-1]
-        self.run = [(last[0], last[1], True)] if newest_ok else []
-        return newest_ok
-
-    def _verifies(self, i: int, note: bytes) -> bool:
-        try:
-            checkpoint.verify(note, self.log_id, self.key)
-        except VerificationError as err:
-            self.report.problems.append(Problem(i, f"checkpoint: {err}"))
-            return False
-        return True
-
-
-@dataclass
 class _State:
     """Findings so far, the recomputed roots and notes awaiting their results, newest
     subjects."""
 
     report: LogReport
-    chain: _Chain
+    chain: CheckpointChain
     subjects: Subjects
     inflight: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
 

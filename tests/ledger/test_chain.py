@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from securesystemslib.signer import Signer
 
-from seid.ledger import checkpoint, merkle, records, verify
+from seid.ledger import chain, checkpoint, merkle, records, verify
 from seid.ledger.log import Ledger
 from tests.ledger.conftest import EntryMaker
 
@@ -54,7 +54,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return real(note, *args)  # type: ignore[no-any-return]
 
     monkeypatch.setattr(checkpoint, "verify", counting)
-    monkeypatch.setattr(verify, "ANCHOR", 4)
+    monkeypatch.setattr(chain, "ANCHOR", 4)
     return seen
 
 
