@@ -8,6 +8,7 @@ rendering when asked for. A progress line is shown only on a terminal.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -79,12 +80,19 @@ def reconstruct(
         raise SeidError("--key signs the report file: give --out DIR as well")
     root = repo_root(Path.cwd())
     now = _parse_now(now_text)
-    # git walks the history while the replay modules load: they take about as long
+    # A bounded batch whose objects live to the end: the cyclic collector would only
+    # re-scan them (a fifth of the run on a long history).
+    gc.disable()
+    # Three things at once: git walks the history (into a file) while the replay modules
+    # load; then a forked child, which inherits them, verifies the ledger while this
+    # process walks what git wrote.
     with LogProcess(root, since, until) as log:
         from seid.replay import report
+        from seid.replay.join import collect
 
         scope = report.Scope(None, since, until, now, infer)
-        doc = _build(root, scope, (reexecute, tolerance), log)
+        with _Forked(collect, root) as collecting:
+            doc = _build(root, scope, (reexecute, tolerance), log, collecting)
     data = report.to_json(doc)
     if out is None:
         _stdout(data if fmt == "json" else _render(fmt, doc).encode("utf-8", "backslashreplace"))
@@ -104,22 +112,20 @@ def reconstruct(
     )
 
 
-def _build(root: Path, scope: Any, rerun: tuple[int | None, float], log: Any) -> dict[str, Any]:
-    from concurrent.futures import ThreadPoolExecutor
-
+def _build(
+    root: Path, scope: Any, rerun: tuple[int | None, float], log: Any, collecting: _Forked
+) -> dict[str, Any]:
     from seid.replay import report
     from seid.replay.approval import review
     from seid.replay.cycle import build
     from seid.replay.findings import find
     from seid.replay.history import WalkOptions, walk
-    from seid.replay.join import attribute_dirty, collect
+    from seid.replay.join import attribute_dirty
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        collecting = pool.submit(collect, root)  # the ledger's signatures, beside the walk
-        with _progress() as tick:
-            options = WalkOptions(scope.since, scope.until, scope.infer, tick)
-            history = walk(root, options, log)
-        found = collecting.result()
+    with _progress() as tick:
+        options = WalkOptions(scope.since, scope.until, scope.infer, tick)
+        history = walk(root, options, log)
+    found = collecting.result()
     attribute_dirty(root, history, found)
     cycles = build(history, found, scope.now)
     approvals = review(root, history, found, scope.now)
@@ -132,6 +138,50 @@ def _build(root: Path, scope: Any, rerun: tuple[int | None, float], log: Any) ->
 
         reproductions = reexecute(root, history, found, rerun[0], rerun[1])
     return report.document(scope, history, found, cycles, findings, reproductions, approvals)
+
+
+def _outcome(fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+    """``fn(*args)``, or a SeidError's message and exit status (an exception object may
+    not survive pickling; its one line does)."""
+    try:
+        return True, fn(*args)
+    except SeidError as err:
+        return False, (str(err), err.exit_code)
+
+
+class _Forked:
+    """``fn(*args)`` in a forked child process, on the other core while this one works.
+
+    The child inherits every module loaded so far. Fork before starting any thread
+    here: a fork copies only the forking thread.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("fork")
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        self._future = self._pool.submit(_outcome, fn, *args)
+
+    def result(self) -> Any:
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            ok, value = self._future.result()
+        except BrokenProcessPool:
+            raise SeidError("the ledger check stopped unexpectedly (its process died)") from None
+        if ok:
+            return value
+        err = SeidError(value[0])
+        err.exit_code = value[1]
+        raise err
+
+    def __enter__(self) -> _Forked:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _write(out: Path, files: dict[str, bytes]) -> list[Path]:

@@ -6,11 +6,10 @@ no path or commit message can be mistaken for structure and nothing is read whol
 
 from __future__ import annotations
 
-import contextlib
-import queue
+import os
 import subprocess
 import tempfile
-import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,36 +117,39 @@ def log_argv(since: str | None, until: str | None) -> list[str]:
     ]
 
 
-_QUEUED = 64  # chunks of _CHUNK: what the log may run ahead of its reader
+_POLL = 0.001  # seconds between looks at a log file git is still writing
 
 
 class LogProcess:
-    """``git log`` started early and drained by a thread, so git walks the history while
-    the caller does other work (loading modules, checking signatures). Memory stays
-    bounded: the thread waits once :data:`_QUEUED` chunks are unread."""
+    """``git log`` started early, writing into an unlinked temporary file, so git walks
+    the history while the caller does other work (loading modules, forking a helper: no
+    thread of ours is involved). The reader follows the file as it grows; what git has
+    written and the walk not yet read waits on disk, not in memory."""
 
     def __init__(self, root: Path, since: str | None = None, until: str | None = None) -> None:
         argv = log_argv(since, until)
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
-        self._proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=self._errors)
-        self._chunks: queue.Queue[bytes] = queue.Queue(_QUEUED)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._drain, daemon=True)
-        self._thread.start()
-
-    def _drain(self) -> None:
-        stdout = self._proc.stdout
-        assert stdout is not None
         try:
-            while not self._stop.is_set() and (chunk := stdout.read(_CHUNK)):
-                self._chunks.put(chunk)
-        finally:
-            self._chunks.put(b"")  # end of output (or the reader gave up)
+            self._proc = subprocess.Popen(argv, cwd=root, stdout=self._out, stderr=self._errors)
+        except OSError as exc:
+            self._out.close()
+            self._errors.close()
+            raise SeidError(f"cannot run git: {exc.strerror}") from None
 
     def chunks(self) -> Iterator[bytes]:
-        """The output in blocks, in order; ends when git closes its output."""
-        while chunk := self._chunks.get():
-            yield chunk
+        """The output in blocks, in order, as git writes it; ends when git has exited."""
+        offset = 0  # pread: git's writes move the file offset it shares with us
+        while True:
+            done = self._proc.poll() is not None  # before reading: nothing comes after exit
+            chunk = os.pread(self._out.fileno(), _CHUNK, offset)
+            if chunk:
+                offset += len(chunk)
+                yield chunk
+            elif done:
+                return
+            else:
+                time.sleep(_POLL)
 
     def finish(self) -> tuple[int, str]:
         """Exit status and standard error, once the output has been read."""
@@ -156,16 +158,11 @@ class LogProcess:
         return code, self._errors.read().decode(errors="replace")
 
     def close(self) -> None:
-        """Stop git and the thread, whether or not the output was read."""
-        self._stop.set()
+        """Stop git, whether or not the output was read, and drop its files."""
         if self._proc.poll() is None:
             self._proc.kill()
-        while self._thread.is_alive():  # unblock a thread waiting on a full queue
-            with contextlib.suppress(queue.Empty):
-                self._chunks.get(timeout=0.05)
         self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
+        self._out.close()
         self._errors.close()
 
     def __enter__(self) -> LogProcess:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from seid import evidence, keys
+from seid.errors import InputError, SeidError
 from seid.replay.schema import problems
 from tests.conftest import SeidRunner, assert_one_line_error
 from tests.replay.conftest import Repo, every_finding, manifest
@@ -180,3 +181,25 @@ def test_end_to_end_with_real_seid_run(seid: SeidRunner, hist: Repo, tmp_path: P
     [risk] = doc["risks"]
     assert [t["effective"] for t in risk["treatments"] if t["commit"] == treated] == [True]
     assert [(f["kind"], f["commits"]) for f in doc["findings"]] == [("unevidenced-change", [data])]
+
+
+def _refuse(path: str) -> None:
+    raise InputError(path, "no such thing", 3, 7)
+
+
+def _die() -> None:
+    os._exit(9)
+
+
+def test_the_forked_ledger_check_returns_errors_and_deaths_as_one_line() -> None:
+    """The child's SeidError (which does not survive pickling as itself) comes back as its
+    line and exit status; a child that dies is an error, not a hang."""
+    from seid.cli.reconstruct import _Forked
+
+    with _Forked(os.getpid) as child:
+        assert child.result() != os.getpid()  # it did run elsewhere
+    with _Forked(_refuse, "ledger/x") as child, pytest.raises(SeidError) as caught:
+        child.result()
+    assert str(caught.value) == "ledger/x:3:7: no such thing" and caught.value.exit_code == 2
+    with _Forked(_die) as child, pytest.raises(SeidError, match="stopped unexpectedly"):
+        child.result()
