@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -69,9 +70,10 @@ def standing(
 ) -> Standing:
     """The approval state of the project at ``root`` (HEAD ``head``), as of ``now``."""
     moment = now or datetime.now(UTC)
-    key = _fingerprint(root, head)
     raw = cache.get_meta(_KEY)
     doc: dict[str, Any] = json.loads(raw) if raw is not None else {}
+    trailers_seen = bool(doc.get("probe", {}).get("trailers", [None, False])[1])
+    key = _fingerprint(root, head, signing=trailers_seen)
     until = doc.get("until")
     if doc.get("key") == key and (until is None or moment < datetime.fromisoformat(until)):
         cached = doc["standing"]
@@ -95,10 +97,11 @@ def standing(
     return result
 
 
-def _fingerprint(root: Path, head: str | None) -> str:
+def _fingerprint(root: Path, head: str | None, *, signing: bool = False) -> str:
     """What the lifecycle depends on, cheaply: stats, the published refs as one ``git
     for-each-ref`` prints them, and the manifest's digest (its bytes, not its stat: an
-    edit may keep size and mtime)."""
+    edit may keep size and mtime). With ``signing`` (HEAD's history has decision
+    trailers), also what git's verdict on their commit signatures depends on."""
     stats = [
         [str(path.relative_to(root)), st.st_ino, st.st_size, st.st_mtime_ns]
         for path in sorted([*_logs(root), *_files(root / _TRUST_DIR)])
@@ -108,7 +111,33 @@ def _fingerprint(root: Path, head: str | None) -> str:
     argv = ["git", "for-each-ref", "--format=%(refname) %(objectname)", REF_PREFIX]
     published = subprocess.run(argv, cwd=root, capture_output=True, check=False).stdout
     facts = [head, manifest, stats, published.decode(errors="replace")]
+    if signing:
+        facts.append(_signing_facts(root))
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()
+
+
+_KEYRINGS = ("pubring.kbx", "pubring.gpg", "trustdb.gpg")
+
+
+def _signing_facts(root: Path) -> list[Any]:
+    """git's ``gpg.*`` settings and the stat of the files they make it trust (the ssh
+    allowed-signers file, the GnuPG keyrings): a signature's standing follows them."""
+    argv = ["git", "config", "--get-regexp", r"^gpg\."]
+    config = subprocess.run(argv, cwd=root, capture_output=True, check=False).stdout.decode()
+    home = Path(os.environ.get("GNUPGHOME") or Path.home() / ".gnupg")
+    files = [home / name for name in _KEYRINGS]
+    for line in config.splitlines():
+        name, _, value = line.partition(" ")
+        if name == "gpg.ssh.allowedsignersfile" and value:
+            files.append(root / Path(value).expanduser())  # an absolute value stays itself
+    stats = []
+    for path in files:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        stats.append([str(path), st.st_ino, st.st_size, st.st_mtime_ns])
+    return [config, stats]
 
 
 def _logs(root: Path) -> list[Path]:

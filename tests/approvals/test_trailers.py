@@ -11,8 +11,10 @@ import pytest
 
 from seid.approvals import trailers
 from seid.approvals.lifecycle import lifecycle
+from seid.approvals.standing import standing
 from seid.approvals.statement import Binding, Identity
 from seid.errors import SeidError
+from seid.statcache import StatCache
 from tests.approvals.conftest import Project, make_project, run_git
 
 BINDING = Binding("sha256:" + "a" * 64, "sha256:" + "b" * 64, "sha256:" + "c" * 64, "abcd#0")
@@ -147,3 +149,21 @@ def test_untrusted_and_forged_commit_signatures(tmp_path: Path) -> None:
     (event,), findings = trailers.read(project.root)
     assert event.by.email == "z@x" and event.strength == "trailer"
     assert [f.kind for f in findings] == ["bad-commit-signature"]
+
+
+def test_status_follows_a_change_of_who_git_trusts_to_sign(tmp_path: Path) -> None:
+    """The status cache must not keep showing a signature git no longer accepts."""
+    project = make_project(tmp_path, [])
+    project.bundle("v1", finished="2026-01-01T00:00:00+00:00")
+    project.git("commit", "-q", "--allow-empty", "-m", "a\n\nSei-Approval-Requested-by: A <a@x>")
+    _ssh_signing(project, tmp_path)
+    ada = Identity("Ada Tester", "ada@example.org")
+    trailers.commit(
+        project.root, trailers.message("grant", ada, BINDING, role=None, note=None, statement=None)
+    )
+    head = project.git("rev-parse", "HEAD")
+    with StatCache.open(project.root) as cache:
+        assert standing(project.root, head, cache).strength == "signed-commit"
+        assert standing(project.root, head, cache).strength == "signed-commit"  # cached
+        (tmp_path / "allowed_signers").write_text("")  # Ada's key is trusted no more
+        assert standing(project.root, head, cache).strength == "trailer"
