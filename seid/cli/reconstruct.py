@@ -8,13 +8,18 @@ rendering when asked for. A progress line is shown only on a terminal.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
+import pickle
+import signal
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -80,18 +85,15 @@ def reconstruct(
         raise SeidError("--key signs the report file: give --out DIR as well")
     root = repo_root(Path.cwd())
     now = _parse_now(now_text)
-    # A bounded batch whose objects live to the end: the cyclic collector would only
-    # re-scan them (a fifth of the run on a long history).
-    gc.disable()
     # Three things at once: git walks the history (into a file) while the replay modules
     # load; then a forked child, which inherits them, verifies the ledger while this
     # process walks what git wrote.
-    with LogProcess(root, since, until) as log:
+    with _no_cyclic_gc(), LogProcess(root, since, until) as log:
         from seid.replay import report
         from seid.replay.join import collect
 
         scope = report.Scope(None, since, until, now, infer)
-        with _Forked(collect, root) as collecting:
+        with _Forked("the ledger check", collect, root) as collecting:
             doc = _build(root, scope, (reexecute, tolerance), log, collecting)
     data = report.to_json(doc)
     if out is None:
@@ -140,6 +142,19 @@ def _build(
     return report.document(scope, history, found, cycles, findings, reproductions, approvals)
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """A bounded batch whose objects live to its end: the cyclic collector would only
+    re-scan them, a fifth of the run on a long history."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _outcome(fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
     """``fn(*args)``, or a SeidError's message and exit status (an exception object may
     not survive pickling; its one line does)."""
@@ -152,25 +167,34 @@ def _outcome(fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
 class _Forked:
     """``fn(*args)`` in a forked child process, on the other core while this one works.
 
-    The child inherits every module loaded so far. Fork before starting any thread
-    here: a fork copies only the forking thread.
+    The child inherits every module loaded so far; fork before starting any thread here
+    (a fork copies only the forking thread). Ctrl-C is the parent's: the child ignores
+    it and is killed when the parent leaves early. The outcome comes back pickled
+    through a pipe; a child that dies, or hits a bug (its traceback on stderr), is an
+    error here, never a hang.
     """
 
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("fork")
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
-        self._future = self._pool.submit(_outcome, fn, *args)
+    def __init__(self, what: str, fn: Callable[..., Any], *args: Any) -> None:
+        self.what = what
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            _child(write, fn, args)
+        os.close(write)
+        self._pid: int | None = pid
+        self._read: int | None = read
 
     def result(self) -> Any:
-        from concurrent.futures.process import BrokenProcessPool
-
-        try:
-            ok, value = self._future.result()
-        except BrokenProcessPool:
-            raise SeidError("the ledger check stopped unexpectedly (its process died)") from None
+        assert self._read is not None and self._pid is not None
+        with os.fdopen(self._read, "rb") as stream:
+            self._read = None
+            data = stream.read()
+        os.waitpid(self._pid, 0)
+        self._pid = None
+        if not data:
+            raise SeidError(f"{self.what} stopped unexpectedly (its process died)")
+        ok, value = pickle.loads(data)  # noqa: S301 (our own child, over a private pipe)
         if ok:
             return value
         err = SeidError(value[0])
@@ -181,7 +205,27 @@ class _Forked:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
+        if self._read is not None:
+            os.close(self._read)
+
+
+def _child(write: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> NoReturn:
+    """The forked side of :class:`_Forked`: never returns into the parent's code."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    code = 1
+    try:
+        data = pickle.dumps(_outcome(fn, *args), protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(write, "wb") as out:
+            out.write(data)
+        code = 0
+    except Exception:
+        traceback.print_exc()  # a bug: say where, the parent reports the death
+    finally:
+        os._exit(code)
 
 
 def _write(out: Path, files: dict[str, bytes]) -> list[Path]:
