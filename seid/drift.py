@@ -133,7 +133,7 @@ def latest_evidence(root: Path, cache: StatCache | None = None) -> Mapping[str, 
             cached: Mapping[str, Any] | None = doc["predicate"]
             return cached
     from seid.evidence import EVIDENCE_PREDICATE
-    from seid.ledger.log import latest_statement
+    from seid.ledger.newest import latest_statement
 
     statement = latest_statement(root, EVIDENCE_PREDICATE)
     predicate: Mapping[str, Any] | None = None if statement is None else statement["predicate"]

@@ -22,7 +22,7 @@ from seid import attest
 from seid.config import load_manifest
 from seid.drift import Detection, detect
 from seid.environment import host
-from seid.ledger.log import latest_statement
+from seid.ledger.newest import latest_statement
 from seid.run import watched_globs
 from seid.statcache import StatCache
 

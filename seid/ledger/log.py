@@ -28,10 +28,8 @@ import logging
 import os
 import struct
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
@@ -41,7 +39,7 @@ from seid.ledger import checkpoint, merkle, records, refs
 from seid.ledger.paths import LedgerError, list_logs, log_dir
 from seid.ledger.records import Head
 
-__all__ = ["Head", "Ledger", "LedgerError", "acknowledged", "latest_statement", "list_logs"]
+__all__ = ["Head", "Ledger", "LedgerError", "acknowledged", "list_logs"]
 
 _OFFSET = struct.Struct(">Q")
 _H = merkle.HASH_SIZE
@@ -431,44 +429,3 @@ def acknowledged(repo_root: Path, log_id: str) -> Head:
         return Head()
     finally:
         ledger.close()
-
-
-def latest_statement(repo_root: Path, predicate_type: str) -> dict[str, Any] | None:
-    """The newest statement of ``predicate_type`` in the local logs, NOT verified.
-
-    Each log is searched from its end (appends are in order). When several logs hold one,
-    the statement whose ``pipeline.finished`` is latest wins, then the higher ledger
-    index; a statement without that time (a detection, say) ranks below any with one.
-    What the statements say decides, never the log files' mtimes: a log copied, fetched
-    or touched does not change the answer. For finding the last evidenced snapshot,
-    never for trust.
-    """
-    found: list[tuple[tuple[datetime, int], dict[str, Any]]] = []
-    for log_id in list_logs(repo_root):
-        with Ledger.open(repo_root, log_id) as ledger:
-            for i in range(ledger.size - 1, -1, -1):
-                try:
-                    statement = evidence.decode(ledger.entry(i))
-                except VerificationError:
-                    continue
-                if statement.get("predicateType") == predicate_type:
-                    found.append(((_finished(statement), i), statement))
-                    break
-    return max(found, key=lambda item: item[0])[1] if found else None
-
-
-_NEVER = datetime.min.replace(tzinfo=UTC)
-
-
-def _finished(statement: dict[str, Any]) -> datetime:
-    """The statement's ``predicate.pipeline.finished`` (naive read as UTC), else never."""
-    predicate = statement.get("predicate")
-    pipeline = predicate.get("pipeline") if isinstance(predicate, dict) else None
-    value = pipeline.get("finished") if isinstance(pipeline, dict) else None
-    if not isinstance(value, str):
-        return _NEVER
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return _NEVER
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

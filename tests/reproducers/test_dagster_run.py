@@ -21,7 +21,7 @@ from seid import keys
 from seid.demo import apply_treatment, create
 from seid.errors import InputError
 from seid.evidence import EVIDENCE_PREDICATE, canonical_json
-from seid.ledger.log import latest_statement
+from seid.ledger.newest import latest_statement
 from seid.metrics import Metric
 from seid.reproducers.base import dist_version
 from seid.reproducers.dagster import metadata_metrics
