@@ -3,7 +3,8 @@
     .venv/bin/python tools/bench_ledger.py [--runs 5] [--entries 100000] [--proof-size 1000000]
 
 Prints a markdown table for the README's performance section. Large ledgers are built
-by writing the same records ``Ledger.append`` writes, without an fsync per entry (only
+by writing the same records ``Ledger.append`` writes (each checkpoint chained to the one
+before), without an fsync per entry (only
 the append benchmark measures durability), then opened once so crash recovery builds
 the index and the stored subtree hashes. The million-entry ledger for the proof timing
 holds small unsigned entries: proofs read only stored hashes, never entries.
