@@ -195,12 +195,15 @@ def test_two_processes_append_serialised(ledger_repo: Path, tmp_path: Path) -> N
     assert indexes == list(range(80))
     signer = keys.load_signer(made.private_path)
     with Ledger.open(ledger_repo, made.key_id) as ledger:
-        leaves = []
+        leaves, before = [], None
         for i, (entry, note) in enumerate(ledger.records()):
             evidence.verify(entry, {made.key_id: signer.public_key})
             leaves.append(merkle.leaf_hash(entry))
             cp = checkpoint.verify(note, made.key_id, signer.public_key)
             assert (cp.size, cp.root) == (i + 1, merkle.root_of(leaves))
+            # each writer chained to the note the other wrote just before, under the lock
+            assert cp.previous == (checkpoint.link(before) if before else None)
+            before = note
         assert len(leaves) == 80
 
 
