@@ -7,6 +7,7 @@ run in order on one worker.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from seid.ledger.verify import verify_repo
 from seid.promote import promote
 from seid.reproducers.mlflow import resolve_tracking_uri
 from seid.run import RunReport, run
-from tests.conftest import decide, git
+from tests.conftest import SeidRunner, decide, git
 
 # `make test` distributes whole files (--dist loadfile), so this sequence stays together.
 pytestmark = pytest.mark.slow
@@ -91,7 +92,7 @@ def test_v1_fails_and_nothing_is_promoted(loan: tuple[Path, Any]) -> None:
 
 
 def test_treatment_reuses_features_passes_and_promotes_once_approved(
-    loan: tuple[Path, Any], tmp_path: Path
+    loan: tuple[Path, Any], tmp_path: Path, seid: SeidRunner
 ) -> None:
     repo, signer = loan
     apply_treatment(repo)
@@ -110,7 +111,13 @@ def test_treatment_reuses_features_passes_and_promotes_once_approved(
     with pytest.raises(SeidError, match="is approval_requested"):
         promote(repo, signer)  # one role of two
     decide(repo, tmp_path, "compliance", "grant", role="compliance-officer")
-    assert promote(repo, signer).promoted == f"{MODEL} version 2 as champion"
+    operator = keys.generate(tmp_path / "operator")  # whoever runs the promotion signs it
+    keys.add_trusted(repo, operator.public_path)
+    done = seid("promote", "--key", operator.private_path, "--json", cwd=repo)
+    assert done.code == 0, done.err
+    promoted = json.loads(done.out)
+    assert promoted["promoted"] == f"{MODEL} version 2 as champion"
+    assert promoted["approval"] == "approved" and promoted["bundle"].endswith("#1")
     assert _champion(repo) == "2"
     # The stored model is bound into the bundle: its containers are subjects
     stored = [s for s in report.result.artifacts if s.name.startswith("seid://")]
