@@ -4,8 +4,14 @@ A model version carrying the watched alias (``champion``) must have a passing ev
 bundle, signed by a trusted key, in the repository's ledger. A bundle evidences a
 version when its ``pipeline`` names it: ``registered_model`` and ``model_version``, or,
 when a bundle does not carry those, the version's MLflow ``run_id``. A version without
-one is a finding: logged, and attested once as ``https://seid.dev/finding/v1`` with the
-version as its subject.
+one is a finding (``promoted-without-passing-evidence``): logged, and attested once as
+``https://seid.dev/finding/v1`` with the version as its subject.
+
+When the repository's manifest writes an ``approval:`` policy, the version's evidence
+must also have been approved: at some grant, the lifecycle of one of its passing bundles
+was ``approved`` (a later, newer bundle or an expiry does not undo that). Otherwise the
+alias was moved past the approval, in the registry's UI say, instead of through
+``seid promote``: a ``promoted-without-approval`` finding.
 
 mlflow is imported here only, when the job first runs.
 """
@@ -13,7 +19,7 @@ mlflow is imported here only, when the job first runs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +34,7 @@ from seid.errors import SeidError, VerificationError
 
 FINDING_PREDICATE = "https://seid.dev/finding/v1"
 KIND = "promoted-without-passing-evidence"
+UNAPPROVED = "promoted-without-approval"
 _log = dlog.get("seid.daemon.sidecar")
 
 
@@ -91,6 +98,11 @@ def _all_models(client: Any) -> Iterator[Any]:
 
 def ledger_statements(root: Path, predicate_type: str) -> Iterator[dict[str, Any]]:
     """Statements of ``predicate_type`` signed by a key trusted in ``.sei/trust/``."""
+    return (statement for _, statement in _signed(root, predicate_type))
+
+
+def _signed(root: Path, predicate_type: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(sha256 of the entry, statement)``: what an approval binds to, and what it says."""
     from seid.keys import trusted_keys
     from seid.ledger.log import Ledger
     from seid.ledger.paths import list_logs
@@ -105,7 +117,7 @@ def ledger_statements(root: Path, predicate_type: str) -> Iterator[dict[str, Any
             except VerificationError:
                 continue
             if statement.get("predicateType") == predicate_type:
-                yield statement
+                yield hashlib.sha256(entry).hexdigest(), statement
 
 
 def evidences(predicate: Mapping[str, Any], promotion: Promotion) -> bool:
@@ -119,36 +131,75 @@ def evidences(predicate: Mapping[str, Any], promotion: Promotion) -> bool:
     return promotion.run_id is not None and pipeline.get("run_id") == promotion.run_id
 
 
-def audit(sidecar: Sidecar, signer: Signer, now: datetime | None = None) -> list[Promotion]:
-    """Find aliased versions without passing evidence; attest each new finding once."""
+def audit(
+    sidecar: Sidecar, signer: Signer, now: datetime | None = None
+) -> list[tuple[Promotion, str]]:
+    """Find aliased versions without passing (or, under a policy, approved) evidence;
+    attest each new finding once. Returns ``(version, finding kind)``."""
     root = sidecar.repo
-    bundles = [s["predicate"] for s in ledger_statements(root, evidence.EVIDENCE_PREDICATE)]
+    bundles = list(_signed(root, evidence.EVIDENCE_PREDICATE))
     known = {
-        (f["predicate"].get("model"), f["predicate"].get("version"), f["predicate"].get("alias"))
+        tuple(f["predicate"].get(k) for k in ("kind", "model", "version", "alias"))
         for f in ledger_statements(root, FINDING_PREDICATE)
     }
-    missing = []
+    approved = _approval_check(root)
+    flagged = []
     for promotion in promotions(sidecar.tracking_uri, sidecar.alias):
-        if any(evidences(p, promotion) for p in bundles):
+        backing = {
+            f"sha256:{digest}" for digest, s in bundles if evidences(s["predicate"], promotion)
+        }
+        if not backing:
+            kind = KIND
+        elif approved is not None and not approved(backing):
+            kind = UNAPPROVED
+        else:
             continue
-        missing.append(promotion)
+        flagged.append((promotion, kind))
         _log.warning(
-            "model version promoted without a passing signed bundle",
+            "model version promoted without a passing signed bundle"
+            if kind == KIND
+            else "model version promoted without an approval of its evidence",
             model=promotion.model,
             version=promotion.version,
             alias=promotion.alias,
             run_id=promotion.run_id,
         )
-        if (promotion.model, promotion.version, promotion.alias) not in known:
-            _attest(root, signer, sidecar.tracking_uri, promotion, now or datetime.now(UTC))
-    return missing
+        if (kind, promotion.model, promotion.version, promotion.alias) not in known:
+            _attest(root, signer, sidecar.tracking_uri, promotion, kind, now or datetime.now(UTC))
+    return flagged
+
+
+def _approval_check(root: Path) -> Callable[[set[str]], bool] | None:
+    """Under an approval policy: whether any of some bundles (``sha256:`` refs) was ever
+    approved. None when the manifest writes no policy (or cannot be read: the audit of
+    evidence still stands, and the run of the manifest reports its errors)."""
+    from seid.approvals.lifecycle import collect, state_at
+    from seid.approvals.policy import requires_approval
+    from seid.approvals.statement import read_ledger
+    from seid.config import load_manifest
+
+    try:
+        manifest = load_manifest(root)
+    except SeidError:
+        return None
+    if not requires_approval(manifest):
+        return None
+    events, _ = collect(root, manifest, read_ledger(root))
+    grants = [e.at for e in events if e.decision == "grant"]
+
+    def approved(refs: set[str]) -> bool:
+        return any(
+            state_at(events, manifest, at, ref) == "approved" for at in grants for ref in refs
+        )
+
+    return approved
 
 
 def _attest(
-    root: Path, signer: Signer, tracking_uri: str, promotion: Promotion, when: datetime
+    root: Path, signer: Signer, tracking_uri: str, promotion: Promotion, kind: str, when: datetime
 ) -> None:
     predicate = {
-        "kind": KIND,
+        "kind": kind,
         "model": promotion.model,
         "version": promotion.version,
         "alias": promotion.alias,

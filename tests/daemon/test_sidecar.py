@@ -15,7 +15,8 @@ from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 from seid import attest, evidence, keys
 from seid.daemon.config import Sidecar
 from seid.daemon.runner import ledger_size
-from seid.daemon.sidecar import FINDING_PREDICATE, audit, ledger_statements
+from seid.daemon.sidecar import FINDING_PREDICATE, UNAPPROVED, audit, ledger_statements
+from tests.conftest import decide, git
 from tests.daemon.conftest import wait_until
 
 pytestmark = pytest.mark.slow
@@ -92,8 +93,9 @@ def test_champion_without_passing_bundle_is_a_finding(
     sidecar = Sidecar(mlflow_server, repo)
 
     client.set_registered_model_alias("credit-scorer", "champion", "1")
-    (found,) = audit(sidecar, signer)
+    ((found, kind),) = audit(sidecar, signer)
     assert (found.model, found.version, found.run_id) == ("credit-scorer", "1", runs[0])
+    assert kind == "promoted-without-passing-evidence"
     (finding,) = ledger_statements(repo, FINDING_PREDICATE)
     assert finding["predicate"]["kind"] == "promoted-without-passing-evidence"
     assert finding["subject"][0]["name"] == "models:/credit-scorer/1"
@@ -107,3 +109,39 @@ def test_champion_without_passing_bundle_is_a_finding(
     client.set_registered_model_alias("credit-scorer", "champion", "3")
     assert audit(sidecar, signer) == []  # matched by run id (bundles without the version)
     assert ledger_size(repo) == 3  # one finding, two bundles
+
+
+def test_under_a_policy_a_champion_needs_approved_evidence(
+    mlflow_server: str, project: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Moving the alias in the registry past the approval is a finding; a newer bundle
+    (which supersedes the lifecycle) does not make the approved champion unapproved."""
+    from mlflow import MlflowClient
+
+    repo, key = project
+    with (repo / "sei.yaml").open("a") as manifest:
+        manifest.write("approval:\n  expires: P30D\n")
+    git(repo, "commit", "-qam", "approval policy")
+    signer = keys.load_signer(key)
+    client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+    run_id = client.create_run(client.create_experiment("credit")).info.run_id
+    client.create_registered_model("credit-scorer")
+    for _ in range(2):
+        client.create_model_version("credit-scorer", f"runs:/{run_id}/model", run_id=run_id)
+    sidecar = Sidecar(mlflow_server, repo)
+
+    _bundle(repo, signer, registered_model="credit-scorer", model_version="1")
+    client.set_registered_model_alias("credit-scorer", "champion", "1")
+    ((found, kind),) = audit(sidecar, signer)
+    assert (found.version, kind) == ("1", UNAPPROVED)
+    (finding,) = ledger_statements(repo, FINDING_PREDICATE)
+    assert finding["predicate"]["kind"] == UNAPPROVED
+
+    decide(repo, tmp_path, "alice", "request")
+    decide(repo, tmp_path, "bob", "grant")
+    assert audit(sidecar, signer) == []
+    _bundle(repo, signer, registered_model="credit-scorer", model_version="2")
+    assert audit(sidecar, signer) == []  # version 1 was approved; superseded is not undone
+    client.set_registered_model_alias("credit-scorer", "champion", "2")
+    ((found, kind),) = audit(sidecar, signer)
+    assert (found.version, kind) == ("2", UNAPPROVED)
