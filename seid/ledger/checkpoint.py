@@ -123,10 +123,7 @@ def parse(note: bytes) -> tuple[Checkpoint, list[tuple[str, bytes]]]:
         parts = line.split(" ")
         if len(parts) != 3 or parts[0] != DASH or not parts[1]:
             raise VerificationError("malformed checkpoint signature line")
-        try:
-            signatures.append((parts[1], base64.b64decode(parts[2], validate=True)))
-        except (binascii.Error, ValueError):
-            raise VerificationError("checkpoint signature is not base64") from None
+        signatures.append((parts[1], _canonical_b64(parts[2], "checkpoint signature")))
     if not signatures:
         raise VerificationError("checkpoint is not signed")
     return checkpoint, signatures
@@ -166,11 +163,21 @@ def _parse_body(note: bytes) -> tuple[Checkpoint, str, int]:
     return Checkpoint(lines[0], int(lines[1]), root, note, previous), text, cut
 
 
-def _hash(text: str, what: str) -> bytes:
+def _canonical_b64(text: str, what: str) -> bytes:
+    """Strict base64 that is also the only encoding of its bytes: a flip in the unused
+    low bits of the last character decodes to the same bytes, and a signature line is
+    covered by no signature, so it must be refused here to be seen at all."""
     try:
         value = binascii.a2b_base64(text, strict_mode=True)
     except ValueError:  # binascii.Error is one; so is non-ASCII text
         raise VerificationError(f"{what} is not base64") from None
+    if binascii.b2a_base64(value, newline=False) != text.encode("ascii"):
+        raise VerificationError(f"{what} is not canonical base64")
+    return value
+
+
+def _hash(text: str, what: str) -> bytes:
+    value = _canonical_b64(text, what)
     if len(value) != HASH_SIZE:
         raise VerificationError(f"{what} is not a SHA-256 hash")
     return value

@@ -15,6 +15,7 @@ from securesystemslib.signer import Signer
 from seid.ledger import chain, checkpoint, merkle, records, verify
 from seid.ledger.log import Ledger
 from tests.ledger.conftest import EntryMaker
+from tests.ledger.test_checkpoint import noncanonical
 
 Pair = tuple[bytes, bytes]
 
@@ -140,3 +141,14 @@ def test_a_first_checkpoint_claiming_a_predecessor_is_named(
     assert [(p.entry, p.reason) for p in report.problems][:1] == [
         (0, "first checkpoint links to an earlier one")
     ]
+
+
+def test_a_reencoded_signature_line_is_named_at_its_own_entry(
+    ledger_repo: Path, signer: Signer, make_entry: EntryMaker
+) -> None:
+    """Found by a wide random run: the same signature bytes in another base64 spelling
+    broke the chain at the next note, and had to be named at this one."""
+    pairs = chained(ledger_repo, signer, make_entry, 3)
+    report = run(signer, [(pairs[0][0], noncanonical(pairs[0][1])), *pairs[1:]])
+    assert report.first is not None and report.first.entry == 0
+    assert "not canonical base64" in report.first.reason

@@ -132,3 +132,25 @@ def test_malformed_extension_lines_are_refused(signer: Signer) -> None:
     assert other.previous is not None
     with pytest.raises(VerificationError, match="is for"):
         checkpoint.read(note, "f" * 64)
+
+
+def noncanonical(note: bytes) -> bytes:
+    """The note with its signature's last base64 character changed in unused bits only:
+    it decodes to the very same signature bytes."""
+    text = note.decode()
+    stamp = text.rstrip("\n").rsplit(" ", 1)[1]
+    body = stamp.rstrip("=")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    unused = {1: 0b11, 2: 0b1111}[len(stamp) - len(body)]  # bits past the last whole byte
+    last = alphabet[alphabet.index(body[-1]) ^ unused]
+    forged = body[:-1] + last + stamp[len(body) :]
+    assert base64.b64decode(forged) == base64.b64decode(stamp) and forged != stamp
+    return text.replace(stamp, forged).encode()
+
+
+def test_a_signature_line_must_be_canonical_base64(signer: Signer) -> None:
+    """A signature line is covered by no signature: another encoding of the same bytes
+    would go unseen unless refused outright."""
+    note = checkpoint.sign(signer.public_key.keyid, 7, ROOT, signer)
+    with pytest.raises(VerificationError, match="not canonical base64"):
+        checkpoint.verify(noncanonical(note), signer.public_key.keyid, signer.public_key)

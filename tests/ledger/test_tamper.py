@@ -161,7 +161,7 @@ SEEN: set[str] = set()
 
 
 @settings(
-    max_examples=1100,
+    max_examples=2500,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
