@@ -145,11 +145,19 @@ def _check_events(text: str, name: str) -> None:
 
 
 def _reader_error(exc: yaml.reader.ReaderError, text: str, name: str) -> InputError:
-    """PyYAML refuses some characters before parsing; locate them in the text."""
-    index = min(exc.position, len(text))
+    """PyYAML refuses some characters before parsing; locate them in the text.
+
+    Found again here rather than taken from the error, whose position libyaml gives in
+    UTF-8 bytes and the pure-Python reader in characters.
+    """
+    found = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    if found is not None:
+        index, char = found.start(), found.group()
+    else:
+        index = len(text.encode("utf-8")[: exc.position].decode("utf-8", "ignore"))
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
     line = text.count("\n", 0, index) + 1
     col = index - (text.rfind("\n", 0, index) + 1) + 1
-    char = exc.character if isinstance(exc.character, str) else chr(exc.character)
     return InputError(name, f"character U+{ord(char):04X} is not allowed in YAML", line, col)
 
 

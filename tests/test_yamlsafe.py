@@ -36,6 +36,9 @@ def test_timestamps_stay_strings() -> None:
         ("? [1]\n: 2\n", ":1:3:", "mapping keys must be plain scalars"),
         ("1.5: x\n", ":1:1:", "is not a string"),
         ("a: 1\nb: x\ufffey\n", ":2:5:", "U+FFFE is not allowed"),
+        # located in characters, also after non-ASCII text (libyaml counts UTF-8 bytes)
+        ("a: é\nb: x\x07y\n", ":2:5:", "U+0007 is not allowed"),
+        ("é: ü\nbad: \x01\n", ":2:6:", "U+0001 is not allowed"),
         ("a: " + "[" * 100 + "]" * 100 + "\n", ":1:67:", "nested deeper than 64"),
     ],
 )
