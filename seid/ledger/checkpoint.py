@@ -190,18 +190,25 @@ def _check_origin(checkpoint: Checkpoint, log_id: str) -> None:
 
 
 def verify(note: bytes, log_id: str, key: Key) -> Checkpoint:
-    """Parse ``note`` and check it is log ``log_id``'s checkpoint, signed by ``key``."""
+    """Parse ``note`` and check it is log ``log_id``'s checkpoint, signed by ``key``.
+
+    A seid checkpoint carries exactly one signature, its log's: the ledger stores the
+    notes seid wrote, so any other signature line (a cosignature, a copy) is an edit of
+    the record, refused like any other.
+    """
     checkpoint, signatures = parse(note)
     _check_origin(checkpoint, log_id)
     name = origin(log_id)
     signed_text = note[: note.rindex(b"\n\n") + 1]
     wanted = key_hash(name, key)
-    for sig_name, blob in signatures:
-        if sig_name == name and blob[:4] == wanted:
-            if not signature_ok(key, blob[4:], signed_text):
-                raise VerificationError("checkpoint signature does not verify")
-            return checkpoint
-    raise VerificationError("checkpoint is not signed by the log's key")
+    mine = [blob for sig_name, blob in signatures if sig_name == name and blob[:4] == wanted]
+    if not mine:
+        raise VerificationError("checkpoint is not signed by the log's key")
+    if len(signatures) > 1:
+        raise VerificationError("checkpoint carries signature lines seid did not write")
+    if not signature_ok(key, mine[0][4:], signed_text):
+        raise VerificationError("checkpoint signature does not verify")
+    return checkpoint
 
 
 def peek_size(note: bytes) -> int | None:
