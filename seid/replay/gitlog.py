@@ -123,8 +123,9 @@ _POLL = 0.001  # seconds between looks at a log file git is still writing
 class LogProcess:
     """``git log`` started early, writing into an unlinked temporary file, so git walks
     the history while the caller does other work (loading modules, forking a helper: no
-    thread of ours is involved). The reader follows the file as it grows; what git has
-    written and the walk not yet read waits on disk, not in memory."""
+    thread of ours is involved). The reader follows the file as it grows. The file, in
+    ``$TMPDIR``, holds the whole output until the walk ends: a few hundred bytes a commit
+    (2.4 MB for 10,000 commits), on disk rather than in this process's memory."""
 
     def __init__(self, root: Path, since: str | None = None, until: str | None = None) -> None:
         argv = log_argv(since, until)
