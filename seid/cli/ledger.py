@@ -101,8 +101,8 @@ def _print_report(report: LogReport) -> None:
     if first is not None:
         click.echo(f"entry {first.entry}: {first.reason}")
         click.echo(
-            f"log {report.log_id} ({report.source}): {report.bad_entries} bad entries "
-            f"of {report.size}"
+            f"log {report.log_id} ({report.source}): {report.bad_entries} bad "
+            f"{'entry' if report.bad_entries == 1 else 'entries'} of {report.size}"
         )
     else:
         where = "published" if report.source.startswith("refs/") else "local"

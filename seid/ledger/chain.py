@@ -72,6 +72,6 @@ class CheckpointChain:
         try:
             checkpoint.verify(note, self.log_id, self.key)
         except VerificationError as err:
-            self.report(i, f"checkpoint: {err}")
+            self.report(i, str(err))  # it names the checkpoint
             return False
         return True

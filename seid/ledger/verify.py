@@ -98,7 +98,7 @@ def check_chunk(log_id: str, key: Key, chunk: Chunk) -> list[Result]:
             stated = checkpoint.read(note, log_id)
             claimed = (stated.size, stated.root, stated.previous)
         except VerificationError as err:
-            reasons.append(f"checkpoint: {err}")
+            reasons.append(str(err))  # it names the checkpoint
         out.append((i, reasons, subjects, claimed))
     return out
 
