@@ -45,8 +45,8 @@ def test_verify_ok_then_tampered(seid: SeidRunner, repo: Path, log_dir: Path) ->
     assert first.startswith(("entry 2: ", "entry 3: ")), first
     report = json.loads(seid("verify", "--json", cwd=repo).out)
     assert not report["ok"] and report["logs"][0]["first_bad"]["entry"] in (2, 3)
-    bad, size = report["logs"][0]["bad_entries"], report["logs"][0]["size"]
-    assert count.endswith(f": {bad} bad {'entry' if bad == 1 else 'entries'} of {size}")
+    n_bad, size = report["logs"][0]["bad_entries"], report["logs"][0]["size"]
+    assert count.endswith(f": {n_bad} bad {'entry' if n_bad == 1 else 'entries'} of {size}")
 
 
 def test_untrusted_key_fails(seid: SeidRunner, repo: Path, log_dir: Path) -> None:
