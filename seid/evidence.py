@@ -130,23 +130,34 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: Any, what: str) -> bytes:
-    """Strict base64, standard or URL-safe as DSSE allows (``a2b_base64`` in strict mode
-    is several times faster than ``b64decode(validate=True)`` on the hot path)."""
+    """Strict, canonical base64, standard or URL-safe as DSSE allows.
+
+    Canonical: the one spelling of its bytes. A flip in the unused low bits of the last
+    character would otherwise decode to the same bytes, and an edited envelope would
+    verify. (``a2b_base64`` in strict mode is several times faster than
+    ``b64decode(validate=True)`` on the hot path.)
+    """
     if not isinstance(text, str):
         raise VerificationError(f"{what} is not a base64 string")
+    urlsafe = False
     try:
-        return binascii.a2b_base64(text, strict_mode=True)
+        value = binascii.a2b_base64(text, strict_mode=True)
     except ValueError:  # binascii.Error is a ValueError; so are non-ASCII strings
-        pass
-    try:
         if "+" in text or "/" in text:  # not URL-safe either: never mix the alphabets
-            raise ValueError(what)
-        return binascii.a2b_base64(text.translate(_URLSAFE), strict_mode=True)
-    except ValueError:
-        raise VerificationError(f"{what} is not valid base64") from None
+            raise VerificationError(f"{what} is not valid base64") from None
+        try:
+            value = binascii.a2b_base64(text.translate(_URLSAFE), strict_mode=True)
+        except ValueError:
+            raise VerificationError(f"{what} is not valid base64") from None
+        urlsafe = True
+    again = binascii.b2a_base64(value, newline=False).decode("ascii")
+    if (again.translate(_TO_URLSAFE) if urlsafe else again) != text:
+        raise VerificationError(f"{what} is not canonical base64")
+    return value
 
 
 _URLSAFE = str.maketrans("-_", "+/")
+_TO_URLSAFE = str.maketrans("+/", "-_")
 
 
 def _load_json(data: bytes, what: str) -> Any:

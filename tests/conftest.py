@@ -173,3 +173,14 @@ def decide(repo: Path, keydir: Path, name: str, decision: str, role: str | None 
     made_at = datetime.now(UTC)
     statement = build(decision, who, current, manifest, role=role, now=made_at)
     append(repo, statement, signer)
+
+
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def respell_base64(text: str) -> str:
+    """The same bytes as padded canonical base64 ``text``, spelled with a flip in the
+    unused low bits of its last character: a lenient decoder reads no difference."""
+    body = text.rstrip("=")
+    unused = {1: 0b11, 2: 0b1111}[len(text) - len(body)]  # bits past the last whole byte
+    return body[:-1] + _B64[_B64.index(body[-1]) ^ unused] + text[len(body) :]

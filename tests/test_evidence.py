@@ -23,6 +23,7 @@ from securesystemslib.signer import Key, Signer  # type: ignore[attr-defined]
 
 from seid import evidence, keys
 from seid.errors import SeidError, VerificationError
+from tests.conftest import respell_base64
 
 
 @pytest.fixture(scope="module")
@@ -273,3 +274,20 @@ def test_malformed_statement_is_refused_at_signing(signer: Signer) -> None:
     assert not isinstance(info.value, VerificationError)
     with pytest.raises(SeidError, match="predicate is not an object"):
         evidence.sign(evidence.statement([evidence.Subject("a", "00")], "p", [1]), signer)
+
+
+def test_only_canonical_base64_verifies(entry: bytes, trusted: dict[str, Key]) -> None:
+    """Every edited byte of an envelope is reported, even one a lenient base64 decoder
+    would read as no change; URL-safe canonical spellings stay valid, as DSSE allows."""
+    envelope = json.loads(entry)
+    sig = envelope["signatures"][0]["sig"]
+    assert len(sig) % 4 == 0 and sig.endswith("=")  # a 64-byte signature: "==" padded
+    respelled = respell_base64(sig)
+    assert base64.b64decode(respelled) == base64.b64decode(sig) and respelled != sig
+    envelope["signatures"][0]["sig"] = respelled
+    with pytest.raises(VerificationError, match="not canonical base64"):
+        evidence.verify(evidence.canonical_json(envelope), trusted)
+    urlsafe = json.loads(entry)
+    urlsafe["payload"] = base64.urlsafe_b64encode(base64.b64decode(urlsafe["payload"])).decode()
+    urlsafe["signatures"][0]["sig"] = base64.urlsafe_b64encode(base64.b64decode(sig)).decode()
+    assert evidence.verify(evidence.canonical_json(urlsafe), trusted).statement

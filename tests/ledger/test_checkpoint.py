@@ -16,6 +16,7 @@ from securesystemslib.signer import Key, Signer
 from seid import keys
 from seid.errors import VerificationError
 from seid.ledger import checkpoint
+from tests.conftest import respell_base64
 from tests.ledger.conftest import make_key
 
 ROOT = hashlib.sha256(b"root").digest()
@@ -135,15 +136,10 @@ def test_malformed_extension_lines_are_refused(signer: Signer) -> None:
 
 
 def noncanonical(note: bytes) -> bytes:
-    """The note with its signature's last base64 character changed in unused bits only:
-    it decodes to the very same signature bytes."""
+    """The note with its signature spelled otherwise: the very same signature bytes."""
     text = note.decode()
     stamp = text.rstrip("\n").rsplit(" ", 1)[1]
-    body = stamp.rstrip("=")
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-    unused = {1: 0b11, 2: 0b1111}[len(stamp) - len(body)]  # bits past the last whole byte
-    last = alphabet[alphabet.index(body[-1]) ^ unused]
-    forged = body[:-1] + last + stamp[len(body) :]
+    forged = respell_base64(stamp)
     assert base64.b64decode(forged) == base64.b64decode(stamp) and forged != stamp
     return text.replace(stamp, forged).encode()
 
