@@ -147,9 +147,10 @@ def overdue_reviews(root: Path, manifest: Manifest, now: datetime) -> list[dict[
     """
     from seid.config import add_duration
     from seid.drift import latest_evidence
+    from seid.ledger.newest import finished_at
 
     predicate = latest_evidence(root)
-    last = _finished(predicate)
+    last = finished_at(predicate) if predicate is not None else None
     due: list[dict[str, str]] = []
 
     def check(what: str, interval: str | None) -> None:
@@ -164,15 +165,6 @@ def overdue_reviews(root: Path, manifest: Manifest, now: datetime) -> list[dict[
         if measure.post_market:
             check(f"measure {measure.id} (post-market)", measure.frequency)
     return due
-
-
-def _finished(predicate: Any) -> datetime | None:
-    try:
-        text = predicate["pipeline"]["finished"]
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (TypeError, KeyError, ValueError, AttributeError):
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _approval_review(root: Path, manifest: Manifest, now: datetime) -> None:

@@ -8,6 +8,7 @@ where trust matters (``seid verify``, replay).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,14 +47,19 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def _finished(statement: dict[str, Any]) -> datetime:
-    """The statement's ``predicate.pipeline.finished`` (naive read as UTC), else never."""
     predicate = statement.get("predicate")
-    pipeline = predicate.get("pipeline") if isinstance(predicate, dict) else None
+    return (finished_at(predicate) if isinstance(predicate, dict) else None) or _NEVER
+
+
+def finished_at(predicate: Mapping[str, Any]) -> datetime | None:
+    """When the run a predicate records finished (``pipeline.finished``; naive read as
+    UTC), or None."""
+    pipeline = predicate.get("pipeline")
     value = pipeline.get("finished") if isinstance(pipeline, dict) else None
     if not isinstance(value, str):
-        return _NEVER
+        return None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        return _NEVER
+        return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -156,13 +156,19 @@ def test_three_hosts_one_remote(
     assert keys.trusted_keys(auditor).keys() == {s.public_key.keyid for s in signers}
 
 
-def test_fresh_clone_continues_the_published_log(committed: Path, tmp_path: Path) -> None:
-    """Same key, local ledger gone (a re-cloned host): append continues, never forks."""
+def published_then_lost(committed: Path, tmp_path: Path) -> tuple[Signer, str]:
+    """Three entries published, then the local ledger gone (a re-cloned host)."""
     signer = make_key(tmp_path, committed)
     log_id = signer.public_key.keyid
     append(committed, signer, range(3))
     publish.publish(committed, log_id)
     shutil.rmtree(committed / ".sei" / "ledger")
+    return signer, log_id
+
+
+def test_fresh_clone_continues_the_published_log(committed: Path, tmp_path: Path) -> None:
+    """Same key, local ledger gone (a re-cloned host): append continues, never forks."""
+    signer, log_id = published_then_lost(committed, tmp_path)
     with Ledger.open(committed, log_id, create=True, continue_published=True) as ledger:
         assert ledger.size == 3 and "continuing the published log" in ledger.notices[0]
     append(committed, signer, range(3, 5))
@@ -172,11 +178,7 @@ def test_fresh_clone_continues_the_published_log(committed: Path, tmp_path: Path
 
 def test_attest_append_continues_the_published_log(committed: Path, tmp_path: Path) -> None:
     """seid's own appends (bundles, detections, findings) continue a re-cloned host's log."""
-    signer = make_key(tmp_path, committed)
-    log_id = signer.public_key.keyid
-    append(committed, signer, range(3))
-    publish.publish(committed, log_id)
-    shutil.rmtree(committed / ".sei" / "ledger")
+    signer, log_id = published_then_lost(committed, tmp_path)
     subject = evidence.Subject("sei.yaml", "0" * 64)
     done = attest.append(committed, signer, [subject], {"drift": {}}, "https://x/detection/v1")
     assert (done.log_id, done.index) == (log_id, 3)
