@@ -29,7 +29,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy seid
 
 test: lint typecheck
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q
 
 test-quick: $(STAMP)
 	$(BIN)/pytest -q -m "not slow" -x

@@ -10,6 +10,9 @@ import pytest
 
 from seid.daemon.debounce import Debouncer
 
+# Real timers, threads and daemon processes: seconds each, so out of the quick loop.
+pytestmark = pytest.mark.slow
+
 
 def _collector(quiet: float = 0.5) -> tuple[queue.Queue[frozenset[str]], Debouncer]:
     """Quiet period generous enough that a loaded CI machine cannot split a burst."""

@@ -6,6 +6,8 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
+
 from seid import evidence, keys
 from seid.config import load_manifest
 from seid.daemon.config import RepoConfig
@@ -18,6 +20,9 @@ from seid.ledger.paths import list_logs
 from seid.run import watched_globs
 from seid.statcache import StatCache
 from tests.daemon.conftest import bundles, runs, wait_until
+
+# Real timers, threads and daemon processes: seconds each, so out of the quick loop.
+pytestmark = pytest.mark.slow
 
 
 def _worker(

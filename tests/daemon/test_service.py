@@ -14,6 +14,9 @@ from seid.ledger.verify import verify_repo
 from tests.conftest import SeidRunner, assert_one_line_error
 from tests.daemon.conftest import Daemon, bundles, runs, wait_until
 
+# Real timers, threads and daemon processes: seconds each, so out of the quick loop.
+pytestmark = pytest.mark.slow
+
 Start = Callable[..., Daemon]
 
 
@@ -44,7 +47,6 @@ def test_edit_one_bundle_then_rename_save_one_run(
     assert finished and all(line["repo"] == str(repo) and line["run"] for line in finished)
 
 
-@pytest.mark.slow
 def test_change_during_a_run_one_follow_up(project: tuple[Path, Path], start_daemon: Start) -> None:
     repo, key = project
     daemon = start_daemon(repo, key)
@@ -57,7 +59,6 @@ def test_change_during_a_run_one_follow_up(project: tuple[Path, Path], start_dae
     assert runs(repo) == 2 and bundles(repo) == 2
 
 
-@pytest.mark.slow
 def test_sigterm_mid_run_then_startup_reconcile(
     project: tuple[Path, Path], start_daemon: Start
 ) -> None:
@@ -80,7 +81,6 @@ def test_sigterm_mid_run_then_startup_reconcile(
     wait_until(lambda: bundles(repo) == 2, what="reconcile bundle")
 
 
-@pytest.mark.slow
 def test_kill_9_then_restart_catches_the_missed_change(
     project: tuple[Path, Path], start_daemon: Start
 ) -> None:

@@ -19,6 +19,9 @@ from seid.snapshot import DriftClass
 from tests.conftest import git
 from tests.daemon.conftest import Daemon, bundles, runs, wait_until
 
+# Real timers, threads and daemon processes: seconds each, so out of the quick loop.
+pytestmark = pytest.mark.slow
+
 GLOBS: dict[DriftClass, list[str]] = {
     "A": ["sei.yaml"],
     "B": ["eval.py", "params.json"],
@@ -164,7 +167,6 @@ def test_overflow_rescan_catches_a_lost_change(project: tuple[Path, Path]) -> No
     assert runs(repo) == 1
 
 
-@pytest.mark.slow
 def test_checkout_of_10000_files_is_one_run(
     project: tuple[Path, Path], start_daemon: Callable[..., Daemon]
 ) -> None:
