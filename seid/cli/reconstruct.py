@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 
 import click
 
+from seid.cli.main import NO_TEARDOWN, NoTeardown
 from seid.errors import SeidError
 
 FORMATS = ("json", "md", "html")
@@ -77,7 +78,7 @@ def reconstruct(
     reexecute: int | None,
     tolerance: float,
     now_text: str | None,
-) -> None:
+) -> NoTeardown:
     """Replay history and the ledger: the ISO 23894 cycle per risk, and its findings."""
     from seid.replay.gitlog import LogProcess, repo_root
 
@@ -98,7 +99,7 @@ def reconstruct(
     data = report.to_json(doc)
     if out is None:
         _stdout(data if fmt == "json" else _render(fmt, doc).encode("utf-8", "backslashreplace"))
-        return
+        return NO_TEARDOWN
     signer = None if no_sign else _signer(key)
     files = {report.JSON_NAME: data}
     if signer is not None:
@@ -112,6 +113,7 @@ def reconstruct(
         f"{summary['risks']} risk(s), {summary['findings']} finding(s) "
         f"({summary['high']} high); {signed}: " + ", ".join(str(p) for p in written)
     )
+    return NO_TEARDOWN
 
 
 def _build(

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
 from seid import __version__, evidence
@@ -197,11 +198,15 @@ def _summary(findings: list[Finding], cycles: list[RiskCycle]) -> dict[str, Any]
 
 
 def to_json(doc: Mapping[str, Any]) -> bytes:
-    """Compact, key-sorted, ASCII-escaped JSON with a final newline: stable bytes to hash
-    and sign, whatever a bundle's strings hold (compact, because indenting takes the slow
-    pure-Python encoder; ``jq .`` pretty-prints)."""
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return (text + "\n").encode("ascii")
+    """Compact, key-sorted UTF-8 JSON with a final newline: stable bytes to hash and sign
+    (compact: ``jq .`` pretty-prints). orjson writes it ten times faster than the stdlib;
+    what orjson refuses (a lone surrogate a bundle's string may hold, an integer past 64
+    bits) is written by the stdlib encoder, ASCII-escaped, so any document is written."""
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return (text + "\n").encode("ascii")
 
 
 def sign_report(data: bytes, signer: Signer) -> bytes:

@@ -42,6 +42,25 @@ def test_json_on_stdout_matches_the_schema(seid: SeidRunner, hist: Repo, tmp_pat
     assert doc["generated"].startswith("2027-01-01")
 
 
+SKIPS_TEARDOWN = """\
+import atexit, sys
+from seid.cli.main import main
+atexit.register(lambda: print("TEARDOWN", file=sys.stderr))
+main(sys.argv[1:])
+"""
+
+
+def test_the_process_ends_without_teardown_and_loses_no_output(
+    hist: Repo, tmp_path: Path, env: dict[str, str]
+) -> None:
+    every_finding(hist, tmp_path)
+    argv = [sys.executable, "-c", SKIPS_TEARDOWN, "reconstruct", *NOW]
+    proc = subprocess.run(argv, cwd=hist.path, env=env, capture_output=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert b"TEARDOWN" not in proc.stderr  # exit handlers (and heap teardown) skipped
+    assert problems(json.loads(proc.stdout)) == []  # yet every byte was flushed
+
+
 def test_out_dir_writes_a_signed_report_and_markdown(
     seid: SeidRunner, hist: Repo, tmp_path: Path
 ) -> None:

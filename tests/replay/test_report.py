@@ -62,6 +62,14 @@ def test_the_document_matches_its_schema(doc: dict[str, Any]) -> None:
     json.loads(report.to_json(doc))  # strict JSON: no NaN, UTF-8
 
 
+def test_json_is_compact_sorted_utf8_and_takes_any_string_or_integer() -> None:
+    assert report.to_json({"b": "é", "a": [1.5, None]}) == '{"a":[1.5,null],"b":"é"}\n'.encode()
+    # What the fast encoder refuses (a lone surrogate, a 70-bit integer) is still written.
+    for odd in ({"s": "\ud800 <- lone", "n": 1}, {"n": 2**70}):
+        data = report.to_json(odd)
+        assert data.endswith(b"\n") and json.loads(data) == odd
+
+
 def test_an_empty_history_matches_the_schema(hist: Repo) -> None:
     hist.commit({"README.md": "x"})
     doc = make_doc(hist)
