@@ -203,12 +203,17 @@ class _Context:
     by_commit: Mapping[str, list[Bundle]]
     position: dict[str, int]
     now: datetime
+    risks: list[dict[str, Risk]]  # by regime: a few manifests serve thousands of commits
+
+    def risks_at(self, commit: Commit | None) -> dict[str, Risk]:
+        return {} if commit is None else self.risks[commit.regime]
 
 
 def build(history: History, found: Evidence, now: datetime) -> list[RiskCycle]:
     """The cycle of every risk any manifest in the walked history names."""
     position = {commit.sha: i for i, commit in enumerate(history.commits)}
-    ctx = _Context(history, found.by_commit(), position, now)
+    risks = [_risks(regime.manifest) for regime in history.regimes]
+    ctx = _Context(history, found.by_commit(), position, now, risks)
     cycles: dict[str, RiskCycle] = {}
     for commit in history.commits:
         _criteria(ctx, commit, cycles)
@@ -243,7 +248,7 @@ def _criteria(ctx: _Context, commit: Commit, cycles: dict[str, RiskCycle]) -> No
     if parent is not None and parent.regime == commit.regime:
         return
     after_manifest = _manifest(ctx.history, commit)
-    before, after = _risks(_manifest(ctx.history, parent)), _risks(after_manifest)
+    before, after = ctx.risks_at(parent), ctx.risks_at(commit)
     if after_manifest is None and ctx.history.regime_of(commit).error:
         return  # an invalid manifest changes nothing: the last usable one stays in force
     stamp = (commit.sha, commit.date, commit.author)
@@ -267,7 +272,7 @@ def _criteria(ctx: _Context, commit: Commit, cycles: dict[str, RiskCycle]) -> No
 
 
 def _evaluate(ctx: _Context, commit: Commit, bundle: Bundle, cycles: dict[str, RiskCycle]) -> None:
-    in_force = _risks(_manifest(ctx.history, commit))
+    in_force = ctx.risks_at(commit)
     for entry in bundle.verdicts:
         rid, mid = str(entry.get("risk")), str(entry.get("measure"))
         risk = in_force.get(rid)
@@ -327,22 +332,22 @@ def _treatments(ctx: _Context, cycle: RiskCycle) -> list[Treatment]:
     relaxation must not make a treatment look effective.
     """
     out: list[Treatment] = []
+    commits = ctx.history.commits
     evaluations = cycle.evaluations  # in walk order, as _evaluate appended them
-    treated = [i for i, c in enumerate(ctx.history.commits) if "B" in c.classes and not c.is_merge]
+    at = [ctx.position[e.commit] for e in evaluations] + [len(commits)]  # ends in a sentinel
+    treated = [i for i, c in enumerate(commits) if "B" in c.classes and not c.is_merge]
     latest: dict[str, str] = {}
     done = 0
     for k, here in enumerate(treated):
-        while done < len(evaluations) and ctx.position[evaluations[done].commit] < here:
+        while at[done] < here:
             latest.update(_latest([evaluations[done]]))
             done += 1
-        commit = ctx.history.commits[here]
-        risk = _risks(_manifest(ctx.history, commit)).get(cycle.risk_id)
+        commit = commits[here]
+        risk = ctx.risks_at(commit).get(cycle.risk_id)
         if risk is None:
             continue
-        horizon = treated[k + 1] if k + 1 < len(treated) else len(ctx.history.commits)
-        first = None
-        if done < len(evaluations) and ctx.position[evaluations[done].commit] < horizon:
-            first = evaluations[done].bundle
+        horizon = treated[k + 1] if k + 1 < len(treated) else len(commits)
+        first = evaluations[done].bundle if at[done] < horizon else None
         after = _judged_at(_same_bundle(evaluations, done), risk) if first else {}
         out.append(
             Treatment(
@@ -389,9 +394,10 @@ def _review(ctx: _Context, cycle: RiskCycle) -> Review:
     """Reviews are manifest changes and bundles judging the risk (when they ran, so a
     scheduled re-run counts); gaps past the interval are missed reviews."""
     found: list[tuple[datetime | None, str]] = []
+    names = [r.manifest.path.name if r.manifest else None for r in ctx.history.regimes]
     for commit in ctx.history.commits:
-        manifest = _manifest(ctx.history, commit)
-        if manifest and cycle.risk_id in _risks(manifest) and _touches(commit, manifest):
+        changed = commit.classes.get("A")
+        if changed and names[commit.regime] in changed and cycle.risk_id in ctx.risks_at(commit):
             found.append((_when(commit.date), commit.sha))
     found += [(_when(e.measured) or _when(e.date), e.commit) for e in cycle.evaluations]
     events = sorted(((t, sha) for t, sha in found if t is not None), key=lambda e: e[0])
@@ -413,10 +419,6 @@ def _review(ctx: _Context, cycle: RiskCycle) -> Review:
                 )
     last = events[-1][0].isoformat() if events else None
     return Review(interval, len(events), last, missed)
-
-
-def _touches(commit: Commit, manifest: Manifest) -> bool:
-    return manifest.path.name in commit.classes.get("A", ())
 
 
 def _interval(history: History) -> str | None:

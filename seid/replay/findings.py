@@ -88,27 +88,31 @@ def find(
     return sorted(out, key=lambda f: ALL_KINDS.index(f.kind))
 
 
-def _watched(commit: Commit) -> set[str]:
-    return {path for cls in ("B", "C") for path in commit.classes.get(cls, ())}
+def _watched(commit: Commit) -> list[str]:
+    """The model and data paths the commit changed (a path has one class: no repeats)."""
+    classes = commit.classes
+    if "B" not in classes and "C" not in classes:
+        return []
+    return [*classes.get("B", ()), *classes.get("C", ())]
 
 
 def _unevidenced(history: History, found: Evidence) -> list[Finding]:
     """Walk backwards, remembering where each path next changes and the newest bundle."""
     by_commit = found.by_commit()
     out: list[Finding] = []
-    next_change: dict[str, int] = {}
-    evidenced_at: list[int] = []  # positions with a bundle, newest first as we go back
     commits = history.commits
-    for i in range(len(commits) - 1, -1, -1):
+    end = len(commits)
+    next_change: dict[str, int] = {}
+    nearest = end  # the oldest position with a bundle seen so far, going back
+    for i in range(end - 1, -1, -1):
         commit = commits[i]
         if commit.sha in by_commit:
-            evidenced_at.append(i)
+            nearest = i
         paths = _watched(commit)
         if not paths or commit.is_merge:
             continue
-        horizon = min((next_change.get(p, len(commits)) for p in paths), default=len(commits))
-        nearest = evidenced_at[-1] if evidenced_at else None
-        if nearest is None or nearest >= horizon:
+        horizon = min([next_change.get(p, end) for p in paths])
+        if nearest >= horizon:
             classes = "".join(sorted(c for c in ("B", "C") if c in commit.classes))
             out.append(
                 Finding(
@@ -124,7 +128,7 @@ def _unevidenced(history: History, found: Evidence) -> list[Finding]:
     return out
 
 
-def _some(paths: set[str], shown: int = 3) -> str:
+def _some(paths: Iterable[str], shown: int = 3) -> str:
     names = sorted(paths)
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     return ", ".join(names[:shown]) + more
