@@ -115,16 +115,18 @@ def lifecycle(
     view: LedgerView | None = None,
     *,
     lazy_plan: bool = False,
+    git: trailers.GitDecisions | None = None,
 ) -> Lifecycle:
     """The lifecycle of the system ``manifest`` describes, as of ``now`` (default: now),
-    from ``view`` when the ledger was read already (default: read it).
+    from ``view`` and ``git`` when the ledger and the trailers were read already
+    (default: read them).
 
     With ``lazy_plan`` the plan is compiled only when some decision exists: with none the
     state is ``draft`` whatever the plan says, and compiling it costs the OSCAL import
     (~0.3 s), which replay and status need not pay for a system nobody asked to approve.
     """
     view = view if view is not None else read_ledger(repo_root)
-    events, findings = collect(repo_root, manifest, view)
+    events, findings = collect(repo_root, manifest, view, git)
     compile_plan = bool(events) or not lazy_plan
     current, plan = current_binding(repo_root, manifest, view, compile_plan=compile_plan)
     if plan.file == "stale":
@@ -139,7 +141,10 @@ def lifecycle(
 
 
 def collect(
-    repo_root: Path, manifest: Manifest, view: LedgerView
+    repo_root: Path,
+    manifest: Manifest,
+    view: LedgerView,
+    git: trailers.GitDecisions | None = None,
 ) -> tuple[list[Event], list[Finding]]:
     """Events from trusted approval statements and from commit trailers, with findings.
 
@@ -165,7 +170,7 @@ def collect(
         if event.system in (None, manifest.system.name):
             events.append(event)
     signed = {f"sha256:{entry.digest}" for entry in view.approvals if entry.problem is None}
-    from_git, problems = trailers.read(repo_root)
+    from_git, problems = git if git is not None else trailers.read(repo_root)
     events += [e for e in from_git if e.statement is None or e.statement not in signed]
     return events, findings + problems
 

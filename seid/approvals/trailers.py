@@ -71,7 +71,11 @@ class _Commit:
     trailers: list[tuple[str, str]]
 
 
-def read(root: Path) -> tuple[list[Event], list[Finding]]:
+# The decisions git records, oldest first, and the findings about them.
+GitDecisions = tuple[list[Event], list[Finding]]
+
+
+def read(root: Path) -> GitDecisions:
     """Every decision trailer on the history of HEAD (one ``git log``), oldest first."""
     per_commit: list[list[Event]] = []
     findings: list[Finding] = []

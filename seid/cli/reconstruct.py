@@ -19,12 +19,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from seid.cli.main import NO_TEARDOWN, NoTeardown
 from seid.errors import SeidError
+
+if TYPE_CHECKING:
+    from seid.approvals.trailers import GitDecisions
+    from seid.replay.join import Evidence
 
 FORMATS = ("json", "md", "html")
 SUFFIX = {"json": ".json", "md": ".md", "html": ".html"}
@@ -87,15 +91,14 @@ def reconstruct(
     root = repo_root(Path.cwd())
     now = _parse_now(now_text)
     # Three things at once: git walks the history (into a file) while the replay modules
-    # load; then a forked child, which inherits them, verifies the ledger while this
-    # process walks what git wrote.
+    # load; then a forked child, which inherits them, verifies the ledger (and reads the
+    # approval trailers) while this process walks what git wrote.
     with _no_cyclic_gc(), LogProcess(root, since, until) as log:
         from seid.replay import report
-        from seid.replay.join import collect
 
         scope = report.Scope(None, since, until, now, infer)
-        with _Forked("the ledger check", collect, root) as collecting:
-            doc = _build(root, scope, (reexecute, tolerance), log, collecting)
+        with _Forked("the ledger check", _read_sources, root) as reading:
+            doc = _build(root, scope, (reexecute, tolerance), log, reading)
     data = report.to_json(doc)
     if out is None:
         _stdout(data if fmt == "json" else _render(fmt, doc).encode("utf-8", "backslashreplace"))
@@ -116,8 +119,21 @@ def reconstruct(
     return NO_TEARDOWN
 
 
+def _read_sources(root: Path) -> tuple[Evidence, GitDecisions]:
+    """The verified ledger, and git's approval trailers: git greps the history for them
+    (a thread waits on it) while this process checks the ledger."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from seid.approvals import trailers
+    from seid.replay.join import collect
+
+    with ThreadPoolExecutor(1) as pool:
+        decisions = pool.submit(trailers.read, root)
+        return collect(root), decisions.result()
+
+
 def _build(
-    root: Path, scope: Any, rerun: tuple[int | None, float], log: Any, collecting: _Forked
+    root: Path, scope: Any, rerun: tuple[int | None, float], log: Any, reading: _Forked
 ) -> dict[str, Any]:
     from seid.replay import report
     from seid.replay.approval import review
@@ -129,10 +145,10 @@ def _build(
     with _progress() as tick:
         options = WalkOptions(scope.since, scope.until, scope.infer, tick)
         history = walk(root, options, log)
-    found = collecting.result()
+    found, decisions = reading.result()
     attribute_dirty(root, history, found)
     cycles = build(history, found, scope.now)
-    approvals = review(root, history, found, scope.now)
+    approvals = review(root, history, found, scope.now, decisions)
     findings = find(history, found, cycles, approvals.findings)
     head = history.commits[-1].sha if history.commits else None
     scope = report.Scope(head, scope.since, scope.until, scope.now, scope.infer)

@@ -24,6 +24,7 @@ from typing import Any
 from seid.approvals.lifecycle import Lifecycle, lifecycle, state_at
 from seid.approvals.policy import requires_approval
 from seid.approvals.statement import Event, LedgerView, parse_time
+from seid.approvals.trailers import GitDecisions
 from seid.config import load_manifest
 from seid.errors import SeidError
 from seid.replay.findings import Finding, standing_evidence
@@ -40,13 +41,21 @@ class Approvals:
     findings: list[Finding]
 
 
-def review(root: Path, history: History, found: Evidence, now: datetime) -> Approvals:
-    """The approval lifecycle of the work tree's system and the approval findings."""
+def review(
+    root: Path,
+    history: History,
+    found: Evidence,
+    now: datetime,
+    git: GitDecisions | None = None,
+) -> Approvals:
+    """The approval lifecycle of the work tree's system and the approval findings
+    (``git``: the decision trailers, when read already)."""
     try:
         manifest = load_manifest(root)
     except SeidError:
         return Approvals(None, None, [])  # e.g. --infer: no manifest, no policy, no system
-    state = lifecycle(root, manifest, now, LedgerView.of(found.statements), lazy_plan=True)
+    view = LedgerView.of(found.statements)
+    state = lifecycle(root, manifest, now, view, lazy_plan=True, git=git)
     data = state.to_dict()
     findings = _unbroken(state, found) + unapproved_promotions(history, found, state.events)
     lifecycle_data = data["lifecycle"] | {"system": manifest.system.name}

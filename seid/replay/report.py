@@ -148,8 +148,9 @@ def _ledger(found: Evidence, walked: set[str]) -> dict[str, Any]:
 
 
 def _plain(item: Any) -> dict[str, Any]:
-    """A flat dataclass as a dict, without ``asdict``'s deep copy (hot on long histories)."""
-    return {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+    """A flat dataclass (without slots: its fields are its ``__dict__``) as a dict, without
+    ``asdict``'s deep copy: hot on long histories."""
+    return dict(vars(item))
 
 
 def _risk(cycle: RiskCycle, found: Evidence) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import pytest
 from seid import evidence, keys
 from seid.errors import InputError, SeidError
 from seid.replay.schema import problems
+from tests.approvals.conftest import make_project
 from tests.conftest import SeidRunner, assert_one_line_error
 from tests.replay.conftest import Repo, every_finding, manifest
 
@@ -59,6 +60,22 @@ def test_the_process_ends_without_teardown_and_loses_no_output(
     assert proc.returncode == 0, proc.stderr
     assert b"TEARDOWN" not in proc.stderr  # exit handlers (and heap teardown) skipped
     assert problems(json.loads(proc.stdout)) == []  # yet every byte was flushed
+
+
+def test_approval_trailers_reach_the_report_through_the_cli(
+    seid: SeidRunner, tmp_path: Path
+) -> None:
+    """The trailers are read beside the ledger check, in its process: they must arrive."""
+    project = make_project(tmp_path, [])
+    project.bundle("v1")
+    for trailer in ("Sei-Approval-Requested-by: Alice <alice@example.org>",
+                    "Sei-Approved-by: Bob <bob@example.org>"):  # fmt: skip
+        project.git("commit", "-q", "--allow-empty", "-m", f"review\n\n{trailer}\n")
+    r = seid("reconstruct", *NOW, cwd=project.root)
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["approval"]["strength"] == "trailer"
+    assert [g["email"] for g in doc["approval"]["approved_by"]] == ["bob@example.org"]
 
 
 def test_out_dir_writes_a_signed_report_and_markdown(
