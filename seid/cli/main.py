@@ -7,6 +7,7 @@ place that lists them, with the one-line help shown by ``seid --help``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(1)
+    except OSError as exc:  # I/O no command named, such as standard output on a full disk
+        _output_failed(exc)
     if result is NO_TEARDOWN:
         _leave_now()
     # Without standalone mode click hands back ``ctx.exit(code)`` as the return value.
@@ -134,5 +137,17 @@ def _leave_now() -> NoReturn:
         sys.stdout.flush()
         sys.stderr.flush()
     except BrokenPipeError:
-        os._exit(1)
+        os._exit(1)  # the reader left: as for any other command
+    except OSError as exc:
+        _output_failed(exc)
     os._exit(0)
+
+
+def _output_failed(exc: OSError) -> NoReturn:
+    """One line, and no second failure when Python flushes standard output at exit."""
+    where = f": {exc.filename}" if exc.filename else ""
+    with contextlib.suppress(OSError):
+        os.write(2, f"seid: {exc.strerror or exc}{where}\n".encode())
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+    sys.exit(1)
