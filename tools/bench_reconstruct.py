@@ -118,14 +118,17 @@ def add_bundles(repo: Path, shas: list[str], count: int, key_dir: Path) -> None:
             ledger.append(evidence.sign(statement, signer), signer)
 
 
-def timed(argv: list[str], cwd: Path, runs: int) -> list[float]:
-    times = []
+def timed(commands: list[list[str]], cwd: Path, runs: int) -> list[list[float]]:
+    """Wall times of each command, run in turn ``runs`` times: interleaved, so a machine
+    that speeds up or slows down during the benchmark weighs on every command alike."""
+    times: list[list[float]] = [[] for _ in commands]
     for _ in range(runs):
-        begin = time.perf_counter()
-        proc = subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        times.append(time.perf_counter() - begin)
-        if proc.returncode != 0:
-            raise SystemExit(f"{argv[:3]} failed: {proc.stderr.decode()[-500:]}")
+        for argv, spent in zip(commands, times, strict=True):
+            begin = time.perf_counter()
+            proc = subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            spent.append(time.perf_counter() - begin)
+            if proc.returncode != 0:
+                raise SystemExit(f"{argv[:3]} failed: {proc.stderr.decode()[-500:]}")
     return times
 
 
@@ -145,8 +148,11 @@ def main() -> None:
         add_bundles(repo, shas, args.bundles, work / "keys")
         setup = time.perf_counter() - begin
         env_argv = [sys.executable, "-m", "seid", "reconstruct", "--format", "json"]
-        seid_times = timed([*env_argv, "--now", "2026-06-01T00:00:00Z"], repo, args.runs)
-        git_times = timed(["git", "log", "--raw", "--no-renames"], repo, args.runs)
+        seid_times, git_times = timed(
+            [[*env_argv, "--now", "2026-06-01T00:00:00Z"], ["git", "log", "--raw", "--no-renames"]],
+            repo,
+            args.runs,
+        )
         seid_median, git_median = statistics.median(seid_times), statistics.median(git_times)
         result = {
             "commits": len(shas),
