@@ -31,10 +31,8 @@ from seid import attest, evidence
 from seid.daemon import logging as dlog
 from seid.daemon.config import Sidecar
 from seid.errors import SeidError, VerificationError
+from seid.registry import FINDING_PREDICATE, MEANING, WITHOUT_APPROVAL, WITHOUT_EVIDENCE
 
-FINDING_PREDICATE = "https://seid.dev/finding/v1"
-KIND = "promoted-without-passing-evidence"
-UNAPPROVED = "promoted-without-approval"
 _log = dlog.get("seid.daemon.sidecar")
 
 
@@ -149,16 +147,14 @@ def audit(
             f"sha256:{digest}" for digest, s in bundles if evidences(s["predicate"], promotion)
         }
         if not backing:
-            kind = KIND
+            kind = WITHOUT_EVIDENCE
         elif approved is not None and not approved(backing):
-            kind = UNAPPROVED
+            kind = WITHOUT_APPROVAL
         else:
             continue
         flagged.append((promotion, kind))
         _log.warning(
-            "model version promoted without a passing signed bundle"
-            if kind == KIND
-            else "model version promoted without an approval of its evidence",
+            f"model version promoted {MEANING[kind]}",
             model=promotion.model,
             version=promotion.version,
             alias=promotion.alias,

@@ -12,6 +12,8 @@
   that a fork disputes (never used as evidence); or whose subject file in the work tree
   no longer has the digest it recorded (the entry still stands for what it recorded);
 - ``claim-amended``: a claim changed without ``prior_hash`` naming the version it replaces;
+- ``promoted-without-passing-evidence``, ``promoted-without-approval``: a model version
+  the registry sidecar saw holding the watched alias without them (:mod:`seid.registry`);
 - ``unapproved-promotion`` and the approval kinds of :data:`seid.approvals.statement.KINDS`
   come from :mod:`seid.replay.approval`, which needs the work tree as well as history.
 """
@@ -22,6 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from seid import registry
 from seid.approvals import statement as approvals
 from seid.replay.cycle import (
     APPETITE_RAISED,
@@ -42,7 +45,8 @@ KINDS = (
     "broken-evidence",
     "claim-amended",
 )
-ALL_KINDS = (*KINDS, "unapproved-promotion", *approvals.KINDS)  # the order of a report
+# The order of a report.
+ALL_KINDS = (*KINDS, "unapproved-promotion", *registry.KINDS, *approvals.KINDS)
 SEVERITY = {
     "unevidenced-change": "medium",
     "moved-goalposts": "high",
@@ -51,6 +55,7 @@ SEVERITY = {
     "broken-evidence": "high",
     "claim-amended": "medium",
     "unapproved-promotion": "high",
+    **{kind: "high" for kind in registry.KINDS},
     **{kind: "high" if kind in approvals.HIGH else "medium" for kind in approvals.KINDS},
 }
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # what an unverified entry names may be junk
@@ -83,6 +88,7 @@ def find(
         *_reviews(cycles),
         *_broken(found),
         *_claims(history),
+        *_registry(found),
         *also,
     ]
     return sorted(out, key=lambda f: ALL_KINDS.index(f.kind))
@@ -219,6 +225,20 @@ def standing_evidence(
         if commit.sha in commits:
             out[commit.sha] = standing
     return out
+
+
+def _registry(found: Evidence) -> list[Finding]:
+    """What the sidecar attested about the model registry, as it saw it."""
+    return [
+        Finding(
+            seen.kind,
+            f"{seen.uri} held the alias {seen.alias} {registry.MEANING[seen.kind]} "
+            f"(seen by the registry sidecar at {seen.observed or 'an unrecorded time'})",
+            [],
+            [seen.ref],
+        )
+        for seen in found.registry
+    ]
 
 
 def _reviews(cycles: list[RiskCycle]) -> list[Finding]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seid import evidence, keys
+from seid import evidence, keys, registry
 from seid.errors import SeidError
 from seid.jsonsafe import load_json
 from seid.ledger import entries
@@ -121,6 +121,23 @@ class Promotion:
 
 
 @dataclass(frozen=True)
+class RegistryFinding:
+    """What the sidecar saw in a model registry (:mod:`seid.registry`): a version holding
+    an alias without the evidence, or the approval, the manifest requires."""
+
+    log_id: str
+    index: int
+    kind: str
+    uri: str  # models:/<model>/<version>
+    alias: str
+    observed: str | None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.log_id[:16]}#{self.index}"
+
+
+@dataclass(frozen=True)
 class LogSummary:
     log_id: str
     sources: tuple[str, ...]
@@ -137,6 +154,7 @@ class Evidence:
     broken: list[Broken] = field(default_factory=list)
     stale_subjects: list[Broken] = field(default_factory=list)
     promotions: list[Promotion] = field(default_factory=list)
+    registry: list[RegistryFinding] = field(default_factory=list)
     logs: list[LogSummary] = field(default_factory=list)
     other: int = 0
     statements: list[Entry] = field(default_factory=list)  # every entry read, as read
@@ -318,8 +336,29 @@ def _take(found: Evidence, entry: Entry) -> None:
                 at if isinstance(at, str) else None,
             )
         )
+    elif entry.predicate_type == registry.FINDING_PREDICATE and _registry_kind(entry):
+        found.registry.append(_registry_finding(entry))
     else:
         found.other += 1
+
+
+def _registry_kind(entry: Entry) -> bool:
+    """A registry finding of a kind this report knows (another one counts as ``other``)."""
+    return entry.predicate.get("kind") in registry.KINDS
+
+
+def _registry_finding(entry: Entry) -> RegistryFinding:
+    predicate = entry.predicate
+    text = {k: v if isinstance(v, str) else None for k, v in predicate.items()}
+    uri = f"models:/{text.get('model') or '?'}/{text.get('version') or '?'}"
+    return RegistryFinding(
+        entry.log_id,
+        entry.index,
+        str(predicate["kind"]),
+        uri,
+        text.get("alias") or "?",
+        text.get("observed"),
+    )
 
 
 def _commit_of(predicate: Mapping[str, Any]) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -15,8 +16,10 @@ from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 from seid import attest, evidence, keys
 from seid.daemon.config import Sidecar
 from seid.daemon.runner import ledger_size
-from seid.daemon.sidecar import FINDING_PREDICATE, UNAPPROVED, audit, ledger_statements
-from tests.conftest import decide, git
+from seid.daemon.sidecar import audit, ledger_statements
+from seid.registry import FINDING_PREDICATE, WITHOUT_APPROVAL
+from seid.replay.schema import problems
+from tests.conftest import SeidRunner, decide, git
 from tests.daemon.conftest import wait_until
 
 pytestmark = pytest.mark.slow
@@ -77,7 +80,7 @@ def _bundle(repo: Path, signer: Signer, **pipeline: str) -> None:
 
 
 def test_champion_without_passing_bundle_is_a_finding(
-    mlflow_server: str, project: tuple[Path, Path]
+    mlflow_server: str, project: tuple[Path, Path], seid: SeidRunner
 ) -> None:
     from mlflow import MlflowClient
 
@@ -100,6 +103,12 @@ def test_champion_without_passing_bundle_is_a_finding(
     assert finding["predicate"]["kind"] == "promoted-without-passing-evidence"
     assert finding["subject"][0]["name"] == "models:/credit-scorer/1"
     assert len(audit(sidecar, signer)) == 1 and ledger_size(repo) == 1  # attested once
+    r = seid("reconstruct", cwd=repo)  # the auditor's report carries what the sidecar saw
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert problems(doc) == [] and doc["ledger"]["other_statements"] == 0
+    [seen] = [f for f in doc["findings"] if f["kind"] == "promoted-without-passing-evidence"]
+    assert seen["summary"].startswith("models:/credit-scorer/1 held the alias champion")
 
     _bundle(repo, signer, registered_model="credit-scorer", model_version="2")
     client.set_registered_model_alias("credit-scorer", "champion", "2")
@@ -133,9 +142,9 @@ def test_under_a_policy_a_champion_needs_approved_evidence(
     _bundle(repo, signer, registered_model="credit-scorer", model_version="1")
     client.set_registered_model_alias("credit-scorer", "champion", "1")
     ((found, kind),) = audit(sidecar, signer)
-    assert (found.version, kind) == ("1", UNAPPROVED)
+    assert (found.version, kind) == ("1", WITHOUT_APPROVAL)
     (finding,) = ledger_statements(repo, FINDING_PREDICATE)
-    assert finding["predicate"]["kind"] == UNAPPROVED
+    assert finding["predicate"]["kind"] == WITHOUT_APPROVAL
 
     decide(repo, tmp_path, "alice", "request")
     decide(repo, tmp_path, "bob", "grant")
@@ -144,4 +153,4 @@ def test_under_a_policy_a_champion_needs_approved_evidence(
     assert audit(sidecar, signer) == []  # version 1 was approved; superseded is not undone
     client.set_registered_model_alias("credit-scorer", "champion", "2")
     ((found, kind),) = audit(sidecar, signer)
-    assert (found.version, kind) == ("2", UNAPPROVED)
+    assert (found.version, kind) == ("2", WITHOUT_APPROVAL)

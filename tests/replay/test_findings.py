@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from seid import attest, evidence
 from seid.claims import load_claim
+from seid.registry import FINDING_PREDICATE, WITHOUT_APPROVAL
 from seid.replay.cycle import build
 from seid.replay.findings import KINDS, Finding, find
 from seid.replay.history import walk
@@ -104,3 +106,26 @@ def test_raising_the_appetite_after_a_failure_moves_the_goalposts(
     assert finding.kind == "moved-goalposts" and finding.commits == [change, first]
     assert finding.risk == "unfair" and finding.measure is None
     assert "appetite raised" in finding.summary
+
+
+def test_what_the_registry_sidecar_attested_is_a_finding(hist: Repo, tmp_path: Path) -> None:
+    signer = hist.key(tmp_path)
+    first = hist.commit({"sei.yaml": manifest(), "train.py": "v1"})
+    hist.bundle(first, [verdict(0.01, "pass")])
+    seen = {"model": "credit", "version": "3", "alias": "champion", "run_id": None}
+    seen |= {"source": None, "registry": "http://mlflow:5000"}
+    subject = [evidence.Subject("models:/credit/3", "a" * 64)]
+    kinds = (WITHOUT_APPROVAL, "a-kind-of-a-later-sidecar")
+    done = [
+        attest.append(hist.path, signer, subject, seen | {"kind": kind}, FINDING_PREDICATE)
+        for kind in kinds
+    ]
+    history = walk(hist.path)
+    found = join(hist.path, history)
+    [finding] = find(history, found, build(history, found, SOON))
+    assert (finding.kind, finding.severity, finding.commits) == (WITHOUT_APPROVAL, "high", [])
+    assert finding.entries == [f"{signer.public_key.keyid[:16]}#{done[0].index}"]
+    assert finding.summary.startswith(
+        "models:/credit/3 held the alias champion without an approval of its evidence (seen by"
+    )
+    assert found.other == 1  # a kind this report does not know is counted, not dropped

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from seid import evidence, keys
 from seid.replay import page, report
 from seid.replay.cycle import build
-from seid.replay.findings import find
+from seid.replay.findings import ALL_KINDS, find
 from seid.replay.history import History, walk
 from seid.replay.join import Bundle, Evidence, join
 from seid.replay.schema import SchemaError, load_schema, problems
@@ -68,6 +68,13 @@ def test_json_is_compact_sorted_utf8_and_takes_any_string_or_integer() -> None:
     for odd in ({"s": "\ud800 <- lone", "n": 1}, {"n": 2**70}):
         data = report.to_json(odd)
         assert data.endswith(b"\n") and json.loads(data) == odd
+
+
+def test_the_schema_knows_every_kind_of_finding_and_no_other() -> None:
+    defs = load_schema()["$defs"]
+    assert defs["finding"]["properties"]["kind"]["enum"] == list(ALL_KINDS)
+    by_kind = load_schema()["properties"]["summary"]["properties"]["by_kind"]["properties"]
+    assert list(by_kind) == list(ALL_KINDS)
 
 
 def test_an_empty_history_matches_the_schema(hist: Repo) -> None:
