@@ -73,7 +73,7 @@ def standing(
     raw = cache.get_meta(_KEY)
     doc: dict[str, Any] = json.loads(raw) if raw is not None else {}
     trailers_seen = bool(doc.get("probe", {}).get("trailers", [None, False])[1])
-    key = _fingerprint(root, head, signing=trailers_seen)
+    key = fingerprint(root, head, signing=trailers_seen)
     until = doc.get("until")
     if doc.get("key") == key and (until is None or moment < datetime.fromisoformat(until)):
         cached = doc["standing"]
@@ -97,17 +97,21 @@ def standing(
     return result
 
 
-def _fingerprint(root: Path, head: str | None, *, signing: bool = False) -> str:
-    """What the lifecycle depends on, cheaply: stats, the published refs as one ``git
-    for-each-ref`` prints them, and the manifest's digest (its bytes, not its stat: an
-    edit may keep size and mtime). With ``signing`` (HEAD's history has decision
-    trailers), also what git's verdict on their commit signatures depends on."""
+def fingerprint(root: Path, head: str | None, *, signing: bool = False) -> str:
+    """What the lifecycle depends on, cheaply: the stats of the local logs and trusted
+    keys, the published refs as one ``git for-each-ref`` prints them, and the manifest's
+    digest (its bytes, not its stat: an edit may keep size and mtime). With ``signing``
+    (HEAD's history has decision trailers), also what git's verdict on their commit
+    signatures depends on. The registry sidecar keys its ledger reads on it too."""
     stats = [
         [str(path.relative_to(root)), st.st_ino, st.st_size, st.st_mtime_ns]
         for path in sorted([*_logs(root), *_files(root / _TRUST_DIR)])
         for st in (path.stat(),)
     ]
-    manifest = hashlib.sha256(manifest_path(root).read_bytes()).hexdigest()
+    try:
+        manifest: str | None = hashlib.sha256(manifest_path(root).read_bytes()).hexdigest()
+    except (SeidError, OSError):
+        manifest = None  # none (yet): the lifecycle's reader says so
     argv = ["git", "for-each-ref", "--format=%(refname) %(objectname)", REF_PREFIX]
     published = subprocess.run(argv, cwd=root, capture_output=True, check=False).stdout
     facts = [head, manifest, stats, published.decode(errors="replace")]

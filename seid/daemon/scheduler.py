@@ -57,7 +57,7 @@ def jobs(service: Service) -> list[tuple[str, float, Callable[[], None]]]:
     ]
     if service.config.sidecar is not None:
         sidecar = service.config.sidecar
-        out.append(("registry-audit", every.registry_audit, lambda: _audit(service, sidecar)))
+        out.append(("registry-audit", every.registry_audit, _registry_audit(service, sidecar)))
     return out
 
 
@@ -176,8 +176,17 @@ def _approval_review(root: Path, manifest: Manifest, now: datetime) -> None:
         _log.warning("approval review due", expires=expires)
 
 
-def _audit(service: Service, sidecar: Any) -> None:
-    from seid.daemon.sidecar import audit
+def _registry_audit(service: Service, sidecar: Any) -> Callable[[], None]:
+    """The registry audit job. Its auditor, made at the first run (which imports the
+    sidecar module), keeps what it read of the ledger from one run to the next."""
+    auditors: list[Any] = []
 
-    dlog.bind(repo=str(sidecar.repo))
-    audit(sidecar, service.signer)
+    def run() -> None:
+        if not auditors:
+            from seid.daemon.sidecar import Auditor
+
+            auditors.append(Auditor(sidecar))
+        dlog.bind(repo=str(sidecar.repo))
+        auditors[0].audit(service.signer)
+
+    return run

@@ -13,12 +13,17 @@ was ``approved`` (a later, newer bundle or an expiry does not undo that). Otherw
 alias was moved past the approval, in the registry's UI say, instead of through
 ``seid promote``: a ``promoted-without-approval`` finding.
 
+An :class:`Auditor` reads (and verifies) the ledger again only when something the audit
+depends on changed: the logs, the trusted keys, the published refs, the manifest, HEAD
+(approval trailers) or git's signing trust; the registry is asked every time.
+
 mlflow is imported here only, when the job first runs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -129,26 +134,69 @@ def evidences(predicate: Mapping[str, Any], promotion: Promotion) -> bool:
     return promotion.run_id is not None and pipeline.get("run_id") == promotion.run_id
 
 
-def audit(
-    sidecar: Sidecar, signer: Signer, now: datetime | None = None
-) -> list[tuple[Promotion, str]]:
-    """Find aliased versions without passing (or, under a policy, approved) evidence;
-    attest each new finding once. Returns ``(version, finding kind)``."""
-    root = sidecar.repo
+@dataclass(frozen=True)
+class LedgerFacts:
+    """What an audit needs of the ledger: the trusted evidence bundles (entry digest,
+    statement), the findings attested already, and the approval check (None: no policy)."""
+
+    bundles: list[tuple[str, dict[str, Any]]]
+    known: set[tuple[Any, ...]]
+    approved: Callable[[set[str]], bool] | None
+
+
+def read_facts(root: Path) -> LedgerFacts:
+    """Read and verify what the audit needs of the ledger (the costly part of an audit)."""
     bundles = list(_signed(root, evidence.EVIDENCE_PREDICATE))
     known = {
         tuple(f["predicate"].get(k) for k in ("kind", "model", "version", "alias"))
         for f in ledger_statements(root, FINDING_PREDICATE)
     }
-    approved = _approval_check(root)
+    return LedgerFacts(bundles, known, _approval_check(root))
+
+
+class Auditor:
+    """The registry audit of one repository, run again and again by the daemon: it keeps
+    the ledger facts until their :func:`~seid.approvals.standing.fingerprint` changes."""
+
+    def __init__(self, sidecar: Sidecar) -> None:
+        self.sidecar = sidecar
+        self._memo: tuple[str, LedgerFacts] | None = None
+
+    def audit(self, signer: Signer, now: datetime | None = None) -> list[tuple[Promotion, str]]:
+        """Find aliased versions without passing (or, under a policy, approved) evidence;
+        attest each new finding once. Returns ``(version, finding kind)``."""
+        return _judge(self.sidecar, signer, self._facts(), now or datetime.now(UTC))
+
+    def _facts(self) -> LedgerFacts:
+        from seid.approvals.standing import fingerprint
+
+        root = self.sidecar.repo
+        key = fingerprint(root, _head(root), signing=True)
+        if self._memo is None or self._memo[0] != key:
+            self._memo = (key, read_facts(root))
+        return self._memo[1]
+
+
+def _head(root: Path) -> str | None:
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True, text=True
+    )
+    return proc.stdout.strip() or None
+
+
+def _judge(
+    sidecar: Sidecar, signer: Signer, facts: LedgerFacts, now: datetime
+) -> list[tuple[Promotion, str]]:
     flagged = []
     for promotion in promotions(sidecar.tracking_uri, sidecar.alias):
         backing = {
-            f"sha256:{digest}" for digest, s in bundles if evidences(s["predicate"], promotion)
+            f"sha256:{digest}"
+            for digest, s in facts.bundles
+            if evidences(s["predicate"], promotion)
         }
         if not backing:
             kind = WITHOUT_EVIDENCE
-        elif approved is not None and not approved(backing):
+        elif facts.approved is not None and not facts.approved(backing):
             kind = WITHOUT_APPROVAL
         else:
             continue
@@ -160,8 +208,8 @@ def audit(
             alias=promotion.alias,
             run_id=promotion.run_id,
         )
-        if (kind, promotion.model, promotion.version, promotion.alias) not in known:
-            _attest(root, signer, sidecar.tracking_uri, promotion, kind, now or datetime.now(UTC))
+        if (kind, promotion.model, promotion.version, promotion.alias) not in facts.known:
+            _attest(sidecar.repo, signer, sidecar.tracking_uri, promotion, kind, now)
     return flagged
 
 

@@ -14,9 +14,12 @@ import pytest
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
 from seid import attest, evidence, keys
-from seid.daemon.config import Sidecar
+from seid.daemon import sidecar as sidecar_module
+from seid.daemon.config import DaemonConfig, Sidecar
 from seid.daemon.runner import ledger_size
-from seid.daemon.sidecar import audit, ledger_statements
+from seid.daemon.scheduler import jobs
+from seid.daemon.service import Service
+from seid.daemon.sidecar import Auditor, ledger_statements
 from seid.registry import FINDING_PREDICATE, WITHOUT_APPROVAL
 from seid.replay.schema import problems
 from tests.conftest import SeidRunner, decide, git
@@ -80,7 +83,10 @@ def _bundle(repo: Path, signer: Signer, **pipeline: str) -> None:
 
 
 def test_champion_without_passing_bundle_is_a_finding(
-    mlflow_server: str, project: tuple[Path, Path], seid: SeidRunner
+    mlflow_server: str,
+    project: tuple[Path, Path],
+    seid: SeidRunner,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from mlflow import MlflowClient
 
@@ -93,16 +99,23 @@ def test_champion_without_passing_bundle_is_a_finding(
     for run_id in runs:
         client.create_model_version("credit-scorer", f"runs:/{run_id}/model", run_id=run_id)
     client.create_registered_model("unaliased")  # no champion: nothing to audit
-    sidecar = Sidecar(mlflow_server, repo)
+    auditor = Auditor(Sidecar(mlflow_server, repo))
+    reads: list[Path] = []
+    real_read = sidecar_module.read_facts
+    monkeypatch.setattr(
+        sidecar_module, "read_facts", lambda root: reads.append(root) or real_read(root)
+    )
 
     client.set_registered_model_alias("credit-scorer", "champion", "1")
-    ((found, kind),) = audit(sidecar, signer)
+    ((found, kind),) = auditor.audit(signer)
     assert (found.model, found.version, found.run_id) == ("credit-scorer", "1", runs[0])
     assert kind == "promoted-without-passing-evidence"
     (finding,) = ledger_statements(repo, FINDING_PREDICATE)
     assert finding["predicate"]["kind"] == "promoted-without-passing-evidence"
     assert finding["subject"][0]["name"] == "models:/credit-scorer/1"
-    assert len(audit(sidecar, signer)) == 1 and ledger_size(repo) == 1  # attested once
+    assert len(auditor.audit(signer)) == 1 and ledger_size(repo) == 1  # attested once
+    assert len(reads) == 2  # the finding changed the log: read again
+    assert len(auditor.audit(signer)) == 1 and len(reads) == 2  # nothing changed: not read
     r = seid("reconstruct", cwd=repo)  # the auditor's report carries what the sidecar saw
     assert r.code == 0, r.err
     doc = json.loads(r.out)
@@ -112,12 +125,17 @@ def test_champion_without_passing_bundle_is_a_finding(
 
     _bundle(repo, signer, registered_model="credit-scorer", model_version="2")
     client.set_registered_model_alias("credit-scorer", "champion", "2")
-    assert audit(sidecar, signer) == []  # matched by registered model + version
+    assert auditor.audit(signer) == []  # matched by registered model + version
+    assert len(reads) == 3
 
     _bundle(repo, signer, run_id=runs[2])
     client.set_registered_model_alias("credit-scorer", "champion", "3")
-    assert audit(sidecar, signer) == []  # matched by run id (bundles without the version)
+    assert auditor.audit(signer) == [] and len(reads) == 4  # matched by run id
     assert ledger_size(repo) == 3  # one finding, two bundles
+    with (repo / "sei.yaml").open("a") as manifest:
+        manifest.write("approval:\n  expires: P30D\n")
+    ((found, kind),) = auditor.audit(signer)  # a new policy, no new entry: judged anew
+    assert (found.version, kind) == ("3", WITHOUT_APPROVAL) and len(reads) == 5
 
 
 def test_under_a_policy_a_champion_needs_approved_evidence(
@@ -137,20 +155,45 @@ def test_under_a_policy_a_champion_needs_approved_evidence(
     client.create_registered_model("credit-scorer")
     for _ in range(2):
         client.create_model_version("credit-scorer", f"runs:/{run_id}/model", run_id=run_id)
-    sidecar = Sidecar(mlflow_server, repo)
+    auditor = Auditor(Sidecar(mlflow_server, repo))  # one, as the daemon keeps it
 
     _bundle(repo, signer, registered_model="credit-scorer", model_version="1")
     client.set_registered_model_alias("credit-scorer", "champion", "1")
-    ((found, kind),) = audit(sidecar, signer)
+    ((found, kind),) = auditor.audit(signer)
     assert (found.version, kind) == ("1", WITHOUT_APPROVAL)
     (finding,) = ledger_statements(repo, FINDING_PREDICATE)
     assert finding["predicate"]["kind"] == WITHOUT_APPROVAL
 
     decide(repo, tmp_path, "alice", "request")
     decide(repo, tmp_path, "bob", "grant")
-    assert audit(sidecar, signer) == []
+    assert auditor.audit(signer) == []
     _bundle(repo, signer, registered_model="credit-scorer", model_version="2")
-    assert audit(sidecar, signer) == []  # version 1 was approved; superseded is not undone
+    assert auditor.audit(signer) == []  # version 1 was approved; superseded is not undone
     client.set_registered_model_alias("credit-scorer", "champion", "2")
-    ((found, kind),) = audit(sidecar, signer)
+    ((found, kind),) = auditor.audit(signer)
     assert (found.version, kind) == ("2", WITHOUT_APPROVAL)
+
+
+def test_the_daemon_job_keeps_its_auditor_between_runs(
+    mlflow_server: str, project: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow import MlflowClient
+
+    repo, key = project
+    config = DaemonConfig(sidecar=Sidecar(mlflow_server, repo))
+    service = Service(config, keys.load_signer(key))
+    [job] = [run for name, _, run in jobs(service) if name == "registry-audit"]
+    client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+    run_id = client.create_run(client.create_experiment("credit")).info.run_id
+    client.create_registered_model("credit-scorer")
+    client.create_model_version("credit-scorer", f"runs:/{run_id}/model", run_id=run_id)
+    client.set_registered_model_alias("credit-scorer", "champion", "1")
+    reads: list[Path] = []
+    real_read = sidecar_module.read_facts
+    monkeypatch.setattr(
+        sidecar_module, "read_facts", lambda root: reads.append(root) or real_read(root)
+    )
+    for _ in range(3):
+        job()
+    assert len(list(ledger_statements(repo, FINDING_PREDICATE))) == 1  # attested once
+    assert len(reads) == 2  # at the first run, and after its finding changed the log
