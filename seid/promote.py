@@ -23,7 +23,7 @@ from seid.approvals.statement import LedgerView, read_ledger
 from seid.config import Manifest, load_manifest
 from seid.errors import SeidError
 from seid.evidence import Subject
-from seid.ledger.entries import Entry
+from seid.ledger.entries import Entry, entry_ref
 from seid.reproducers.base import get_reproducer
 from seid.reproducers.execute import now
 from seid.reproducers.result import recorded_result
@@ -50,7 +50,7 @@ def record(
         log_id, index, digest = bundle.log_id, bundle.index, bundle.digest
     else:
         log_id, index, digest = bundle.log_id, bundle.index, bundle.entry_sha256
-    subject = Subject(f"evidence:{log_id[:16]}#{index}", digest)
+    subject = Subject(f"evidence:{entry_ref(log_id, index)}", digest)
     predicate = {
         "git": {"commit": commit},
         "promoted": what,

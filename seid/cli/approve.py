@@ -111,6 +111,7 @@ def _decide(
     from seid.approvals import policy, statement, trailers
     from seid.approvals.lifecycle import collect, decide, lifecycle
     from seid.config import find_root, load_manifest
+    from seid.ledger.entries import entry_ref
 
     root = find_root(Path.cwd())
     manifest = load_manifest(root)
@@ -137,7 +138,7 @@ def _decide(
         trailers.head(root)  # refuse before signing anything
     made = statement.build(decision, me, current, manifest, role=role, note=note)
     log_id, index, envelope = statement.append(root, made, signer)
-    click.echo(f"{decision} by {me} ({role or 'no role'}) signed: entry {log_id[:16]}#{index}")
+    click.echo(f"{decision} by {me} ({role or 'no role'}) signed: entry {entry_ref(log_id, index)}")
     if make_commit:
         text = trailers.message(
             decision, me, current, role=role, note=note, statement=statement.sha256_ref(envelope)

@@ -42,8 +42,7 @@ class Entry:
 
     @property
     def ref(self) -> str:
-        """How reports name an entry: ``<log id prefix>#<index>``."""
-        return f"{self.log_id[:16]}#{self.index}"
+        return entry_ref(self.log_id, self.index)
 
     @property
     def predicate_type(self) -> str | None:
@@ -54,6 +53,11 @@ class Entry:
     def predicate(self) -> Mapping[str, Any]:
         found = self.statement.get("predicate") if self.statement else None
         return found if isinstance(found, dict) else {}
+
+
+def entry_ref(log_id: str, index: int) -> str:
+    """How reports and messages name an entry: ``<log id prefix>#<index>``."""
+    return f"{log_id[:16]}#{index}"
 
 
 def run_time(predicate: Mapping[str, Any]) -> str | None:

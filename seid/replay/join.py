@@ -22,7 +22,7 @@ from seid import evidence, keys, registry
 from seid.errors import SeidError
 from seid.jsonsafe import load_json
 from seid.ledger import entries
-from seid.ledger.entries import Entry, run_time
+from seid.ledger.entries import Entry, entry_ref, run_time
 from seid.ledger.verify import LogReport, verify_repo
 from seid.replay.gitlog import BlobReader
 from seid.replay.history import History
@@ -86,7 +86,7 @@ class Bundle:
     @property
     def ref(self) -> str:
         """How a report names this entry: ``<log id prefix>#<index>``."""
-        return f"{self.log_id[:16]}#{self.index}"
+        return entry_ref(self.log_id, self.index)
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class Broken:
 
     @property
     def ref(self) -> str:
-        return f"{self.log_id[:16]}#{self.index}"
+        return entry_ref(self.log_id, self.index)
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class Promotion:
 
     @property
     def ref(self) -> str:
-        return f"{self.log_id[:16]}#{self.index}"
+        return entry_ref(self.log_id, self.index)
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ class RegistryFinding:
 
     @property
     def ref(self) -> str:
-        return f"{self.log_id[:16]}#{self.index}"
+        return entry_ref(self.log_id, self.index)
 
 
 @dataclass(frozen=True)
