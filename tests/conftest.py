@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from seid import keys
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-CONFORMANCE = SHARED / "conformance"
+# Public vectors (PRML, RFC 9162 proofs), copied into the tests with their sources named.
+CONFORMANCE = ROOT / "tests" / "data" / "conformance"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,20 @@ def seid(env: dict[str, str]) -> SeidRunner:
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+def stop_group(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
+    """End a process a test started with ``start_new_session=True``, and everything it
+    spawned: SIGTERM to its whole group, then SIGKILL after ``grace`` seconds (an
+    ``mlflow server`` under load can overrun any polite wait)."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 30.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:

@@ -22,7 +22,7 @@ from seid.daemon.service import Service
 from seid.daemon.sidecar import Auditor, ledger_statements
 from seid.registry import FINDING_PREDICATE, WITHOUT_APPROVAL
 from seid.replay.schema import problems
-from tests.conftest import SeidRunner, decide, git
+from tests.conftest import SeidRunner, decide, git, stop_group
 from tests.daemon.conftest import wait_until
 
 pytestmark = pytest.mark.slow
@@ -72,8 +72,7 @@ def mlflow_server(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
         assert proc.poll() is None, (tmp_path / "mlflow.log").read_text()
         yield url
     finally:
-        proc.terminate()
-        proc.wait(30)
+        stop_group(proc)
 
 
 def _bundle(repo: Path, signer: Signer, **pipeline: str) -> None:
