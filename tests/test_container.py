@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zstandard
@@ -55,7 +56,7 @@ def csv_file(tmp_path: Path) -> Path:
     return path
 
 
-def pack_bytes(tmp_path: Path, data: bytes, **kwargs: int) -> tuple[container.Header, Path]:
+def pack_bytes(tmp_path: Path, data: bytes, **kwargs: Any) -> tuple[container.Header, Path]:
     src = tmp_path / "src.bin"
     src.write_bytes(data)
     dst = tmp_path / "src.bin.seid"
@@ -94,9 +95,9 @@ def test_csv_transform_beats_xz_and_round_trips(csv_file: Path, tmp_path: Path) 
     ],
     ids=["empty", "one-byte", "random", "repetitive", "crlf-table", "binary", "pickle"],
 )
-def test_never_larger_than_xz_or_the_original(tmp_path: Path, data: bytes) -> None:
+def test_max_is_never_larger_than_xz_or_the_original(tmp_path: Path, data: bytes) -> None:
     """Header included: the same LZMA2 data as ``xz -9e`` without the .xz framing."""
-    header, dst = pack_bytes(tmp_path, data)
+    header, dst = pack_bytes(tmp_path, data, level="max")
     xz = lzma.compress(data, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME)
     assert dst.stat().st_size <= max(len(xz), container.HEADER_SIZE)  # xz of b"": 32 bytes
     assert dst.stat().st_size <= len(data) + container.HEADER_SIZE
@@ -157,11 +158,15 @@ def test_payload_is_readable_with_the_stock_cli(tmp_path: Path, tool: list[str])
 
 @pytest.mark.parametrize(
     ("data", "expected"),
-    [(os.urandom(300_000), {Codec.STORED}), (table(6000), {Codec.XZ, Codec.ZSTD})],
-    ids=["random", "table"],
+    [
+        (os.urandom(300_000), {Codec.STORED}),
+        (table(6000), {Codec.COLUMNS_XZ}),
+        (b"".join(b"log line %d\n" % (i % 50) for i in range(30000)), {Codec.XZ, Codec.ZSTD}),
+    ],
+    ids=["random", "table", "text"],
 )
-def test_streaming_path_round_trips(tmp_path: Path, data: bytes, expected: set[Codec]) -> None:
-    header, dst = pack_bytes(tmp_path, data, stream_threshold=64 << 10)
+def test_max_streams_past_its_threshold(tmp_path: Path, data: bytes, expected: set[Codec]) -> None:
+    header, dst = pack_bytes(tmp_path, data, level="max", stream_threshold=64 << 10)
     assert header.codec in expected
     assert header.size == len(data)
     assert header.sha256 == hashlib.sha256(data).digest()

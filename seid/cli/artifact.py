@@ -25,6 +25,7 @@ _CODEC_NAMES = {
     container.Codec.XZ: "xz",
     container.Codec.ZSTD: "zstd",
     container.Codec.COLUMNS_XZ: "columns+xz",
+    container.Codec.SHUFFLE_ZSTD: "shuffle+zstd",
 }
 
 

@@ -14,7 +14,7 @@ from enum import IntEnum
 from types import ModuleType
 from typing import BinaryIO, Protocol
 
-from seid.container import csvcodec
+from seid.container import csvcodec, shuffle
 from seid.errors import ToolMissingError, VerificationError
 
 CHUNK = 1 << 20
@@ -34,6 +34,7 @@ class Codec(IntEnum):
     XZ = 1
     ZSTD = 2
     COLUMNS_XZ = 3
+    SHUFFLE_ZSTD = 4
 
 
 class Encoder(Protocol):
@@ -50,7 +51,7 @@ def _zstd() -> ModuleType | None:
     return zstandard
 
 
-def xz_compress(data: bytes) -> bytes:
+def xz_compress(data: bytes, preset: int | None = None) -> bytes:
     """Raw LZMA2 (the data of an .xz block, no framing) at preset 9 extreme.
 
     This is the very LZMA2 stream ``xz -9e`` writes, without the ~60 bytes of .xz
@@ -59,7 +60,14 @@ def xz_compress(data: bytes) -> bytes:
     dictionary shrinks to the input (as the xz tool does): a larger one cannot find
     more matches, but costs time and memory to set up.
     """
-    filters = [{"id": lzma.FILTER_LZMA2, "preset": XZ_PRESET, "dict_size": xz_dict_size(len(data))}]
+    dict_size = xz_dict_size(len(data))
+    filters = [
+        {
+            "id": lzma.FILTER_LZMA2,
+            "preset": XZ_PRESET if preset is None else preset,
+            "dict_size": dict_size,
+        }
+    ]
     return lzma.compress(data, format=lzma.FORMAT_RAW, filters=filters)
 
 
@@ -81,30 +89,44 @@ def zstd_compress(data: bytes) -> bytes | None:
     return compressed
 
 
-def columns_compress(data: bytes) -> bytes | None:
+def columns_compress(data: bytes, preset: int | None = None) -> bytes | None:
     """xz over the column transform, or None when ``data`` is not a regular table."""
     delim = csvcodec.sniff(data)
     encoded = None if delim is None else csvcodec.encode(data, delim)
     if encoded is None or len(encoded) > csvcodec.max_encoded_size(len(data)):
         return None
-    return xz_compress(encoded)
+    return xz_compress(encoded, preset)
 
 
-def stream_encoder(codec: Codec, size: int) -> Encoder | None:
-    """A bounded-memory encoder for large files (smaller windows than the trials use)."""
+def stream_encoder(codec: Codec, size: int, level: int | None = None) -> Encoder | None:
+    """A bounded-memory encoder for large files (smaller windows than the trials use).
+
+    ``level`` is the xz preset or the zstd level; None is the archive setting (xz 9e,
+    zstd 19 with long-distance matching). zstd runs on every core: its frames are the
+    same whatever the thread count.
+    """
     if codec is Codec.XZ:
-        filters = [{"id": lzma.FILTER_LZMA2, "preset": XZ_PRESET, "dict_size": XZ_STREAM_DICT}]
+        preset = XZ_PRESET if level is None else level
+        dict_size = min(XZ_STREAM_DICT, xz_dict_size(size))
+        filters = [{"id": lzma.FILTER_LZMA2, "preset": preset, "dict_size": dict_size}]
         return lzma.LZMACompressor(lzma.FORMAT_RAW, filters=filters)
-    if codec is Codec.ZSTD:
+    if codec in (Codec.ZSTD, Codec.SHUFFLE_ZSTD):
         zstandard = _zstd()
         if zstandard is None:
             return None
-        params = zstandard.ZstdCompressionParameters.from_level(
-            ZSTD_LEVEL, window_log=ZSTD_STREAM_WINDOW_LOG, enable_ldm=True
-        )
+        if level is None:
+            params = zstandard.ZstdCompressionParameters.from_level(
+                ZSTD_LEVEL, window_log=ZSTD_STREAM_WINDOW_LOG, enable_ldm=True, threads=-1
+            )
+        else:
+            params = zstandard.ZstdCompressionParameters.from_level(level, threads=-1)
         encoder: Encoder = zstandard.ZstdCompressor(compression_params=params).compressobj(size)
         return encoder
     return None
+
+
+def zstd_available() -> bool:
+    return _zstd() is not None
 
 
 def decode(codec: Codec, source: BinaryIO, size: int) -> Iterator[bytes]:
@@ -120,6 +142,9 @@ def decode(codec: Codec, source: BinaryIO, size: int) -> Iterator[bytes]:
             yield from _xz_chunks(source, size)
         elif codec is Codec.ZSTD:
             yield from _zstd_chunks(source)
+        elif codec is Codec.SHUFFLE_ZSTD:
+            width, start, block = shuffle.read_params(source.read(shuffle.PARAMS.size), size)
+            yield from shuffle.restore(_zstd_chunks(source), width, start, block)
         else:
             yield from _columns_chunks(source, size)
     except lzma.LZMAError as exc:

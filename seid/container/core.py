@@ -5,22 +5,25 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import queue
 import struct
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
 from seid import fsutil
-from seid.container import codecs
+from seid.container import choice, codecs, shuffle
+from seid.container.choice import Level
 from seid.container.codecs import CHUNK, Codec
 from seid.errors import SeidError, VerificationError
 
 MAGIC = b"SEIDART\x00"
 VERSION = 1
 STREAM_THRESHOLD = 64 << 20
-PROBE_RATIO = 0.97  # a sample must shrink by 3% before a large file is compressed
 TEMP_PREFIX = ".seid-part."
 _HEADER = struct.Struct(">8sBBQ32s")
 HEADER_SIZE = _HEADER.size
@@ -65,22 +68,33 @@ def header_of(path: Path) -> Header:
         return read_header(source, str(path))
 
 
-def pack(src: Path, dst: Path, *, stream_threshold: int = STREAM_THRESHOLD) -> Header:
-    """Write ``src`` to ``dst`` as a container, choosing the smallest payload.
+Progress = Callable[[int], object]
 
-    Files up to ``stream_threshold`` are compressed in memory by every codec; larger
-    ones stream through a codec chosen on samples, in bounded memory.
+
+def pack(
+    src: Path,
+    dst: Path,
+    *,
+    level: Level = "balanced",
+    stream_threshold: int = STREAM_THRESHOLD,
+    progress: Progress | None = None,
+) -> Header:
+    """Write ``src`` to ``dst`` as a container (levels: :mod:`seid.container.choice`).
+
+    ``progress`` is called with the number of original bytes each step consumed.
     """
     with open(src, "rb") as source, atomic_output(dst) as out:
         size = os.fstat(source.fileno()).st_size
-        if size > stream_threshold:
-            return _pack_stream(source, size, out)
-        data = source.read()
-        codec, payload = choose(data)
-        header = Header(codec, len(data), hashlib.sha256(data).digest())
-        out.write(header.to_bytes())
-        out.write(payload)
-        return header
+        if level == "max" and size <= stream_threshold:
+            data = source.read()
+            codec, payload = smallest(data, choice.choose(io.BytesIO(data), size, level))
+            header = Header(codec, len(data), hashlib.sha256(data).digest())
+            out.write(header.to_bytes())
+            out.write(payload)
+            if progress is not None:
+                progress(size)
+            return header
+        return _pack_stream(source, size, out, choice.choose(source, size, level), progress)
 
 
 def unpack(src: Path, dst: Path) -> Header:
@@ -96,15 +110,18 @@ def verify(path: Path) -> Header:
         return decode(source, str(path), lambda _: None)
 
 
-def choose(data: bytes) -> tuple[Codec, bytes]:
-    """The smallest payload for ``data``; stored wins ties, so it never grows past the
-    original, and the column codec must round-trip ``data`` exactly to be chosen."""
+def smallest(data: bytes, sampled: choice.Choice) -> tuple[Codec, bytes]:
+    """The smallest payload for ``data`` over every codec (the shuffle at the width the
+    samples found); stored wins ties, so it never grows past the original, and the
+    column codec must round-trip ``data`` exactly to be chosen."""
     best: tuple[Codec, bytes] = (Codec.STORED, data)
     trials: list[tuple[Codec, Callable[[bytes], bytes | None]]] = [
         (Codec.XZ, codecs.xz_compress),
         (Codec.ZSTD, codecs.zstd_compress),
         (Codec.COLUMNS_XZ, codecs.columns_compress),
     ]
+    if sampled.codec is Codec.SHUFFLE_ZSTD:
+        trials.append((Codec.SHUFFLE_ZSTD, partial(_shuffled, sampled)))
     for codec, compress in trials:
         payload = compress(data)
         if (
@@ -116,9 +133,15 @@ def choose(data: bytes) -> tuple[Codec, bytes]:
     return best
 
 
+def _shuffled(sampled: choice.Choice, data: bytes) -> bytes | None:
+    out = io.BytesIO()
+    _encode(io.BytesIO(data), out, sampled, len(data), None)
+    return out.getvalue()
+
+
 def _round_trips(codec: Codec, payload: bytes, data: bytes) -> bool:
-    """Only the column transform is checked: it is seid's own code, not a library's."""
-    if codec is not Codec.COLUMNS_XZ:
+    """Only the transforms are checked: they are seid's own code, not a library's."""
+    if codec not in (Codec.COLUMNS_XZ, Codec.SHUFFLE_ZSTD):
         return True
     try:
         return b"".join(codecs.decode(codec, io.BytesIO(payload), len(data))) == data
@@ -154,49 +177,105 @@ def atomic_output(dst: Path) -> AbstractContextManager[BinaryIO]:
     return fsutil.atomic_output(dst, prefix=TEMP_PREFIX)
 
 
-def _pack_stream(source: BinaryIO, size: int, out: BinaryIO) -> Header:
-    codec = _probe(source, size)
+def _pack_stream(
+    source: BinaryIO, size: int, out: BinaryIO, chosen: choice.Choice, progress: Progress | None
+) -> Header:
     out.write(bytes(HEADER_SIZE))  # rewritten once the hash is known
-    digest = _stream(source, out, codec, size)
+    codec, digest = chosen.codec, _encode(source, out, chosen, size, progress)
     if codec is not Codec.STORED and out.tell() - HEADER_SIZE >= size:
         out.seek(HEADER_SIZE)
         out.truncate()
         codec = Codec.STORED
-        digest = _stream(source, out, codec, size)
+        digest = _encode(source, out, choice.Choice(codec), size, None)
     header = Header(codec, size, digest)
     out.seek(0)
     out.write(header.to_bytes())
     return header
 
 
-def _stream(source: BinaryIO, out: BinaryIO, codec: Codec, size: int) -> bytes:
+def _encode(
+    source: BinaryIO, out: BinaryIO, chosen: choice.Choice, size: int, progress: Progress | None
+) -> bytes:
+    """One pass: read ``source`` once, write the payload; the original's SHA-256.
+
+    The hash runs in a thread of its own (hashlib releases the GIL), beside the
+    transform and the encoder, so both cores work on a large file.
+    """
     source.seek(0)
-    encoder = codecs.stream_encoder(codec, size)
-    hasher = hashlib.sha256()
-    total = 0
-    for chunk in iter(lambda: source.read(CHUNK), b""):
-        total += len(chunk)
-        hasher.update(chunk)
-        out.write(chunk if encoder is None else encoder.compress(chunk))
-    if encoder is not None:
-        out.write(encoder.flush())
+    with _Hasher() as hasher:
+        if chosen.codec is Codec.COLUMNS_XZ:
+            data = source.read()
+            hasher.update(data)
+            payload = codecs.columns_compress(data, chosen.level)
+            out.write(payload if payload is not None else codecs.xz_compress(data, chosen.level))
+            total = len(data)
+            if progress is not None:
+                progress(total)
+        else:
+            total = _encode_stream(source, out, chosen, size, hasher.update, progress)
     if total != size:
         raise SeidError(f"{getattr(source, 'name', 'input')} changed while it was being packed")
     return hasher.digest()
 
 
-def _probe(source: BinaryIO, size: int) -> Codec:
-    """Pick the streaming codec on three 1 MiB samples (start, middle, end): a full
-    trial of every codec would read and compress a large file several times."""
-    sample = b""
-    for offset in (0, max(0, size // 2 - CHUNK // 2), max(0, size - CHUNK)):
-        source.seek(offset)
-        sample += source.read(CHUNK)
-    best, best_size = Codec.STORED, int(len(sample) * PROBE_RATIO)
-    for codec in (Codec.XZ, Codec.ZSTD):
-        encoder = codecs.stream_encoder(codec, len(sample))
-        if encoder is not None:
-            compressed = len(encoder.compress(sample)) + len(encoder.flush())
-            if compressed < best_size:
-                best, best_size = codec, compressed
-    return best
+def _encode_stream(
+    source: BinaryIO,
+    out: BinaryIO,
+    chosen: choice.Choice,
+    size: int,
+    hash_update: Callable[[bytes], None],
+    progress: Progress | None,
+) -> int:
+    encoder = codecs.stream_encoder(chosen.codec, size, chosen.level)
+    shuffled = chosen.codec is Codec.SHUFFLE_ZSTD
+    if shuffled:
+        out.write(shuffle.params(chosen.width, chosen.start))
+    total = 0
+    for chunk in _chunks(source, chosen):
+        total += len(chunk)
+        hash_update(chunk)
+        if shuffled and total > chosen.start:
+            chunk = shuffle.planes(chunk, chosen.width)
+        out.write(chunk if encoder is None else encoder.compress(chunk))
+        if progress is not None:
+            progress(len(chunk))
+    if encoder is not None:
+        out.write(encoder.flush())
+    return total
+
+
+class _Hasher:
+    """SHA-256 in a background thread, fed whole chunks (bytes never change under it)."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._run, name="seid-hash", daemon=True)
+
+    def __enter__(self) -> _Hasher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def digest(self) -> bytes:
+        return self._sha.digest()
+
+    def _run(self) -> None:
+        for chunk in iter(self._queue.get, None):
+            self._sha.update(chunk)
+
+
+def _chunks(source: BinaryIO, chosen: choice.Choice) -> Iterator[bytes]:
+    """The file in the pieces the codec needs: the shuffle's header, then its blocks."""
+    if chosen.codec is Codec.SHUFFLE_ZSTD:
+        if chosen.start:
+            yield source.read(chosen.start)
+        yield from iter(lambda: source.read(shuffle.BLOCK), b"")
+    else:
+        yield from iter(lambda: source.read(CHUNK), b"")
