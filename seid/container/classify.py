@@ -1,8 +1,10 @@
-"""What a file is, from a few samples: enough to pick one codec before the single pass.
+"""What a file is, from its head and a few samples: enough to pick one codec before
+the single pass.
 
 Trying every codec over a whole file costs minutes on a model checkpoint; the kind of a
-file is visible in its first bytes (a format's magic, a tensor header) and in how well
-three small samples compress. Only the codec chosen here then runs over the whole file.
+file is visible in its first bytes (a tensor header, a table's delimiters), and whether
+it compresses at all (already-compressed formats, random bytes) in how well three small
+samples do. Only the codec chosen then runs over the whole file.
 """
 
 from __future__ import annotations
@@ -19,16 +21,6 @@ from seid.container import csvcodec
 SAMPLE = 256 << 10
 INCOMPRESSIBLE = 0.97  # a sample that shrinks less than 3% is stored as it is
 
-# Formats whose bytes are already entropy-coded: compressing them again costs time only.
-_COMPRESSED_MAGIC = (
-    b"\x1f\x8b",  # gzip
-    b"\x28\xb5\x2f\xfd",  # zstd
-    b"\xfd7zXZ\x00",  # xz
-    b"BZh",  # bzip2
-    b"\xff\xd8\xff",  # JPEG
-    b"\x89PNG\r\n\x1a\n",  # PNG
-    b"7z\xbc\xaf\x27\x1c",  # 7-Zip
-)
 _NPY_MAGIC = b"\x93NUMPY"
 # safetensors dtype -> element width
 _SAFETENSORS_WIDTH = {
@@ -38,7 +30,6 @@ _SAFETENSORS_WIDTH = {
 
 
 class Kind(Enum):
-    COMPRESSED = "already compressed"
     TENSOR = "tensor"
     TABLE = "table"
     TEXT = "text"
@@ -72,8 +63,6 @@ def sniff(source: BinaryIO, size: int) -> Sniffed:
     """The kind of the file open as ``source`` (``size`` bytes), from its head alone."""
     source.seek(0)
     head = source.read(64 << 10)
-    if head.startswith(_COMPRESSED_MAGIC):
-        return Sniffed(Kind.COMPRESSED)
     tensor = _npy(head) or _safetensors(head, size)
     if tensor is not None:
         return tensor

@@ -119,7 +119,9 @@ def stream_encoder(codec: Codec, size: int, level: int | None = None) -> Encoder
                 ZSTD_LEVEL, window_log=ZSTD_STREAM_WINDOW_LOG, enable_ldm=True, threads=-1
             )
         else:
-            params = zstandard.ZstdCompressionParameters.from_level(level, threads=-1)
+            params = zstandard.ZstdCompressionParameters.from_level(
+                level, source_size=size, threads=-1
+            )
         encoder: Encoder = zstandard.ZstdCompressor(compression_params=params).compressobj(size)
         return encoder
     return None
