@@ -1,42 +1,67 @@
 """A directory of containers with digest records: the on-disk form of a ``seid://`` store.
 
 A container is self-consistent, so one artifact's container copied over another's
-would still decode cleanly. What binds a container to its name is a digest record
-beside it: for ``dir/name`` the file ``dir/.name.seid-digest``, one line holding the
-original's lowercase hex SHA-256, written when the artifact is stored. A reader checks
-the container's header against the record, then decodes and hashes as usual. Temporary
-files (``.seid-part.*``) and digest records are not artifacts.
+would still decode cleanly. What binds a container to its place is a digest record
+beside it: for ``dir/name`` the file ``dir/.name.seid-digest``, one line of JSON,
+``{"path": P, "run": R, "sha256": H, "size": N}``, written when the artifact is stored.
+``P`` is the artifact's path below the store's root as the writer saw it and ``R`` the
+MLflow run whose artifacts it is (or null), so a container copied to another name or
+another run *together with* its record is refused as the container of another artifact:
+the record names a place the file is not at. A reader checks the record against the
+place, the container's header against the record, then decodes and hashes as usual.
+Records of earlier seid versions (one line of hex) bind the content only; they are read
+as before. Temporary files (``.seid-part.*``) and digest records are not artifacts.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import parse_qs, quote, unquote, urlparse
 
+from seid.container.choice import Level, level_from_env, parse_level
 from seid.container.core import TEMP_PREFIX, Header, atomic_output, decode, read_header
-from seid.errors import VerificationError
+from seid.errors import SeidError, VerificationError
 
 DIGEST_SUFFIX = ".seid-digest"
+_HEX = re.compile(r"[0-9a-f]{64}")
 SCHEME = "seid"
 
 
 def path_of(uri: str) -> Path:
     """The directory of a ``seid:///abs/path`` URI (also ``seid:/abs`` as MLflow joins
-    run paths onto it, and ``seid://localhost/abs``); ValueError for anything else."""
+    run paths onto it, and ``seid://localhost/abs``); ValueError for anything else.
+    The one query a store URI takes is ``?level=balanced|max`` (:func:`level_of`)."""
     parsed = urlparse(uri)
     path = unquote(parsed.path)
     if (
         parsed.scheme != SCHEME
         or parsed.netloc not in ("", "localhost")
         or not os.path.isabs(path)
-        or parsed.query
         or parsed.fragment
     ):
         raise ValueError(f"not a local seid:///absolute/path URI: {uri}")
+    level_of(uri)
     return Path(os.path.normpath(path))
+
+
+def level_of(uri: str) -> Level:
+    """The packing level a store URI asks for, else ``SEID_ARTIFACT_LEVEL``'s, else
+    balanced."""
+    query = parse_qs(urlparse(uri).query, keep_blank_values=True)
+    if not query:
+        return level_from_env()
+    if set(query) != {"level"} or len(query["level"]) != 1:
+        raise ValueError(f"{uri}: a seid:// URI takes one query, ?level=balanced|max")
+    try:
+        return parse_level(query["level"][0], uri)
+    except SeidError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def uri_of(path: Path) -> str:
@@ -53,30 +78,74 @@ def is_reserved(name: str) -> bool:
     return name.startswith(TEMP_PREFIX) or (name.startswith(".") and name.endswith(DIGEST_SUFFIX))
 
 
-def write_record(artifact: Path, header: Header) -> None:
+@dataclass(frozen=True)
+class Record:
+    """What the store wrote beside a container: the content, and where it belongs."""
+
+    sha256: str
+    size: int | None = None
+    path: str | None = None  # below the store root, as the writer saw it
+    run: str | None = None
+
+    def to_bytes(self) -> bytes:
+        doc = {"path": self.path, "run": self.run, "sha256": self.sha256, "size": self.size}
+        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+    def place(self) -> str:
+        where = self.path or "?"
+        return f"run {self.run}'s {where}" if self.run else where
+
+
+def write_record(artifact: Path, header: Header, path: str, run: str | None) -> Record:
+    record = Record(header.hexdigest, header.size, path, run)
     with atomic_output(digest_path(artifact)) as out:
-        out.write(f"{header.hexdigest}\n".encode())
+        out.write(record.to_bytes())
+    return record
 
 
-def recorded_digest(artifact: Path, name: str) -> str:
-    """The digest recorded for ``artifact``; a missing or unreadable record is a finding."""
+def read_record(artifact: Path, name: str) -> Record:
+    """The record beside ``artifact``; a missing or unreadable record is a finding."""
     try:
-        return digest_path(artifact).read_text(encoding="ascii").strip()
+        text = digest_path(artifact).read_text(encoding="ascii").strip()
     except (FileNotFoundError, UnicodeDecodeError):
         raise VerificationError(f"{name}: no valid digest record beside the container") from None
+    if _HEX.fullmatch(text):
+        return Record(text)
+    try:
+        doc = json.loads(text)
+        record = Record(doc["sha256"], doc["size"], doc["path"], doc["run"])
+    except (ValueError, KeyError, TypeError):
+        raise VerificationError(f"{name}: unreadable digest record beside the container") from None
+    if not isinstance(record.sha256, str) or not _HEX.fullmatch(record.sha256):
+        raise VerificationError(f"{name}: unreadable digest record beside the container")
+    return record
+
+
+def check_place(artifact: Path, record: Record, name: str) -> None:
+    """Refuse a record that names another place than ``artifact``'s: the container and
+    record were copied there from another artifact (or another run)."""
+    if record.path is None:
+        return
+    want = [*([record.run, "artifacts"] if record.run else []), *record.path.split("/")]
+    have = artifact.parts[-len(want) :] if len(want) <= len(artifact.parts) else ()
+    if list(have) != want:
+        raise VerificationError(
+            f"{name}: container of another artifact (its record names {record.place()})"
+        )
 
 
 def stored_digest(artifact: Path, name: str) -> str:
-    """The SHA-256 of the original, once the header agrees with the record (no decode)."""
-    expected = recorded_digest(artifact, name)
+    """The SHA-256 of the original, once record, place and header agree (no decode)."""
+    record = read_record(artifact, name)
+    check_place(artifact, record, name)
     with open(artifact, "rb") as raw:
         header = read_header(raw, name)
-    if header.hexdigest != expected:
+    if header.hexdigest != record.sha256 or record.size not in (None, header.size):
         raise VerificationError(
-            f"{name}: the container holds a different artifact "
-            f"(sha256 {header.hexdigest}, recorded {expected})"
+            f"{name}: container of another artifact "
+            f"(sha256 {header.hexdigest}, recorded {record.sha256})"
         )
-    return expected
+    return record.sha256
 
 
 def decode_recorded(artifact: Path, name: str, sink: BinaryIO | None) -> Header:

@@ -9,24 +9,46 @@ like a digest record are reserved.
 
 Artifact paths from callers are refused if absolute, if they contain ``..`` or if
 they resolve (through symbolic links) outside the store's root.
+
+The record beside a container names its path and run, and for a run's artifacts the
+content digest is also kept in the run itself (tag ``seid.sha256.<path>``), so that the
+artifact store alone cannot be rewritten into a consistent lie: a download is checked
+against the tracking server's record when there is one. A refused download says why on
+MLflow's logger (MLflow's own message for ``runs:/`` URIs hides the reason) and is a 400
+behind ``mlflow server``, which clients do not retry.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import posixpath
+import re
 import shutil
+import time
 from contextlib import suppress
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from mlflow.entities import FileInfo
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+from mlflow.protos.databricks_pb2 import (
+    BAD_REQUEST,
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_DOES_NOT_EXIST,
+)
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from seid import container
 from seid.container import store
 from seid.errors import VerificationError
+
+_logger = logging.getLogger("mlflow.store.artifact.seid")  # shown as MLflow's own lines
+TAG_PREFIX = "seid.sha256."
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+_TAG_SAFE = re.compile(r"[A-Za-z0-9_./ -]{1,200}")
 
 
 class SeidArtifactRepository(ArtifactRepository):
@@ -37,15 +59,33 @@ class SeidArtifactRepository(ArtifactRepository):
     ) -> None:
         super().__init__(artifact_uri, tracking_uri, registry_uri)
         self.root = root_of(artifact_uri)
+        self.level = store.level_of(artifact_uri)
         self._real_root = Path(os.path.realpath(self.root))
+        # ``<root>/<experiment>/<run or model id>/artifacts``: whose artifacts these are
+        parts = self.root.parts
+        self.owner = parts[-2] if len(parts) > 2 and parts[-1] == "artifacts" else None
+        self.run_id = self.owner if self.owner and _RUN_ID.fullmatch(self.owner) else None
+        self._tracking_uri = tracking_uri
 
     def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
         name = os.path.basename(local_file)
         _check_name(name)
         directory = self._resolve(artifact_path)
         directory.mkdir(parents=True, exist_ok=True)
-        target = self._resolve(posixpath.join(artifact_path or "", name))
-        store.write_record(target, container.pack(Path(local_file), target))
+        relative = posixpath.normpath(posixpath.join(artifact_path or "", name))
+        target = self._resolve(relative)
+        started = time.monotonic()
+        header = container.pack(Path(local_file), target, level=self.level)
+        seconds = max(time.monotonic() - started, 1e-6)
+        store.write_record(target, header, relative, self.owner)
+        self._tag(relative, header.hexdigest)
+        _logger.info(
+            "seid: stored %s (%s bytes -> %s, %.1f MB/s)",
+            relative,
+            f"{header.size:,}",
+            f"{target.stat().st_size:,}",
+            header.size / seconds / 1e6,
+        )
 
     def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
         base = Path(local_dir)
@@ -79,8 +119,51 @@ class SeidArtifactRepository(ArtifactRepository):
             raise MlflowException(
                 f"No such artifact: '{remote_file_path}'", error_code=RESOURCE_DOES_NOT_EXIST
             )
-        with container.atomic_output(Path(local_path)) as out:
-            store.decode_recorded(source, remote_file_path, out)
+        try:
+            self._check_run_record(remote_file_path, source)
+            with container.atomic_output(Path(local_path)) as out:
+                store.decode_recorded(source, remote_file_path, out)
+        except VerificationError as exc:
+            _logger.error("seid: refused %s: %s", remote_file_path, exc)
+            raise MlflowException(str(exc), error_code=BAD_REQUEST) from None
+
+    @cached_property
+    def _client(self) -> Any:
+        """The tracking client for this run's tags; None when the store is not a run's or
+        no tracking URI was named or set (``mlflow server``'s own artifact proxy: it would
+        otherwise open a default store of its own)."""
+        # not at module level: MLflow loads this plugin while ``mlflow`` itself imports
+        from mlflow.tracking import MlflowClient, get_tracking_uri
+        from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
+
+        explicit = is_tracking_uri_set()  # type: ignore[no-untyped-call]
+        uri = self._tracking_uri or (get_tracking_uri() if explicit else None)
+        if uri is None or self.run_id is None:
+            return None
+        return MlflowClient(tracking_uri=uri)
+
+    def _tag(self, relative: str, digest: str) -> None:
+        if self._client is None or self.run_id is None:
+            return
+        try:
+            self._client.set_tag(self.run_id, tag_key(relative), digest)
+        except MlflowException as exc:
+            _logger.warning("seid: could not record %s's digest in the run: %s", relative, exc)
+
+    def _check_run_record(self, relative: str, source: Path) -> None:
+        """The digest the run recorded at upload must be the container's."""
+        if self._client is None or self.run_id is None:
+            return
+        tags = self._client.get_run(self.run_id).data.tags
+        recorded = tags.get(tag_key(posixpath.normpath(relative)))
+        if recorded is None:
+            return  # logged before seid recorded digests in runs: the record alone binds it
+        actual = container.header_of(source).hexdigest
+        if actual != recorded:
+            raise VerificationError(
+                f"{relative}: container of another artifact (content SHA-256 {actual}, "
+                f"run {self.run_id} recorded {recorded})"
+            )
 
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
         target = self._resolve(artifact_path)
@@ -102,6 +185,14 @@ class SeidArtifactRepository(ArtifactRepository):
         if not Path(os.path.realpath(candidate)).is_relative_to(self._real_root):
             raise _invalid(f"artifact path {artifact_path!r} leads outside {self.root}")
         return candidate
+
+
+def tag_key(relative: str) -> str:
+    """The run tag that holds an artifact's digest (a hash of the path where the path has
+    characters MLflow refuses in tag keys)."""
+    if _TAG_SAFE.fullmatch(relative):
+        return TAG_PREFIX + relative
+    return TAG_PREFIX + "#" + hashlib.sha256(relative.encode()).hexdigest()[:32]
 
 
 def root_of(artifact_uri: str) -> Path:

@@ -94,10 +94,10 @@ def test_verify_a_store_directory_checks_digest_records(seid: SeidRunner, tmp_pa
         src = tmp_path / "in"
         src.write_bytes(data)
         target = root / name
-        store.write_record(target, container.pack(src, target))
+        store.write_record(target, container.pack(src, target), target.name, None)
     assert seid("artifact", "verify", root).code == 0
     # a valid container of another artifact put in place of the metrics
     shutil.copyfile(root / "run" / "model" / "w.bin", root / "run" / "metrics.json")
     result = seid("artifact", "verify", root)
-    assert_one_line_error(result, "metrics.json", "different artifact", code=1)
+    assert_one_line_error(result, "metrics.json", "container of another artifact", code=1)
     assert "w.bin" in result.out and ".seid-digest" not in result.out

@@ -15,8 +15,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from seid import container
+from seid.container import store as store_module
 from seid.container.store import digest_path
-from seid.errors import VerificationError
 from seid.mlflow_plugin.artifacts import SeidArtifactRepository, root_of
 from tests.test_container import PEAK_RSS
 
@@ -49,11 +49,24 @@ def all_files(path: Path) -> dict[str, bytes]:
     }
 
 
+def test_level_from_the_uri_query(tmp_path: Path, files: Path) -> None:
+    repo = get_artifact_repository(f"seid://{tmp_path / 'store'}?level=max")
+    assert isinstance(repo, SeidArtifactRepository) and repo.level == "max"
+    repo.log_artifact(str(files / "metrics.json"))
+    assert (tmp_path / "store" / "metrics.json").is_file()
+
+
 def test_uri_forms(tmp_path: Path) -> None:
     assert root_of(f"seid://{tmp_path}/a") == tmp_path / "a"
     assert root_of(f"seid:{tmp_path}/a") == tmp_path / "a"  # as MLflow appends run paths
     assert root_of(f"seid://localhost{tmp_path}") == tmp_path
-    for bad in ("seid://host/x", "seid:relative/x", "file:///x", f"seid://{tmp_path}?q=1"):
+    for bad in (
+        "seid://host/x",
+        "seid:relative/x",
+        "file:///x",
+        f"seid://{tmp_path}?q=1",
+        f"seid://{tmp_path}?level=fastest",
+    ):
         with pytest.raises(MlflowException):
             root_of(bad)
 
@@ -127,7 +140,7 @@ def test_tampered_artifacts_are_refused_and_leave_no_file(
     tamper(stored, store.root / "run" / "sub" / "deeper" / "notes.txt")  # type: ignore[operator]
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(VerificationError, match=r"metrics\.json"):
+    with pytest.raises(MlflowException, match=r"metrics\.json: "):
         store._download_file("run/metrics.json", str(out / "metrics.json"))
     assert list(out.iterdir()) == []
     with pytest.raises(MlflowException, match=r"metrics\.json"):
@@ -249,3 +262,65 @@ def test_200_mib_file_round_trips_in_bounded_memory(tmp_path: Path) -> None:
 
 def _same_file(a: Path, b: Path) -> bool:
     return subprocess.run(["cmp", "-s", str(a), str(b)], check=False).returncode == 0
+
+
+def _swap(store_root: Path, src: str, dst: str) -> None:
+    """What an attacker with write access to the store alone can do: copy another
+    artifact's container *and* its digest record over this one's."""
+    shutil.copyfile(store_root / src, store_root / dst)
+    shutil.copyfile(digest_path(store_root / src), digest_path(store_root / dst))
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"),
+    [("run/model.bin", "run/metrics.json"), ("other/metrics.json", "run/metrics.json")],
+    ids=["another-name", "another-run-dir"],
+)
+def test_a_container_copied_with_its_record_is_refused(
+    store: SeidArtifactRepository,
+    files: Path,
+    tmp_path: Path,
+    src: str,
+    dst: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store.log_artifacts(str(files), "run")
+    (files / "metrics.json").write_text('{"accuracy": 0.5}\n')
+    store.log_artifacts(str(files), "other")
+    _swap(store.root, src, dst)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(MlflowException, match="container of another artifact") as err:
+        store.download_artifacts(dst, str(out))
+    assert src in str(err.value)  # names where the container came from
+    assert list(out.rglob("metrics.json")) == []
+    assert any("refused" in r.message and "another artifact" in r.message for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_a_store_rewritten_consistently_is_caught_by_the_run_record(
+    tracking: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Container and record rewritten for the place they sit at: only the digest the
+    run recorded at upload (a tag in the tracking store) can tell."""
+    import mlflow
+
+    store = tmp_path / "artifacts"
+    experiment = mlflow.create_experiment("seid-swap", artifact_location=f"seid://{store}")
+    (tmp_path / "metrics.json").write_text('{"auc": 0.91}\n')
+    with mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.log_artifact(str(tmp_path / "metrics.json"))
+    tags = mlflow.get_run(run.info.run_id).data.tags
+    stored = next(store.rglob("metrics.json"))
+    assert tags["seid.sha256.metrics.json"] == container.header_of(stored).hexdigest
+    # the attacker packs a better-looking file with a record naming this very place
+    (tmp_path / "forged.json").write_text('{"auc": 0.99}\n')
+    header = container.pack(tmp_path / "forged.json", stored)
+    record = store_module.read_record(stored, "x")
+    store_module.write_record(stored, header, record.path or "", record.run)
+    with pytest.raises(MlflowException):
+        mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path="metrics.json", dst_path=str(tmp_path / "d")
+        )
+    assert any(f"run {run.info.run_id} recorded" in r.message for r in caplog.records)
+    assert not (tmp_path / "d" / "metrics.json").exists()
