@@ -7,7 +7,9 @@ the layout is documented and the payload is a stock xz or zstd stream).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import click
 
 from seid import container
 from seid.container import store
+from seid.container.choice import LEVEL_ENV, LEVELS, Level, level_from_env
 from seid.errors import SeidError, VerificationError
 
 _IN = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -37,9 +40,17 @@ def artifact() -> None:
 @artifact.command()
 @click.argument("src", type=_IN)
 @click.argument("dst", type=_OUT)
-def pack(src: Path, dst: Path) -> None:
-    """Pack SRC into the container DST (the smallest of stored, xz, zstd, columns+xz)."""
-    header = _io(partial(container.pack, src, dst), dst)
+@click.option(
+    "--level",
+    type=click.Choice(LEVELS),
+    help=f"balanced (default; or ${LEVEL_ENV}): one codec chosen on samples, at a fast "
+    "level; max: every codec tried, never larger than xz -9e.",
+)
+def pack(src: Path, dst: Path, level: Level | None) -> None:
+    """Pack SRC into the container DST, choosing the codec on samples of SRC."""
+    level = level or level_from_env()
+    with _progress("packing", src.stat().st_size) as step:
+        header = _io(partial(container.pack, src, dst, level=level, progress=step), dst)
     stored = dst.stat().st_size
     click.echo(
         f"{header.hexdigest}  {dst}  "
@@ -52,7 +63,9 @@ def pack(src: Path, dst: Path) -> None:
 @click.argument("dst", type=_OUT)
 def unpack(src: Path, dst: Path) -> None:
     """Restore the original of SRC at DST; nothing is written unless it verifies."""
-    header = _io(partial(container.unpack, src, dst), dst)
+    size = _io(partial(container.header_of, src), src).size
+    with _progress("unpacking", size) as step:
+        header = _io(partial(container.unpack, src, dst, step), dst)
     click.echo(f"{header.hexdigest}  {dst}")
 
 
@@ -85,6 +98,27 @@ def _verify_one(path: Path) -> container.Header:
     if store.digest_path(path).exists():
         return store.decode_recorded(path, str(path), None)
     return container.verify(path)
+
+
+@contextmanager
+def _progress(what: str, total: int) -> Iterator[container.Progress | None]:
+    """A progress bar on a terminal's stderr; nothing at all when output is piped."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(what, *columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def _io(action: Callable[[], container.Header], path: Path) -> container.Header:

@@ -97,11 +97,18 @@ def pack(
         return _pack_stream(source, size, out, choice.choose(source, size, level), progress)
 
 
-def unpack(src: Path, dst: Path) -> Header:
+def unpack(src: Path, dst: Path, progress: Progress | None = None) -> Header:
     """Restore the original of ``src`` at ``dst``; nothing is left at ``dst`` unless it
     decodes to exactly the size and SHA-256 in the header."""
     with open(src, "rb") as source, atomic_output(dst) as out:
-        return decode(source, str(src), out.write)
+        if progress is None:
+            return decode(source, str(src), out.write)
+
+        def sink(chunk: bytes) -> None:
+            out.write(chunk)
+            progress(len(chunk))
+
+        return decode(source, str(src), sink)
 
 
 def verify(path: Path) -> Header:

@@ -101,3 +101,60 @@ def test_verify_a_store_directory_checks_digest_records(seid: SeidRunner, tmp_pa
     result = seid("artifact", "verify", root)
     assert_one_line_error(result, "metrics.json", "container of another artifact", code=1)
     assert "w.bin" in result.out and ".seid-digest" not in result.out
+
+
+def _run_on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str, bytes]:
+    """The CLI with stderr on a pseudo-terminal, as a person at a shell sees it."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seid", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=child,
+    )
+    os.close(child)
+    seen = b""
+    while True:
+        try:
+            data = os.read(main, 4096)
+        except OSError:  # the child closed its end
+            break
+        if not data:
+            break
+        seen += data
+    assert proc.stdout is not None
+    out = proc.stdout.read().decode()
+    return proc.wait(timeout=60), out, seen
+
+
+def test_progress_on_a_terminal_and_nothing_extra_when_piped(
+    seid: SeidRunner, tmp_path: Path, env: dict[str, str]
+) -> None:
+    (tmp_path / "w.bin").write_bytes(bytes(range(256)) * 40_000)
+    code, out, terminal = _run_on_a_terminal(["artifact", "pack", "w.bin", "w.seid"], tmp_path, env)
+    assert code == 0 and "w.seid" in out
+    assert b"MB/s" in terminal and b"packing" in terminal
+    code, _, terminal = _run_on_a_terminal(["artifact", "unpack", "w.seid", "b.bin"], tmp_path, env)
+    assert code == 0 and b"unpacking" in terminal
+    piped = seid("artifact", "pack", "w.bin", "w2.seid", cwd=tmp_path)
+    assert piped.code == 0 and piped.err == ""
+    assert piped.out.count("\n") == 1
+
+
+def test_level_option_and_a_bad_level_in_the_environment(seid: SeidRunner, tmp_path: Path) -> None:
+    (tmp_path / "t.txt").write_bytes(b"".join(b"row %d\n" % (i % 300) for i in range(20_000)))
+    assert "(zstd," in seid("artifact", "pack", "t.txt", "b.seid", cwd=tmp_path).out
+    maxed = seid("artifact", "pack", "--level", "max", "t.txt", "m.seid", cwd=tmp_path)
+    assert maxed.code == 0
+    assert (tmp_path / "m.seid").stat().st_size < (tmp_path / "b.seid").stat().st_size
+    bad = seid(
+        "artifact", "pack", "t.txt", "x.seid", cwd=tmp_path, extra_env={"SEID_ARTIFACT_LEVEL": "x"}
+    )
+    assert_one_line_error(bad, "SEID_ARTIFACT_LEVEL", "'x'")
+    assert not (tmp_path / "x.seid").exists()

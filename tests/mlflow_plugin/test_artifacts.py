@@ -324,3 +324,14 @@ def test_a_store_rewritten_consistently_is_caught_by_the_run_record(
         )
     assert any(f"run {run.info.run_id} recorded" in r.message for r in caplog.records)
     assert not (tmp_path / "d" / "metrics.json").exists()
+
+
+def test_each_stored_file_logs_its_throughput_once(
+    store: SeidArtifactRepository, files: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="mlflow")
+    store.log_artifacts(str(files), "run")
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("mlflow")]
+    stored = [line for line in lines if line.startswith("seid: stored ")]
+    assert len(stored) == 4 and all("MB/s" in line for line in stored)
+    assert any("run/sub/data.csv" in line for line in stored)
