@@ -13,11 +13,13 @@ entry may say which of its steps it re-ran and which it reused by tagging the ru
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlparse
 
 from seid.container import store
 from seid.errors import SeidError, VerificationError
@@ -189,17 +191,23 @@ def resolve_tracking_uri(root: Path, uri: str) -> str:
     return uri
 
 
+DESTINATION_ENV = "SEID_ARTIFACTS_DESTINATION"
+
+
 def stored_subjects(locations: list[str]) -> tuple[Subject, ...]:
     """Every artifact kept in a verified ``seid://`` store under ``locations``, as subjects.
 
     Each is named by its ``seid://`` URI, so ``seid verify --subjects`` decodes the
-    container and checks the bytes against this digest. Other stores (MLflow's own) are
-    not bound: seid cannot tell their bytes were not changed.
+    container and checks the bytes against this digest. Behind ``mlflow server
+    --artifacts-destination seid:///...`` a run's artifacts are ``mlflow-artifacts:``
+    URIs; :data:`DESTINATION_ENV` names that destination (the same volume, mounted at the
+    same path) so they are bound too. Other stores (MLflow's own) are not bound: seid
+    cannot tell their bytes were not changed.
     """
     found: dict[str, Subject] = {}
     for location in locations:
         try:
-            base = store.path_of(location)
+            base = store.path_of(_through_proxy(location))
         except ValueError:
             continue
         for artifact in store.iter_artifacts(base) if base.is_dir() else ():
@@ -209,6 +217,15 @@ def stored_subjects(locations: list[str]) -> tuple[Subject, ...]:
             except VerificationError as exc:
                 raise SeidError(f"the run's own artifact store: {exc}") from None
     return tuple(found[name] for name in sorted(found))
+
+
+def _through_proxy(location: str) -> str:
+    """``mlflow-artifacts:[//host]/path`` as the ``seid://`` URI the server stores it at."""
+    destination = os.environ.get(DESTINATION_ENV)
+    parsed = urlparse(location)
+    if parsed.scheme != "mlflow-artifacts" or not destination:
+        return location
+    return f"{destination.rstrip('/')}/{parsed.path.lstrip('/')}"
 
 
 def _stages(tags: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -31,8 +31,24 @@ def tracking(sqlite_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real ``mlflow server`` on 127.0.0.1 with a SQLite backend; always terminated."""
+    """A real ``mlflow server`` on 127.0.0.1 with a SQLite backend; clients write the
+    ``seid://`` store themselves. Always terminated."""
     base = tmp_path_factory.mktemp("mlflow-server")
+    store = ("--default-artifact-root", f"seid://{base / 'artifacts'}", "--no-serve-artifacts")
+    yield from _serve(base, store)
+
+
+@pytest.fixture(scope="module")
+def proxied_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The README's sidecar layout: the server keeps the ``seid://`` store and clients
+    log over HTTP (proxied artifacts). Yields the URL and the store's directory."""
+    base = tmp_path_factory.mktemp("mlflow-proxy")
+    store = ("--artifacts-destination", f"seid://{base / 'dest'}", "--serve-artifacts")
+    for url in _serve(base, store):
+        yield url, base / "dest"
+
+
+def _serve(base: Path, store: tuple[str, ...]) -> Iterator[str]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     with open(base / "server.log", "wb") as log:
@@ -40,8 +56,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             [
                 *(sys.executable, "-m", "mlflow", "server"),
                 *("--backend-store-uri", f"sqlite:///{base / 'server.db'}"),
-                *("--default-artifact-root", f"seid://{base / 'artifacts'}"),
-                "--no-serve-artifacts",
+                *store,
                 *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
             ],
             stdout=log,
