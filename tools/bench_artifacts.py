@@ -1,55 +1,67 @@
-"""Benchmark seid artifact containers against `xz -9e` and `zstd -19 --long`.
+"""Benchmark `seid artifact pack` against `zstd -3`, `xz -6` and `xz -9e` on the same files.
 
-Makes its own corpus of typical ML artifacts (a pickled scikit-learn model, a 200,000-row
-CSV dataset, float32 weights as .npy, a JSON metrics file, an incompressible random
-file), packs each with seid, compresses each with the xz and zstd command-line tools
-(or, when a binary is missing, Python's lzma / zstandard at the same settings, said in
-the output), and prints a markdown table of sizes and throughput.
+Makes its own corpus of model-store artifacts (float32 weights as .npy, bfloat16 weights
+as safetensors, a pickled scikit-learn model, a loan-application CSV, random bytes),
+then runs each command as a subprocess under GNU time, so every tool pays its own
+start-up and the peak RSS is the process's own. For each file and tool it reports the
+median pack MB/s over ``--runs`` runs, the output size, the peak RSS, and the median
+decode MB/s (`seid artifact unpack`, `zstd -d`, `xz -d`). seid runs at its default
+level (balanced) and, with ``--max``, at level max too (sizes only; one run).
 
-    .venv/bin/python tools/bench_artifacts.py [--workdir DIR] [--rows N]
+    .venv/bin/python tools/bench_artifacts.py [--workdir DIR] [--runs N] [--max]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import lzma
+import os
 import pickle
+import platform
 import shutil
+import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from benchenv import as_installed
 
-from seid import container
+MB = 1_000_000
+SEID = [sys.executable, "-m", "seid", "artifact"]
 
-MiB = 1 << 20
 
-
-def make_csv(path: Path, rows: int, rng: np.random.Generator) -> None:
-    """A loan-application table: ids, dates, integers, money, rates, categories."""
+def make_csv(path: Path, rng: np.random.Generator, rows: int = 75_000) -> None:
+    """A loan-application table (about 6.7 MB): ids, dates, amounts, rates, categories."""
     age = rng.integers(18, 80, rows)
     income = rng.lognormal(10.5, 0.6, rows)
     loan = rng.gamma(2.0, 8000, rows)
-    term = rng.choice([12, 24, 36, 48, 60], rows)
     rate = rng.uniform(0.03, 0.25, rows)
     score = rng.integers(300, 850, rows)
     region = rng.choice(["north", "south", "east", "west", "central"], rows)
-    group = rng.choice(["A", "B"], rows, p=[0.7, 0.3])
     job = rng.choice(["salaried", "self-employed", "unemployed", "retired"], rows)
-    default = (rng.random(rows) < 0.12).astype(int)
     date = np.datetime64("2020-01-01") + rng.integers(0, 1500, rows)
-    header = "id,application_date,age,income,loan_amount,term_months,interest_rate,"
-    lines = [header + "credit_score,region,group,employment,default"]
+    lines = ["id,application_date,age,income,loan_amount,interest_rate,credit_score,region,job"]
     for i in range(rows):
         lines.append(
-            f"{i + 1},{date[i]},{age[i]},{income[i]:.2f},{loan[i]:.2f},{term[i]},"
-            f"{rate[i]:.4f},{score[i]},{region[i]},{group[i]},{job[i]},{default[i]}"
+            f"{i + 1},{date[i]},{age[i]},{income[i]:.2f},{loan[i]:.2f},{rate[i]:.4f},"
+            f"{score[i]},{region[i]},{job[i]}"
         )
     path.write_text("\n".join(lines) + "\n")
+
+
+def make_safetensors(path: Path, rng: np.random.Generator) -> None:
+    """50 MB of bfloat16 weights in the safetensors layout (written by hand: no torch)."""
+    weights = (rng.standard_normal(25_000_000).astype(np.float32) * 0.02).view(np.uint32)
+    blob = (weights >> 16).astype(np.uint16).tobytes()
+    header = json.dumps(
+        {"w": {"dtype": "BF16", "shape": [25_000_000], "data_offsets": [0, len(blob)]}}
+    )
+    raw = header.encode() + b" " * (-len(header) % 8)
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw + blob)
 
 
 def make_model(path: Path, rng: np.random.Generator) -> None:
@@ -61,126 +73,124 @@ def make_model(path: Path, rng: np.random.Generator) -> None:
     path.write_bytes(pickle.dumps(model, protocol=5))
 
 
-def make_corpus(workdir: Path, rows: int) -> list[Path]:
+def make_corpus(workdir: Path) -> list[Path]:
     rng = np.random.default_rng(7)
     files: dict[str, Callable[[Path], object]] = {
+        "weights.npy": lambda p: np.save(
+            p, (rng.standard_normal(25_000_000) * 0.02).astype(np.float32)
+        ),
+        "weights.safetensors": lambda p: make_safetensors(p, rng),
         "model.pkl": lambda p: make_model(p, rng),
-        "dataset.csv": lambda p: make_csv(p, rows, rng),
-        "weights.npy": lambda p: np.save(p, rng.normal(0, 0.02, 2_000_000).astype(np.float32)),
-        "metrics.json": lambda p: p.write_text(json.dumps(_metrics(rng), indent=2)),
-        "random.bin": lambda p: p.write_bytes(rng.bytes(4 * MiB)),
+        "dataset.csv": lambda p: make_csv(p, rng),
+        "random.bin": lambda p: p.write_bytes(rng.bytes(30 * MB)),
     }
-    paths = []
     for name, make in files.items():
-        path = workdir / name
-        make(path)
-        paths.append(path)
-    return paths
+        make(workdir / name)
+    return [workdir / name for name in files]
 
 
-def _metrics(rng: np.random.Generator) -> dict[str, object]:
-    steps = [{"step": i, "loss": float(1 / (i + 1) + rng.random() * 0.01)} for i in range(500)]
-    return {"accuracy": 0.913, "auc": 0.957, "parity_gap": 0.021, "history": steps}
-
-
-def timed(action: Callable[[], object]) -> float:
+def measured(command: list[str]) -> tuple[float, int | None]:
+    """Wall seconds and peak RSS (KiB, from GNU time when it is installed)."""
+    timer = ["/usr/bin/time", "-f", "%M"] if os.path.exists("/usr/bin/time") else []
     start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
+    proc = subprocess.run([*timer, *command], capture_output=True, check=True)
+    seconds = time.perf_counter() - start
+    rss = int(proc.stderr.decode().strip().splitlines()[-1]) if timer else None
+    return seconds, rss
 
 
-def cli_size(tool: list[str], path: Path) -> tuple[int, str]:
-    """Compressed size by the CLI, or by Python's library at the same settings."""
-    if shutil.which(tool[0]):
-        out = subprocess.run([*tool, "-c", str(path)], capture_output=True, check=True).stdout
-        return len(out), " ".join(tool)
-    data = path.read_bytes()
-    if tool[0] == "xz":
-        return len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)), "lzma 9e (no xz CLI)"
-    import zstandard
-
-    params = zstandard.ZstdCompressionParameters.from_level(19, window_log=27, enable_ldm=True)
-    size = len(zstandard.ZstdCompressor(compression_params=params).compress(data))
-    return size, "zstandard 19 long (no zstd CLI)"
-
-
-def bench(path: Path) -> dict[str, object]:
-    packed = path.with_name(path.name + ".seid")
-    restored = path.with_name(path.name + ".out")
-    encode = timed(lambda: container.pack(path, packed))
-    decode = timed(lambda: container.unpack(packed, restored))
-    assert restored.read_bytes() == path.read_bytes()
-    header = container.header_of(packed)
-    xz, xz_tool = cli_size(["xz", "-9e", "-k"], path)
-    zstd, zstd_tool = cli_size(["zstd", "-19", "--long", "-q"], path)
-    speedup = _zstd_speedup(path) if header.codec is container.Codec.ZSTD else None
+def tools(path: Path, out: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """Pack and unpack commands by tool name."""
+    back = out.with_suffix(".back")
+    shell = ["sh", "-c"]
     return {
-        "name": path.name,
-        "size": path.stat().st_size,
-        "codec": header.codec.name.lower(),
-        "seid": packed.stat().st_size,
-        "xz": xz,
-        "zstd": zstd,
-        "tools": f"{xz_tool}; {zstd_tool}",
-        "encode": path.stat().st_size / encode / MiB,
-        "decode": path.stat().st_size / decode / MiB,
-        "zstd_speedup": speedup,
+        "seid": (
+            [*SEID, "pack", str(path), str(out)],
+            [*SEID, "unpack", str(out), str(back)],
+        ),
+        "zstd -3": (
+            ["zstd", "-3", "-q", "-f", str(path), "-o", str(out)],
+            ["zstd", "-d", "-q", "-f", str(out), "-o", str(back)],
+        ),
+        "xz -6": (
+            [*shell, f"xz -6 -k -c '{path}' > '{out}'"],
+            [*shell, f"xz -d -c '{out}' > '{back}'"],
+        ),
+        "xz -9e": (
+            [*shell, f"xz -9e -k -c '{path}' > '{out}'"],
+            [*shell, f"xz -d -c '{out}' > '{back}'"],
+        ),
     }
 
 
-def _zstd_speedup(path: Path) -> float:
-    """How much faster the zstd payload decodes than the xz one would (codec only)."""
-    from seid.container import codecs
-
-    data = path.read_bytes()
-    xz, zstd = codecs.xz_compress(data), codecs.zstd_compress(data)
-    assert zstd is not None
-    xz_decoder = [{"id": lzma.FILTER_LZMA2, "dict_size": codecs.xz_dict_size(len(data))}]
-    xz_time = _repeat(lambda: lzma.decompress(xz, format=lzma.FORMAT_RAW, filters=xz_decoder))
-    import zstandard
-
-    return xz_time / _repeat(lambda: zstandard.ZstdDecompressor().decompress(zstd))
-
-
-def _repeat(action: Callable[[], object], at_least: float = 0.5) -> float:
-    """Seconds per call, repeated until ``at_least`` seconds have passed (tiny files)."""
-    calls, spent = 0, 0.0
-    while spent < at_least:
-        spent += timed(action)
-        calls += 1
-    return spent / calls
-
-
-def table(results: list[dict[str, object]]) -> str:
-    rows = [
-        "| file | size | codec | seid | xz -9e | zstd -19 --long | vs xz"
-        " | pack MiB/s | unpack MiB/s |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        seid, xz = int(str(r["seid"])), int(str(r["xz"]))
+def bench(path: Path, runs: int) -> list[dict[str, object]]:
+    rows = []
+    size = path.stat().st_size
+    for name, (pack, unpack) in tools(path, path.with_suffix(".out")).items():
+        if shutil.which(pack[0]) is None and pack[0] != "sh":
+            continue
+        packs = [measured(pack) for _ in range(runs)]
+        out = path.with_suffix(".out")
+        stored = out.stat().st_size
+        unpacks = [measured(unpack)[0] for _ in range(runs)]
+        same = out.with_suffix(".back").read_bytes() == path.read_bytes()
         rows.append(
-            f"| {r['name']} | {r['size']:,} | {r['codec']} | {seid:,} | {xz:,} | {r['zstd']:,} "
-            f"| {100 * (seid - xz) / xz:+.1f}% | {r['encode']:.2f} | {r['decode']:.1f} |"
+            {
+                "file": path.name,
+                "tool": name,
+                "size": stored,
+                "ratio": stored / size,
+                "pack_mbs": size / statistics.median(s for s, _ in packs) / MB,
+                "rss_mib": max((r or 0) for _, r in packs) / 1024,
+                "unpack_mbs": size / statistics.median(unpacks) / MB,
+                "exact": same,
+            }
         )
-    return "\n".join(rows)
+    return rows
+
+
+def max_size(path: Path) -> int:
+    out = path.with_suffix(".max")
+    subprocess.run([*SEID, "pack", "--level", "max", str(path), str(out)], check=True,
+                   capture_output=True)  # fmt: skip
+    return out.stat().st_size
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    lines = [
+        "| file | tool | size | of original | pack MB/s | peak RSS MiB | unpack MB/s |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['file']} | {r['tool']} | {r['size']:,} | {100 * float(str(r['ratio'])):.1f}% "
+            f"| {r['pack_mbs']:.1f} | {r['rss_mib']:.0f} | {r['unpack_mbs']:.1f} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, help="keep the corpus here (default: a temp dir)")
-    parser.add_argument("--rows", type=int, default=200_000, help="CSV rows (default 200,000)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--max", action="store_true", help="also pack each file at level max")
     args = parser.parse_args()
+    as_installed()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        results = [bench(path) for path in make_corpus(workdir, args.rows)]
-    print(table(results))
-    print(f"\nreference tools: {results[0]['tools']}")
-    print("sizes in bytes; seid sizes include the 50-byte header")
-    for r in results:
-        if r["zstd_speedup"] is not None:
-            print(f"{r['name']}: zstd chosen; its payload decodes {r['zstd_speedup']:.1f}x faster")
+        rows: list[dict[str, object]] = []
+        maxed: dict[str, int] = {}
+        for path in make_corpus(workdir):
+            rows += bench(path, args.runs)
+            if args.max:
+                maxed[path.name] = max_size(path)
+    print(table(rows))
+    print(f"\n{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    if not all(r["exact"] for r in rows):
+        print("ERROR: a round trip was not byte-exact")
+    for name, size in maxed.items():
+        print(f"{name}: level max {size:,} bytes")
 
 
 if __name__ == "__main__":
