@@ -10,7 +10,7 @@ Byte layout (all integers unsigned big-endian; offsets in bytes)::
     offset  size  field
     0       8     magic          53 45 49 44 41 52 54 00  ("SEIDART" then NUL)
     8       1     version        01
-    9       1     codec id       00 stored | 01 xz | 02 zstd | 03 columns+xz
+    9       1     codec id       00 stored | 01 xz | 02 zstd | 03 columns+xz | 04 shuffle+zstd
     10      8     original size  length of the original file in bytes (u64)
     18      32    SHA-256        digest of the original file's bytes
     50      ...   payload        to the end of the file
@@ -26,22 +26,17 @@ Codecs (the payload of each):
   Read with ``tail -c +51 FILE | zstd -d --long=27``.
 - ``03`` columns+xz: raw LZMA2 (as ``01``) of the column-wise transform of a delimited
   text table (layout in :mod:`seid.container.csvcodec`); only for originals <= 64 MiB.
+- ``04`` shuffle+zstd: the byte-plane shuffle of fixed-width elements (tensors), then
+  zstd (layout in :mod:`seid.container.shuffle`).
 
 A reader must decode the payload, and accept the file only if the result has exactly
 the stated size and SHA-256; anything after the end of the LZMA2 stream or the zstd
 frame(s) is an error.
 
-How seid packs: files up to 64 MiB are compressed by every codec in memory (xz at
-preset 9 extreme; zstd at level 19 with a 2^27 window and long-distance matching;
-columns+xz when the file is a regular table and the result decodes back to it byte for
-byte) and the smallest payload wins, stored on ties, so a container is never larger
-than the original plus the 50-byte header, nor (an empty file aside) than ``xz -9e``
-output: it is the same LZMA2 data without the .xz framing, which costs more than the
-header. Larger files stream in
-bounded memory: the codec is chosen on three 1 MiB samples (stored unless a sample
-shrinks by 3%), xz uses an 8 MiB dictionary and zstd a 2^24 window, and the result
-falls back to stored if it did not shrink. Output goes to a temporary file in the
-destination directory and is renamed into place only when complete.
+How seid packs: the codec is chosen on samples and run once (level ``balanced``), or
+chosen as the smallest of all (level ``max``); see :mod:`seid.container.choice`. Output
+goes to a temporary file in the destination directory and is renamed into place only
+when complete.
 """
 
 from __future__ import annotations
