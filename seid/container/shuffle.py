@@ -24,17 +24,21 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from functools import cache
 from types import ModuleType
 
 from seid.errors import VerificationError
 
-_np: ModuleType | None
-try:  # numpy comes with the mlflow extra, as zstandard does; the slices below do without
-    import numpy
 
-    _np = numpy
-except ImportError:  # pragma: no cover - exercised where numpy is absent
-    _np = None
+@cache
+def _numpy() -> ModuleType | None:
+    """numpy, imported on the first shuffle (it costs a tenth of a second to import);
+    it comes with the mlflow extra, as zstandard does, and the slices do without it."""
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - exercised where numpy is absent
+        return None
+    return numpy
 
 PARAMS = struct.Struct(">BQI")
 BLOCK = 1 << 20
@@ -61,8 +65,9 @@ def read_params(raw: bytes, size: int) -> tuple[int, int, int]:
 def planes(block: bytes, width: int) -> bytes:
     """One block as its byte planes, then the bytes past its last whole element."""
     whole = len(block) - len(block) % width
-    if _np is not None:  # a transpose in C: five times the speed of strided slices
-        grid = _np.frombuffer(block, dtype=_np.uint8, count=whole).reshape(-1, width)
+    np = _numpy()
+    if np is not None:  # a transpose in C: five times the speed of strided slices
+        grid = np.frombuffer(block, dtype=np.uint8, count=whole).reshape(-1, width)
         return grid.T.tobytes() + block[whole:]  # type: ignore[no-any-return]
     return b"".join(block[k:whole:width] for k in range(width)) + block[whole:]
 
@@ -71,8 +76,9 @@ def unplanes(block: bytes, width: int) -> bytes:
     """The inverse of :func:`planes`."""
     whole = len(block) - len(block) % width
     count = whole // width
-    if _np is not None:
-        grid = _np.frombuffer(block, dtype=_np.uint8, count=whole).reshape(width, count)
+    np = _numpy()
+    if np is not None:
+        grid = np.frombuffer(block, dtype=np.uint8, count=whole).reshape(width, count)
         return grid.T.tobytes() + block[whole:]  # type: ignore[no-any-return]
     out = bytearray(len(block))
     for k in range(width):
