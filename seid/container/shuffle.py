@@ -40,6 +40,7 @@ def _numpy() -> ModuleType | None:
         return None
     return numpy
 
+
 PARAMS = struct.Struct(">BQI")
 BLOCK = 1 << 20
 MAX_WIDTH = 16
