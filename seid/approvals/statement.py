@@ -72,17 +72,31 @@ def parse_identity(text: str, keyid: str | None = None) -> Identity | None:
     return Identity(match[1], match[2], keyid) if match else None
 
 
-def whoami(root: Path, given: str | None, keyid: str) -> Identity:
-    """The decider: ``--as "Name <email>"``, else git's ``user.name`` and ``user.email``."""
-    if given is not None:
-        found = parse_identity(given, keyid)
-        if found is None:
-            raise SeidError(f"--as {given!r}: expected 'Name <email>'")
+def whoami(root: Path, given: str | None, keyid: str, registered: Identity | None) -> Identity:
+    """The decider: the identity ``registered`` for the signing key (``--as`` may only
+    repeat it); for a key with none, ``--as "Name <email>"``, else git's ``user.name``
+    and ``user.email``."""
+    found = parse_identity(given, keyid) if given is not None else None
+    if given is not None and found is None:
+        raise SeidError(f"--as {given!r}: expected 'Name <email>'")
+    if registered is not None:
+        if found is not None and not same_identity(found, registered):
+            raise SeidError(
+                f"--as {given!r} refused: key {keyid[:16]} is registered to {registered} "
+                "in .sei/trust/, and a key speaks only for its holder"
+            )
+        return registered
+    if found is not None:
         return found
     name, email = _git_config(root, "user.name"), _git_config(root, "user.email")
     if not email:
         raise SeidError("who is deciding? pass --as 'Name <email>' or set git user.email")
     return Identity(name or email, email, keyid)
+
+
+def same_identity(a: Identity, b: Identity) -> bool:
+    """The same name and email (the email case-insensitively)."""
+    return a.name == b.name and a.email.casefold() == b.email.casefold()
 
 
 def _git_config(root: Path, key: str) -> str:
@@ -250,6 +264,7 @@ HIGH = (
     "self-approval",
     "bad-commit-signature",
     "commit-signer-mismatch",
+    "unauthorised-approval",
 )
 # Every kind approvals report, in the order a report lists them.
 KINDS = (
@@ -275,6 +290,7 @@ class Event:
     system: str | None = None
     note: str | None = None
     statement: str | None = None  # sha256 of the statement envelope a trailer points to
+    signing_key: str | None = None  # a trailer's commit signing key, as git's %GK prints it
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -127,9 +127,18 @@ def test_identity_parsing(project: Project) -> None:
         "Ada Lovelace", "ada@example.org"
     )
     assert parse_identity("no email") is None
-    assert whoami(project.root, None, "k") == Identity("Ada Tester", "ada@example.org", "k")
+    assert whoami(project.root, None, "k", None) == Identity("Ada Tester", "ada@example.org", "k")
     with pytest.raises(SeidError, match="Name <email>"):
-        whoami(project.root, "just a name", "k")
+        whoami(project.root, "just a name", "k", None)
+
+
+def test_a_registered_key_speaks_only_for_its_holder(project: Project) -> None:
+    held = Identity("Bob Reviewer", "bob@example.org", "k")
+    assert whoami(project.root, None, "k", held) == held  # not git's user
+    assert whoami(project.root, "Bob Reviewer <BOB@example.org>", "k", held) == held
+    for other in ("Approver Two <two@example.invalid>", "Bob <bob@example.org>"):
+        with pytest.raises(SeidError, match="registered to Bob Reviewer <bob@example"):
+            whoami(project.root, other, "k", held)
 
 
 def test_whoami_without_git_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,4 +147,4 @@ def test_whoami_without_git_identity(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
     with pytest.raises(SeidError, match="--as"):
-        whoami(tmp_path, None, "k")  # not a repository, no HOME identity either
+        whoami(tmp_path, None, "k", None)  # not a repository, no HOME identity either
