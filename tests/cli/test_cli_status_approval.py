@@ -107,8 +107,10 @@ def test_a_policy_without_approvers_works_with_a_warning(seid: SeidRunner, tmp_p
     assert warning in seid("status", cwd=project.root).out
 
     text = (project.root / "sei.yaml").read_text()
-    named = "  approvers: {risk-officer: [bob@example.org]}\n"
+    bob = project.signers["bob"].public_key.keyid[:16]  # no holder recorded: by key id
+    named = f"  approvers: {{risk-officer: ['{bob}']}}\n"
     (project.root / "sei.yaml").write_text(text.replace("approval:\n", f"approval:\n{named}"))
     named_bob = status_json(seid, project)
-    assert (named_bob["warning"], named_bob["state"]) == (None, "approved")
+    # Bob's grant still counts (approval_requested if it did not); the edit changed the plan
+    assert (named_bob["warning"], named_bob["state"]) == (None, "superseded")
     assert "warning" not in seid("status", cwd=project.root).out
