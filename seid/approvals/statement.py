@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import rfc8785
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
 from seid import evidence
@@ -148,8 +149,11 @@ def sha256_ref(data: bytes) -> str:
 
 
 def analysis_digest(manifest: Manifest) -> str:
-    """The risk analysis as evidence records it, hashed in its canonical JSON form."""
-    return sha256_ref(evidence.canonical_json(analyze(manifest.risk).to_dict()))
+    """The risk analysis as evidence records it, hashed in RFC 8785 canonical JSON, so any
+    JCS implementation recomputes it. Its values are identifiers, level names, booleans
+    and nulls (no numbers, ASCII only), for which these are the bytes seid's own sorted,
+    compact form gave: approvals bound before keep their meaning."""
+    return sha256_ref(rfc8785.dumps(analyze(manifest.risk).to_dict()))
 
 
 @dataclass(frozen=True)
