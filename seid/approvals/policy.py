@@ -14,17 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from seid.approvals.names import requires_approval as requires_approval
 from seid.approvals.statement import Event, Identity
 from seid.config import Manifest, add_duration
 from seid.config.semantics import ANY_ROLE
 from seid.errors import SeidError
-
-OPEN_POLICY = "approval.approvers is not set: any trusted key may approve"
-
-
-def requires_approval(manifest: Manifest) -> bool:
-    """A manifest that writes an ``approval`` policy requires one before promotion."""
-    return "approval" in manifest.model_fields_set
 
 
 def check_role(manifest: Manifest, role: str | None) -> str | None:
@@ -69,13 +63,6 @@ def granted_other_role(manifest: Manifest, grants: Iterable[Event], grant: Event
         if g.decision == "grant" and g.role != grant.role and same_person(g.by, grant.by)
     )
     return next(same, None)
-
-
-def open_policy(manifest: Manifest) -> str | None:
-    """The warning for a policy that requires approval but names no approvers."""
-    return (
-        OPEN_POLICY if requires_approval(manifest) and manifest.approval.approvers is None else None
-    )
 
 
 def refuse_self_decision(manifest: Manifest, request: Event | None, decider: Identity) -> None:

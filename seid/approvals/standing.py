@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
-from seid.approvals.names import APPROVAL_PREDICATE, DECISION_GREP
+from seid.approvals.names import APPROVAL_PREDICATE, DECISION_GREP, open_policy
 from seid.errors import SeidError
 from seid.ledger.paths import LEDGER_DIR, REF_PREFIX
 from seid.locate import manifest_path
@@ -116,7 +116,6 @@ def _policy_warning(root: Path, seen: list[Any]) -> list[Any]:
     digest = _manifest_digest(root)
     if digest is None or seen[0] == digest:
         return [digest, seen[1] if digest else None]
-    from seid.approvals.policy import open_policy
     from seid.config import load_manifest
 
     try:
@@ -300,7 +299,6 @@ def _decide(root: Path, now: datetime) -> tuple[Standing, datetime | None, str |
     """The lifecycle, the moment time alone could change it (None: never), and the
     policy's warning."""
     from seid.approvals.lifecycle import SKEW, lifecycle
-    from seid.approvals.policy import open_policy
     from seid.config import load_manifest
 
     manifest = load_manifest(root)

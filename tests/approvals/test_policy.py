@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from seid.approvals import policy
+from seid.approvals import names, policy
 from seid.approvals.statement import Event, Identity
 from seid.config import Manifest, load_manifest_text
 from seid.errors import SeidError
@@ -96,5 +96,5 @@ def test_approvers_must_match_the_required_roles() -> None:
         err.value
     ) and "did you mean 'risk-officer'" in str(err.value)
     named = manifest_text(["risk-officer"], None, "  approvers: {risk-officer: [bob]}\n")
-    assert policy.open_policy(load_manifest_text(named, "sei.yaml")) is None
-    assert policy.open_policy(manifest(["risk-officer"])) == policy.OPEN_POLICY
+    assert names.open_policy(load_manifest_text(named, "sei.yaml")) is None
+    assert names.open_policy(manifest(["risk-officer"])) == names.OPEN_POLICY
