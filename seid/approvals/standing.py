@@ -9,6 +9,9 @@ approval statement among the entries appended since it last looked, a decision t
 on HEAD's history. With none the state is ``draft``, and neither the manifest model nor
 the ledger's crypto is loaded.
 
+A policy that names no approvers carries a warning (any trusted key may approve), worked
+out again only when the manifest's bytes change.
+
 The probe is a hint, never a trust decision: whatever it finds, the lifecycle decides.
 A published log whose local copy is at least as long is taken to be its prefix (a fork is
 ``seid verify``'s business) and not read again.

@@ -43,7 +43,8 @@ def approve() -> None:
 
     A decision binds to the newest evidence bundle, the compiled OSCAL plan and the risk
     analysis; if any of them changes afterwards the approval is superseded. Policy comes
-    from `approval` in sei.yaml (roles_required, distinct_from_requester, expires).
+    from `approval` in sei.yaml (roles_required, approvers, distinct_from_requester,
+    distinct_approvers, expires); who holds a key comes from `seid trust add --as`.
     """
 
 
@@ -60,8 +61,10 @@ def request(note: str | None, key: Path | None, who: str | None, make_commit: bo
 def grant(
     role: str | None, note: str | None, key: Path | None, who: str | None, make_commit: bool
 ) -> None:
-    """Accept the residual risk of the requested version, in a role. Refuses self-approval
-    when approval.distinct_from_requester is true (exit 2)."""
+    """Accept the residual risk of the requested version, in a role. Refuses (exit 2)
+    self-approval, a key approval.approvers does not name for the role (or whose holder
+    is registered for other roles), and under approval.distinct_approvers a second role
+    granted by the same person."""
     _decide("grant", role, note, key, who, make_commit)
 
 
