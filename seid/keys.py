@@ -301,13 +301,15 @@ def ssh_fingerprint(public_key: PublicKeyTypes) -> str | None:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
+def _trust_files(repo_root: Path, suffix: str) -> list[Path]:
+    trust_dir = repo_root / TRUST_DIR
+    return sorted(trust_dir.glob(f"*{suffix}")) if trust_dir.is_dir() else []
+
+
 def trusted_keys(repo_root: Path) -> dict[str, Key]:
     """The public keys committed under ``.sei/trust/``, by key id."""
-    trust_dir = repo_root / TRUST_DIR
-    if not trust_dir.is_dir():
-        return {}
     keys: dict[str, Key] = {}
-    for path in sorted(trust_dir.glob(f"*{PUBLIC_SUFFIX}")):
+    for path in _trust_files(repo_root, PUBLIC_SUFFIX):
         key = load_public_key(path)
         keys[key.keyid] = key
     return keys
@@ -316,11 +318,8 @@ def trusted_keys(repo_root: Path) -> dict[str, Key]:
 def trusted_ssh_fingerprints(repo_root: Path) -> dict[str, str]:
     """The ssh fingerprint of each trusted key, to its key id: how a commit's ssh
     signature (git's ``%GK``) is traced to a key of the trust directory."""
-    trust_dir = repo_root / TRUST_DIR
-    if not trust_dir.is_dir():
-        return {}
     found: dict[str, str] = {}
-    for path in sorted(trust_dir.glob(f"*{PUBLIC_SUFFIX}")):
+    for path in _trust_files(repo_root, PUBLIC_SUFFIX):
         public_key = _load_public(path)
         fingerprint = ssh_fingerprint(public_key)
         if fingerprint is not None:
@@ -348,13 +347,10 @@ def trusted_holders(repo_root: Path) -> dict[str, Holder]:
     A record that is malformed, or whose key is not trusted beside it, is refused
     (naming the file) rather than skipped: it decides who may approve.
     """
-    trust_dir = repo_root / TRUST_DIR
-    if not trust_dir.is_dir():
-        return {}
     holders: dict[str, Holder] = {}
-    for path in sorted(trust_dir.glob(f"*{HOLDER_SUFFIX}")):
+    for path in _trust_files(repo_root, HOLDER_SUFFIX):
         key_id = path.name.removesuffix(HOLDER_SUFFIX)
-        if not (trust_dir / f"{key_id}{PUBLIC_SUFFIX}").is_file():
+        if not path.with_name(f"{key_id}{PUBLIC_SUFFIX}").is_file():
             raise InputError(path, f"no trusted key {key_id}{PUBLIC_SUFFIX} beside this record")
         holders[key_id] = _read_holder(path)
     return holders
