@@ -12,12 +12,15 @@ never the bytes read.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import os
 import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
@@ -28,6 +31,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_pem_private_key,
     load_pem_public_key,
+    load_ssh_public_key,
 )
 from securesystemslib.signer import (  # type: ignore[attr-defined]  # re-exported
     SIGNER_FOR_URI_SCHEME,
@@ -45,6 +49,7 @@ PUBKEY_ENV = "SEID_SIGNING_PUBKEY"
 CREDENTIAL_NAME = "seid-signing-key"
 TRUST_DIR = Path(".sei") / "trust"
 PUBLIC_SUFFIX = ".pub"
+HOLDER_SUFFIX = ".json"
 _MAX_KEY_FILE = 64 * 1024  # a PEM key is a few hundred bytes; refuse anything huge
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -241,7 +246,8 @@ def _read_private_file(path: Path) -> bytes:
 def load_public_key(path: Path) -> Key:
     """A public key file as a securesystemslib key whose keyid is ours.
 
-    Accepts PEM (SubjectPublicKeyInfo) or, as the sei engine writes ``PUBKEY.txt``, the
+    Accepts PEM (SubjectPublicKeyInfo), an OpenSSH public key line (so the key a person
+    signs commits with can be trusted) or, as the sei engine writes ``PUBKEY.txt``, the
     hex of an uncompressed P-256 point.
     """
     return _sslib_key(path, _load_public(path))
@@ -273,29 +279,103 @@ def _load_public(path: Path) -> PublicKeyTypes:
     if b"PRIVATE KEY" in data:
         raise InputError(path, "this is a private key; give the public key (.pub) file")
     try:
+        if data.startswith((b"ssh-", b"ecdsa-")):
+            return load_ssh_public_key(data.strip())
         if not data.lstrip().startswith(b"-----BEGIN"):
             return p256_from_hex(data.decode("ascii"))
         return load_pem_public_key(data)
     except Exception:  # several cryptography error types; the message must not echo data
-        raise InputError(path, "not a PEM public key (nor a hex P-256 point)") from None
+        raise InputError(
+            path, "not a PEM public key (nor OpenSSH, nor a hex P-256 point)"
+        ) from None
+
+
+def ssh_fingerprint(public_key: PublicKeyTypes) -> str | None:
+    """``SHA256:<base64>`` as ssh-keygen and git's ``%GK`` print it; None for a key type
+    ssh has no format for."""
+    try:
+        line = public_key.public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH)
+    except (ValueError, TypeError):
+        return None
+    digest = hashlib.sha256(base64.b64decode(line.split()[1])).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def _trust_files(repo_root: Path, suffix: str) -> list[Path]:
+    trust_dir = repo_root / TRUST_DIR
+    return sorted(trust_dir.glob(f"*{suffix}")) if trust_dir.is_dir() else []
 
 
 def trusted_keys(repo_root: Path) -> dict[str, Key]:
     """The public keys committed under ``.sei/trust/``, by key id."""
-    trust_dir = repo_root / TRUST_DIR
-    if not trust_dir.is_dir():
-        return {}
     keys: dict[str, Key] = {}
-    for path in sorted(trust_dir.glob(f"*{PUBLIC_SUFFIX}")):
+    for path in _trust_files(repo_root, PUBLIC_SUFFIX):
         key = load_public_key(path)
         keys[key.keyid] = key
     return keys
 
 
-def add_trusted(repo_root: Path, pub_path: Path) -> str:
-    """Copy a public key to ``.sei/trust/<key id>.pub`` (normalised PEM); its key id.
+def trusted_ssh_fingerprints(repo_root: Path) -> dict[str, str]:
+    """The ssh fingerprint of each trusted key, to its key id: how a commit's ssh
+    signature (git's ``%GK``) is traced to a key of the trust directory."""
+    found: dict[str, str] = {}
+    for path in _trust_files(repo_root, PUBLIC_SUFFIX):
+        public_key = _load_public(path)
+        fingerprint = ssh_fingerprint(public_key)
+        if fingerprint is not None:
+            found[fingerprint] = key_id_of(public_key)
+    return found
 
-    Idempotent: adding the same key again rewrites the same file with the same bytes.
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a trusted key, and the roles they may grant (none listed: the key's
+    roles are not limited here, only by the policy's ``approval.approvers``)."""
+
+    name: str
+    email: str
+    roles: tuple[str, ...] = ()
+
+    def to_json(self) -> bytes:
+        doc = {"name": self.name, "email": self.email, "roles": list(self.roles)}
+        return json.dumps(doc, sort_keys=True, indent=2).encode() + b"\n"
+
+
+def trusted_holders(repo_root: Path) -> dict[str, Holder]:
+    """The holder recorded for each trusted key (``.sei/trust/<key id>.json``), by key id.
+
+    A record that is malformed, or whose key is not trusted beside it, is refused
+    (naming the file) rather than skipped: it decides who may approve.
+    """
+    holders: dict[str, Holder] = {}
+    for path in _trust_files(repo_root, HOLDER_SUFFIX):
+        key_id = path.name.removesuffix(HOLDER_SUFFIX)
+        if not path.with_name(f"{key_id}{PUBLIC_SUFFIX}").is_file():
+            raise InputError(path, f"no trusted key {key_id}{PUBLIC_SUFFIX} beside this record")
+        holders[key_id] = _read_holder(path)
+    return holders
+
+
+def _read_holder(path: Path) -> Holder:
+    try:
+        doc: Any = json.loads(path.read_bytes()[: _MAX_KEY_FILE + 1])
+    except (OSError, ValueError):
+        raise InputError(path, "not a readable JSON key holder record") from None
+    found = doc if isinstance(doc, dict) else {}
+    name, email, roles = found.get("name"), found.get("email"), found.get("roles", [])
+    if not (isinstance(name, str) and isinstance(email, str) and "@" in email) or not (
+        isinstance(roles, list) and all(isinstance(role, str) for role in roles)
+    ):
+        raise InputError(path, 'expected {"name": str, "email": str, "roles": [str, ...]}')
+    return Holder(name, email, tuple(roles))
+
+
+def add_trusted(repo_root: Path, pub_path: Path, holder: Holder | None = None) -> str:
+    """Copy a public key to ``.sei/trust/<key id>.pub`` (normalised PEM), and with
+    ``holder`` record who holds it in ``<key id>.json``; returns the key id.
+
+    Idempotent: adding the same key again rewrites the same files with the same bytes.
+    A key added again without ``holder`` keeps the record it has.
     """
     public_key = _load_public(pub_path)
     key_id = _sslib_key(pub_path, public_key).keyid  # refuses types we cannot verify
@@ -303,6 +383,8 @@ def add_trusted(repo_root: Path, pub_path: Path) -> str:
     try:
         trust_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(trust_dir / f"{key_id}{PUBLIC_SUFFIX}", _public_pem(public_key))
+        if holder is not None:
+            write_atomic(trust_dir / f"{key_id}{HOLDER_SUFFIX}", holder.to_json())
     except OSError as exc:
         raise SeidError(f"cannot write to {trust_dir}: {exc.strerror}") from None
     return key_id

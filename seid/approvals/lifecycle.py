@@ -10,7 +10,10 @@ The newest request opens a round; only grants and rejections after it count, the
 per role (per person for a rejection without a role, which that person's later grant
 replaces). A grant by the requester under ``distinct_from_requester`` (their rejection
 is a withdrawal and counts), statements by untrusted keys, broken entries and decisions
-dated in the future are findings and never count.
+dated in the future are findings and never count. So is a grant the policy does not
+authorise (``unauthorised-approval``): by a key not named for its role, a second role
+granted by one person under ``distinct_approvers``, or a statement whose ``by`` is not
+the identity registered for its key.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from seid.approvals import policy, trailers
+from seid.approvals.authority import Trust, refusal
 from seid.approvals.statement import (
     BOUND,
     STRENGTHS,
@@ -33,8 +37,10 @@ from seid.approvals.statement import (
     event_of,
     parse_time,
     read_ledger,
+    same_identity,
 )
 from seid.config import Manifest
+from seid.config.semantics import ANY_ROLE
 from seid.errors import VerificationError
 from seid.ledger.entries import run_time
 
@@ -116,17 +122,19 @@ def lifecycle(
     *,
     lazy_plan: bool = False,
     git: trailers.GitDecisions | None = None,
+    trust: Trust | None = None,
 ) -> Lifecycle:
     """The lifecycle of the system ``manifest`` describes, as of ``now`` (default: now),
-    from ``view`` and ``git`` when the ledger and the trailers were read already
-    (default: read them).
+    from ``view``, ``git`` and ``trust`` when the ledger, the trailers and the trust
+    directory were read already (default: read them).
 
     With ``lazy_plan`` the plan is compiled only when some decision exists: with none the
     state is ``draft`` whatever the plan says, and compiling it costs the OSCAL import
     (~0.3 s), which replay and status need not pay for a system nobody asked to approve.
     """
     view = view if view is not None else read_ledger(repo_root)
-    events, findings = collect(repo_root, manifest, view, git)
+    trust = trust if trust is not None else Trust.load(repo_root)
+    events, findings = collect(repo_root, manifest, view, git, trust)
     compile_plan = bool(events) or not lazy_plan
     current, plan = current_binding(repo_root, manifest, view, compile_plan=compile_plan)
     if plan.file == "stale":
@@ -135,7 +143,7 @@ def lifecycle(
         )
     latest = view.latest_bundle()
     newest = parse_time(run_time(latest.predicate)) if latest else None
-    result = decide(events, manifest, current, now or datetime.now(UTC), newest)
+    result = decide(events, manifest, current, now or datetime.now(UTC), newest, trust=trust)
     result.findings[:0] = findings
     return result
 
@@ -145,12 +153,15 @@ def collect(
     manifest: Manifest,
     view: LedgerView,
     git: trailers.GitDecisions | None = None,
+    trust: Trust | None = None,
 ) -> tuple[list[Event], list[Finding]]:
     """Events from trusted approval statements and from commit trailers, with findings.
 
     A trailer pointing (``Seid-Statement``) at a statement already read is the same
-    decision, counted once at the statement's strength.
+    decision, counted once at the statement's strength. A statement whose ``by`` is not
+    the identity ``trust`` registers for its key is a finding, not an event.
     """
+    trust = trust if trust is not None else Trust.load(repo_root)
     events: list[Event] = []
     findings: list[Finding] = []
     for entry in view.approvals:
@@ -167,6 +178,14 @@ def collect(
         except VerificationError as err:
             findings.append(Finding("approval-broken", str(err), (), (entry.ref,)))
             continue
+        registered = trust.identity(event.by.keyid)
+        if registered is not None and not same_identity(event.by, registered):
+            summary = (
+                f"{event.decision} by {event.by} not counted: its key {entry.log_id[:16]} "
+                f"is registered to {registered}"
+            )
+            findings.append(Finding("unauthorised-approval", summary, (), (entry.ref,)))
+            continue
         if event.system in (None, manifest.system.name):
             events.append(event)
     signed = {f"sha256:{entry.digest}" for entry in view.approvals if entry.problem is None}
@@ -176,13 +195,18 @@ def collect(
 
 
 def state_at(
-    events: list[Event], manifest: Manifest, when: datetime, evidence: str | None
+    events: list[Event],
+    manifest: Manifest,
+    when: datetime,
+    evidence: str | None,
+    trust: Trust,
 ) -> State:
     """The state at a past moment (e.g. a promotion), judged against the evidence bundle
     standing then (``sha256:<hex>``). Plan and analysis digests are not rebuilt for past
     times, so only the evidence binding is compared."""
     past = [e for e in events if e.at <= when]
-    return decide(past, manifest, Binding(evidence, None, None), when, parts=("evidence",)).state
+    current = Binding(evidence, None, None)
+    return decide(past, manifest, current, when, parts=("evidence",), trust=trust).state
 
 
 def decide(
@@ -192,12 +216,16 @@ def decide(
     now: datetime,
     newest_bundle: datetime | None = None,
     parts: tuple[str, ...] = BOUND,
+    *,
+    trust: Trust | None = None,
 ) -> Lifecycle:
-    """The state the events lead to under the manifest's policy (pure: no I/O).
+    """The state the events lead to under the manifest's policy and who ``trust`` says
+    holds which key (pure: no I/O).
 
     A decision dated after ``now`` (beyond clock skew) is a finding and does not count:
     the date is the signer's claim, and a future date would stretch its expiry.
     """
+    trust = trust if trust is not None else Trust()
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
     ordered = sorted((e for e in events if e.at <= now + SKEW), key=lambda e: e.at)
     requests = [e for e in ordered if e.decision == "request"]
@@ -214,8 +242,11 @@ def decide(
     ]
     latest: dict[str, Event] = {}
     for event in ordered:
-        if event.decision != "request" and _counts(event, request, manifest, result):
-            _take(latest, event)
+        if event.decision == "request" or not _counts(event, request, manifest, result):
+            continue
+        if event.decision == "grant" and not _authorised(event, manifest, trust, latest, result):
+            continue
+        _take(latest, event)
     result.rejections = [e for e in latest.values() if e.decision == "reject"]
     result.grants = [e for e in latest.values() if e.decision == "grant"]
     if result.rejections:
@@ -271,6 +302,23 @@ def _counts(event: Event, request: Event | None, manifest: Manifest, result: Lif
         )
         return False
     return True
+
+
+def _authorised(
+    grant: Event, manifest: Manifest, trust: Trust, latest: dict[str, Event], result: Lifecycle
+) -> bool:
+    """Whether the policy lets this grant's key grant its role, and (distinct approvers)
+    its person has not granted another role of the round; else an
+    ``unauthorised-approval`` finding."""
+    why = refusal(trust, manifest, trust.keys_of(grant), grant.role)
+    other = policy.granted_other_role(manifest, latest.values(), grant)
+    if other is not None:
+        why = f"{grant.by} granted {other.role} already (approval.distinct_approvers)"
+    if why is None:
+        return True
+    summary = f"grant as {grant.role or ANY_ROLE} by {grant.by} not counted: {why}"
+    result.findings.append(Finding("unauthorised-approval", summary, *_where(grant)))
+    return False
 
 
 def _where(event: Event) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -3,7 +3,10 @@
 ``approval.roles_required`` lists the roles that must each grant (none listed: any one
 grant will do); ``distinct_from_requester`` refuses a decision by the person who asked,
 matched by signing key id *and* by email, so a second key does not make a second person;
-``approval.expires`` (else ``risk.review_interval``) is how long a grant holds.
+``distinct_approvers`` (the default when two or more roles are required) has each role
+granted by a different person, none of them the requester; ``approval.approvers`` names
+who may grant each role (see :mod:`~seid.approvals.authority`); ``approval.expires``
+(else ``risk.review_interval``) is how long a grant holds.
 """
 
 from __future__ import annotations
@@ -11,16 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from seid.approvals.names import requires_approval as requires_approval
 from seid.approvals.statement import Event, Identity
 from seid.config import Manifest, add_duration
+from seid.config.semantics import ANY_ROLE
 from seid.errors import SeidError
-
-ANY_ROLE = "approver"
-
-
-def requires_approval(manifest: Manifest) -> bool:
-    """A manifest that writes an ``approval`` policy requires one before promotion."""
-    return "approval" in manifest.model_fields_set
 
 
 def check_role(manifest: Manifest, role: str | None) -> str | None:
@@ -41,10 +39,30 @@ def same_person(a: Identity, b: Identity) -> bool:
     return same_key or a.email.casefold() == b.email.casefold()
 
 
+def distinct_approvers(manifest: Manifest) -> bool:
+    """Whether each role must be granted by a different person (by default, when two or
+    more roles are required)."""
+    chosen = manifest.approval.distinct_approvers
+    return chosen if chosen is not None else len(manifest.approval.roles_required) >= 2
+
+
 def is_self_decision(manifest: Manifest, request: Event | None, decider: Identity) -> bool:
     """Whether the policy forbids ``decider`` deciding on ``request``."""
-    distinct = manifest.approval.distinct_from_requester
+    distinct = manifest.approval.distinct_from_requester or distinct_approvers(manifest)
     return distinct and request is not None and same_person(request.by, decider)
+
+
+def granted_other_role(manifest: Manifest, grants: Iterable[Event], grant: Event) -> Event | None:
+    """Under ``distinct_approvers``, the grant of another role by the same person that
+    keeps ``grant`` from counting; None when it may count."""
+    if not distinct_approvers(manifest):
+        return None
+    same = (
+        g
+        for g in grants
+        if g.decision == "grant" and g.role != grant.role and same_person(g.by, grant.by)
+    )
+    return next(same, None)
 
 
 def refuse_self_decision(manifest: Manifest, request: Event | None, decider: Identity) -> None:
@@ -52,7 +70,7 @@ def refuse_self_decision(manifest: Manifest, request: Event | None, decider: Ide
         assert request is not None
         raise SeidError(
             f"self-approval refused: {request.by} requested this approval and "
-            "approval.distinct_from_requester is true"
+            "approval.distinct_from_requester (or distinct_approvers) is true"
         )
 
 

@@ -9,6 +9,9 @@ approval statement among the entries appended since it last looked, a decision t
 on HEAD's history. With none the state is ``draft``, and neither the manifest model nor
 the ledger's crypto is loaded.
 
+A policy that names no approvers carries a warning (any trusted key may approve), worked
+out again only when the manifest's bytes change.
+
 The probe is a hint, never a trust decision: whatever it finds, the lifecycle decides.
 A published log whose local copy is at least as long is taken to be its prefix (a fork is
 ``seid verify``'s business) and not read again.
@@ -25,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
-from seid.approvals.names import APPROVAL_PREDICATE, DECISION_GREP
+from seid.approvals.names import APPROVAL_PREDICATE, DECISION_GREP, open_policy
 from seid.errors import SeidError
 from seid.ledger.paths import LEDGER_DIR, REF_PREFIX
 from seid.locate import manifest_path
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
     from seid.approvals.lifecycle import Lifecycle
     from seid.statcache import StatCache
 
-_KEY = "approval/v1"
+_KEY = "approval/v2"
 _TRUST_DIR = Path(".sei") / "trust"
 
 
@@ -49,6 +52,7 @@ class Standing(NamedTuple):
     bound_entry: str | None = None  # <log id prefix>#<index>
     strength: str | None = None
     expires: str | None = None
+    warning: str | None = None  # e.g. a policy that names no approvers
 
     def to_json(self) -> dict[str, Any]:
         return {**self._asdict(), "approved_by": list(self.approved_by)}
@@ -62,7 +66,8 @@ class Standing(NamedTuple):
             parts.append(f"bound to evidence {self.bound_to} ({self.bound_entry})")
         if self.expires:
             parts.append(f"expires {self.expires}")
-        return f"Approval: {self.state}" + (f" ({'; '.join(parts)})" if parts else "")
+        line = f"Approval: {self.state}" + (f" ({'; '.join(parts)})" if parts else "")
+        return line + (f"\n  warning: {self.warning}" if self.warning else "")
 
 
 def standing(
@@ -79,10 +84,13 @@ def standing(
         cached = doc["standing"]
         return Standing(**{**cached, "approved_by": tuple(cached["approved_by"])})
     probe = _Probe(root, head, doc.get("probe", {}))
+    policy_seen = doc.get("policy", [None, None])
     if probe.any_decision():
-        result, valid_until = _decide(root, moment)
+        result, valid_until, warning = _decide(root, moment)
+        policy_seen = [_manifest_digest(root), warning]
     else:
-        result, valid_until = Standing(), None
+        policy_seen = _policy_warning(root, policy_seen)
+        result, valid_until = Standing(warning=policy_seen[1]), None
     cache.put_meta(
         _KEY,
         json.dumps(
@@ -91,10 +99,32 @@ def standing(
                 "until": valid_until.isoformat() if valid_until else None,
                 "standing": result.to_json(),
                 "probe": probe.state,
+                "policy": policy_seen,
             }
         ),
     )
     return result
+
+
+def _manifest_digest(root: Path) -> str | None:
+    try:
+        return hashlib.sha256(manifest_path(root).read_bytes()).hexdigest()
+    except (SeidError, OSError):
+        return None
+
+
+def _policy_warning(root: Path, seen: list[Any]) -> list[Any]:
+    """[manifest digest, the policy's warning]: the manifest is loaded (pydantic) only
+    when its bytes changed since the warning was last worked out."""
+    digest = _manifest_digest(root)
+    if digest is None or seen[0] == digest:
+        return [digest, seen[1] if digest else None]
+    from seid.config import load_manifest
+
+    try:
+        return [digest, open_policy(load_manifest(root))]
+    except SeidError:
+        return [digest, None]  # the manifest's own errors are reported where it is used
 
 
 def fingerprint(root: Path, head: str | None, *, signing: bool = False) -> str:
@@ -108,10 +138,7 @@ def fingerprint(root: Path, head: str | None, *, signing: bool = False) -> str:
         for path in sorted([*_logs(root), *_files(root / _TRUST_DIR)])
         for st in (path.stat(),)
     ]
-    try:
-        manifest: str | None = hashlib.sha256(manifest_path(root).read_bytes()).hexdigest()
-    except (SeidError, OSError):
-        manifest = None  # none (yet): the lifecycle's reader says so
+    manifest = _manifest_digest(root)  # none (yet): the lifecycle's reader says so
     argv = ["git", "for-each-ref", "--format=%(refname) %(objectname)", REF_PREFIX]
     published = subprocess.run(argv, cwd=root, capture_output=True, check=False).stdout
     facts = [head, manifest, stats, published.decode(errors="replace")]
@@ -271,19 +298,22 @@ def _predicate_type(entry: bytes) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def _decide(root: Path, now: datetime) -> tuple[Standing, datetime | None]:
-    """The lifecycle, and the moment time alone could change it (None: never)."""
+def _decide(root: Path, now: datetime) -> tuple[Standing, datetime | None, str | None]:
+    """The lifecycle, the moment time alone could change it (None: never), and the
+    policy's warning."""
     from seid.approvals.lifecycle import SKEW, lifecycle
     from seid.config import load_manifest
 
-    state = lifecycle(root, load_manifest(root), now, lazy_plan=True)
+    manifest = load_manifest(root)
+    state = lifecycle(root, manifest, now, lazy_plan=True)
     moments = [e.at - SKEW for e in state.events if e.at > now + SKEW]
     if state.state == "approved" and state.expires is not None:
         moments.append(state.expires)
-    return _standing(state), min(moments, default=None)
+    warning = open_policy(manifest)
+    return _standing(state, warning), min(moments, default=None), warning
 
 
-def _standing(state: Lifecycle) -> Standing:
+def _standing(state: Lifecycle, warning: str | None) -> Standing:
     bound = state.bound_to
     return Standing(
         state=state.state,
@@ -293,4 +323,5 @@ def _standing(state: Lifecycle) -> Standing:
         bound_entry=bound.evidence_entry if bound else None,
         strength=state.strength,
         expires=state.expires.isoformat() if state.expires else None,
+        warning=warning,
     )

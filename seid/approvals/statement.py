@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import rfc8785
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
 from seid import evidence
@@ -72,17 +73,31 @@ def parse_identity(text: str, keyid: str | None = None) -> Identity | None:
     return Identity(match[1], match[2], keyid) if match else None
 
 
-def whoami(root: Path, given: str | None, keyid: str) -> Identity:
-    """The decider: ``--as "Name <email>"``, else git's ``user.name`` and ``user.email``."""
-    if given is not None:
-        found = parse_identity(given, keyid)
-        if found is None:
-            raise SeidError(f"--as {given!r}: expected 'Name <email>'")
+def whoami(root: Path, given: str | None, keyid: str, registered: Identity | None) -> Identity:
+    """The decider: the identity ``registered`` for the signing key (``--as`` may only
+    repeat it); for a key with none, ``--as "Name <email>"``, else git's ``user.name``
+    and ``user.email``."""
+    found = parse_identity(given, keyid) if given is not None else None
+    if given is not None and found is None:
+        raise SeidError(f"--as {given!r}: expected 'Name <email>'")
+    if registered is not None:
+        if found is not None and not same_identity(found, registered):
+            raise SeidError(
+                f"--as {given!r} refused: key {keyid[:16]} is registered to {registered} "
+                "in .sei/trust/, and a key speaks only for its holder"
+            )
+        return registered
+    if found is not None:
         return found
     name, email = _git_config(root, "user.name"), _git_config(root, "user.email")
     if not email:
         raise SeidError("who is deciding? pass --as 'Name <email>' or set git user.email")
     return Identity(name or email, email, keyid)
+
+
+def same_identity(a: Identity, b: Identity) -> bool:
+    """The same name and email (the email case-insensitively)."""
+    return a.name == b.name and a.email.casefold() == b.email.casefold()
 
 
 def _git_config(root: Path, key: str) -> str:
@@ -134,8 +149,11 @@ def sha256_ref(data: bytes) -> str:
 
 
 def analysis_digest(manifest: Manifest) -> str:
-    """The risk analysis as evidence records it, hashed in its canonical JSON form."""
-    return sha256_ref(evidence.canonical_json(analyze(manifest.risk).to_dict()))
+    """The risk analysis as evidence records it, hashed in RFC 8785 canonical JSON, so any
+    JCS implementation recomputes it. Its values are identifiers, level names, booleans
+    and nulls (no numbers, ASCII only), for which these are the bytes seid's own sorted,
+    compact form gave: approvals bound before keep their meaning."""
+    return sha256_ref(rfc8785.dumps(analyze(manifest.risk).to_dict()))
 
 
 @dataclass(frozen=True)
@@ -250,6 +268,7 @@ HIGH = (
     "self-approval",
     "bad-commit-signature",
     "commit-signer-mismatch",
+    "unauthorised-approval",
 )
 # Every kind approvals report, in the order a report lists them.
 KINDS = (
@@ -275,6 +294,7 @@ class Event:
     system: str | None = None
     note: str | None = None
     statement: str | None = None  # sha256 of the statement envelope a trailer points to
+    signing_key: str | None = None  # a trailer's commit signing key, as git's %GK prints it
 
     def to_dict(self) -> dict[str, Any]:
         return {

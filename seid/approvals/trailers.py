@@ -7,6 +7,8 @@ spellings, plus its own binding trailers (``Seid-Role``, ``Seid-Evidence``, ``Se
 signature status (``%G?``) of the commits whose message names a decision: anyone can
 type a trailer, so a trailer counts as ``trailer`` strength unless the commit itself
 carries a good signature, by a key git trusts, of the person the trailer names (``%GS``).
+The signing key (``%GK``) of such a commit is what :mod:`~seid.approvals.authority`
+traces to a key of the trust directory before the grant may count for a role.
 
 Writing uses plumbing (``commit-tree`` on HEAD's tree, then a compare-and-swap
 ``update-ref``), so an approval commit never sweeps up whatever happens to be staged;
@@ -59,7 +61,7 @@ _SIGNATURE_MEANING = {
     "E": "a signature that cannot be checked (key not available)",
 }
 _RECORD, _FIELD, _TRAILER = "\x1e", "\x1f", "\x1d"
-FORMAT = "%x1e%H%x1f%G?%x1f%GS%x1f%cI%x1f%(trailers:only,unfold,separator=%x1d)"
+FORMAT = "%x1e%H%x1f%G?%x1f%GS%x1f%GK%x1f%cI%x1f%(trailers:only,unfold,separator=%x1d)"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class _Commit:
     sha: str
     signature: str  # %G?
     signer: str  # %GS: the signer's name/email (gpg uid or ssh principal)
+    key: str  # %GK: the signing key (ssh: its SHA256 fingerprint; gpg: its key id)
     date: str
     trailers: list[tuple[str, str]]
 
@@ -117,13 +120,14 @@ def _log(root: Path) -> Iterator[_Commit]:
 
 
 def _parse(record: str) -> _Commit:
-    sha, signature, signer, date, text = [*record.rstrip("\n").split(_FIELD, 4), "", "", ""][:5]
+    fields = [*record.rstrip("\n").split(_FIELD, 5), "", "", "", ""][:6]
+    sha, signature, signer, key, date, text = fields
     trailers = []
     for line in text.strip("\n").split(_TRAILER):
         key, colon, value = line.partition(":")
         if colon:
             trailers.append((key.strip(), value.strip()))
-    return _Commit(sha, signature, signer, date, trailers)
+    return _Commit(sha, signature, signer, key, date, trailers)
 
 
 def _strength(commit: _Commit, by: Identity) -> tuple[Strength, Finding | None]:
@@ -180,6 +184,7 @@ def _events(commit: _Commit) -> tuple[list[Event], list[Finding]]:
                 role=values.get("seid-role") or None,
                 binding=binding,
                 statement=values.get("seid-statement"),
+                signing_key=(commit.key or None) if strength == "signed-commit" else None,
             )
         )
     return events, findings

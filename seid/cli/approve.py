@@ -2,21 +2,19 @@
 
 Each decision is a signed statement in the decider's own ledger log, bound to the newest
 evidence bundle, the compiled plan and the risk analysis; ``--commit`` also records it as
-an empty commit with ``Sei-*`` trailers. A refused decision (self-approval under the
-policy, a role the policy does not name, nothing to approve) is a user error: one line,
-exit 2, nothing written.
+an empty commit with ``Sei-*`` trailers. A refused decision (see
+:mod:`seid.approvals.decision`: self-approval, a key the policy does not let grant the
+role, an ``--as`` that is not the key's registered holder, nothing to approve) is a user
+error: one line, exit 2, nothing written.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-
-from seid.errors import SeidError
 
 if TYPE_CHECKING:
     from seid.approvals.lifecycle import Lifecycle
@@ -45,7 +43,8 @@ def approve() -> None:
 
     A decision binds to the newest evidence bundle, the compiled OSCAL plan and the risk
     analysis; if any of them changes afterwards the approval is superseded. Policy comes
-    from `approval` in sei.yaml (roles_required, distinct_from_requester, expires).
+    from `approval` in sei.yaml (roles_required, approvers, distinct_from_requester,
+    distinct_approvers, expires); who holds a key comes from `seid trust add --as`.
     """
 
 
@@ -62,8 +61,10 @@ def request(note: str | None, key: Path | None, who: str | None, make_commit: bo
 def grant(
     role: str | None, note: str | None, key: Path | None, who: str | None, make_commit: bool
 ) -> None:
-    """Accept the residual risk of the requested version, in a role. Refuses self-approval
-    when approval.distinct_from_requester is true (exit 2)."""
+    """Accept the residual risk of the requested version, in a role. Refuses (exit 2)
+    self-approval, a key approval.approvers does not name for the role (or whose holder
+    is registered for other roles), and under approval.distinct_approvers a second role
+    granted by the same person."""
     _decide("grant", role, note, key, who, make_commit)
 
 
@@ -108,49 +109,27 @@ def _decide(
     make_commit: bool,
 ) -> None:
     from seid import keys
-    from seid.approvals import policy, statement, trailers
-    from seid.approvals.lifecycle import collect, decide, lifecycle
+    from seid.approvals import decision as deciding
+    from seid.approvals import trailers
+    from seid.approvals.lifecycle import lifecycle
     from seid.config import find_root, load_manifest
     from seid.ledger.entries import entry_ref
 
     root = find_root(Path.cwd())
     manifest = load_manifest(root)
     signer = keys.load_signer(key)
-    me = statement.whoami(root, who, signer.public_key.keyid)
-    view = statement.read_ledger(root)
-    current, _ = statement.current_binding(root, manifest, view)
-    if current.evidence is None:
-        raise SeidError(
-            "no evidence bundle by a trusted key in the ledger to approve: run 'seid run' first"
-        )
-    if decision == "grant":
-        role = policy.check_role(manifest, role)
-    elif decision == "reject" and role is not None:
-        policy.check_role(manifest, role)
-    if decision != "request":
-        events, _ = collect(root, manifest, view)
-        standing = decide(events, manifest, current, datetime.now(UTC))
-        if standing.request is None:
-            raise SeidError("no approval has been requested: run 'seid approve request' first")
-        if decision == "grant":  # a requester may still withdraw (reject) their request
-            policy.refuse_self_decision(manifest, standing.request, me)
+    made = deciding.prepare(root, manifest, decision, role, signer, who)
     if make_commit:
         trailers.head(root)  # refuse before signing anything
-    made = statement.build(decision, me, current, manifest, role=role, note=note)
-    log_id, index, envelope = statement.append(root, made, signer)
-    click.echo(f"{decision} by {me} ({role or 'no role'}) signed: entry {entry_ref(log_id, index)}")
+    recorded = deciding.record(root, manifest, made, signer, note)
+    where = entry_ref(recorded.log_id, recorded.index)
+    click.echo(f"{decision} by {made.by} ({made.role or 'no role'}) signed: entry {where}")
     if make_commit:
-        text = trailers.message(
-            decision, me, current, role=role, note=note, statement=statement.sha256_ref(envelope)
-        )
-        try:
-            click.echo(f"commit {trailers.commit(root, text)}")
-        except SeidError as err:
-            raise SeidError(f"{err} (the signed statement is recorded)") from None
-    if log_id not in keys.trusted_keys(root):
+        click.echo(f"commit {deciding.commit(root, made, recorded, note)}")
+    if not made.trusted:
         click.echo(
-            f"warning: key {log_id[:16]} is not in .sei/trust/: this decision will not count "
-            "until the key is trusted (seid trust add)",
+            f"warning: key {recorded.log_id[:16]} is not in .sei/trust/: this decision will "
+            "not count until the key is trusted (seid trust add)",
             err=True,
         )
     click.echo(f"lifecycle: {lifecycle(root, manifest).state}")

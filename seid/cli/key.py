@@ -60,23 +60,58 @@ def key_id(pub: Path) -> None:
 
 @click.group()
 def trust() -> None:
-    """Manage the trusted public keys in .sei/trust/ (commit them with the repo)."""
+    """Manage the trusted public keys in .sei/trust/ (commit them with the repo), and who
+    holds each: the one identity its statements speak for, and the roles it may grant."""
 
 
 @trust.command("add")
 @click.argument("pub", type=_PATH)
-def trust_add(pub: Path) -> None:
-    """Trust the public key PUB: copy it to .sei/trust/<key id>.pub."""
+@click.option(
+    "--as",
+    "holder",
+    metavar="'NAME <EMAIL>'",
+    help="Who holds the key: approvals signed with it are theirs, and --as on "
+    "'seid approve' may only repeat this.",
+)
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    help="A role the holder may grant (repeat for several; none: not limited here). Needs --as.",
+)
+def trust_add(pub: Path, holder: str | None, roles: tuple[str, ...]) -> None:
+    """Trust the public key PUB (PEM or OpenSSH): copy it to .sei/trust/<key id>.pub,
+    and with --as record its holder in .sei/trust/<key id>.json."""
     root = repo_root()
-    key_id = keys.add_trusted(root, pub)
+    key_id = keys.add_trusted(root, pub, _holder(holder, roles))
     click.echo(f"trusted {key_id}: {keys.TRUST_DIR / f'{key_id}{keys.PUBLIC_SUFFIX}'}")
+    if holder is not None:
+        click.echo(f"held by {holder}" + (f", may grant {', '.join(roles)}" if roles else ""))
+
+
+def _holder(given: str | None, roles: tuple[str, ...]) -> keys.Holder | None:
+    from seid.approvals.statement import parse_identity
+
+    if given is None:
+        if roles:
+            raise SeidError("--role needs --as: the roles belong to the key's holder")
+        return None
+    found = parse_identity(given)
+    if found is None:
+        raise SeidError(f"--as {given!r}: expected 'Name <email>'")
+    return keys.Holder(found.name, found.email, tuple(dict.fromkeys(roles)))
 
 
 @trust.command("list")
 def trust_list() -> None:
-    """List the trusted keys: key id and signature scheme."""
-    for key_id, public in sorted(keys.trusted_keys(repo_root()).items()):
-        click.echo(f"{key_id}  {public.scheme}")
+    """List the trusted keys: key id, signature scheme, and the holder and roles."""
+    root = repo_root()
+    holders = keys.trusted_holders(root)
+    for key_id, public in sorted(keys.trusted_keys(root).items()):
+        held = holders.get(key_id)
+        who = f"  {held.name} <{held.email}>" if held else ""
+        roles = f"  roles: {', '.join(held.roles)}" if held and held.roles else ""
+        click.echo(f"{key_id}  {public.scheme}{who}{roles}")
 
 
 def repo_root() -> Path:

@@ -213,10 +213,13 @@ class Evidence(Section):
 
 
 class Approval(Section):
-    """Who must approve a model promotion: roles, four-eyes, and how long it holds."""
+    """Who must approve a model promotion: roles, the keys that may grant each (by key
+    id or by the holder the trust directory names), four eyes, and how long it holds."""
 
     roles_required: list[str] = []
+    approvers: dict[str, list[str]] | None = None  # None: any trusted key may grant
     distinct_from_requester: StrictBool = True
+    distinct_approvers: StrictBool | None = None  # None: true when 2+ roles are required
     expires: IsoDuration | None = None
 
 

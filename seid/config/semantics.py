@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from seid.config.model import Manifest, RiskProgram
 
 Loc = tuple[str | int, ...]
+ANY_ROLE = "approver"  # the role of a grant when the approval policy requires none
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 
 
@@ -51,6 +52,7 @@ def problems(manifest: Manifest) -> Iterator[Problem]:
         yield Problem(("pipeline", "tool"), "tool 'command' needs 'command', the argv list to run")
     yield from _misuses(manifest)
     yield from _risks(manifest.risk)
+    yield from _approvers(manifest)
 
 
 def _header(manifest: Manifest) -> Iterator[Problem]:
@@ -66,6 +68,23 @@ def _header(manifest: Manifest) -> Iterator[Problem]:
         yield Problem(("apiVersion",), "'apiVersion' needs 'kind: AISystem'", key=True)
     elif manifest.version is not None and manifest.kind is not None:
         yield Problem(("kind",), "'kind' belongs to the apiVersion header", key=True)
+
+
+def _approvers(manifest: Manifest) -> Iterator[Problem]:
+    """Each role the policy names approvers for is one that must grant, and each role that
+    must grant has its approvers named (with none required, the one role is 'approver')."""
+    approvers = manifest.approval.approvers
+    if approvers is None:
+        return
+    roles = manifest.approval.roles_required or [ANY_ROLE]
+    for role in approvers:
+        if role not in roles:
+            hint = did_you_mean(role, roles)
+            message = f"role {role!r} is not in approval.roles_required{hint}"
+            yield Problem(("approval", "approvers", role), message, key=True)
+    for role in roles:
+        if role not in approvers:
+            yield Problem(("approval", "approvers"), f"no approvers named for role {role!r}")
 
 
 def _misuses(manifest: Manifest) -> Iterator[Problem]:

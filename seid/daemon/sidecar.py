@@ -217,6 +217,7 @@ def _approval_check(root: Path) -> Callable[[set[str]], bool] | None:
     """Under an approval policy: whether any of some bundles (``sha256:`` refs) was ever
     approved. None when the manifest writes no policy (or cannot be read: the audit of
     evidence still stands, and the run of the manifest reports its errors)."""
+    from seid.approvals.authority import Trust
     from seid.approvals.lifecycle import collect, state_at
     from seid.approvals.policy import requires_approval
     from seid.approvals.statement import read_ledger
@@ -228,12 +229,15 @@ def _approval_check(root: Path) -> Callable[[set[str]], bool] | None:
         return None
     if not requires_approval(manifest):
         return None
-    events, _ = collect(root, manifest, read_ledger(root))
+    trust = Trust.load(root)
+    events, _ = collect(root, manifest, read_ledger(root), trust=trust)
     grants = [e.at for e in events if e.decision == "grant"]
 
     def approved(refs: set[str]) -> bool:
         return any(
-            state_at(events, manifest, at, ref) == "approved" for at in grants for ref in refs
+            state_at(events, manifest, at, ref, trust) == "approved"
+            for at in grants
+            for ref in refs
         )
 
     return approved

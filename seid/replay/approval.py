@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from seid.approvals.authority import Trust
 from seid.approvals.lifecycle import Lifecycle, lifecycle, state_at
 from seid.approvals.policy import requires_approval
 from seid.approvals.statement import Event, LedgerView, parse_time
@@ -55,9 +56,11 @@ def review(
     except SeidError:
         return Approvals(None, None, [])  # e.g. --infer: no manifest, no policy, no system
     view = LedgerView.of(found.statements)
-    state = lifecycle(root, manifest, now, view, lazy_plan=True, git=git)
+    trust = Trust.load(root)
+    state = lifecycle(root, manifest, now, view, lazy_plan=True, git=git, trust=trust)
     data = state.to_dict()
-    findings = _unbroken(state, found) + unapproved_promotions(history, found, state.events)
+    promotions = unapproved_promotions(history, found, state.events, trust)
+    findings = _unbroken(state, found) + promotions
     lifecycle_data = data["lifecycle"] | {"system": manifest.system.name}
     return Approvals(data["approval"], lifecycle_data, findings)
 
@@ -73,8 +76,11 @@ def _unbroken(state: Lifecycle, found: Evidence) -> list[Finding]:
     ]
 
 
-def unapproved_promotions(history: History, found: Evidence, events: list[Event]) -> list[Finding]:
-    """Recorded promotions made while the approval policy in force was not satisfied."""
+def unapproved_promotions(
+    history: History, found: Evidence, events: list[Event], trust: Trust
+) -> list[Finding]:
+    """Recorded promotions made while the approval policy in force was not satisfied, by
+    the grants that policy authorises (``trust``: who holds the keys now)."""
     commits = {commit.sha: commit for commit in history.commits}
     standing = standing_evidence(history, found, {p.commit for p in found.promotions})
     out: list[Finding] = []
@@ -88,7 +94,8 @@ def unapproved_promotions(history: History, found: Evidence, events: list[Event]
         if judged is None:
             continue
         bundle = standing.get(commit.sha)
-        state = state_at(events, manifest, judged, f"sha256:{bundle.digest}" if bundle else None)
+        digest = f"sha256:{bundle.digest}" if bundle else None
+        state = state_at(events, manifest, judged, digest, trust)
         if state == "approved":
             continue
         at = judged.isoformat() + ("" if when else " (the commit's date: no time recorded)")

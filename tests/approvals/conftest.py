@@ -24,9 +24,12 @@ IDENTITY = {
 }
 
 
-def manifest_text(roles: list[str] | None = None, expires: str | None = "P30D") -> str:
-    """A small valid sei.yaml with one treated risk and an approval policy."""
-    policy = f"approval:\n  roles_required: [{', '.join(roles or [])}]\n"
+def manifest_text(
+    roles: list[str] | None = None, expires: str | None = "P30D", policy_lines: str = ""
+) -> str:
+    """A small valid sei.yaml with one treated risk and an approval policy (``policy_lines``:
+    more of it, indented by two spaces)."""
+    policy = f"approval:\n  roles_required: [{', '.join(roles or [])}]\n{policy_lines}"
     if expires:
         policy += f"  expires: {expires}\n"
     return f"""\
@@ -129,14 +132,16 @@ class Project:
         return append(self.root, made, signer)[2]
 
 
-def make_project(tmp: Path, roles: list[str] | None, expires: str | None = "P30D") -> Project:
+def make_project(
+    tmp: Path, roles: list[str] | None, expires: str | None = "P30D", policy_lines: str = ""
+) -> Project:
     root = tmp / "repo"
     root.mkdir()
     run_git(root, "init", "-q", "-b", "main")
     run_git(root, "config", "commit.gpgsign", "false")
     run_git(root, "config", "user.name", "Ada Tester")
     run_git(root, "config", "user.email", "ada@example.org")
-    (root / "sei.yaml").write_text(manifest_text(roles, expires))
+    (root / "sei.yaml").write_text(manifest_text(roles, expires, policy_lines))
     (root / ".gitignore").write_text(".sei/ledger/\n")
     project = Project(root, tmp / "keys")
     for name in ("daemon", "alice", "bob"):

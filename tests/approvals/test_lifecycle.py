@@ -6,6 +6,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from seid.approvals.authority import Trust
 from seid.approvals.lifecycle import lifecycle, state_at
 from seid.ledger import publish
 from seid.ledger.paths import list_logs
@@ -184,11 +185,15 @@ def test_state_at_a_past_promotion(project: Project) -> None:
     project.decide("bob", "grant", role="risk-officer", at=T0 + timedelta(hours=1))
     project.bundle("v2")
     events = lifecycle(project.root, project.manifest(), now=T0 + timedelta(days=1)).events
-    manifest = project.manifest()
-    assert state_at(events, manifest, T0 + timedelta(minutes=30), first) == "approval_requested"
-    assert state_at(events, manifest, T0 + timedelta(hours=2), first) == "approved"
-    assert state_at(events, manifest, T0 + timedelta(hours=2), "sha256:other") == "superseded"
-    assert state_at(events, manifest, T0 + timedelta(days=40), first) == "review_due"
+    manifest, trust = project.manifest(), Trust.load(project.root)
+    assert (
+        state_at(events, manifest, T0 + timedelta(minutes=30), first, trust) == "approval_requested"
+    )
+    assert state_at(events, manifest, T0 + timedelta(hours=2), first, trust) == "approved"
+    assert (
+        state_at(events, manifest, T0 + timedelta(hours=2), "sha256:other", trust) == "superseded"
+    )
+    assert state_at(events, manifest, T0 + timedelta(days=40), first, trust) == "review_due"
 
 
 def test_rejection_without_role_is_replaced_by_the_same_persons_grant(project: Project) -> None:

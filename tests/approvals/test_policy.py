@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from seid.approvals import policy
+from seid.approvals import names, policy
 from seid.approvals.statement import Event, Identity
 from seid.config import Manifest, load_manifest_text
 from seid.errors import SeidError
@@ -72,3 +72,29 @@ def test_expiry_calendar_months_and_fallback() -> None:
     assert policy.expires_at(manifest(expires="P1M"), T0) == datetime(2026, 2, 28, 12, tzinfo=UTC)
     assert policy.expiry_duration(manifest(expires=None)) == "P6M"  # risk.review_interval
     assert policy.expires_at(manifest(expires="P30D"), T0) == datetime(2026, 3, 2, 12, tzinfo=UTC)
+
+
+def test_distinct_approvers_defaults_on_with_two_roles() -> None:
+    assert not policy.distinct_approvers(manifest(["risk-officer"]))
+    two = manifest(["risk-officer", "compliance"])
+    assert policy.distinct_approvers(two)
+    bob = Identity("Bob", "bob@example.org", "k-bob")
+    first = event(bob, "grant", "risk-officer")
+    assert policy.granted_other_role(two, [first], event(bob, "grant", "compliance")) == first
+    other = Identity("Carol", "carol@example.org", "k-carol")
+    assert policy.granted_other_role(two, [first], event(other, "grant", "compliance")) is None
+    chosen = "  distinct_approvers: false\n"
+    off = load_manifest_text(manifest_text(["risk-officer", "compliance"], None, chosen), "s")
+    assert policy.granted_other_role(off, [first], event(bob, "grant", "compliance")) is None
+
+
+def test_approvers_must_match_the_required_roles() -> None:
+    policy_lines = "  approvers:\n    risk-oficer: [bob]\n"
+    with pytest.raises(SeidError) as err:
+        load_manifest_text(manifest_text(["risk-officer"], None, policy_lines), "sei.yaml")
+    assert "sei.yaml:9:5: approval.approvers.risk-oficer" in str(
+        err.value
+    ) and "did you mean 'risk-officer'" in str(err.value)
+    named = manifest_text(["risk-officer"], None, "  approvers: {risk-officer: [bob]}\n")
+    assert names.open_policy(load_manifest_text(named, "sei.yaml")) is None
+    assert names.open_policy(manifest(["risk-officer"])) == names.OPEN_POLICY

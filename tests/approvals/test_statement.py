@@ -8,9 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+import rfc8785
 from securesystemslib.signer import Key, SSlibKey  # type: ignore[attr-defined]
 
-from seid import evidence, oscal
+from seid import evidence, oscal, scenarios
 from seid.approvals import statement
 from seid.approvals.lifecycle import lifecycle
 from seid.approvals.names import APPROVAL_PREDICATE
@@ -24,8 +25,10 @@ from seid.approvals.statement import (
     read_ledger,
     whoami,
 )
+from seid.config import load_manifest_text
 from seid.errors import SeidError
 from seid.ledger import records
+from seid.risk import analyze
 from tests.approvals.conftest import Project
 
 
@@ -127,9 +130,18 @@ def test_identity_parsing(project: Project) -> None:
         "Ada Lovelace", "ada@example.org"
     )
     assert parse_identity("no email") is None
-    assert whoami(project.root, None, "k") == Identity("Ada Tester", "ada@example.org", "k")
+    assert whoami(project.root, None, "k", None) == Identity("Ada Tester", "ada@example.org", "k")
     with pytest.raises(SeidError, match="Name <email>"):
-        whoami(project.root, "just a name", "k")
+        whoami(project.root, "just a name", "k", None)
+
+
+def test_a_registered_key_speaks_only_for_its_holder(project: Project) -> None:
+    held = Identity("Bob Reviewer", "bob@example.org", "k")
+    assert whoami(project.root, None, "k", held) == held  # not git's user
+    assert whoami(project.root, "Bob Reviewer <BOB@example.org>", "k", held) == held
+    for other in ("Approver Two <two@example.invalid>", "Bob <bob@example.org>"):
+        with pytest.raises(SeidError, match="registered to Bob Reviewer <bob@example"):
+            whoami(project.root, other, "k", held)
 
 
 def test_whoami_without_git_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,4 +150,23 @@ def test_whoami_without_git_identity(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
     with pytest.raises(SeidError, match="--as"):
-        whoami(tmp_path, None, "k")  # not a repository, no HOME identity either
+        whoami(tmp_path, None, "k", None)  # not a repository, no HOME identity either
+
+
+@pytest.mark.parametrize("source", ["project", "loan"])
+def test_analysis_digest_is_rfc8785_and_unchanged_for_stored_approvals(
+    project: Project, source: str
+) -> None:
+    """Any JCS tool recomputes the bound analysis digest, and it is the digest seid's own
+    sorted compact JSON gave, so grants already in ledgers stay bound to it."""
+    path = Path(scenarios.__file__).parent / "loan" / "sei.yaml"
+    manifest = (
+        project.manifest()
+        if source == "project"
+        else load_manifest_text(path.read_text(), str(path))
+    )
+    analysis = analyze(manifest.risk).to_dict()
+    assert len(analysis["risk_analysis"]) >= 1
+    jcs = rfc8785.dumps(analysis)
+    assert jcs == evidence.canonical_json(analysis)
+    assert statement.analysis_digest(manifest) == f"sha256:{hashlib.sha256(jcs).hexdigest()}"

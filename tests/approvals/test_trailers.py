@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from seid import keys
 from seid.approvals import trailers
 from seid.approvals.lifecycle import lifecycle
 from seid.approvals.standing import standing
@@ -167,3 +168,35 @@ def test_status_follows_a_change_of_who_git_trusts_to_sign(tmp_path: Path) -> No
         assert standing(project.root, head, cache).strength == "signed-commit"  # cached
         (tmp_path / "allowed_signers").write_text("")  # Ada's key is trusted no more
         assert standing(project.root, head, cache).strength == "trailer"
+
+
+def test_a_trailer_grant_counts_only_from_a_key_registered_for_the_role(tmp_path: Path) -> None:
+    """Under named approvers, the commit's ssh signature must trace to a trusted key whose
+    holder may grant the role; a bare trailer or an unregistered signer is a finding."""
+    policy = "  approvers:\n    risk-officer: [Ada Tester]\n"
+    project = make_project(tmp_path, ["risk-officer"], policy_lines=policy)
+    project.bundle("v1")
+    project.decide("alice", "request")
+    current = lifecycle(project.root, project.manifest()).current
+    ada = Identity("Ada Tester", "ada@example.org")
+    grant = trailers.message("grant", ada, current, role="risk-officer", note=None, statement=None)
+    project.git("commit", "-q", "--allow-empty", "-m", grant)  # unsigned: a bare trailer
+    _ssh_signing(project, tmp_path)  # git trusts Ada's ssh key; .sei/trust/ does not yet
+    signed = trailers.commit(project.root, grant)
+
+    state = lifecycle(project.root, project.manifest())
+    assert state.state == "approval_requested"
+    refused = [f for f in state.findings if f.kind == "unauthorised-approval"]
+    assert len(refused) == 2 and refused[-1].commits == (signed,)
+
+    pub = tmp_path / "sshkey.pub"  # the OpenSSH public key Ada signs commits with
+    held = keys.Holder("Ada Tester", "ada@example.org", ("compliance-officer",))
+    keys.add_trusted(project.root, pub, held)
+    state = lifecycle(project.root, project.manifest())
+    assert state.state == "approval_requested"  # her key is not registered for the role
+    assert "registered for compliance-officer, not risk-officer" in state.findings[-1].summary
+
+    keys.add_trusted(project.root, pub, keys.Holder("Ada Tester", "ada@example.org"))
+    state = lifecycle(project.root, project.manifest())
+    assert state.state == "approved"
+    assert [(g.source, g.strength) for g in state.grants] == [(f"commit {signed}", "signed-commit")]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import stat
+import subprocess
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import (
@@ -84,3 +86,29 @@ def test_trust_add_private_key_writes_nothing(seid: SeidRunner, repo: Path, tmp_
     result = seid("trust", "add", tmp_path / "k" / "seid", cwd=repo)
     assert_one_line_error(result, "this is a private key")
     assert not (repo / ".sei").exists()
+
+
+def test_trust_add_records_the_holder_and_roles(
+    seid: SeidRunner, repo: Path, tmp_path: Path
+) -> None:
+    ssh = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh)], check=True)
+    pub = ssh.with_suffix(".pub")  # OpenSSH: the key a person signs commits with
+    refused = seid("trust", "add", pub, "--role", "risk-officer", cwd=repo)
+    assert_one_line_error(refused, "--role needs --as")
+    assert not (repo / ".sei").exists()
+    added = seid("trust", "add", pub, "--as", "Bo <bo@x.org>", "--role", "risk-officer", cwd=repo)
+    assert added.code == 0, added.err
+    (record,) = (repo / ".sei" / "trust").glob("*.json")
+    assert json.loads(record.read_text()) == {
+        "name": "Bo",
+        "email": "bo@x.org",
+        "roles": ["risk-officer"],
+    }
+    key_id = record.name.removesuffix(".json")
+    assert (
+        seid("trust", "list", cwd=repo).out
+        == f"{key_id}  ed25519  Bo <bo@x.org>  roles: risk-officer\n"
+    )
+    record.write_text('{"name": "Bo"}')
+    assert_one_line_error(seid("trust", "list", cwd=repo), f"{record}: expected")

@@ -95,3 +95,22 @@ def test_a_trailer_decision_is_found_without_any_statement(
     approval = status_json(seid, project)
     assert approval["state"] == "approval_requested"
     assert approval["requested_by"] == "Alice <alice@example.org>"
+
+
+def test_a_policy_without_approvers_works_with_a_warning(seid: SeidRunner, tmp_path: Path) -> None:
+    project = make_project(tmp_path, ["risk-officer"])
+    project.bundle("v1")
+    warning = "  warning: approval.approvers is not set: any trusted key may approve"
+    assert f"Approval: draft\n{warning}\n" in seid("status", cwd=project.root).out
+    approve(project)
+    assert status_json(seid, project)["state"] == "approved"  # as before
+    assert warning in seid("status", cwd=project.root).out
+
+    text = (project.root / "sei.yaml").read_text()
+    bob = project.signers["bob"].public_key.keyid[:16]  # no holder recorded: by key id
+    named = f"  approvers: {{risk-officer: ['{bob}']}}\n"
+    (project.root / "sei.yaml").write_text(text.replace("approval:\n", f"approval:\n{named}"))
+    named_bob = status_json(seid, project)
+    # Bob's grant still counts (approval_requested if it did not); the edit changed the plan
+    assert (named_bob["warning"], named_bob["state"]) == (None, "superseded")
+    assert "warning" not in seid("status", cwd=project.root).out
