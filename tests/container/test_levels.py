@@ -47,8 +47,11 @@ def test_balanced_round_trips_below_zstd_3(tmp_path: Path, kind: str) -> None:
     header = container.pack(src, tmp_path / "c")
     assert header.codec is EXPECTED[kind]
     stored = (tmp_path / "c").stat().st_size - container.HEADER_SIZE
-    assert stored <= len(zstandard.ZstdCompressor(level=3).compress(data))
-    assert stored <= len(data)
+    if header.codec is Codec.STORED:  # samples shrank < 3%: kept as is, at copy speed
+        assert stored == len(data)
+        assert len(zstandard.ZstdCompressor(level=3).compress(data)) > 0.97 * len(data)
+    else:
+        assert stored <= len(zstandard.ZstdCompressor(level=3).compress(data))
     container.unpack(tmp_path / "c", tmp_path / "back")
     assert (tmp_path / "back").read_bytes() == data
 
