@@ -62,7 +62,7 @@ def parquet(tmp: Path, floats: bool) -> bytes:
     if floats:
         data = pa.table({"x": rng.standard_normal(100_000)})
     else:
-        data = pa.table({"token": [os.urandom(16) for _ in range(40_000)]})
+        data = pa.table({"token": [rng.bytes(16) for _ in range(40_000)]})
     path = tmp / "t.parquet"
     pq.write_table(data, path, compression="zstd")
     return path.read_bytes()
