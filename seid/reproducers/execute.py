@@ -1,14 +1,17 @@
 """Running a pipeline tool: its own process group, its output in a log, stoppable.
 
-Pipelines can run for hours and spawn workers of their own, so the tool runs as the
-leader of a new session: stopping it (Ctrl-C, the daemon's SIGTERM) terminates the whole
-group, then kills it after a grace period, and never leaves orphans behind. Its output
+Pipelines can run for hours and spawn workers of their own, so the tool runs in a new
+session under a small leader (:mod:`seid.reproducers.leader`): stopping it (Ctrl-C, the
+daemon's SIGTERM) terminates the whole group, then kills it after a grace period, and
+the leader does the same when seid itself dies, even by SIGKILL, so no orphan of a run
+goes on next to the rerun. Its output
 goes to a log file under ``.sei/logs/`` and, on a terminal, to the screen as well.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +25,7 @@ from typing import IO
 from seid.errors import SeidError
 
 GRACE_SECONDS = 10.0
+_LEADER = str(Path(__file__).with_name("leader.py"))
 
 
 class Interrupted(SeidError):
@@ -91,9 +95,10 @@ def run_logged(
     with log_path.open("ab") as log:
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
+        _check_runnable(argv[0], cwd, env)
         try:
             proc = subprocess.Popen(
-                list(argv),
+                [sys.executable, "-I", _LEADER, str(os.getpid()), str(grace), "--", *argv],
                 cwd=cwd,
                 env=dict(env) if env is not None else None,
                 stdin=subprocess.DEVNULL,
@@ -101,10 +106,8 @@ def run_logged(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        except FileNotFoundError:
-            raise SeidError(f"cannot run {argv[0]!r}: command not found") from None
-        except PermissionError:
-            raise SeidError(f"cannot run {argv[0]!r}: permission denied") from None
+        except OSError as err:
+            raise SeidError(f"cannot start the pipeline's leader: {err.strerror}") from None
         assert proc.stdout is not None
         pump = threading.Thread(
             target=_pump,
@@ -128,3 +131,18 @@ def run_logged(
         finally:
             pump.join(timeout=5)
     return Outcome(tuple(argv), proc.returncode, started, now(), log_path)
+
+
+def _check_runnable(program: str, cwd: Path, env: Mapping[str, str] | None) -> None:
+    """Refuse a missing or non-executable tool here, with its name: the leader would
+    only exit 127 in a log."""
+    if os.sep in program:
+        path = cwd / program
+        if not path.is_file():
+            raise SeidError(f"cannot run {program!r}: command not found")
+        if not os.access(path, os.X_OK):
+            raise SeidError(f"cannot run {program!r}: permission denied")
+        return
+    search = (env if env is not None else os.environ).get("PATH", os.defpath)
+    if shutil.which(program, path=search) is None:
+        raise SeidError(f"cannot run {program!r}: command not found")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -89,3 +90,42 @@ def test_a_process_ignoring_sigterm_is_killed_after_the_grace(tmp_path: Path) ->
 def test_missing_command_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(SeidError, match="command not found"):
         run_logged(["seid-no-such-tool"], tmp_path, tmp_path / "x.log", echo=False)
+
+
+def test_a_non_executable_tool_is_refused_by_name(tmp_path: Path) -> None:
+    (tmp_path / "train.sh").write_text("#!/bin/sh\n")
+    with pytest.raises(SeidError, match=r"'./train.sh': permission denied"):
+        run_logged(["./train.sh"], tmp_path, tmp_path / "log", echo=False)
+
+
+def test_a_tool_killed_by_a_signal_is_reported_as_such(tmp_path: Path) -> None:
+    code = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    outcome = run_logged([sys.executable, "-c", code], tmp_path, tmp_path / "log", echo=False)
+    assert outcome.returncode == -11
+
+
+PARENT = """
+import sys
+from pathlib import Path
+from seid.reproducers.execute import run_logged
+tmp = Path(sys.argv[1])
+run_logged([sys.executable, "-c", sys.argv[2], "ignore", str(tmp / "pids")], tmp,
+           tmp / "log", echo=False, grace=1.0)
+"""
+
+
+def test_the_group_dies_with_a_sigkilled_seid(tmp_path: Path) -> None:
+    """The daemon killed by SIGKILL (OOM killer, kill -9) can stop nothing itself: the
+    leader hears of its death and stops the group, children that ignore SIGTERM too."""
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path), SPAWNER])
+    pids = tmp_path / "pids"
+    deadline = time.monotonic() + 30
+    while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tool, child = map(int, pids.read_text().split())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while (_alive(tool) or _alive(child)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(tool) and not _alive(child)
