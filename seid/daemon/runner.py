@@ -7,7 +7,9 @@ workers bounds how many repositories run a pipeline at once (pipelines are heavy
 
 A run stopped by the daemon's shutdown raises ``Interrupted``: it is logged, never
 attested; the next start-up reconcile re-runs it. A malformed manifest is logged at its
-``path:line:col`` and nothing is appended; the next save that fixes it runs again.
+``path:line:col`` and nothing is appended; the next save that fixes it runs again. Any
+other exception is logged with its traceback and the worker waits for the next change:
+one bad run never leaves a repository unwatched.
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ class RepoWorker:
             return reasons, force
 
     def _loop(self) -> None:
+        """Runs until retired; no exception of one run ends it, so a later fix still runs."""
         dlog.bind(repo=self.label)
         while (taken := self._take()) is not None:
             try:
@@ -114,6 +117,8 @@ class RepoWorker:
                     self._run_once(*taken)
                 finally:
                     self._gate.release()
+            except Exception:
+                _log.exception("worker error; waiting for the next change")
             finally:
                 with self._cond:
                     self._running = False
@@ -186,7 +191,7 @@ class RepoWorker:
             return
         try:
             globs = current_globs(self.root)
-        except SeidError:
+        except Exception:  # the run itself has logged what is wrong with the manifest
             return
         self.on_globs(globs)
 

@@ -30,9 +30,10 @@ from seid.daemon.config import DaemonConfig, RepoConfig
 from seid.daemon.debounce import Debouncer
 from seid.daemon.metrics import Metrics
 from seid.daemon.notify import Notifier
-from seid.daemon.runner import RepoWorker, current_globs
+from seid.daemon.runner import RepoWorker
 from seid.daemon.watcher import RESCAN, RepoWatcher
 from seid.errors import SeidError
+from seid.snapshot import DriftClass
 
 LOCK_NAME = "daemon.lock"
 FOLLOW_UP = "<follow-up>"  # a marker path: the last run saw inputs change under it
@@ -256,11 +257,7 @@ class Service:
             raise SeidError(f"{root}: not a directory")
         lock = lock_repo(root)
         label = str(root)
-        try:
-            globs = current_globs(root)
-        except SeidError as err:
-            _log.error("cannot read the manifest yet; watching it", repo=label, error=str(err))
-            globs = {}
+        globs, outputs = _watch_list(root)
         worker = RepoWorker(repo, self.signer, self._gate, self.metrics)
 
         batches = _Batches(root, worker, self.metrics, config.max_latency)
@@ -273,7 +270,7 @@ class Service:
             batches.seen,
             polling=repo.polling,
             always=_manifest_names(),
-            ignore=_outputs(root),
+            ignore=outputs,
         )
         worker.on_globs = watcher.update
         worker.on_follow_up = lambda: debouncer.add([FOLLOW_UP])
@@ -365,11 +362,16 @@ def _manifest_names() -> tuple[str, ...]:
     return tuple(MANIFEST_NAMES)
 
 
-def _outputs(root: Path) -> tuple[str, ...]:
-    """The pipeline's own outputs: a run writing them must not wake the daemon."""
-    try:
-        from seid.config import load_manifest
+def _watch_list(root: Path) -> tuple[dict[DriftClass, list[str]], tuple[str, ...]]:
+    """The manifest's watched globs and the pipeline's own outputs (a run writing them
+    must not wake the daemon). A manifest that cannot be read, for whatever reason, is
+    logged, and the daemon watches for its fix: it never refuses to start over it."""
+    from seid.config import load_manifest
+    from seid.run import watched_globs
 
-        return (load_manifest(root).pipeline.metrics,)
-    except SeidError:
-        return ()
+    try:
+        manifest = load_manifest(root)
+        return watched_globs(root, manifest), (manifest.pipeline.metrics,)
+    except Exception as err:  # any manifest error, not only a SeidError
+        _log.error("cannot read the manifest yet; watching it", repo=str(root), error=str(err))
+        return {}, ()

@@ -123,3 +123,34 @@ def test_detect_mode_attests_the_drift_once_and_reruns_nothing(project: tuple[Pa
     # a detection is not evidence: the drift stays open for a person's `seid run`
     with StatCache.open(repo) as cache:
         assert detect(repo, watched_globs(repo, load_manifest(repo)), cache).drift
+
+
+def test_an_exception_outside_the_chain_leaves_the_worker_running(
+    project: tuple[Path, Path],
+) -> None:
+    """A failure no run step expected (here in the hook that hands the watcher its new
+    globs) is logged; the worker stays, and the next change is still run."""
+    repo, key = project
+    worker = _worker(repo, key)
+    calls: list[int] = []
+
+    def flaky(_globs: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the watcher went away")
+
+    worker.on_globs = flaky
+    try:
+        (repo / "params.json").write_text(json.dumps({"gap": 0.02}))
+        worker.request("change")
+        wait_until(lambda: calls, what="the first run to end")
+        _idle(worker)
+        assert worker.alive()
+        (repo / "params.json").write_text(json.dumps({"gap": 0.021}))
+        worker.request("change")
+        wait_until(lambda: len(calls) == 2, what="the second run to end")
+        _idle(worker)
+    finally:
+        worker.retire()
+        worker.join(30)
+    assert runs(repo) == 2 and bundles(repo) == 2

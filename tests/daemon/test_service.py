@@ -228,3 +228,22 @@ def test_a_batch_waits_while_git_rewrites_the_tree(project: tuple[Path, Path]) -
         wait_until(lambda: bundles(repo) == 1, what="the run after git let go")
     finally:
         service.shutdown()
+
+
+def test_a_manifest_no_parser_expected_at_start_then_fixed(
+    project: tuple[Path, Path], start_daemon: Start
+) -> None:
+    """An integer too long for Python to convert (more than 4,300 digits): the daemon
+    starts anyway, says why it cannot read the manifest, and runs once it is fixed."""
+    repo, key = project
+    good = (repo / "sei.yaml").read_text()
+    bad = good.replace("system: {name: toy}", "system: {name: toy, n: " + "9" * 5000 + "}")
+    assert bad != good
+    (repo / "sei.yaml").write_text(bad)
+    daemon = start_daemon(repo, key)
+    (line,) = _events(daemon, "cannot read the manifest yet; watching it")
+    assert "sei.yaml" in str(line["error"]) or "digits" in str(line["error"])
+    assert daemon.proc.poll() is None
+    (repo / "sei.yaml").write_text(good.replace("< 0.03", "< 0.04"))
+    wait_until(lambda: bundles(repo) >= 1, what="a bundle after the fix")
+    assert daemon.stop() == 0
