@@ -105,6 +105,24 @@ ConstraintField = Annotated[
     Constraint, PlainValidator(_constraint), PlainSerializer(str, return_type=str)
 ]
 
+
+def _threshold(value: Any) -> float | Constraint:
+    """The sei engine's ``metric_threshold``: a finite number, or a constraint string."""
+    if isinstance(value, str):
+        return _constraint(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise PydanticCustomError(
+            "threshold",
+            "expected a finite number or a constraint such as '< 0.03', got {got}",
+            {"got": repr(value)[:40]},
+        )
+    return float(value)
+
+
+ThresholdField = Annotated[
+    float | Constraint, PlainValidator(_threshold), PlainSerializer(str, return_type=str)
+]
+
 _DURATION = re.compile(
     r"P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
     r"(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?"
