@@ -677,7 +677,9 @@ def test_a_field_seid_uses_with_a_wrong_value_stays_an_error_in_sei_vocabulary()
 
 def test_a_seid_1_manifest_still_refuses_an_unknown_key() -> None:
     text = SEI_ENGINE.replace("apiVersion: venturalitica.ai/v1alpha1\nkind: AISystem\n", "")
-    with pytest.raises(InputError, match=r"sei\.yaml:2:31: system\.owner_team: unknown key 'owner_team'"):
+    with pytest.raises(
+        InputError, match=r"sei\.yaml:2:31: system\.owner_team: unknown key 'owner_team'"
+    ):
         load_manifest_text("version: seid/1\n" + text, "sei.yaml")
 
 
