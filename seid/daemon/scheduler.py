@@ -145,9 +145,9 @@ def overdue_reviews(root: Path, manifest: Manifest, now: datetime) -> list[dict[
     The reference time is when the newest evidence bundle's pipeline finished (the last
     evaluation); with no bundle at all everything with an interval is due.
     """
-    from seid.config import add_duration
     from seid.drift import latest_evidence
     from seid.ledger.newest import finished_at
+    from seid.review import overdue
 
     predicate = latest_evidence(root)
     last = finished_at(predicate) if predicate is not None else None
@@ -156,7 +156,7 @@ def overdue_reviews(root: Path, manifest: Manifest, now: datetime) -> list[dict[
     def check(what: str, interval: str | None) -> None:
         if interval is None:
             return
-        if last is None or add_duration(last, interval) <= now:
+        if overdue(last, interval, now):
             since = last.isoformat() if last else "never"
             due.append({"what": what, "interval": interval, "last_evaluated": since})
 
