@@ -103,6 +103,19 @@ def canonical_json(value: Any) -> bytes:
     return text.encode("ascii")
 
 
+def jcs_sha256(value: Any) -> str:
+    """Hex SHA-256 of ``value`` in RFC 8785 (JCS) canonical JSON: for digests another
+    tool recomputes from the same facts (code versions, a registry version's identity),
+    which any JCS implementation reproduces byte for byte. Signed envelopes keep
+    :func:`canonical_json`, their fixed form."""
+    import rfc8785
+
+    try:
+        return hashlib.sha256(rfc8785.dumps(value)).hexdigest()
+    except (rfc8785.CanonicalizationError, TypeError) as exc:
+        raise SeidError(f"not plain JSON for RFC 8785: {exc}") from None
+
+
 def pae(payload_type: str, payload: bytes) -> bytes:
     """DSSE v1 pre-authentication encoding: what the signature actually covers."""
     kind = payload_type.encode("utf-8")

@@ -57,15 +57,13 @@ class Promotion:
 
     def subject(self) -> evidence.Subject:
         """The version as a subject: its identity and source, hashed (no artifact read)."""
-        ident = evidence.canonical_json(
-            {
-                "model": self.model,
-                "version": self.version,
-                "run_id": self.run_id,
-                "source": self.source,
-            }
-        )
-        return evidence.Subject(self.uri, hashlib.sha256(ident).hexdigest())
+        ident = {
+            "model": self.model,
+            "version": self.version,
+            "run_id": self.run_id,
+            "source": self.source,
+        }
+        return evidence.Subject(self.uri, evidence.jcs_sha256(ident))
 
 
 def promotions(tracking_uri: str, alias: str) -> list[Promotion]:
