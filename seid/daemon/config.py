@@ -54,7 +54,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from seid.errors import InputError
+from seid.errors import InputError, SeidError
 
 DEFAULT_PATH = Path("/etc/seid/seid.toml")
 Mode = Literal["run", "detect"]
@@ -79,9 +79,21 @@ class Schedules:
 
 @dataclass(frozen=True)
 class Sidecar:
+    """The registry audit: which registry, the alias it watches, and the repository
+    whose ledger takes the findings (by default the one repository the daemon watches)."""
+
     tracking_uri: str
-    repo: Path
+    repo: Path | None = None
     alias: str = "champion"
+
+    @property
+    def root(self) -> Path:
+        if self.repo is None:
+            raise SeidError(
+                "[sidecar] needs repo: the daemon watches several repositories "
+                "(or none), so name the one whose ledger takes the findings"
+            )
+        return self.repo
 
 
 @dataclass(frozen=True)
@@ -102,7 +114,12 @@ class DaemonConfig:
         So ``seid@<path>.service`` instances share ``/etc/seid/seid.toml``'s options
         without each one also locking every repository that file lists.
         """
-        return replace(self, repos=tuple(repos)) if repos else self
+        if not repos:
+            return self
+        sidecar = self.sidecar
+        if sidecar is not None and sidecar.repo is None and len(repos) == 1:
+            sidecar = replace(sidecar, repo=repos[0].path)
+        return replace(self, repos=tuple(repos), sidecar=sidecar)
 
 
 class _Table(BaseModel):
@@ -146,12 +163,6 @@ class _Sidecar(_Table):
     tracking_uri: str | None = None
     repo: str | None = None
     alias: str = "champion"
-
-    @model_validator(mode="after")
-    def _complete(self) -> _Sidecar:
-        if self.tracking_uri is not None and self.repo is None:
-            raise ValueError("sidecar needs repo: the ledger its findings go to")
-        return self
 
 
 class _Repo(_Table):
@@ -206,13 +217,27 @@ def parse(path: Path, text: str, data: Mapping[str, Any]) -> DaemonConfig:
         max_concurrent_runs=raw.max_concurrent_runs,
         schedules=Schedules(**raw.schedules.model_dump()),
         http=parse_address(raw.http.address) if raw.http.address else None,
-        sidecar=(
-            Sidecar(raw.sidecar.tracking_uri, _resolve(path, raw.sidecar.repo), raw.sidecar.alias)
-            if raw.sidecar.tracking_uri and raw.sidecar.repo
-            else None
-        ),
+        sidecar=_sidecar(path, text, raw),
         source=path,
     )
+
+
+def _sidecar(path: Path, text: str, raw: _File) -> Sidecar | None:
+    """The sidecar's settings; its repo defaults to the one repository the file lists."""
+    table = raw.sidecar
+    if table.tracking_uri is None:
+        return None
+    if table.repo is not None:
+        return Sidecar(table.tracking_uri, _resolve(path, table.repo), table.alias)
+    if len(raw.repos) > 1:
+        raise InputError(
+            str(path),
+            f"sidecar.repo is required: the config watches {len(raw.repos)} repositories; "
+            "name the one whose ledger takes the findings",
+            _line_at(text, ("sidecar",)),
+        )
+    repo = _resolve(path, raw.repos[0].path) if raw.repos else None
+    return Sidecar(table.tracking_uri, repo, table.alias)
 
 
 def _dotted(loc: tuple[str | int, ...]) -> str:

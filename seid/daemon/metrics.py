@@ -1,7 +1,8 @@
 """The daemon's series, exposed by the Prometheus client library on ``/metrics``.
 
 Few series, all labelled by repo: events seen, settled batches, runs by result, run
-duration, last success, ledger size, rescans. Each daemon keeps its own registry (not
+duration, last success, ledger size, rescans, and in sidecar mode registry audits by
+result and findings by kind. Each daemon keeps its own registry (not
 the client's global one), so two services in one process, as in the tests, never share
 a count; the library handles the locking and the exposition format.
 """
@@ -17,6 +18,11 @@ _COUNTERS = {
     "seid_batches_total": ("Settled change batches handed to the run chain.", ("repo",)),
     "seid_runs_total": ("Runs of the chain by result.", ("repo", "result")),
     "seid_rescans_total": ("Full reconciling rescans (overflow, limits, schedule).", ("repo",)),
+    "seid_registry_audits_total": ("Registry audits (sidecar) by result.", ("repo", "result")),
+    "seid_registry_findings_total": (
+        "Aliased model versions found without passing or approved evidence, by kind.",
+        ("repo", "kind"),
+    ),
 }
 _GAUGES = {
     "seid_last_success_timestamp_seconds": ("When a run last ended without error.", ("repo",)),

@@ -178,15 +178,21 @@ def _approval_review(root: Path, manifest: Manifest, now: datetime) -> None:
 
 def _registry_audit(service: Service, sidecar: Any) -> Callable[[], None]:
     """The registry audit job. Its auditor, made at the first run (which imports the
-    sidecar module), keeps what it read of the ledger from one run to the next."""
+    sidecar module), keeps what it read of the ledger from one run to the next; while
+    the registry cannot be asked the service is degraded (``/healthz``)."""
     auditors: list[Any] = []
 
     def run() -> None:
         if not auditors:
             from seid.daemon.sidecar import Auditor
 
-            auditors.append(Auditor(sidecar))
-        dlog.bind(repo=str(sidecar.repo))
-        auditors[0].audit(service.signer)
+            auditors.append(Auditor(sidecar, service.metrics))
+        dlog.bind(repo=str(sidecar.root))
+        auditor = auditors[0]
+        auditor.audit(service.signer)
+        if auditor.failure is None:
+            service.degraded.pop("registry", None)
+        else:
+            service.degraded["registry"] = auditor.failure
 
     return run
