@@ -692,3 +692,10 @@ def test_the_cli_prints_each_warning_once_and_succeeds(seid: SeidRunner, tmp_pat
     assert "venth.yaml:28:15: warning: risk.risks[0].treat[0].measures[0].dashboard_url" in (
         result.err
     )
+
+
+def test_a_huge_integer_in_the_manifest_is_one_line(seid: SeidRunner, tmp_path: Path) -> None:
+    huge = EXAMPLE.replace("system: {", "system: {x: " + "9" * 5000 + ", ", 1)
+    (tmp_path / "sei.yaml").write_text(huge)
+    result = seid("status", cwd=tmp_path)
+    assert_one_line_error(result, "sei.yaml:2:13: integer too long: 5000 characters")
