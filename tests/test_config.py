@@ -699,3 +699,23 @@ def test_a_huge_integer_in_the_manifest_is_one_line(seid: SeidRunner, tmp_path: 
     (tmp_path / "sei.yaml").write_text(huge)
     result = seid("status", cwd=tmp_path)
     assert_one_line_error(result, "sei.yaml:2:13: integer too long: 5000 characters")
+
+
+@pytest.mark.parametrize(
+    "text", ["< " + "1" * 40_000 + "x", "<" + " " * 24_000 + "1", "< 1." + "0" * 70]
+)
+def test_a_long_constraint_is_refused_with_its_value_cut(text: str) -> None:
+    """A 40,000-digit constraint took 46 s to refuse (and held the daemon): the length is
+    bounded before the pattern runs, and the error quotes only the value's start."""
+    with pytest.raises(ValueError, match="longer than 64 characters") as err:
+        Constraint.parse(text)
+    assert len(str(err.value)) < 120
+
+
+def test_a_long_constraint_in_the_manifest_is_one_short_line(
+    seid: SeidRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "sei.yaml").write_text(EXAMPLE.replace('"< 0.03"', '"< ' + "3" * 40_000 + '"'))
+    result = seid("analyze", cwd=tmp_path)
+    assert_one_line_error(result, "sei.yaml:", "longer than 64 characters")
+    assert len(result.err) < 300
