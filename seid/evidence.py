@@ -28,6 +28,7 @@ from securesystemslib.exceptions import VerificationError as SslibVerificationEr
 from securesystemslib.signer import Key, Signature, Signer  # type: ignore[attr-defined]
 
 from seid.errors import InputError, SeidError, VerificationError
+from seid.fsutil import open_regular
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -67,7 +68,7 @@ class Envelope:
 def file_sha256(path: Path) -> str:
     """Lowercase hex SHA-256 of a file, read in 1 MiB blocks."""
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             return hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror}") from None

@@ -19,6 +19,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from seid.errors import InputError
+from seid.fsutil import open_regular
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
@@ -61,7 +62,7 @@ def read_text(path: Path, *, display: str | None = None, max_bytes: int = MAX_BY
     """The file's text, refusing what no manifest should be: huge, or not UTF-8."""
     name = display or str(path)
     try:
-        with path.open("rb") as fh:
+        with open_regular(path, name) as fh:
             raw = fh.read(max_bytes + 1)
     except FileNotFoundError:
         raise InputError(name, "no such file") from None

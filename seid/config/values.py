@@ -72,9 +72,7 @@ class Constraint:
     def parse(cls, text: str) -> Constraint:
         """Parse ``"< 0.03"``; ValueError says what is wrong."""
         if len(text) > MAX_CONSTRAINT:
-            raise ValueError(
-                f"constraint {shown(text)} is longer than {MAX_CONSTRAINT} characters"
-            )
+            raise ValueError(f"constraint {shown(text)} is longer than {MAX_CONSTRAINT} characters")
         match = _CONSTRAINT.fullmatch(text)
         if match is None:
             raise ValueError(
