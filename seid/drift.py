@@ -1,11 +1,14 @@
 """Typed drift: which watched inputs changed since the last evidence, by class A/B/C.
 
-The baseline is the snapshot recorded in the newest evidence bundle of the ledger. Before
-there is any ledger it is HEAD as committed: the SHA-256 of the committed blobs of the
-watched paths, read through one ``git ls-tree`` and one ``git cat-file --batch`` pipe (and
-cached by blob id, since a blob never changes). A watched file that git ignores is absent
-from HEAD by design (DVC-managed data: its pointer in ``*.dvc`` or ``dvc.lock`` is what
-git commits), so it is left out of a comparison against HEAD rather than called added.
+The baseline is the snapshot recorded in the newest trusted evidence bundle
+(:mod:`seid.trusted`: signed by a trusted key, in a checkpoint of its log, on HEAD's
+branch, from a local or a published log). Before there is any, drift is listed against
+HEAD as committed, though a run is due all the same (nothing is evidenced yet): the
+SHA-256 of the committed blobs of the watched paths, read through one ``git ls-tree`` and
+one ``git cat-file --batch`` pipe (and cached by blob id, since a blob never changes). A
+watched file that git ignores is absent from HEAD by design (DVC-managed data: its
+pointer in ``*.dvc`` or ``dvc.lock`` is what git commits), so it is left out of a
+comparison against HEAD rather than called added.
 
 Paths are compared by path, not by class: a file whose class changed (because the
 manifest's globs changed) but whose content did not is no drift of its own; the manifest
@@ -40,7 +43,7 @@ from seid.statcache import CHUNK, StatCache
 Change = Literal["added", "deleted", "modified"]
 _MODES_FILE = (b"100644", b"100755")
 _MODE_LINK = b"120000"
-_LEDGER_KEY = "ledger/v1"
+_LEDGER_KEY = "ledger/v2"
 _HEAD_KEY = "head/v1"
 
 
@@ -68,20 +71,31 @@ class Drift:
 
 @dataclass(frozen=True)
 class Baseline:
-    """What the inputs were when last evidenced, and where that record came from."""
+    """What the inputs were when last evidenced, and where that record came from.
+
+    ``source`` is ``ledger`` for the newest trusted evidence (:mod:`seid.trusted`);
+    before there is any, drift is still listed against HEAD as committed (or nothing),
+    but no evidence exists yet, so a run is due. ``untrusted`` names logs whose key is
+    not in ``.sei/trust/``: their entries never count.
+    """
 
     source: Literal["ledger", "HEAD", "none"]
     inputs: Mapping[DriftClass, Mapping[str, str]]
     commit: str | None = None
     predicate: Mapping[str, Any] | None = None
     excluded: frozenset[str] = frozenset()
+    untrusted: tuple[str, ...] = ()
+
+    @property
+    def evidenced(self) -> bool:
+        return self.source == "ledger"
 
     def describe(self) -> str:
         if self.source == "ledger":
-            return "the newest evidence bundle in the ledger"
+            return "the newest trusted evidence bundle"
         if self.source == "HEAD":
-            return f"HEAD as committed ({(self.commit or '')[:12]}; no ledger yet)"
-        return "nothing (no ledger and no commit yet)"
+            return f"HEAD as committed ({(self.commit or '')[:12]}; no evidence yet)"
+        return "nothing (no evidence and no commit yet)"
 
 
 def compare(
@@ -111,35 +125,76 @@ def compare(
     return Drift(changes)
 
 
-def latest_evidence(root: Path, cache: StatCache | None = None) -> Mapping[str, Any] | None:
-    """The predicate of the newest evidence bundle, or None before the first one.
+@dataclass(frozen=True)
+class Evidence:
+    """The newest trusted evidence bundle's predicate (None before the first) and the
+    logs that cannot count because their key is not trusted."""
 
-    The ledger lives in ``.sei/ledger/`` (DESIGN); without that directory there is no
-    bundle, and the ledger code (and its crypto imports) is not loaded at all. With a
-    ``cache`` the answer is kept, keyed by the stat of every file of every log, so a warm
-    status reads no ledger entry either; an append or a recovery changes the key.
-    (Like ``latest_statement`` itself this is a baseline for drift, never a trust decision.)
+    predicate: Mapping[str, Any] | None
+    untrusted: tuple[str, ...] = ()
+
+
+def latest_evidence(
+    root: Path, cache: StatCache | None = None, head: str | None = None
+) -> Evidence:
+    """The newest trusted evidence on HEAD's branch (:func:`seid.trusted.newest_trusted`).
+
+    Without ``.sei/ledger/`` and without published logs there is none, and the ledger
+    code (and its crypto imports) is not loaded at all. With a ``cache`` the answer is
+    kept, keyed by the stat of every file of every log and of the trust directory, the
+    published refs and HEAD, so a warm status verifies nothing again; an append, a new
+    trusted key, a fetch or a commit changes the key.
     """
     from seid.ledger.paths import LEDGER_DIR
 
     base = root / LEDGER_DIR
-    if not base.is_dir():
-        return None
-    key = _ledger_fingerprint(base)
+    refs = _published_refs(root)
+    if not base.is_dir() and not refs:
+        return Evidence(None)
+    head = head if head is not None else _head(root)
+    key = [_ledger_fingerprint(base), _trust_fingerprint(root), refs, head]
     raw = cache.get_meta(_LEDGER_KEY) if cache is not None else None
     if raw is not None:
         doc = json.loads(raw)
         if doc["key"] == key:
-            cached: Mapping[str, Any] | None = doc["predicate"]
-            return cached
+            return Evidence(doc["predicate"], tuple(doc["untrusted"]))
     from seid.evidence import EVIDENCE_PREDICATE
-    from seid.ledger.newest import latest_statement
+    from seid.trusted import newest_trusted
 
-    statement = latest_statement(root, EVIDENCE_PREDICATE)
-    predicate: Mapping[str, Any] | None = None if statement is None else statement["predicate"]
+    found = newest_trusted(root, EVIDENCE_PREDICATE, head)
+    predicate = None if found.statement is None else found.statement["predicate"]
     if cache is not None:
-        cache.put_meta(_LEDGER_KEY, json.dumps({"key": key, "predicate": predicate}))
-    return predicate
+        doc = {"key": key, "predicate": predicate, "untrusted": list(found.untrusted)}
+        cache.put_meta(_LEDGER_KEY, json.dumps(doc))
+    return Evidence(predicate, found.untrusted)
+
+
+def _published_refs(root: Path) -> str:
+    """``refname sha`` of every published log this clone has (empty outside git)."""
+    from seid.ledger.paths import REF_PREFIX
+
+    argv = ["git", "for-each-ref", "--format=%(refname) %(objectname)", REF_PREFIX]
+    proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+def _head(root: Path) -> str | None:
+    argv = ["git", "rev-parse", "--verify", "-q", "HEAD"]
+    proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)
+    return proc.stdout.strip() or None
+
+
+def _trust_fingerprint(root: Path) -> list[list[Any]]:
+    from seid.keys import TRUST_DIR
+
+    trust = root / TRUST_DIR
+    if not trust.is_dir():
+        return []
+    return [
+        [f.name, st.st_ino, st.st_size, st.st_mtime_ns]
+        for f in sorted(os.scandir(trust), key=lambda e: e.name)
+        for st in [f.stat(follow_symlinks=False)]
+    ]
 
 
 def _ledger_fingerprint(base: Path) -> list[list[Any]]:
@@ -154,17 +209,21 @@ def _ledger_fingerprint(base: Path) -> list[list[Any]]:
 
 
 def baseline(root: Path, snapshot: Snapshot, matcher: Matcher, cache: StatCache) -> Baseline:
-    """The ledger's newest snapshot, else HEAD as committed, else nothing."""
-    predicate = latest_evidence(root, cache)
+    """The newest trusted evidence's snapshot, else HEAD as committed, else nothing."""
+    found = latest_evidence(root, cache, snapshot.commit)
+    predicate, untrusted = found.predicate, found.untrusted
     if predicate is not None:
-        return Baseline("ledger", predicate.get("inputs", {}), predicate=predicate)
+        inputs = predicate.get("inputs", {})
+        return Baseline("ledger", inputs, predicate=predicate, untrusted=untrusted)
     if snapshot.commit is None:
-        return Baseline("none", {})
+        return Baseline("none", {}, untrusted=untrusted)
     inputs = _committed(root, snapshot.commit, matcher, cache)
     committed = {p for paths in inputs.values() for p in paths}
     fresh = [p for paths in snapshot.inputs.values() for p in paths if p not in committed]
     excluded = git_ignored(snapshot.ignored, fresh)
-    return Baseline("HEAD", inputs, commit=snapshot.commit, excluded=excluded)
+    return Baseline(
+        "HEAD", inputs, commit=snapshot.commit, excluded=excluded, untrusted=untrusted
+    )
 
 
 def _committed(

@@ -91,7 +91,8 @@ def run(
     globs = watched_globs(root, manifest)
     with StatCache.open(root) as cache:
         found = detect(root, globs, cache)
-        if not found.drift and not force:
+        # No trusted evidence yet: nothing is up to date, the first run is the baseline.
+        if not found.drift and not force and found.baseline.evidenced:
             last = found.baseline.predicate or {}
             return RunReport(
                 "failed-before" if last.get("gate") == "error" else "up-to-date", found

@@ -29,12 +29,18 @@ def _statements(repo: Path, log_id: str) -> list[dict[str, object]]:
         return [evidence.decode(entry) for entry in ledger.iter_entries()]
 
 
-def test_nothing_drifted_nothing_runs(command_project: tuple[Path, Path]) -> None:
+def test_the_first_run_is_the_baseline_then_nothing_drifted_nothing_runs(
+    command_project: tuple[Path, Path],
+) -> None:
+    """No evidence yet: nothing is up to date, so a run without --force runs the whole
+    pipeline and attests the baseline; after it, an unchanged tree runs nothing."""
     repo, key = command_project
-    report = run(repo, keys.load_signer(key), echo=False)
-    assert report.status == "up-to-date" and report.exit_code == 0
-    assert _runs(repo) == 0
-    assert not (repo / ".sei" / "ledger").exists()
+    first = run(repo, keys.load_signer(key), echo=False)
+    assert first.status == "attested" and first.attestation is not None
+    assert first.attestation.index == 0 and _runs(repo) == 1
+    again = run(repo, keys.load_signer(key), echo=False)
+    assert again.status == "up-to-date" and again.exit_code == 0
+    assert _runs(repo) == 1
 
 
 def test_treatment_change_runs_assesses_and_attests(command_project: tuple[Path, Path]) -> None:

@@ -1,6 +1,7 @@
 """``seid status``: typed drift since the last evidence, and what ``seid run`` would re-run.
 
-Exit status as ``git diff --exit-code``: 0 nothing drifted, 1 something did, 2 an error.
+Exit status as ``git diff --exit-code``: 0 nothing drifted, 1 something did (or nothing
+is evidenced yet: a run is due either way), 2 an error.
 A clean status never imports DVC, MLflow or Dagster: the tool is asked only when treatment
 or data drifted, because only then does its answer change what would run.
 """
@@ -37,7 +38,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     Lists the changed paths of each class, the pipeline stages they made stale and what
     `seid run` would re-run, and the approval state (draft, approval_requested,
     approved, rejected, review_due, superseded). Exit status: 0 nothing drifted, 1
-    something did, 2 error.
+    something did or no evidence exists yet (a run is due), 2 error.
     """
     from seid.approvals.standing import standing
     from seid.drift import detect
@@ -59,7 +60,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
     else:
         click.echo(as_text(found, the_plan, approval))
-    ctx.exit(1 if found.drift else 0)
+    ctx.exit(1 if run_due(found) else 0)
 
 
 # The watch list (globs by class) is derived from sei.yaml by seid.config, whose pydantic
@@ -128,6 +129,11 @@ def _kind(path: Path) -> str:
     return "dir" if path.is_dir() else "file" if path.is_file() else "none"
 
 
+def run_due(found: Detection) -> bool:
+    """Something drifted, or nothing is evidenced yet: either way ``seid run`` has work."""
+    return bool(found.drift) or not found.baseline.evidenced
+
+
 def would_run(found: Detection, the_plan: Plan) -> list[str]:
     return [stage.name for stage in the_plan.stale] if found.drift else []
 
@@ -142,6 +148,9 @@ def as_document(found: Detection, the_plan: Plan) -> dict[str, Any]:
         "dirty": snap.dirty,
         "lock_digest": snap.lock_digest,
         "baseline": {"source": found.baseline.source, "commit": found.baseline.commit},
+        "evidenced": found.baseline.evidenced,
+        "run_due": run_due(found),
+        "untrusted_logs": list(found.baseline.untrusted),
         "drift": {**drift.to_predicate(), "changes": changes},
         "plan": the_plan.to_json(),
         "would_run": would_run(found, the_plan),
@@ -158,13 +167,23 @@ def as_text(found: Detection, the_plan: Plan, approval: Standing) -> str:
     lines = [f"On {where} at {commit}{' (dirty)' if snap.dirty else ''}"]
     lines.append(f"Compared with {found.baseline.describe()}")
     lines.append(approval.describe())
-    if not drift:
+    if not found.baseline.evidenced:
+        lines.append(
+            "No evidence yet: `seid run` runs the whole pipeline and attests the first "
+            "bundle, the baseline later changes are compared with."
+        )
+    elif not drift:
         lines.append("Up to date: no watched input changed.")
     for cls, paths in drift.paths.items():
         lines.append(f"{class_label(cls)}:")
         lines += [f"  {drift.changes[cls][p]:<{_KIND_WIDTH}} {p}" for p in paths]
     lines += _plan_lines(found, the_plan)
     lines += [f"warning: skipped {item}" for item in snap.skipped]
+    lines += [
+        f"warning: log {log_id[:16]} is signed by a key not in .sei/trust/; its entries do "
+        "not count (`seid trust add KEY.pub` if it is yours)"
+        for log_id in found.baseline.untrusted
+    ]
     return "\n".join(lines)
 
 

@@ -149,7 +149,7 @@ def overdue_reviews(root: Path, manifest: Manifest, now: datetime) -> list[dict[
     from seid.ledger.newest import finished_at
     from seid.review import overdue
 
-    predicate = latest_evidence(root)
+    predicate = latest_evidence(root).predicate
     last = finished_at(predicate) if predicate is not None else None
     due: list[dict[str, str]] = []
 

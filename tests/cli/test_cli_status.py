@@ -69,17 +69,38 @@ def probe(root: Path, *args: str) -> dict[str, object]:
     return result
 
 
-def test_clean_status_exits_0(repo: Path, seid: SeidRunner) -> None:
-    r = seid("status", cwd=project(repo))
+def evidenced(root: Path, tmp: Path) -> Path:
+    """``root`` with a trusted bundle recording its inputs as they are: up to date."""
+    from tests.ledger.conftest import make_key
+    from tests.test_drift import append_bundle
+    from tests.test_snapshot import snap
+
+    append_bundle(root, make_key(tmp, root), snap(root, GLOBS).to_predicate())
+    return root
+
+
+def test_no_evidence_yet_is_a_run_due(repo: Path, seid: SeidRunner) -> None:
+    """Nothing drifted from HEAD, but nothing is evidenced either: not up to date."""
+    root = project(repo)
+    r = seid("status", cwd=root)
+    assert r.code == 1, r.err
+    assert "No evidence yet: `seid run` runs the whole pipeline" in r.out
+    assert "Up to date" not in r.out and "HEAD as committed" in r.out
+    doc = json.loads(seid("status", "--json", cwd=root).out)
+    assert (doc["evidenced"], doc["run_due"], doc["drift"]["classes"]) == (False, True, [])
+
+
+def test_clean_status_exits_0(repo: Path, seid: SeidRunner, tmp_path: Path) -> None:
+    r = seid("status", cwd=evidenced(project(repo), tmp_path))
     assert r.code == 0, r.err
     assert "Up to date: no watched input changed." in r.out
-    assert "HEAD as committed" in r.out
+    assert "the newest trusted evidence bundle" in r.out
 
 
 @pytest.mark.parametrize("tool", ["dvc", "dagster"])
-def test_clean_status_imports_no_pipeline_tool(repo: Path, tool: str) -> None:
-    root = project(repo, tool)
-    assert probe(root, "status") == {"code": 0, "tools": ["seid.config"]}
+def test_clean_status_imports_no_pipeline_tool(repo: Path, tool: str, tmp_path: Path) -> None:
+    root = evidenced(project(repo, tool), tmp_path)
+    assert probe(root, "status") == {"code": 0, "tools": ["seid.config", "seid.evidence"]}
     # The second time the watch list comes from the cache: not even the manifest model.
     assert probe(root, "status") == {"code": 0, "tools": []}
 
@@ -92,18 +113,15 @@ def test_criteria_drift_imports_no_pipeline_tool(repo: Path) -> None:
 
 def test_warm_status_with_a_ledger_reads_no_bundle(repo: Path, tmp_path: Path) -> None:
     """The newest bundle's snapshot is cached too, keyed by the ledger files' stat."""
-    from tests.ledger.conftest import make_key
-    from tests.test_drift import append_bundle
-    from tests.test_snapshot import snap
-
-    root = project(repo)
-    append_bundle(root, make_key(tmp_path, root), snap(root, GLOBS).to_predicate())
+    root = evidenced(project(repo), tmp_path)
     assert probe(root, "status") == {"code": 0, "tools": ["seid.config", "seid.evidence"]}
     assert probe(root, "status") == {"code": 0, "tools": []}
 
 
-def test_cached_watch_list_follows_the_manifest(repo: Path, seid: SeidRunner) -> None:
-    root = project(repo)
+def test_cached_watch_list_follows_the_manifest(
+    repo: Path, seid: SeidRunner, tmp_path: Path
+) -> None:
+    root = evidenced(project(repo), tmp_path)
     (root / "notes.txt").write_text("n\n")
     assert seid("status", cwd=root).code == 0
     sei = (root / "sei.yaml").read_text().replace("[train.py, src]", "[train.py, src, notes.txt]")
@@ -112,7 +130,9 @@ def test_cached_watch_list_follows_the_manifest(repo: Path, seid: SeidRunner) ->
     assert json.loads(r.out)["drift"]["paths"] == {"A": ["sei.yaml"], "B": ["notes.txt"]}
 
 
-def test_cached_watch_list_follows_filesystem_facts(repo: Path, seid: SeidRunner) -> None:
+def test_cached_watch_list_follows_filesystem_facts(
+    repo: Path, seid: SeidRunner, tmp_path: Path
+) -> None:
     """A command argument becomes a watched input once it exists as a code file."""
     root = project(repo)
     sei = (
@@ -123,6 +143,7 @@ def test_cached_watch_list_follows_filesystem_facts(repo: Path, seid: SeidRunner
     )
     (root / "sei.yaml").write_text(sei.replace("[python, train.py]", "[python, extra.py]"))
     git(root, "commit", "-qam", "command pipeline, derived inputs")
+    evidenced(root, tmp_path)
     assert seid("status", cwd=root).code == 0
     (root / "extra.py").write_text("print('new')\n")
     r = seid("status", "--json", cwd=root)
@@ -177,7 +198,7 @@ def test_criteria_only_says_nothing_reruns(repo: Path, seid: SeidRunner) -> None
 
 
 def test_link_out_of_repo_is_a_warning(repo: Path, seid: SeidRunner, tmp_path: Path) -> None:
-    root = project(repo)
+    root = evidenced(project(repo), tmp_path)
     (tmp_path / "elsewhere.csv").write_text("outside\n")
     (root / "data/ext.csv").symlink_to(tmp_path / "elsewhere.csv")
     r = seid("status", cwd=root)
@@ -197,9 +218,9 @@ def test_no_manifest_is_exit_2(repo: Path, seid: SeidRunner) -> None:
     assert "Traceback" not in r.err
 
 
-def test_second_status_reads_nothing(repo: Path, seid: SeidRunner) -> None:
+def test_second_status_reads_nothing(repo: Path, seid: SeidRunner, tmp_path: Path) -> None:
     """After one status, every watched file (old enough to trust) is a stat-cache hit."""
-    root = project(repo)
+    root = evidenced(project(repo), tmp_path)
     for path in root.rglob("*"):
         if path.is_file() and ".git" not in path.parts:
             st = path.stat()

@@ -98,7 +98,7 @@ def test_review_due_at_the_boundary_as_replay_judges_it(project: tuple[Path, Pat
     text = (repo / "sei.yaml").read_text().replace("risk:\n", "risk:\n  review_interval: P30D\n")
     (repo / "sei.yaml").write_text(text)
     run(repo, load_signer(key), echo=False, force=True)
-    predicate = latest_evidence(repo)
+    predicate = latest_evidence(repo).predicate
     assert predicate is not None
     last = finished_at(predicate)
     assert last is not None

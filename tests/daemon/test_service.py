@@ -86,13 +86,15 @@ def test_kill_9_then_restart_catches_the_missed_change(
 ) -> None:
     repo, key = project
     daemon = start_daemon(repo, key)
+    assert bundles(repo) == 1  # no evidence yet: the start-up reconcile ran the baseline
     daemon.stop(signal.SIGKILL)
     _params(repo, gap=0.025)  # nobody watches
     again = start_daemon(repo, key)  # the stale lock file does not block it
-    wait_until(lambda: bundles(repo) == 1, what="reconcile bundle")
+    wait_until(lambda: bundles(repo) == 2, what="reconcile bundle")
     assert again.stop() == 0
     (line,) = [x for x in _events(again, "run started") if x["reasons"] == ["startup-reconcile"]]
     assert line["repo"] == str(repo)
+    assert runs(repo) == 2
 
 
 def test_malformed_manifest_logged_nothing_appended_recovers(
@@ -106,9 +108,9 @@ def test_malformed_manifest_logged_nothing_appended_recovers(
     (line,) = _events(daemon, "input error; nothing appended")
     where = good.count("\n") + 1  # the appended line
     assert str(line["error"]) == f"{repo}/sei.yaml:{where}:1: duplicate key 'risk'"
-    assert bundles(repo) == 0
+    assert bundles(repo) == 1  # the baseline the start-up reconcile attested, nothing more
     (repo / "sei.yaml").write_text(good.replace("< 0.03", "< 0.04"))  # fixed, and moved
-    wait_until(lambda: bundles(repo) == 1, what="bundle after the fix")
+    wait_until(lambda: bundles(repo) == 2, what="bundle after the fix")
     assert daemon.stop() == 0
 
 
@@ -178,7 +180,9 @@ def test_config_file_parsed_with_lines_for_errors(tmp_path: Path) -> None:
         'key = """\nmode = 1\n"""\n[http]\nport = 1\n': ":5: unknown setting http.port",
         "[http]\nport = 1\n[[repos]]\nmode = 'x'\n": ":2: unknown setting http.port",
         "max_concurrent_runs = 0\n": ":1: max_concurrent_runs: input should be greater",
-        "[sidecar]\ntracking_uri = 'http://x'\n": ":1: sidecar needs repo",
+        "[sidecar]\ntracking_uri = 'http://x'\n[[repos]]\npath = 'a'\n[[repos]]\npath = 'b'\n": (
+            ":1: sidecar.repo is required: the config watches 2 repositories"
+        ),
         "[schedules]\nreview_rerun = 1\n": ":2: schedules.review_rerun must be true or false",
     }
     for text, fragment in cases.items():
@@ -235,9 +239,9 @@ def test_a_batch_waits_while_git_rewrites_the_tree(project: tuple[Path, Path]) -
         lock.write_text("")
         _params(repo, gap=0.02)
         time.sleep(1.0)  # five quiet periods
-        assert runs(repo) == 0 and not state.worker.busy()
+        assert runs(repo) == 1 and not state.worker.busy()  # the baseline run only
         lock.unlink()
-        wait_until(lambda: bundles(repo) == 1, what="the run after git let go")
+        wait_until(lambda: bundles(repo) == 2, what="the run after git let go")
     finally:
         service.shutdown()
 
