@@ -81,9 +81,12 @@ def as_text(report: RunReport) -> str:
     if report.status == "up-to-date":
         return "up to date: nothing drifted since the last evidence"
     if report.status == "failed-before":
-        error = ((report.detection.baseline.predicate or {}).get("pipeline") or {}).get("error")
+        pipeline = (report.detection.baseline.predicate or {}).get("pipeline") or {}
+        error = ": ".join(
+            [pipeline.get("error") or "gate error", *pipeline.get("error_lines", [])[-1:]]
+        )
         return (
-            f"nothing drifted since the last run, which failed ({error or 'gate error'}); "
+            f"nothing drifted since the last run, which failed ({error}); "
             "fix the cause, then retry with `seid run --force`"
         )
     lines = []
@@ -99,6 +102,7 @@ def as_text(report: RunReport) -> str:
             lines.append(f"skipped: {', '.join(result.stages_skipped) or '-'}")
         if result.error:
             lines.append(f"error: {result.error}")
+            lines += [f"  {line}" for line in result.error_lines]
         if result.log_path is not None:
             lines.append(f"log: {result.log_path}")
     if report.assessment is not None and report.assessment.verdicts:
