@@ -9,6 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """``repr(value)``, cut to about ``limit`` characters: an error line quotes what it
+    refuses without printing a 40,000-digit number or a 24 KB string in full."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 12]}... ({len(text)} chars)"
+
+
 class SeidError(Exception):
     """An error the user can act on. Exit status 2, as for usage and input errors."""
 

@@ -28,6 +28,7 @@ from securesystemslib.exceptions import VerificationError as SslibVerificationEr
 from securesystemslib.signer import Key, Signature, Signer  # type: ignore[attr-defined]
 
 from seid.errors import InputError, SeidError, VerificationError
+from seid.fsutil import open_regular
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -67,7 +68,7 @@ class Envelope:
 def file_sha256(path: Path) -> str:
     """Lowercase hex SHA-256 of a file, read in 1 MiB blocks."""
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             return hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror}") from None
@@ -101,6 +102,19 @@ def canonical_json(value: Any) -> bytes:
             f"evidence is not plain JSON (NaN, infinity or other type): {exc}"
         ) from None
     return text.encode("ascii")
+
+
+def jcs_sha256(value: Any) -> str:
+    """Hex SHA-256 of ``value`` in RFC 8785 (JCS) canonical JSON: for digests another
+    tool recomputes from the same facts (code versions, a registry version's identity),
+    which any JCS implementation reproduces byte for byte. Signed envelopes keep
+    :func:`canonical_json`, their fixed form."""
+    import rfc8785
+
+    try:
+        return hashlib.sha256(rfc8785.dumps(value)).hexdigest()
+    except (rfc8785.CanonicalizationError, TypeError) as exc:
+        raise SeidError(f"not plain JSON for RFC 8785: {exc}") from None
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:

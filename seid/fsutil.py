@@ -1,20 +1,26 @@
-"""Writing files so that a reader never sees half of one.
+"""Writing files so that a reader never sees half of one; reading only regular files.
 
 Every file seid writes for others to read (plans, sidecars, trusted keys, reports,
 artifact containers) goes through :func:`atomic_output` (or :func:`write_atomic`, its
 one-shot form): a temp file beside the target, fsynced, then renamed over it, or linked
 into place when an existing file must not be clobbered. A crash leaves the old file or
-the new one, never a torn mix; a failure leaves no temp file behind.
+the new one, never a torn mix; a failure leaves no temp file behind. What seid reads
+from a repository (manifests, metrics, keys, inputs) is opened by :func:`open_regular`,
+which refuses a FIFO or a device instead of blocking on it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from seid.errors import InputError
 
 
 @contextlib.contextmanager
@@ -75,3 +81,32 @@ def sei_dir(root: Path, *parts: str) -> Path:
         with contextlib.suppress(FileExistsError):  # another process was first
             write_atomic(ignore, _SEI_GITIGNORE.encode(), replace=False)
     return path
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def open_regular(path: Path, display: str | Path | None = None) -> io.BufferedReader:
+    """Open ``path`` for binary reading only if it is a regular file (symlinks followed).
+
+    The open itself cannot block: a FIFO opened for reading waits for a writer, which
+    would hang a run or a verify for good, so it is opened non-blocking, checked on
+    the descriptor (no race with a rename), and refused with what it is.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        kind = stat.S_IFMT(os.fstat(fd).st_mode)
+        if kind != stat.S_IFREG:
+            what = _KINDS.get(kind, "not a regular file")
+            raise InputError(display or path, f"is {what}, not a regular file; refusing to read it")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

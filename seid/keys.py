@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import re
@@ -42,7 +43,7 @@ from securesystemslib.signer import (  # type: ignore[attr-defined]  # re-export
 )
 
 from seid.errors import InputError, SeidError
-from seid.fsutil import write_atomic
+from seid.fsutil import open_regular, write_atomic
 
 KEY_ENV = "SEID_SIGNING_KEY"
 PUBKEY_ENV = "SEID_SIGNING_PUBKEY"
@@ -219,13 +220,17 @@ def _load_private(path: Path) -> PrivateKeyTypes:
 def _read_private_file(path: Path) -> bytes:
     """Read a private key, checking the mode on the open descriptor (no race)."""
     try:
-        fd = os.open(path, os.O_RDONLY)  # symlinks are fine (Kubernetes secret mounts)
+        handle = open_regular(path)  # symlinks are fine (Kubernetes secret mounts)
     except OSError as exc:
         raise InputError(path, f"cannot read private key: {exc.strerror}") from None
+    with handle:
+        return _read_private(path, handle)
+
+
+def _read_private(path: Path, handle: io.BufferedReader) -> bytes:
+    """The key's bytes, once the open descriptor's mode and size are right."""
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(path, "private key is not a regular file")
+        info = os.fstat(handle.fileno())
         mode = stat.S_IMODE(info.st_mode)
         if mode & 0o077:
             raise InputError(
@@ -235,12 +240,9 @@ def _read_private_file(path: Path) -> bytes:
             )
         if info.st_size > _MAX_KEY_FILE:
             raise InputError(path, "private key file is too large")
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read(_MAX_KEY_FILE + 1)
+        return handle.read(_MAX_KEY_FILE + 1)
     except OSError as exc:
         raise InputError(path, f"cannot read private key: {exc.strerror}") from None
-    finally:
-        os.close(fd)
 
 
 def load_public_key(path: Path) -> Key:
@@ -270,7 +272,7 @@ def p256_from_hex(text: str) -> ec.EllipticCurvePublicKey:
 
 def _load_public(path: Path) -> PublicKeyTypes:
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             data = handle.read(_MAX_KEY_FILE + 1)
     except OSError as exc:
         raise InputError(path, f"cannot read public key: {exc.strerror}") from None
@@ -358,7 +360,8 @@ def trusted_holders(repo_root: Path) -> dict[str, Holder]:
 
 def _read_holder(path: Path) -> Holder:
     try:
-        doc: Any = json.loads(path.read_bytes()[: _MAX_KEY_FILE + 1])
+        with open_regular(path) as handle:
+            doc: Any = json.loads(handle.read(_MAX_KEY_FILE + 1))
     except (OSError, ValueError):
         raise InputError(path, "not a readable JSON key holder record") from None
     found = doc if isinstance(doc, dict) else {}

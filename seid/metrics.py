@@ -129,6 +129,12 @@ def _entry(located: Located, entry: dict[Any, Any], loc: PathKey, name: str) -> 
     low, high = bounds.get("ci_low"), bounds.get("ci_high")
     if low is not None and high is not None and low > high:
         raise located.error((*ploc, "ci_low"), f"metric {name!r}: ci_low is above ci_high")
+    if not _within(value, low, high):
+        raise located.error(
+            (*loc, "value"),
+            f"metric {name!r}: value {value!r} lies outside its own interval "
+            f"[{low!r}, {high!r}]; the metrics are inconsistent",
+        )
     n = power.get("n")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
         raise located.error((*ploc, "n"), f"metric {name!r}: n must be a non-negative integer")
@@ -136,6 +142,13 @@ def _entry(located: Located, entry: dict[Any, Any], loc: PathKey, name: str) -> 
     if method is not None and not isinstance(method, str):
         raise located.error((*ploc, "method"), f"metric {name!r}: method must be a string")
     return Metric(value, low, high, level, n, method)
+
+
+def _within(value: float, low: float | None, high: float | None) -> bool:
+    """A point estimate inside its confidence interval (rounding aside): one outside it
+    (0.9 with [0.0, 0.01]) would let the interval pass a gate the value fails."""
+    slack = 1e-9 * max(1.0, abs(value))
+    return (low is None or value >= low - slack) and (high is None or value <= high + slack)
 
 
 def _known_keys(

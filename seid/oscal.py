@@ -471,7 +471,7 @@ def _measure_props(treatment: Treatment, risk: Risk, m: Measure) -> list[oc.Prop
         prop("control-tier", m.control_tier),
         prop("trigger", m.trigger),
         prop("frequency", m.frequency),
-        prop("metric-threshold", None if m.metric_threshold is None else repr(m.metric_threshold)),
+        prop("metric-threshold", None if m.metric_threshold is None else str(m.metric_threshold)),
         prop("art72-citation", m.art72_citation),
         *_many("input", (f"{name}={value}" for name, value in sorted(m.inputs.items()))),
     ]

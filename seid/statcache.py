@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from seid.errors import InputError
+from seid.fsutil import open_regular
 
 CHUNK = 1 << 20
 RACY_NS = 2_000_000_000
@@ -84,7 +85,7 @@ def hash_file(path: Path, rel: str, hook: ReadHook | None = None) -> tuple[str, 
     buf, view = _buffer()
     for _ in range(MAX_ATTEMPTS):
         try:
-            with open(path, "rb", buffering=0) as f:
+            with open_regular(path, rel) as f:
                 before = StatKey.of(os.fstat(f.fileno()))
                 h = sha256()
                 while n := f.readinto(buf):

@@ -19,6 +19,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from seid.errors import InputError
+from seid.fsutil import open_regular
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
@@ -61,7 +62,7 @@ def read_text(path: Path, *, display: str | None = None, max_bytes: int = MAX_BY
     """The file's text, refusing what no manifest should be: huge, or not UTF-8."""
     name = display or str(path)
     try:
-        with path.open("rb") as fh:
+        with open_regular(path, name) as fh:
             raw = fh.read(max_bytes + 1)
     except FileNotFoundError:
         raise InputError(name, "no such file") from None
@@ -186,10 +187,29 @@ def load_yaml_text(text: str, name: str) -> Located:
     return Located(name, data, located.values, located.keys)
 
 
+_INT_TAG = "tag:yaml.org,2002:int"
+MAX_INT_DIGITS = 64  # nothing seid reads needs more; Python refuses past 4,300 anyway
+
+
+def _scalar(node: ScalarNode, loader: _StrictLoader, name: str) -> Any:
+    """A scalar's value; an integer too long to be a setting is refused at its place
+    (converting one past Python's limit raised ValueError: a traceback in the CLI and a
+    dead worker in the daemon)."""
+    if node.tag == _INT_TAG and len(node.value) > MAX_INT_DIGITS:
+        line, col = _mark(node)
+        message = f"integer too long: {len(node.value)} characters (at most {MAX_INT_DIGITS})"
+        raise InputError(name, message, line, col)
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError as exc:
+        line, col = _mark(node)
+        raise InputError(name, f"cannot read this value: {exc}", line, col) from None
+
+
 def _convert(node: Node, loc: PathKey, loader: _StrictLoader, out: Located) -> Any:
     out.values[loc] = _mark(node)
     if isinstance(node, ScalarNode):
-        return loader.construct_object(node, deep=True)
+        return _scalar(node, loader, out.path)
     if isinstance(node, SequenceNode):
         return [_convert(item, (*loc, i), loader, out) for i, item in enumerate(node.value)]
     if isinstance(node, MappingNode):
@@ -198,7 +218,7 @@ def _convert(node: Node, loc: PathKey, loader: _StrictLoader, out: Located) -> A
             if not isinstance(key_node, ScalarNode):
                 line, col = _mark(key_node)
                 raise InputError(out.path, "mapping keys must be plain scalars", line, col)
-            key = loader.construct_object(key_node, deep=True)
+            key = _scalar(key_node, loader, out.path)
             if isinstance(key, bool | float) or key is None:
                 line, col = _mark(key_node)
                 raise InputError(

@@ -155,7 +155,8 @@ if p.get("touch"):
 if p.get("exit"):
     raise SystemExit(p["exit"])
 if not p.get("no_metrics"):
-    json.dump({"gap": p["gap"], "accuracy": 0.8}, open("metrics.json", "w"))
+    gap = {"value": p["gap"], "power": p["power"]} if p.get("power") else p["gap"]
+    json.dump({"gap": gap, "accuracy": 0.8}, open("metrics.json", "w"))
 """
 
 

@@ -611,3 +611,111 @@ def test_odd_keys_and_values_stay_on_one_line() -> None:
         with pytest.raises(InputError) as caught:
             load_manifest_text(edit(old, new), "sei.yaml")
         assert "\n" not in str(caught.value), str(caught.value)
+
+
+# A manifest as teams write it for the sei engine: a post-market measure with the
+# engine's monitoring fields, and fields of the engine's that seid has no use for.
+SEI_ENGINE = """\
+apiVersion: venturalitica.ai/v1alpha1
+kind: AISystem
+system: {name: credit-scorer, owner_team: risk-analytics}
+pipeline: {tool: dvc, metrics: metrics.json}
+risk:
+  appetite: {individual: MEDIUM}
+  overall_residual_criterion: MEDIUM
+  risks:
+    - id: drift-harm
+      impact: {individual: HIGH}
+      likelihood: LIKELY
+      dpia_reference: DPIA-2024-07
+      treat:
+        - method: REDUCE
+          controls: [monitoring-dashboard]
+          measures:
+            - id: psi
+              metric: population_stability
+              constraint: "< 0.25"
+              lifecycle: [monitoring]
+              trigger: scheduled
+              frequency: P1M
+              metric_threshold: "< 0.03"
+              art72_citation: "Art. 72(2)"
+              article: "72"
+              standard_clauses: ["ISO/IEC 23894:2023 6.6"]
+              inputs: {reference: data/reference.csv}
+              dashboard_url: https://grafana.example/d/psi
+"""
+
+
+def test_a_sei_engine_manifest_reads_every_field_and_warns_on_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "venth.yaml").write_text(SEI_ENGINE)
+    manifest = load_manifest(tmp_path)
+    (_, measure), *_ = manifest.iter_measures()
+    assert measure.metric_threshold == Constraint("<", 0.03)
+    assert measure.frequency == "P1M" and measure.trigger == "scheduled"
+    assert measure.art72_citation == "Art. 72(2)" and measure.post_market
+    assert [w.split(": warning: ")[0] for w in manifest.warnings] == [
+        f"{tmp_path}/venth.yaml:3:31",
+        f"{tmp_path}/venth.yaml:12:7",
+        f"{tmp_path}/venth.yaml:28:15",
+    ]
+    assert manifest.warnings[0].endswith("system.owner_team: not a field seid uses; ignored")
+
+
+def test_metric_threshold_is_a_number_or_a_constraint() -> None:
+    number = load_manifest_text(SEI_ENGINE.replace('"< 0.03"', "0.03"), "sei.yaml")
+    (_, measure), *_ = number.iter_measures()
+    assert measure.metric_threshold == 0.03
+    with pytest.raises(InputError, match=r"sei\.yaml:23:33: .*metric_threshold.*finite number"):
+        load_manifest_text(SEI_ENGINE.replace('"< 0.03"', "[0.03]"), "sei.yaml")
+
+
+def test_a_field_seid_uses_with_a_wrong_value_stays_an_error_in_sei_vocabulary() -> None:
+    with pytest.raises(InputError, match=r"sei\.yaml:22:26: .*frequency"):
+        load_manifest_text(SEI_ENGINE.replace("P1M", "monthly"), "sei.yaml")
+
+
+def test_a_seid_1_manifest_still_refuses_an_unknown_key() -> None:
+    text = SEI_ENGINE.replace("apiVersion: venturalitica.ai/v1alpha1\nkind: AISystem\n", "")
+    with pytest.raises(
+        InputError, match=r"sei\.yaml:2:31: system\.owner_team: unknown key 'owner_team'"
+    ):
+        load_manifest_text("version: seid/1\n" + text, "sei.yaml")
+
+
+def test_the_cli_prints_each_warning_once_and_succeeds(seid: SeidRunner, tmp_path: Path) -> None:
+    (tmp_path / "venth.yaml").write_text(SEI_ENGINE)
+    result = seid("analyze", cwd=tmp_path)
+    assert result.code == 0, result.err
+    lines = result.err.splitlines()
+    assert sum("not a field seid uses" in line for line in lines) == 3
+    assert "venth.yaml:28:15: warning: risk.risks[0].treat[0].measures[0].dashboard_url" in (
+        result.err
+    )
+
+
+def test_a_huge_integer_in_the_manifest_is_one_line(seid: SeidRunner, tmp_path: Path) -> None:
+    huge = EXAMPLE.replace("system: {", "system: {x: " + "9" * 5000 + ", ", 1)
+    (tmp_path / "sei.yaml").write_text(huge)
+    result = seid("status", cwd=tmp_path)
+    assert_one_line_error(result, "sei.yaml:2:13: integer too long: 5000 characters")
+
+
+@pytest.mark.parametrize(
+    "text", ["< " + "1" * 40_000 + "x", "<" + " " * 24_000 + "1", "< 1." + "0" * 70]
+)
+def test_a_long_constraint_is_refused_with_its_value_cut(text: str) -> None:
+    """A 40,000-digit constraint took 46 s to refuse (and held the daemon): the length is
+    bounded before the pattern runs, and the error quotes only the value's start."""
+    with pytest.raises(ValueError, match="longer than 64 characters") as err:
+        Constraint.parse(text)
+    assert len(str(err.value)) < 120
+
+
+def test_a_long_constraint_in_the_manifest_is_one_short_line(
+    seid: SeidRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "sei.yaml").write_text(EXAMPLE.replace('"< 0.03"', '"< ' + "3" * 40_000 + '"'))
+    result = seid("analyze", cwd=tmp_path)
+    assert_one_line_error(result, "sei.yaml:", "longer than 64 characters")
+    assert len(result.err) < 300

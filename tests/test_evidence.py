@@ -291,3 +291,16 @@ def test_only_canonical_base64_verifies(entry: bytes, trusted: dict[str, Key]) -
     urlsafe["payload"] = base64.urlsafe_b64encode(base64.b64decode(urlsafe["payload"])).decode()
     urlsafe["signatures"][0]["sig"] = base64.urlsafe_b64encode(base64.b64decode(sig)).decode()
     assert evidence.verify(evidence.canonical_json(urlsafe), trusted).statement
+
+
+def test_digests_other_tools_recompute_are_rfc_8785() -> None:
+    """JCS writes UTF-8 as is and numbers in ECMAScript form (1.0 is 1), unlike the
+    ASCII-escaped form seid signs: a JCS library elsewhere gets the same digest."""
+    import hashlib
+
+    from seid.evidence import canonical_json, jcs_sha256
+
+    value = {"b": 1.0, "a": "modèle"}
+    expected = hashlib.sha256('{"a":"modèle","b":1}'.encode()).hexdigest()
+    assert jcs_sha256(value) == expected
+    assert hashlib.sha256(canonical_json(value)).hexdigest() != expected

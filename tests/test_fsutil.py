@@ -1,15 +1,19 @@
-"""Atomic writes: whole or nothing, modes, and no clobbering when asked."""
+"""Atomic writes (whole or nothing, modes, no clobbering when asked); regular-file reads."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from seid.fsutil import atomic_output, sei_dir, write_atomic
+from seid.errors import InputError
+from seid.fsutil import atomic_output, open_regular, sei_dir, write_atomic
+from tests.conftest import SeidRunner, assert_one_line_error
 
 
 def test_replaces_whole_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -81,3 +85,47 @@ def test_sei_dir_keeps_all_but_trust_out_of_git(tmp_path: Path) -> None:
         check=True,
     ).stdout.split()
     assert sorted(p for p in listed if p != "??") == [".sei/.gitignore", ".sei/trust/k.pub"]
+
+
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (lambda p: os.mkfifo(p), "is a FIFO"),
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: p.symlink_to("/dev/null"), "is a character device"),
+    ],
+)
+def test_only_regular_files_are_opened(tmp_path: Path, make: Any, what: str) -> None:
+    """A FIFO opened for reading would wait for a writer for ever: refused at once."""
+    path = tmp_path / "metrics.json"
+    make(path)
+    with pytest.raises(InputError, match=f"metrics.json: {what}, not a regular file"):
+        open_regular(path)
+
+
+def test_a_symlink_to_a_regular_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / "real").write_bytes(b"ok")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with open_regular(tmp_path / "link") as fh:
+        assert fh.read() == b"ok"
+
+
+def test_a_fifo_as_a_trusted_key_is_one_line_not_a_hang(
+    seid: SeidRunner, command_project: tuple[Path, Path]
+) -> None:
+    repo, _ = command_project
+    os.mkfifo(repo / ".sei" / "trust" / "0123abcd.pub")
+    result = seid("verify", cwd=repo, timeout=30)
+    assert_one_line_error(result, "0123abcd.pub: is a FIFO, not a regular file")
+
+
+def test_a_fifo_as_the_metrics_file_is_a_gate_error(command_project: tuple[Path, Path]) -> None:
+    from seid import keys
+    from seid.run import run
+
+    repo, key = command_project
+    (repo / "params.json").write_text(json.dumps({"gap": 0.01, "no_metrics": True}))
+    os.mkfifo(repo / "metrics.json")
+    report = run(repo, keys.load_signer(key), echo=False)
+    assert report.gate == "error" and report.result is not None
+    assert "metrics.json: is a FIFO, not a regular file" in str(report.result.error)

@@ -70,6 +70,8 @@ def test_lookup_prefers_the_first_name_present() -> None:
         ({"m": {"value": 0.1, "power": {"ci_level": 95}}}, "ci_level must be in (0, 1)", 5),
         ({"m": {"value": 0.1, "power": {"ci_low": 2, "ci_high": 1}}}, "ci_low is above", 5),
         ({"m": {"value": 0.1, "power": [1]}}, "power must be a mapping", 4),
+        ({"m": {"value": 0.9, "power": {"ci_low": 0.0, "ci_high": 0.01}}}, "outside its own", 3),
+        ({"m": {"value": -1, "power": {"ci_low": 0.0}}}, "outside its own interval [0.0, None]", 3),
         ({"a.b": 1, "a": {"b": 2}}, "metric 'a.b' is given twice", 4),
         ([1, 2], "must be a mapping", 1),
     ],

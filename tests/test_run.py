@@ -160,3 +160,15 @@ def test_without_a_key_run_says_so(command_project: tuple[Path, Path], seid: Sei
 
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups, inotify")
+
+
+def test_a_value_outside_its_own_interval_is_an_error_not_a_pass(
+    command_project: tuple[Path, Path],
+) -> None:
+    """0.9 with the interval [0.0, 0.01] would pass a `< 0.03` gate on its interval alone."""
+    repo, key = command_project
+    _params(repo, gap=0.9, power={"ci_low": 0.0, "ci_high": 0.01})
+    report = run(repo, keys.load_signer(key), echo=False)
+    assert report.gate == "error"
+    assert report.result is not None and report.result.error is not None
+    assert "value 0.9 lies outside its own interval [0.0, 0.01]" in report.result.error

@@ -86,3 +86,22 @@ def test_tab_and_crlf_are_allowed() -> None:
 def test_walk_strings_yields_keys_and_values() -> None:
     found = dict(walk_strings({"k": ["v", {"n": 1}]}))
     assert found == {("k",): "k", ("k", 0): "v", ("k", 1, "n"): "n"}
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("a: " + "9" * 5000 + "\n", "x.yaml:1:4:"),  # past Python's 4,300-digit limit
+        ("a: -" + "1" * 70 + "\n", "x.yaml:1:4:"),
+        ("a:\n  " + "7" * 100 + ": b\n", "x.yaml:2:3:"),  # as a key
+    ],
+)
+def test_an_integer_too_long_to_be_a_setting_is_placed(text: str, where: str) -> None:
+    with pytest.raises(InputError) as err:
+        load_yaml_text(text, "x.yaml")
+    assert str(err.value).startswith(where) and "integer too long" in str(err.value)
+    assert len(str(err.value)) < 120  # the value itself is never echoed
+
+
+def test_sixty_four_digits_still_read() -> None:
+    assert load_yaml_text("a: " + "1" * 64 + "\n", "x.yaml").data == {"a": int("1" * 64)}

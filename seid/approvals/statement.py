@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import rfc8785
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
 from seid import evidence
@@ -154,7 +153,7 @@ def analysis_digest(manifest: Manifest) -> str:
     JCS implementation recomputes it. Its values are identifiers, level names, booleans
     and nulls (no numbers, ASCII only), for which these are the bytes seid's own sorted,
     compact form gave: approvals bound before keep their meaning."""
-    return sha256_ref(rfc8785.dumps(analyze(manifest.risk).to_dict()))
+    return f"sha256:{evidence.jcs_sha256(analyze(manifest.risk).to_dict())}"
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -72,7 +75,21 @@ def daemon(
         return _configure(config_path, repos, key, mode, polling, http_address)
 
     config, signer = configure()
-    raise SystemExit(Service(config, signer, reload=configure).serve())
+    code = Service(config, signer, reload=configure).serve()
+    _leave(code)
+
+
+def _leave(code: int) -> NoReturn:
+    """Exit now that the service has stopped, without joining the scheduler's threads.
+
+    Runs are stopped and appends finished by then; a scheduled job still in a call that
+    hangs (a registry or remote that does not answer) must not hold the exit past
+    systemd's stop timeout, as interpreter shutdown would, waiting for its thread.
+    """
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def _configure(
@@ -103,4 +120,6 @@ def _configure(
             raise SeidError(f"--http: {err}") from None
     if not config.repos:
         raise SeidError(f"no repositories to watch (none in {path}, none given)")
+    if config.sidecar is not None:
+        config.sidecar.root  # noqa: B018 - refuses an audit with no ledger to write to
     return config, load_signer(key or config.key)

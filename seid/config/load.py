@@ -7,6 +7,8 @@ reported, as one line, because that is the one a person fixes first.
 
 from __future__ import annotations
 
+import copy
+import logging
 import os
 import re
 from pathlib import Path
@@ -16,12 +18,14 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from seid.config.model import DEFER_CHECKS, Manifest
+from seid.config.model import DEFER_CHECKS, SEI_API_VERSION, Manifest
 from seid.config.semantics import did_you_mean, dotted, problems
 from seid.errors import InputError
 from seid.locate import manifest_path
 from seid.yamlsafe import Located, check_controls, load_yaml_text, read_text, walk_strings
 
+_log = logging.getLogger(__name__)
+_WARNED: set[tuple[str, str]] = set()
 _KEY_MARK = "[key]"
 _QUOTED = re.compile(r"'([^']*)'")
 # Outside YAML's printable set (YAML 1.1, 5.1); the C0/C1 controls are refused before.
@@ -29,10 +33,16 @@ _UNPRINTABLE = re.compile("[\ud800-\udfff\ufffe\uffff]")
 
 
 def load_manifest(root: Path) -> Manifest:
-    """Read and validate the manifest at the root of a project."""
+    """Read and validate the manifest at the root of a project; its warnings are logged
+    (on stderr from the CLI, in the daemon's log), once per manifest version."""
     path = manifest_path(root)
     text = read_text(path, display=_display(path))
-    return load_manifest_text(text, _display(path)).located_at(path, text.encode("utf-8"))
+    manifest = load_manifest_text(text, _display(path)).located_at(path, text.encode("utf-8"))
+    for warning in manifest.warnings:
+        if (manifest.manifest_digest, warning) not in _WARNED:
+            _WARNED.add((manifest.manifest_digest, warning))
+            _log.warning(warning)
+    return manifest
 
 
 def load_manifest_text(text: str, name: str) -> Manifest:
@@ -45,8 +55,12 @@ def load_manifest_text(text: str, name: str) -> Manifest:
         line, col = located.where(())
         message = "a manifest is a mapping of sections (version, system, ...)"
         raise InputError(name, message, line or 1, col or 1)
+    data: Any = located.data
+    unused: list[str] = []
+    if _sei_vocabulary(data, name):
+        data, unused = _without_unused(located)
     try:
-        manifest = Manifest.model_validate(located.data, context={DEFER_CHECKS: True})
+        manifest = Manifest.model_validate(data, context={DEFER_CHECKS: True})
     except ValidationError as exc:
         errors = [(err["type"] == "missing", _from_pydantic(located, err)) for err in exc.errors()]
         raise _first(errors) from None
@@ -55,7 +69,40 @@ def load_manifest_text(text: str, name: str) -> Manifest:
     ]
     if found:
         raise _first(found)
-    return manifest.located_at(Path(name), text.encode("utf-8"))
+    return manifest.located_at(Path(name), text.encode("utf-8")).warned(unused)
+
+
+def _sei_vocabulary(data: dict[str, Any], name: str) -> bool:
+    """A manifest written for the sei engine: its ``apiVersion``, or a ``venth.yaml``.
+
+    Those carry fields of the engine's that seid has no use for; a ``version: seid/1``
+    manifest keeps refusing every unknown key, so a typo never passes unnoticed there.
+    """
+    return data.get("apiVersion") == SEI_API_VERSION or Path(name).name == "venth.yaml"
+
+
+def _without_unused(located: Located) -> tuple[Any, list[str]]:
+    """The document without the keys seid does not know, and a warning for each."""
+    try:
+        Manifest.model_validate(located.data, context={DEFER_CHECKS: True})
+        return located.data, []
+    except ValidationError as exc:
+        extra = [tuple(e["loc"]) for e in exc.errors() if e["type"] == "extra_forbidden"]
+    data = copy.deepcopy(located.data)
+    warnings: list[tuple[int, int, str]] = []
+    for raw in extra:
+        loc = _in_document(located.data, raw)
+        if loc != raw:
+            continue  # not a key of the document as written (a union's branch name)
+        parent = data
+        for part in loc[:-1]:
+            parent = parent[part]
+        del parent[loc[-1]]
+        where = located.error(loc, "", key=True)
+        line, col = where.line or 0, where.col or 0
+        message = f"{dotted(loc)}: not a field seid uses; ignored"
+        warnings.append((line, col, f"{where.path}:{line}:{col}: warning: {message}"))
+    return data, [text for *_, text in sorted(warnings)]
 
 
 def _check_printable(text: str, name: str) -> None:

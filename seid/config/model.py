@@ -22,7 +22,6 @@ from pydantic import (
     Field,
     PrivateAttr,
     StrictBool,
-    StrictFloat,
     StrictInt,
     ValidationInfo,
     model_validator,
@@ -38,10 +37,12 @@ from seid.config.values import (
     Level,
     Likelihood,
     RepoPath,
+    ThresholdField,
 )
 
 # Validation context flag: leave cross-field checks to the caller, who can locate them.
 DEFER_CHECKS = "seid.defer_checks"
+SEI_API_VERSION = "venturalitica.ai/v1alpha1"  # the sei engine's manifests
 
 
 class Section(BaseModel):
@@ -146,7 +147,7 @@ class Measure(Section):
     inputs: dict[str, str] = {}
     trigger: str | None = None
     frequency: IsoDuration | None = None
-    metric_threshold: StrictFloat | None = Field(default=None, allow_inf_nan=False)
+    metric_threshold: ThresholdField | None = None  # a number or a constraint string
     art72_citation: str | None = None
 
     @property
@@ -244,6 +245,7 @@ class Manifest(Section):
 
     _path: Path = PrivateAttr(default=Path("sei.yaml"))
     _digest: str = PrivateAttr(default="")
+    _warnings: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Manifest:
@@ -268,6 +270,15 @@ class Manifest(Section):
         """Record where this manifest came from and the digest of its exact bytes."""
         self._path = path
         self._digest = hashlib.sha256(raw).hexdigest()
+        return self
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """``path:line:col: warning: ...`` lines for what was read but is not used."""
+        return self._warnings
+
+    def warned(self, warnings: list[str]) -> Manifest:
+        self._warnings = tuple(warnings)
         return self
 
     def iter_measures(self) -> Iterator[tuple[Risk, Measure]]:

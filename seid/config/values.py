@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, Pl
 from pydantic_core import PydanticCustomError
 
 from seid.compare import COMPARATORS, DEFAULT_TOLERANCE, compare
+from seid.errors import shown
 
 
 class _Ranked(StrEnum):
@@ -52,7 +53,10 @@ class Level(_Ranked):
     VERY_HIGH = "VERY_HIGH"
 
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+# One way to match each number, so a refused constraint costs linear time (the
+# ambiguous ``\d+\.?\d*`` backtracked quadratically on a long run of digits).
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+MAX_CONSTRAINT = 64  # characters: ``<= 0.0300000`` needs a dozen
 _COMPARATOR = "|".join(sorted(map(re.escape, COMPARATORS), key=len, reverse=True))
 _CONSTRAINT = re.compile(rf"\s*({_COMPARATOR})\s*({_NUMBER})\s*", re.ASCII)
 
@@ -67,15 +71,17 @@ class Constraint:
     @classmethod
     def parse(cls, text: str) -> Constraint:
         """Parse ``"< 0.03"``; ValueError says what is wrong."""
+        if len(text) > MAX_CONSTRAINT:
+            raise ValueError(f"constraint {shown(text)} is longer than {MAX_CONSTRAINT} characters")
         match = _CONSTRAINT.fullmatch(text)
         if match is None:
             raise ValueError(
-                f"constraint {text!r} does not parse; write a comparator "
+                f"constraint {shown(text)} does not parse; write a comparator "
                 f"({', '.join(COMPARATORS)}) and a number, e.g. '< 0.03'"
             )
         threshold = float(match.group(2))
         if not math.isfinite(threshold):
-            raise ValueError(f"constraint {text!r} has a threshold that is not finite")
+            raise ValueError(f"constraint {shown(text)} has a threshold that is not finite")
         return cls(match.group(1), threshold)
 
     def holds(self, observed: float, tolerance: float = DEFAULT_TOLERANCE) -> bool:
@@ -103,6 +109,24 @@ def _constraint(value: Any) -> Constraint:
 
 ConstraintField = Annotated[
     Constraint, PlainValidator(_constraint), PlainSerializer(str, return_type=str)
+]
+
+
+def _threshold(value: Any) -> float | Constraint:
+    """The sei engine's ``metric_threshold``: a finite number, or a constraint string."""
+    if isinstance(value, str):
+        return _constraint(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise PydanticCustomError(
+            "threshold",
+            "expected a finite number or a constraint such as '< 0.03', got {got}",
+            {"got": repr(value)[:40]},
+        )
+    return float(value)
+
+
+ThresholdField = Annotated[
+    float | Constraint, PlainValidator(_threshold), PlainSerializer(str, return_type=str)
 ]
 
 _DURATION = re.compile(

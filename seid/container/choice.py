@@ -68,7 +68,7 @@ def choose(source: BinaryIO, size: int, level: Level) -> Choice:
             width = _best_width(zstd, parts, plain)
         if width:
             aligned = samples(source, size, width, start)
-            shuffled = zstd.size([shuffle.planes(p, width) for p in aligned])
+            shuffled = zstd.size([shuffle.sample_planes(p, width) for p in aligned])
             if shuffled < min(plain, sum(map(len, parts)) * INCOMPRESSIBLE):
                 return Choice(Codec.SHUFFLE_ZSTD, _fast(level, 1), width, start)
         if plain >= sum(map(len, parts)) * INCOMPRESSIBLE:
@@ -90,7 +90,7 @@ def _best_width(zstd: _Zstd, parts: list[bytes], plain: int) -> int:
     they are (an unknown binary: a pickle or a raw ``.bin`` of weights, say)."""
     best, best_size = 0, plain * INCOMPRESSIBLE
     for width in _TRY_WIDTHS:
-        compressed = zstd.size([shuffle.planes(p, width) for p in parts])
+        compressed = zstd.size([shuffle.sample_planes(p, width) for p in parts])
         if compressed < best_size:
             best, best_size = width, compressed
     return best

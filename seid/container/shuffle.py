@@ -70,6 +70,13 @@ def planes(block: bytes, width: int) -> bytes:
     if np is not None:  # a transpose in C: five times the speed of strided slices
         grid = np.frombuffer(block, dtype=np.uint8, count=whole).reshape(-1, width)
         return grid.T.tobytes() + block[whole:]  # type: ignore[no-any-return]
+    return sample_planes(block, width)
+
+
+def sample_planes(block: bytes, width: int) -> bytes:
+    """:func:`planes` by strided slices: as fast as numpy on the samples a codec is
+    chosen on, and it leaves numpy unimported for a file that is never shuffled."""
+    whole = len(block) - len(block) % width
     return b"".join(block[k:whole:width] for k in range(width)) + block[whole:]
 
 

@@ -29,8 +29,10 @@ Example::
     mode = "run"                           # or "detect": attest the drift, re-run nothing
     polling = false                        # true on NFS and other file systems without inotify
 
-Errors are one line, ``file:line: message``, so a broken config never starts a daemon
-that watches the wrong thing.
+The file is validated by pydantic models (as ``sei.yaml`` is), and every error is one
+line, ``file:line: message``, at the line of the setting itself (``repos[1].mode`` on
+the second ``[[repos]]`` table, not the first), so a broken config never starts a
+daemon that watches the wrong thing.
 """
 
 from __future__ import annotations
@@ -42,7 +44,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from seid.errors import InputError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+
+from seid.errors import InputError, SeidError
 
 DEFAULT_PATH = Path("/etc/seid/seid.toml")
 Mode = Literal["run", "detect"]
@@ -67,9 +79,21 @@ class Schedules:
 
 @dataclass(frozen=True)
 class Sidecar:
+    """The registry audit: which registry, the alias it watches, and the repository
+    whose ledger takes the findings (by default the one repository the daemon watches)."""
+
     tracking_uri: str
-    repo: Path
+    repo: Path | None = None
     alias: str = "champion"
+
+    @property
+    def root(self) -> Path:
+        if self.repo is None:
+            raise SeidError(
+                "[sidecar] needs repo: the daemon watches several repositories "
+                "(or none), so name the one whose ledger takes the findings"
+            )
+        return self.repo
 
 
 @dataclass(frozen=True)
@@ -90,51 +114,71 @@ class DaemonConfig:
         So ``seid@<path>.service`` instances share ``/etc/seid/seid.toml``'s options
         without each one also locking every repository that file lists.
         """
-        return replace(self, repos=tuple(repos)) if repos else self
+        if not repos:
+            return self
+        sidecar = self.sidecar
+        if sidecar is not None and sidecar.repo is None and len(repos) == 1:
+            sidecar = replace(sidecar, repo=repos[0].path)
+        return replace(self, repos=tuple(repos), sidecar=sidecar)
 
 
-class _Reader:
-    """Typed access to one TOML table, with errors placed at the key's line."""
+class _Table(BaseModel):
+    """A TOML table: unknown settings are errors, types are not coerced."""
 
-    def __init__(self, path: Path, text: str, table: Mapping[str, Any], where: str) -> None:
-        self.path, self.text, self.table, self.where = path, text, table, where
-        self.used: set[str] = set()
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    def error(self, key: str, message: str) -> InputError:
-        return InputError(str(self.path), message, _line_of(self.text, key))
 
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
-        self.used.add(key)
-        if key not in self.table:
-            return default
-        value = self.table[key]
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            name = (
-                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            )
-            raise self.error(key, f"{self.where}{key} must be a {name}, got {value!r}")
+class _Debounce(_Table):
+    quiet: float = Field(1.0, gt=0, allow_inf_nan=False)
+    max_latency: float = Field(30.0, ge=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Debounce:
+        if self.max_latency < self.quiet:
+            raise ValueError("need 0 < debounce.quiet <= debounce.max_latency")
+        return self
+
+
+class _Schedules(_Table):
+    reconcile: float = Field(600.0, ge=0, allow_inf_nan=False)
+    verify: float = Field(3600.0, ge=0, allow_inf_nan=False)
+    review: float = Field(3600.0, ge=0, allow_inf_nan=False)
+    review_rerun: bool = False
+    publish: float = Field(0.0, ge=0, allow_inf_nan=False)
+    registry_audit: float = Field(300.0, ge=0, allow_inf_nan=False)
+
+
+class _Http(_Table):
+    address: str | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_address(value)
         return value
 
-    def seconds(self, key: str, default: float) -> float:
-        value = float(self.get(key, (int, float), default))
-        if value < 0:
-            raise self.error(key, f"{self.where}{key} must not be negative")
-        return value
 
-    def table_of(self, key: str) -> _Reader:
-        sub = self.get(key, dict, {})
-        return _Reader(self.path, self.text, sub, f"{self.where}{key}.")
-
-    def finish(self) -> None:
-        for key in self.table:
-            if key not in self.used:
-                raise self.error(key, f"unknown setting {self.where}{key}")
+class _Sidecar(_Table):
+    tracking_uri: str | None = None
+    repo: str | None = None
+    alias: str = "champion"
 
 
-def _line_of(text: str, key: str) -> int | None:
-    pattern = re.compile(rf"^\s*(\[+\s*)?{re.escape(key)}\b", re.MULTILINE)
-    match = pattern.search(text)
-    return text.count("\n", 0, match.start()) + 1 if match else None
+class _Repo(_Table):
+    path: str
+    mode: Mode = "run"
+    polling: bool = False
+
+
+class _File(_Table):
+    key: str | None = None
+    max_concurrent_runs: int = Field(1, ge=1)
+    debounce: _Debounce = _Debounce()
+    schedules: _Schedules = _Schedules()
+    http: _Http = _Http()
+    sidecar: _Sidecar = _Sidecar()
+    repos: list[_Repo] = []
 
 
 def load(path: Path, *, required: bool = True) -> DaemonConfig:
@@ -158,64 +202,122 @@ def load(path: Path, *, required: bool = True) -> DaemonConfig:
 
 
 def parse(path: Path, text: str, data: Mapping[str, Any]) -> DaemonConfig:
-    top = _Reader(path, text, data, "")
-    key = top.get("key", str, None)
-    debounce = top.table_of("debounce")
-    quiet, latency = debounce.seconds("quiet", 1.0), debounce.seconds("max_latency", 30.0)
-    if quiet <= 0 or latency < quiet:
-        raise debounce.error("quiet", "need 0 < debounce.quiet <= debounce.max_latency")
-    debounce.finish()
-    concurrent = top.get("max_concurrent_runs", int, 1)
-    if concurrent < 1:
-        raise top.error("max_concurrent_runs", "max_concurrent_runs must be at least 1")
-    config = DaemonConfig(
-        repos=tuple(_repo(path, text, item, i) for i, item in enumerate(_repos(top))),
-        key=_resolve(path, key) if key else None,
-        quiet=quiet,
-        max_latency=latency,
-        max_concurrent_runs=concurrent,
-        schedules=_schedules(top.table_of("schedules")),
-        http=_http(top.table_of("http")),
-        sidecar=_sidecar(path, top.table_of("sidecar")),
+    """The validated file as the daemon's value objects; relative paths resolved."""
+    try:
+        raw = _File.model_validate(data)
+    except ValidationError as exc:  # the earliest in the file: the one a person fixes first
+        placed = [(_line_at(text, tuple(e["loc"])) or 0, _message(e)) for e in exc.errors()]
+        line, message = min(placed, key=lambda item: item[0])
+        raise InputError(str(path), message, line or None) from None
+    return DaemonConfig(
+        repos=tuple(RepoConfig(_resolve(path, r.path), r.mode, r.polling) for r in raw.repos),
+        key=_resolve(path, raw.key) if raw.key else None,
+        quiet=raw.debounce.quiet,
+        max_latency=raw.debounce.max_latency,
+        max_concurrent_runs=raw.max_concurrent_runs,
+        schedules=Schedules(**raw.schedules.model_dump()),
+        http=parse_address(raw.http.address) if raw.http.address else None,
+        sidecar=_sidecar(path, text, raw),
         source=path,
     )
-    top.finish()
-    return config
 
 
-def _repos(top: _Reader) -> list[Any]:
-    items: list[Any] = top.get("repos", list, [])
-    for item in items:
-        if not isinstance(item, dict):
-            raise top.error("repos", "each [[repos]] entry must be a table")
-    return items
+def _sidecar(path: Path, text: str, raw: _File) -> Sidecar | None:
+    """The sidecar's settings; its repo defaults to the one repository the file lists."""
+    table = raw.sidecar
+    if table.tracking_uri is None:
+        return None
+    if table.repo is not None:
+        return Sidecar(table.tracking_uri, _resolve(path, table.repo), table.alias)
+    if len(raw.repos) > 1:
+        raise InputError(
+            str(path),
+            f"sidecar.repo is required: the config watches {len(raw.repos)} repositories; "
+            "name the one whose ledger takes the findings",
+            _line_at(text, ("sidecar",)),
+        )
+    repo = _resolve(path, raw.repos[0].path) if raw.repos else None
+    return Sidecar(table.tracking_uri, repo, table.alias)
 
 
-def _repo(path: Path, text: str, item: Mapping[str, Any], index: int) -> RepoConfig:
-    reader = _Reader(path, text, item, f"repos[{index}].")
-    where = reader.get("path", str, None)
-    if where is None:
-        raise reader.error("repos", f"repos[{index}] needs a path")
-    mode = reader.get("mode", str, "run")
-    if mode not in ("run", "detect"):
-        raise reader.error("mode", f"repos[{index}].mode must be run or detect, got {mode!r}")
-    polling = reader.get("polling", bool, False)
-    reader.finish()
-    return RepoConfig(_resolve(path, where), mode, polling)
-
-
-def _schedules(reader: _Reader) -> Schedules:
-    base = Schedules()
-    out = Schedules(
-        reconcile=reader.seconds("reconcile", base.reconcile),
-        verify=reader.seconds("verify", base.verify),
-        review=reader.seconds("review", base.review),
-        review_rerun=reader.get("review_rerun", bool, False),
-        publish=reader.seconds("publish", base.publish),
-        registry_audit=reader.seconds("registry_audit", base.registry_audit),
-    )
-    reader.finish()
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out
+
+
+def _message(err: ErrorDetails) -> str:
+    loc = tuple(err["loc"])
+    where, kind, value = _dotted(loc), err["type"], err.get("input")
+    if kind == "extra_forbidden":
+        return f"unknown setting {where}"
+    if kind == "missing":
+        return f"{where} is required"
+    if kind == "literal_error":
+        expected = " or ".join(re.findall(r"'([^']*)'", str((err.get("ctx") or {})["expected"])))
+        return f"{where} must be {expected}, got {value!r}"
+    if kind == "value_error":  # a validator's own sentence
+        text = str((err.get("ctx") or {}).get("error", err["msg"]))
+        return f"{where}: {text}" if where and not text.startswith(where) else text
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"{where} must be {_KINDS.get(kind.split('_')[0], 'of another type')}, got {value!r}"
+    return f"{where}: {err['msg'].lower()}" if where else err["msg"]
+
+
+_KINDS = {
+    "float": "a number",
+    "int": "an integer",
+    "bool": "true or false",
+    "string": "a string",
+    "list": "a list of tables",
+    "model": "a table",
+    "dict": "a table",
+}
+
+
+def _line_at(text: str, loc: tuple[str | int, ...]) -> int | None:
+    """The line of the setting at ``loc`` (or of its nearest enclosing table).
+
+    tomllib keeps no positions, so the file is scanned once: table headers (``[a]``,
+    ``[[repos]]``, counted per array) and ``key =`` lines under them, skipping
+    multi-line strings, give each dotted path its line.
+    """
+    lines = _key_lines(text)
+    for end in range(len(loc), 0, -1):
+        line = lines.get(loc[:end])
+        if line is not None:
+            return line
+    return None
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\- ]+?)\s*\]\]?")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
+
+
+def _key_lines(text: str) -> dict[tuple[str | int, ...], int]:
+    found: dict[tuple[str | int, ...], int] = {}
+    arrays: dict[tuple[str, ...], int] = {}
+    table: tuple[str | int, ...] = ()
+    in_string = False
+    for number, line in enumerate(text.splitlines(), 1):
+        quotes = line.count('"""') + line.count("'''")
+        if in_string:
+            in_string = quotes % 2 == 0
+            continue
+        header, key = _HEADER.match(line), _KEY.match(line)
+        if header is not None:
+            names = tuple(part.strip() for part in header[2].split("."))
+            if header[1] == "[[":
+                arrays[names] = arrays.get(names, -1) + 1
+                table = (*names, arrays[names])
+            else:
+                table = names
+            found.setdefault(table, number)
+        elif key is not None:
+            found.setdefault((*table, key[1]), number)
+        in_string = quotes % 2 == 1
+    return found
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -224,29 +326,6 @@ def parse_address(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
         raise ValueError(f"expected host:port, got {text!r}")
     return host.strip("[]"), int(port)
-
-
-def _http(reader: _Reader) -> tuple[str, int] | None:
-    address = reader.get("address", str, None)
-    reader.finish()
-    if address is None:
-        return None
-    try:
-        return parse_address(address)
-    except ValueError as err:
-        raise reader.error("address", f"http.address: {err}") from None
-
-
-def _sidecar(path: Path, reader: _Reader) -> Sidecar | None:
-    uri = reader.get("tracking_uri", str, None)
-    repo = reader.get("repo", str, None)
-    alias = reader.get("alias", str, "champion")
-    reader.finish()
-    if uri is None:
-        return None
-    if repo is None:
-        raise reader.error("tracking_uri", "sidecar needs repo: the ledger its findings go to")
-    return Sidecar(uri, _resolve(path, repo), alias)
 
 
 def _resolve(config: Path, value: str) -> Path:

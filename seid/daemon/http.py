@@ -1,12 +1,16 @@
 """``/metrics`` (Prometheus text format) and ``/healthz`` over HTTP, off by default.
 
 Read-only and small: a stdlib threading server on the configured address (loopback is
-what the README and the container's HEALTHCHECK use). ``/healthz`` answers 200 while
-every watcher and worker thread is alive, 503 otherwise.
+what the README and the container's HEALTHCHECK use). ``/healthz`` answers JSON: 200
+``{"status": "ok"}`` while every watcher and worker thread is alive and every part
+works; 503 ``{"status": "unhealthy"}`` when a thread died, or 503 ``{"status":
+"degraded", "degraded": {"registry": reason}}`` while watching and runs carry on but a
+part (the sidecar's registry audit) cannot do its job.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
@@ -20,6 +24,16 @@ _log = dlog.get("seid.daemon.http")
 PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
 
 
+def health(service: Service) -> tuple[int, dict[str, object]]:
+    """The status code and JSON body of ``/healthz``."""
+    if not service.alive():
+        return 503, {"status": "unhealthy"}
+    degraded = dict(service.degraded)
+    if degraded:
+        return 503, {"status": "degraded", "degraded": degraded}
+    return 200, {"status": "ok"}
+
+
 def serve_http(service: Service, host: str, port: int) -> ThreadingHTTPServer:
     """Start serving on ``host:port`` (port 0: any free one) on a daemon thread."""
 
@@ -29,8 +43,8 @@ def serve_http(service: Service, host: str, port: int) -> ThreadingHTTPServer:
             if path == "/metrics":
                 self._reply(200, service.metrics.render(), PROMETHEUS)
             elif path == "/healthz":
-                ok = service.alive()
-                self._reply(200 if ok else 503, "ok\n" if ok else "unhealthy\n")
+                code, body = health(service)
+                self._reply(code, json.dumps(body, sort_keys=True) + "\n", "application/json")
             else:
                 self._reply(404, "not found\n")
 

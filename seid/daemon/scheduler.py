@@ -145,9 +145,9 @@ def overdue_reviews(root: Path, manifest: Manifest, now: datetime) -> list[dict[
     The reference time is when the newest evidence bundle's pipeline finished (the last
     evaluation); with no bundle at all everything with an interval is due.
     """
-    from seid.config import add_duration
     from seid.drift import latest_evidence
     from seid.ledger.newest import finished_at
+    from seid.review import overdue
 
     predicate = latest_evidence(root)
     last = finished_at(predicate) if predicate is not None else None
@@ -156,7 +156,7 @@ def overdue_reviews(root: Path, manifest: Manifest, now: datetime) -> list[dict[
     def check(what: str, interval: str | None) -> None:
         if interval is None:
             return
-        if last is None or add_duration(last, interval) <= now:
+        if overdue(last, interval, now):
             since = last.isoformat() if last else "never"
             due.append({"what": what, "interval": interval, "last_evaluated": since})
 
@@ -178,15 +178,21 @@ def _approval_review(root: Path, manifest: Manifest, now: datetime) -> None:
 
 def _registry_audit(service: Service, sidecar: Any) -> Callable[[], None]:
     """The registry audit job. Its auditor, made at the first run (which imports the
-    sidecar module), keeps what it read of the ledger from one run to the next."""
+    sidecar module), keeps what it read of the ledger from one run to the next; while
+    the registry cannot be asked the service is degraded (``/healthz``)."""
     auditors: list[Any] = []
 
     def run() -> None:
         if not auditors:
             from seid.daemon.sidecar import Auditor
 
-            auditors.append(Auditor(sidecar))
-        dlog.bind(repo=str(sidecar.repo))
-        auditors[0].audit(service.signer)
+            auditors.append(Auditor(sidecar, service.metrics))
+        dlog.bind(repo=str(sidecar.root))
+        auditor = auditors[0]
+        auditor.audit(service.signer)
+        if auditor.failure is None:
+            service.degraded.pop("registry", None)
+        else:
+            service.degraded["registry"] = auditor.failure
 
     return run

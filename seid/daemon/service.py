@@ -102,6 +102,8 @@ class Service:
         self._gate = threading.BoundedSemaphore(config.max_concurrent_runs)
         self._scheduler: Any = None
         self._http: Any = None
+        # What works only in part, and why (the registry audit); /healthz reports it.
+        self.degraded: dict[str, str] = {}
 
     # --- lifecycle ---------------------------------------------------------------------
 

@@ -17,13 +17,17 @@ An :class:`Auditor` reads (and verifies) the ledger again only when something th
 depends on changed: the logs, the trusted keys, the published refs, the manifest, HEAD
 (approval trailers) or git's signing trust; the registry is asked every time.
 
-mlflow is imported here only, when the job first runs.
+mlflow is imported only by the audit's child process (:mod:`seid.daemon.registry_query`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +39,7 @@ from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-e
 from seid import attest, evidence
 from seid.daemon import logging as dlog
 from seid.daemon.config import Sidecar
+from seid.daemon.metrics import Metrics
 from seid.errors import SeidError, VerificationError
 from seid.registry import FINDING_PREDICATE, MEANING, WITHOUT_APPROVAL, WITHOUT_EVIDENCE
 
@@ -57,46 +62,56 @@ class Promotion:
 
     def subject(self) -> evidence.Subject:
         """The version as a subject: its identity and source, hashed (no artifact read)."""
-        ident = evidence.canonical_json(
-            {
-                "model": self.model,
-                "version": self.version,
-                "run_id": self.run_id,
-                "source": self.source,
-            }
-        )
-        return evidence.Subject(self.uri, hashlib.sha256(ident).hexdigest())
+        ident = {
+            "model": self.model,
+            "version": self.version,
+            "run_id": self.run_id,
+            "source": self.source,
+        }
+        return evidence.Subject(self.uri, evidence.jcs_sha256(ident))
+
+
+# MLflow's own HTTP settings for the audit's process (a user's environment wins): a few
+# seconds per call and two retries, so a registry that is down costs the audit about
+# half a minute, not urllib3's default of minutes; the deadline bounds the rest.
+AUDIT_HTTP_ENV = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+}
+AUDIT_DEADLINE = 90.0
 
 
 def promotions(tracking_uri: str, alias: str) -> list[Promotion]:
-    """Every registered model's version that holds ``alias`` now."""
+    """Every registered model's version that holds ``alias`` now, asked in a child
+    process (:mod:`seid.daemon.registry_query`) that is killed at the deadline."""
+    argv = [sys.executable, "-m", "seid.daemon.registry_query", tracking_uri, alias]
+    env = {**AUDIT_HTTP_ENV, **os.environ}
+    proc = subprocess.Popen(
+        [*argv, str(os.getpid())],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
-        from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
-    except ImportError as err:
-        raise SeidError(f"sidecar mode needs mlflow: {err}") from None
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    found = []
-    try:
-        for model in _all_models(client):
-            version = (model.aliases or {}).get(alias)
-            if version is None:
-                continue
-            info = client.get_model_version(model.name, str(version))
-            found.append(Promotion(model.name, str(version), alias, info.run_id, info.source))
-    except MlflowException as err:
-        raise SeidError(f"MLflow registry at {tracking_uri}: {err.message}") from None
-    return found
-
-
-def _all_models(client: Any) -> Iterator[Any]:
-    token = None
-    while True:
-        page = client.search_registered_models(max_results=100, page_token=token)
-        yield from page
-        token = page.token
-        if not token:
-            return
+        out, err = proc.communicate(timeout=AUDIT_DEADLINE)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise SeidError(
+            f"MLflow registry at {tracking_uri}: no answer within {AUDIT_DEADLINE:.0f} s"
+        ) from None
+    if proc.returncode != 0:
+        reason = err.decode(errors="replace").strip().splitlines()
+        raise SeidError(
+            f"MLflow registry at {tracking_uri}: {reason[-1] if reason else proc.returncode}"
+        )
+    return [
+        Promotion(p["model"], p["version"], alias, p["run_id"], p["source"])
+        for p in json.loads(out)
+    ]
 
 
 def ledger_statements(root: Path, predicate_type: str) -> Iterator[dict[str, Any]]:
@@ -156,21 +171,45 @@ def read_facts(root: Path) -> LedgerFacts:
 
 class Auditor:
     """The registry audit of one repository, run again and again by the daemon: it keeps
-    the ledger facts until their :func:`~seid.approvals.standing.fingerprint` changes."""
+    the ledger facts until their :func:`~seid.approvals.standing.fingerprint` changes.
 
-    def __init__(self, sidecar: Sidecar) -> None:
+    A registry that cannot be asked is not an error of every audit: the failure is
+    logged when it starts or its reason changes, and again when the registry answers,
+    and ``failure`` holds the reason meanwhile (``/healthz`` reports it as degraded).
+    """
+
+    def __init__(self, sidecar: Sidecar, metrics: Metrics | None = None) -> None:
         self.sidecar = sidecar
+        self.metrics = metrics or Metrics()
+        self.failure: str | None = None
         self._memo: tuple[str, LedgerFacts] | None = None
 
     def audit(self, signer: Signer, now: datetime | None = None) -> list[tuple[Promotion, str]]:
         """Find aliased versions without passing (or, under a policy, approved) evidence;
-        attest each new finding once. Returns ``(version, finding kind)``."""
-        return _judge(self.sidecar, signer, self._facts(), now or datetime.now(UTC))
+        attest each new finding once. Returns ``(version, finding kind)``; nothing while
+        the registry cannot be asked."""
+        repo = str(self.sidecar.root)
+        try:
+            held = promotions(self.sidecar.tracking_uri, self.sidecar.alias)
+        except SeidError as err:
+            self.metrics.inc("seid_registry_audits_total", repo=repo, result="failed")
+            if str(err) != self.failure:
+                _log.error("registry audit failed; retrying at each audit", error=str(err))
+            self.failure = str(err)
+            return []
+        if self.failure is not None:
+            _log.info("registry answers again", registry=self.sidecar.tracking_uri)
+            self.failure = None
+        self.metrics.inc("seid_registry_audits_total", repo=repo, result="ok")
+        found = _judge(self.sidecar, signer, self._facts(), held, now or datetime.now(UTC))
+        for _, kind in found:
+            self.metrics.inc("seid_registry_findings_total", repo=repo, kind=kind)
+        return found
 
     def _facts(self) -> LedgerFacts:
         from seid.approvals.standing import fingerprint
 
-        root = self.sidecar.repo
+        root = self.sidecar.root
         key = fingerprint(root, _head(root), signing=True)
         if self._memo is None or self._memo[0] != key:
             self._memo = (key, read_facts(root))
@@ -185,10 +224,14 @@ def _head(root: Path) -> str | None:
 
 
 def _judge(
-    sidecar: Sidecar, signer: Signer, facts: LedgerFacts, now: datetime
+    sidecar: Sidecar,
+    signer: Signer,
+    facts: LedgerFacts,
+    held: list[Promotion],
+    now: datetime,
 ) -> list[tuple[Promotion, str]]:
     flagged = []
-    for promotion in promotions(sidecar.tracking_uri, sidecar.alias):
+    for promotion in held:
         backing = {
             f"sha256:{digest}"
             for digest, s in facts.bundles
@@ -209,7 +252,7 @@ def _judge(
             run_id=promotion.run_id,
         )
         if (kind, promotion.model, promotion.version, promotion.alias) not in facts.known:
-            _attest(sidecar.repo, signer, sidecar.tracking_uri, promotion, kind, now)
+            _attest(sidecar.root, signer, sidecar.tracking_uri, promotion, kind, now)
     return flagged
 
 

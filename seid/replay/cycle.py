@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from seid.config import Constraint, Manifest, Measure, Risk, add_duration
+from seid import review
+from seid.config import Constraint, Manifest, Measure, Risk
 from seid.replay.history import Commit, History
 from seid.replay.join import Bundle, Evidence
 from seid.risk import Matrix, analyze_risk
@@ -406,13 +407,12 @@ def _review(ctx: _Context, cycle: RiskCycle) -> Review:
     if interval and events and cycle.removed is None:
         stops: list[tuple[datetime, str | None]] = [*events[1:], (ctx.now, None)]
         for (start, sha), (end, end_sha) in zip(events, stops, strict=True):
-            due = add_duration(start, interval)
-            if end > due:
+            if review.overdue(start, interval, end):
                 missed.append(
                     Gap(
                         sha,
                         start.isoformat(),
-                        due.isoformat(),
+                        review.due(start, interval).isoformat(),
                         end_sha,
                         None if end_sha is None else end.isoformat(),
                     )

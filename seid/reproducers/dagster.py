@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from seid.drift import Drift
 from seid.errors import InputError, SeidError
-from seid.evidence import canonical_json
+from seid.evidence import jcs_sha256
 from seid.fsutil import sei_dir, write_atomic
 from seid.metrics import Metric, is_number, read_flat_metrics
 from seid.reproducers.base import Plan, Stage, changed_inputs, dist_version
@@ -96,7 +96,8 @@ class DagsterReproducer:
         The assets run and their code versions come from Dagster's materialisation
         events, not from the plan; the runner's report sits beside the log. Dagster keeps
         no lock file: what pins the assets is their code versions, so the lock digest is
-        the SHA-256 of their canonical JSON, and equal digests mean the same asset code.
+        the SHA-256 of their RFC 8785 canonical JSON, and equal digests mean the same
+        asset code.
         """
         if not plan.stale and not plan.cached:
             # Planned without asking Dagster (a forced run with no B or C drift): Dagster's
@@ -122,7 +123,7 @@ class DagsterReproducer:
         fields: dict[str, Any] = {
             "stages_run": tuple(m["key"] for m in materialized),
             "stages_skipped": plan.cached,
-            "lock_digest": hashlib.sha256(canonical_json(versions)).hexdigest(),
+            "lock_digest": jcs_sha256(versions),
             "artifacts": file_subjects(
                 self.root, [self.pipeline.metrics, *self._named_paths(materialized, snapshot)]
             ),

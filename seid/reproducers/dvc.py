@@ -10,10 +10,11 @@ stages as well; they are not run, but a change to one makes its consumers stale.
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
     from seid.config.model import Pipeline
     from seid.drift import Drift
     from seid.snapshot import Snapshot
-
-# What `dvc repro` prints for each stage: its own record of what ran and what it skipped.
-_RAN = re.compile(r"^Running stage '([^']+)':", re.MULTILINE)
-_SKIPPED = re.compile(r"^Stage '([^']+)' didn't change, skipping", re.MULTILINE)
 
 
 class DvcReproducer:
@@ -63,7 +60,7 @@ class DvcReproducer:
         except DvcException as exc:
             raise SeidError(f"dvc: {exc}") from None
         by_address = {stage.addressing: stage for stage in graph.nodes}
-        name = {stage: _name(stage, self.root) for stage in graph.nodes}
+        name = {stage: stage_name(stage, self.root) for stage in graph.nodes}
         changed = [by_address[address] for address in sorted(status)]
         reasons: dict[Any, list[str]] = {s: _reasons(status[s.addressing]) for s in changed}
         for stage in changed:
@@ -86,35 +83,36 @@ class DvcReproducer:
         echo: bool | None = None,
         stop: threading.Event | None = None,
     ) -> RunResult:
-        """``dvc repro``: DVC itself skips what its lock says is current.
-
-        Which stages ran and which were skipped is read from DVC's own output, not
-        inferred from the plan; the lock digest is taken after the run.
-        """
-        start = log.stat().st_size if log.exists() else 0
-        argv = [sys.executable, "-m", "dvc", "repro"]
+        """``dvc repro`` through DVC's API in a child process: DVC itself skips what its
+        lock says is current, and which stages ran is what ``Repo.reproduce()``
+        returned (:mod:`seid.reproducers.dvc_run`); the lock digest is taken after."""
+        report_path = log.with_suffix(".dvc.json")
+        report_path.unlink(missing_ok=True)  # never read a report an earlier run left
+        argv = [sys.executable, "-m", "seid.reproducers.dvc_run", str(report_path)]
         outcome = run_logged(argv, self.root, log, env=tool_env(), echo=echo, stop=stop)
-        with log.open("rb") as fh:
-            fh.seek(start)
-            text = fh.read().decode(errors="replace")
+        report = _read_report(report_path)
         lock = self.root / "dvc.lock"
-        return from_outcome(
+        result = from_outcome(
             self.root,
             self.name,
             self.version,
             outcome,
             self.pipeline.metrics,
-            stages_run=tuple(_RAN.findall(text)),
-            stages_skipped=tuple(_SKIPPED.findall(text)),
+            stages_run=tuple(report.get("ran", ())),
+            stages_skipped=tuple(report.get("skipped", ())),
             lock_digest=file_sha256(lock) if lock.is_file() else None,
             artifacts=file_subjects(self.root, _lock_outs(lock)),
         )
+        reason = report.get("error")
+        if outcome.returncode != 0 and reason:
+            result = replace(result, error=f"dvc: {' '.join(str(reason).split())}")
+        return result
 
     def promote(self, result: RunResult) -> str | None:
         return None  # DVC has no model registry of its own
 
 
-def _name(stage: Any, root: Path) -> str:
+def stage_name(stage: Any, root: Path) -> str:
     """A stage's address relative to the repo root (DVC's own is relative to the cwd)."""
     from dvc.stage import PipelineStage
 
@@ -141,6 +139,15 @@ def _reasons(entries: Iterable[Any]) -> list[str]:
                 else:
                     out.append(f"{what}: {path} {how}")
     return out
+
+
+def _read_report(path: Path) -> dict[str, Any]:
+    """The child's report; empty when it died before writing one (its log says why)."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return report if isinstance(report, dict) else {}
 
 
 def _lock_outs(lock: Path) -> list[str]:

@@ -86,3 +86,22 @@ def test_publish_job_writes_the_ledger_ref(project: tuple[Path, Path]) -> None:
         service.shutdown()
     ref = f"refs/seid/ledger/{report.attestation.log_id}"
     assert git(repo, "for-each-ref", "--format=%(refname)", ref).strip() == ref
+
+
+def test_review_due_at_the_boundary_as_replay_judges_it(project: tuple[Path, Path]) -> None:
+    """Exactly one interval after the last evaluation a review is due, not yet overdue:
+    the rule seid.review gives replay's review-overdue finding as well."""
+    from seid.drift import latest_evidence
+    from seid.ledger.newest import finished_at
+
+    repo, key = project
+    text = (repo / "sei.yaml").read_text().replace("risk:\n", "risk:\n  review_interval: P30D\n")
+    (repo / "sei.yaml").write_text(text)
+    run(repo, load_signer(key), echo=False, force=True)
+    predicate = latest_evidence(repo)
+    assert predicate is not None
+    last = finished_at(predicate)
+    assert last is not None
+    manifest = load_manifest(repo)
+    assert overdue_reviews(repo, manifest, last + timedelta(days=30)) == []
+    assert overdue_reviews(repo, manifest, last + timedelta(days=30, seconds=1)) != []

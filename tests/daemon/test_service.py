@@ -168,6 +168,18 @@ def test_config_file_parsed_with_lines_for_errors(tmp_path: Path) -> None:
         "a = 1\nx = ]\n": ":2:5: invalid TOML",
         "x = [\n": ":1: invalid TOML",
         "[http]\naddress = 'localhost'\n": ":2: http.address: expected host:port",
+        # the second table's setting, at its own line (the key's first occurrence is line 3)
+        "[[repos]]\npath = 'a'\nmode = 'run'\n[[repos]]\npath = 'b'\n# note\nmode = 'x'\n": (
+            ":7: repos[1].mode must be run or detect, got 'x'"
+        ),
+        "[schedules]\nverify = 60\nreview = -1\n": ":3: schedules.review: input should be",
+        "[debounce]\nquiet = 5\nmax_latency = 1\n": ":1: debounce: need 0 < debounce.quiet",
+        "[[repos]]\nmode = 'run'\n": ":1: repos[0].path is required",
+        'key = """\nmode = 1\n"""\n[http]\nport = 1\n': ":5: unknown setting http.port",
+        "[http]\nport = 1\n[[repos]]\nmode = 'x'\n": ":2: unknown setting http.port",
+        "max_concurrent_runs = 0\n": ":1: max_concurrent_runs: input should be greater",
+        "[sidecar]\ntracking_uri = 'http://x'\n": ":1: sidecar needs repo",
+        "[schedules]\nreview_rerun = 1\n": ":2: schedules.review_rerun must be true or false",
     }
     for text, fragment in cases.items():
         path.write_text(text)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
 from seid import attest, evidence, keys
@@ -20,12 +24,14 @@ from seid.daemon.runner import ledger_size
 from seid.daemon.scheduler import jobs
 from seid.daemon.service import Service
 from seid.daemon.sidecar import Auditor, ledger_statements
-from seid.registry import FINDING_PREDICATE, WITHOUT_APPROVAL
+from seid.errors import InputError
+from seid.registry import FINDING_PREDICATE, WITHOUT_APPROVAL, WITHOUT_EVIDENCE
 from seid.replay.schema import problems
 from tests.conftest import SeidRunner, decide, git, stop_group
-from tests.daemon.conftest import wait_until
+from tests.daemon.conftest import Daemon, bundles, wait_until
 
 pytestmark = pytest.mark.slow
+Start = Callable[..., Daemon]
 
 
 def _free_port() -> int:
@@ -196,3 +202,124 @@ def test_the_daemon_job_keeps_its_auditor_between_runs(
         job()
     assert len(list(ledger_statements(repo, FINDING_PREDICATE))) == 1  # attested once
     assert len(reads) == 2  # at the first run, and after its finding changed the log
+
+
+def test_a_version_no_bundle_names_is_without_evidence_whatever_the_approvals(
+    mlflow_server: str, project: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Registered from an unrelated run and moved to champion by hand: no bundle names
+    it, so its finding is promoted-without-passing-evidence, before an approval of other
+    evidence and after it."""
+    from mlflow import MlflowClient
+
+    repo, key = project
+    with (repo / "sei.yaml").open("a") as manifest:
+        manifest.write("approval:\n  expires: P30D\n")
+    git(repo, "commit", "-qam", "approval policy")
+    signer = keys.load_signer(key)
+    client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+    experiment = client.create_experiment("credit")
+    evidenced, unrelated = (client.create_run(experiment).info.run_id for _ in range(2))
+    client.create_registered_model("credit-scorer")
+    client.create_model_version("credit-scorer", f"runs:/{evidenced}/model", run_id=evidenced)
+    client.create_model_version("credit-scorer", f"runs:/{unrelated}/model", run_id=unrelated)
+    _bundle(repo, signer, registered_model="credit-scorer", model_version="1")
+    client.set_registered_model_alias("credit-scorer", "champion", "2")
+    auditor = Auditor(Sidecar(mlflow_server, repo))
+    assert [(p.version, kind) for p, kind in auditor.audit(signer)] == [("2", WITHOUT_EVIDENCE)]
+    decide(repo, tmp_path, "alice", "request")
+    decide(repo, tmp_path, "bob", "grant")  # version 1's evidence is approved now
+    assert [(p.version, kind) for p, kind in auditor.audit(signer)] == [("2", WITHOUT_EVIDENCE)]
+    kinds = [f["predicate"]["kind"] for f in ledger_statements(repo, FINDING_PREDICATE)]
+    assert kinds == [WITHOUT_EVIDENCE]
+
+
+def _health(port: int) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def _sidecar_config(registry: str, http_port: int) -> str:
+    """Audits every second; the sidecar names no repo: the one watched takes the findings."""
+    return (
+        f"registry_audit = 1\n[http]\naddress = '127.0.0.1:{http_port}'\n"
+        f"[sidecar]\ntracking_uri = '{registry}'\n"
+    )
+
+
+def test_a_registry_that_is_down_degrades_health_and_is_logged_once(
+    project: tuple[Path, Path], start_daemon: Start
+) -> None:
+    repo, key = project
+    registry, http_port = f"http://127.0.0.1:{_free_port()}", _free_port()  # nobody listens
+    daemon = start_daemon(repo, key, extra_config=_sidecar_config(registry, http_port))
+    wait_until(lambda: _health(http_port)[0] == 503, timeout=60, what="a degraded health")
+    _, body = _health(http_port)
+    assert body["status"] == "degraded"
+    assert registry in str(body["degraded"]["registry"])  # type: ignore[index]
+
+    def failed_audits() -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "seid_registry_audits_total"
+            and sample.labels == {"repo": str(repo), "result": "failed"}
+        )
+
+    wait_until(lambda: failed_audits() >= 3, timeout=90, what="three failed audits")
+    failures = [x for x in daemon.lines() if x.get("event", "").startswith("registry audit")]
+    assert len(failures) == 1, failures  # logged when it began, not at every audit
+    runs_before = bundles(repo)
+    (repo / "params.json").write_text(json.dumps({"gap": 0.021}))  # runs carry on
+    wait_until(lambda: bundles(repo) > runs_before, what="a run while degraded")
+    assert daemon.stop() == 0
+
+
+def test_sigterm_ends_the_daemon_while_an_audit_hangs(
+    project: tuple[Path, Path], start_daemon: Start
+) -> None:
+    """A registry that accepts connections and never answers: the audit is stuck in its
+    call when SIGTERM arrives; the daemon still exits at once, and its query with it."""
+    repo, key = project
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # the kernel completes handshakes; nothing ever replies
+    try:
+        registry = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        daemon = start_daemon(repo, key, extra_config=_sidecar_config(registry, _free_port()))
+        wait_until(lambda: _queries(registry), timeout=30, what="the audit's query to start")
+        started = time.monotonic()
+        assert daemon.stop(signal.SIGTERM, timeout=60) == 0
+        took = time.monotonic() - started
+        assert took < 15, f"exit took {took:.1f} s"  # systemd's stop timeout is 90 s
+        wait_until(lambda: not _queries(registry), timeout=10, what="the query to die too")
+    finally:
+        silent.close()
+
+
+def _queries(registry: str) -> list[int]:
+    """Live registry_query processes asking ``registry``."""
+    out = subprocess.run(["pgrep", "-f", f"seid.daemon.registry_query {registry}"],
+                         capture_output=True, text=True)  # fmt: skip
+    return [int(pid) for pid in out.stdout.split()]
+
+
+def test_the_readme_sidecar_table_alone_starts(tmp_path: Path) -> None:
+    from seid.daemon.config import RepoConfig, load
+
+    path = tmp_path / "seid.toml"
+    path.write_text("[sidecar]\ntracking_uri = 'http://127.0.0.1:5000'\n[[repos]]\npath = 'r'\n")
+    assert load(path).sidecar == Sidecar("http://127.0.0.1:5000", tmp_path / "r")
+    bare = tmp_path / "bare.toml"
+    bare.write_text("[sidecar]\ntracking_uri = 'http://127.0.0.1:5000'\n")
+    given = load(bare).with_repos([RepoConfig(tmp_path / "cli")])
+    assert given.sidecar is not None and given.sidecar.root == tmp_path / "cli"
+    path.write_text(path.read_text() + "[[repos]]\npath = 's'\n")
+    with pytest.raises(InputError, match=r"seid\.toml:1: sidecar\.repo is required"):
+        load(path)

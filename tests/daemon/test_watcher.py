@@ -134,6 +134,17 @@ def _overflow_buffer() -> bytes:
     return struct.pack("iIII", -1, 0x4000, 0, 0)
 
 
+def test_the_overflow_hook_still_fits_the_locked_watchdog() -> None:
+    """The hook wraps a private watchdog parser: a release that renames it or changes
+    what it yields must fail here, not leave overflows silently unreported."""
+    from watchdog.observers.inotify_c import Inotify
+
+    assert watcher_mod._install_overflow_hook() is True
+    assert getattr(Inotify.__dict__["_parse_event_buffer"], "_seid_hooked", False)
+    modify = struct.pack("iIII", 1, 0x2, 0, 8) + b"a.csv\0\0\0"  # IN_MODIFY of a.csv
+    assert list(Inotify._parse_event_buffer(modify)) == [(1, 0x2, 0, b"a.csv")]
+
+
 def test_overflow_record_is_reported(watched: tuple[Path, queue.Queue[str]]) -> None:
     from watchdog.observers.inotify_c import Inotify
 
