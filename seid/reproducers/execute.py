@@ -57,7 +57,8 @@ def error_lines(outcome: Outcome, limit: int = ERROR_LINES) -> tuple[str, ...]:
 
     ``python exited with status 255`` says nothing; DVC's ``ERROR: failed to reproduce
     ...`` does, and it is the last thing in the log. The last lines that read like an
-    error are taken, else the last lines; colours and progress-bar rewrites are dropped.
+    error are taken, else the last lines, each once; colours and progress-bar rewrites
+    are dropped.
     """
     try:
         with outcome.log_path.open("rb") as fh:
@@ -71,7 +72,7 @@ def error_lines(outcome: Outcome, limit: int = ERROR_LINES) -> tuple[str, ...]:
     ]
     lines = [line for line in lines if line]
     errors = [line for line in lines if _ERRORISH.search(line)]
-    return tuple((errors or lines)[-limit:])
+    return tuple(dict.fromkeys(reversed(errors or lines)))[:limit][::-1]
 
 
 def now() -> datetime:

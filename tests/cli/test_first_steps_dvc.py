@@ -181,8 +181,7 @@ def test_failed_dvc_run_shows_and_records_dvcs_reason(
     statement = latest_statement(repo, EVIDENCE_PREDICATE)
     assert statement is not None
     pipeline = statement["predicate"]["pipeline"]
-    assert pipeline["error"].endswith("exited with status 255")
-    assert any(MISSING_DATA in line for line in pipeline["error_lines"])
+    assert any(MISSING_DATA in line for line in pipeline["error_lines"])  # DVC's own words
     again = seid("run", cwd=repo, extra_env=run_env)
     assert again.code == 2
     assert MISSING_DATA in again.out  # "the last run failed" says why, too
