@@ -81,18 +81,19 @@ def dvc_files(root: Path) -> DvcFiles:
     """What ``root/dvc.yaml`` names as metrics, params and plots files (none if absent).
 
     DVC 3 projects declare metrics and plots at the top level as well as in stages
-    (``metrics: [eval/metrics.json]``); both count.
+    (``metrics: [eval/metrics.json]``); both count. Params are the files stages depend
+    on: a top-level ``params`` file is often one the pipeline writes (DVCLive's).
     """
     path = root / "dvc.yaml"
     return _declared(_dvc_document(path)) if path.is_file() else DvcFiles()
 
 
 def _declared(document: dict[str, Any]) -> DvcFiles:
-    bodies = [*(stage for _, stage in _stages(document)), document]
-    stage_params = (f for body in bodies[:-1] for f in _params_files(body.get("params")))
+    stages = [stage for _, stage in _stages(document)]
+    bodies = [*stages, document]
     return DvcFiles(
         metrics=tuple(_unique(f for b in bodies for f in _strings(b.get("metrics"), "metrics"))),
-        params=tuple(_unique([*stage_params, *_strings(document.get("params"), "params")])),
+        params=tuple(_unique(f for s in stages for f in _params_files(s.get("params")))),
         plots=tuple(_unique(f for b in bodies for f in _plot_files(b.get("plots"), "plots"))),
     )
 

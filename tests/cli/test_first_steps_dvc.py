@@ -116,6 +116,15 @@ def test_init_uses_a_params_file_dvc_yaml_names(
     (repo / "train.py").write_text("print('train')\n")
     assert seid("init", cwd=repo).code == 0
     assert load_manifest(repo).pipeline.params == "conf/train.yaml"
+    # A top-level params file is often one the pipeline writes (DVCLive's): not treatment.
+    (repo / "dvc.yaml").write_text(
+        "stages:\n  train:\n    cmd: python train.py\n    deps: [train.py]\n"
+        "params: [dvclive/params.yaml]\n"
+    )
+    assert seid("init", "--force", cwd=repo).code == 0
+    manifest = load_manifest(repo)
+    assert manifest.pipeline.params is None
+    assert manifest.inputs is not None and "dvclive/params.yaml" not in manifest.inputs.treatment
 
 
 def _placeholders(text: str) -> list[tuple[int, int]]:
