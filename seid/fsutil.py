@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from seid.errors import InputError
+from seid.errors import InputError, SeidError
 
 
 @contextlib.contextmanager
@@ -72,15 +72,51 @@ _SEI_GITIGNORE = """\
 
 
 def sei_dir(root: Path, *parts: str) -> Path:
-    """``<root>/.sei/<parts...>``, created, with the ``.gitignore`` that keeps it local."""
+    """``<root>/.sei/<parts...>``, created, with the ``.gitignore`` that keeps it local.
+
+    Checked before anything is created: a ``.sei`` (or a directory in it) that is a
+    symlink leading out of the repository is refused, so no cache, log or ledger file
+    is ever written where the repository's owner did not put it.
+    """
     base = root / SEI_DIR
     path = base.joinpath(*parts)
+    check_inside(root, path, what=f"{SEI_DIR}/")
     path.mkdir(parents=True, exist_ok=True)
     ignore = base / ".gitignore"
     if not ignore.exists():
         with contextlib.suppress(FileExistsError):  # another process was first
             write_atomic(ignore, _SEI_GITIGNORE.encode(), replace=False)
     return path
+
+
+def check_inside(root: Path, path: Path, *, what: str) -> Path:
+    """``path`` with every existing symlink followed, if that stays inside ``root``;
+    else a :class:`SeidError` naming where it leads."""
+    home = root.resolve()
+    real = path.resolve()
+    if real != home and not real.is_relative_to(home):
+        raise SeidError(
+            f"{path}: {what} leads out of the repository (to {real}); refusing to write there"
+        )
+    return real
+
+
+_PRIVATE_DIRS = (".git", SEI_DIR)
+
+
+def repo_output(root: Path, rel: str) -> Path:
+    """Where seid may write a file a manifest or config names: ``root/rel`` with its
+    symlinks followed, inside the repository and outside ``.git/`` and ``.sei/`` (a plan
+    named ``.sei/ledger/<id>/log`` or ``.git/HEAD`` would replace what it names).
+    ValueError says why not."""
+    home = root.resolve()
+    real = (root / rel).resolve()
+    if not real.is_relative_to(home) or real == home:
+        raise ValueError(f"{rel!r} leads out of the repository (to {real})")
+    first = real.relative_to(home).parts[0]
+    if first in _PRIVATE_DIRS:
+        raise ValueError(f"{rel!r} is inside {first}/, which seid never writes for a manifest")
+    return real
 
 
 _KINDS = {

@@ -43,7 +43,7 @@ from securesystemslib.signer import (  # type: ignore[attr-defined]  # re-export
 )
 
 from seid.errors import InputError, SeidError
-from seid.fsutil import open_regular, write_atomic
+from seid.fsutil import open_regular, sei_dir, write_atomic
 
 KEY_ENV = "SEID_SIGNING_KEY"
 PUBKEY_ENV = "SEID_SIGNING_PUBKEY"
@@ -384,7 +384,7 @@ def add_trusted(repo_root: Path, pub_path: Path, holder: Holder | None = None) -
     key_id = _sslib_key(pub_path, public_key).keyid  # refuses types we cannot verify
     trust_dir = repo_root / TRUST_DIR
     try:
-        trust_dir.mkdir(parents=True, exist_ok=True)
+        sei_dir(repo_root, *TRUST_DIR.parts[1:])
         write_atomic(trust_dir / f"{key_id}{PUBLIC_SUFFIX}", _public_pem(public_key))
         if holder is not None:
             write_atomic(trust_dir / f"{key_id}{HOLDER_SUFFIX}", holder.to_json())

@@ -37,7 +37,7 @@ from trestle.oscal.assessment_plan import AssessmentPlan, LocalDefinitions
 from seid import __version__
 from seid.config import Manifest, Measure, Risk, Treatment, check_repo_path
 from seid.errors import SeidError
-from seid.fsutil import write_atomic
+from seid.fsutil import repo_output, write_atomic
 from seid.risk import Analysis, OverallResidual, RiskAnalysis, analyze
 
 NAMESPACE: Final = "https://seid.dev/ns/oscal"
@@ -194,9 +194,12 @@ def write_document(path: Path, data: bytes) -> None:
 
 
 def plan_path(manifest: Manifest, root: Path) -> Path:
-    # Already checked against traversal by the manifest model; checked again, cheaply,
-    # because a plan written outside the repository would be an escape.
-    return root / check_repo_path(manifest.oscal.assessment_plan)
+    """Where the plan goes. The manifest loader placed any error already; checked again
+    here, at the write, because a symlink may have changed since."""
+    try:
+        return repo_output(root, check_repo_path(manifest.oscal.assessment_plan))
+    except ValueError as exc:
+        raise SeidError(f"{manifest.path}: oscal.assessment_plan: {exc}") from None
 
 
 def relative_href(path: Path, start: Path) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from seid.errors import InputError
-from seid.fsutil import open_regular
+from seid.fsutil import open_regular, sei_dir
 
 CHUNK = 1 << 20
 RACY_NS = 2_000_000_000
@@ -115,9 +115,8 @@ class StatCache:
     @contextmanager
     def open(cls, root: Path) -> Iterator[StatCache]:
         """Open (creating) the cache of ``root``; without a writable ``.sei/`` run uncached."""
-        path = root / CACHE_PATH
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path = sei_dir(root, *CACHE_PATH.parent.parts[1:]) / CACHE_PATH.name
             conn = _connect(path)
         except (OSError, sqlite3.Error):
             conn = None

@@ -719,3 +719,38 @@ def test_a_long_constraint_in_the_manifest_is_one_short_line(
     result = seid("analyze", cwd=tmp_path)
     assert_one_line_error(result, "sei.yaml:", "longer than 64 characters")
     assert len(result.err) < 300
+
+
+@pytest.mark.parametrize(
+    ("plan", "fragment"),
+    [
+        (".sei/ledger/0123456789abcdef/log", "inside .sei/"),
+        (".git/HEAD", "inside .git/"),
+        ("out/plan.yaml", "leads out of the repository"),  # out/ is a symlink to outside
+        ("sei.yaml", "would replace the manifest"),
+    ],
+)
+def test_a_plan_path_that_would_overwrite_what_seid_guards_is_placed(
+    seid: SeidRunner, tmp_path: Path, plan: str, fragment: str
+) -> None:
+    repo, outside = tmp_path / "repo", tmp_path / "outside"
+    repo.mkdir()
+    outside.mkdir()
+    (repo / "out").symlink_to(outside)
+    (repo / ".git").mkdir()
+    (repo / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    text = EXAMPLE.replace("claims:", f"oscal: {{assessment_plan: {plan}}}\nclaims:")
+    (repo / "sei.yaml").write_text(text)
+    result = seid("compile", cwd=repo)
+    assert_one_line_error(result, "sei.yaml:4:26: oscal.assessment_plan: ", fragment)
+    assert (repo / ".git" / "HEAD").read_text() == "ref: refs/heads/main\n"
+    assert list(outside.iterdir()) == [] and (repo / "sei.yaml").read_text() == text
+
+
+def test_another_evidence_dir_is_refused_at_its_place() -> None:
+    text = EXAMPLE.replace("claims:", "evidence: {dir: evidence/}\nclaims:")
+    with pytest.raises(
+        InputError,
+        match=r"sei\.yaml:4:17: evidence\.dir: unknown value .evidence/.; expected one of \.sei/",
+    ):
+        load_manifest_text(text, "sei.yaml")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -129,3 +130,31 @@ def test_a_fifo_as_the_metrics_file_is_a_gate_error(command_project: tuple[Path,
     report = run(repo, keys.load_signer(key), echo=False)
     assert report.gate == "error" and report.result is not None
     assert "metrics.json: is a FIFO, not a regular file" in str(report.result.error)
+
+
+def test_a_sei_dir_leading_out_of_the_repository_gets_nothing_written(
+    seid: SeidRunner, command_project: tuple[Path, Path], tmp_path: Path
+) -> None:
+    repo, key = command_project
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(repo / ".sei")
+    (repo / ".sei").symlink_to(elsewhere)
+    for command in (["status"], ["run", "--force"]):
+        result = seid(*command, cwd=repo, extra_env={"SEID_SIGNING_KEY": str(key)})
+        assert_one_line_error(result, ".sei/ leads out of the repository")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_sei_dir_writes_its_gitignore_with_the_cache(
+    seid: SeidRunner, command_project: tuple[Path, Path]
+) -> None:
+    repo, _ = command_project
+    shutil.rmtree(repo / ".sei" / "cache", ignore_errors=True)
+    (repo / ".sei" / ".gitignore").unlink(missing_ok=True)
+    seid("status", cwd=repo)
+    assert (repo / ".sei" / "cache" / "stat.sqlite").is_file()
+    assert (repo / ".sei" / ".gitignore").is_file()
+    argv = ["git", "status", "--porcelain", "--untracked-files=all", "--", ".sei"]
+    untracked = subprocess.run(argv, cwd=repo, capture_output=True, text=True).stdout
+    assert [line for line in untracked.splitlines() if line.startswith("??")] == []

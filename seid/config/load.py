@@ -21,7 +21,8 @@ from pydantic_core import ErrorDetails
 from seid.config.model import DEFER_CHECKS, SEI_API_VERSION, Manifest
 from seid.config.semantics import did_you_mean, dotted, problems
 from seid.errors import InputError
-from seid.locate import manifest_path
+from seid.fsutil import repo_output
+from seid.locate import MANIFEST_NAMES, manifest_path
 from seid.yamlsafe import Located, check_controls, load_yaml_text, read_text, walk_strings
 
 _log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def load_manifest(root: Path) -> Manifest:
     (on stderr from the CLI, in the daemon's log), once per manifest version."""
     path = manifest_path(root)
     text = read_text(path, display=_display(path))
-    manifest = load_manifest_text(text, _display(path)).located_at(path, text.encode("utf-8"))
+    manifest = load_manifest_text(text, _display(path), root).located_at(path, text.encode("utf-8"))
     for warning in manifest.warnings:
         if (manifest.manifest_digest, warning) not in _WARNED:
             _WARNED.add((manifest.manifest_digest, warning))
@@ -45,8 +46,9 @@ def load_manifest(root: Path) -> Manifest:
     return manifest
 
 
-def load_manifest_text(text: str, name: str) -> Manifest:
-    """Validate manifest text, e.g. a historic version replayed from git."""
+def load_manifest_text(text: str, name: str, root: Path | None = None) -> Manifest:
+    """Validate manifest text, e.g. a historic version replayed from git; with the
+    ``root`` of a work tree, the paths seid would write there are checked too."""
     check_controls(text, name)
     _check_printable(text, name)
     located = load_yaml_text(text, name)
@@ -69,7 +71,22 @@ def load_manifest_text(text: str, name: str) -> Manifest:
     ]
     if found:
         raise _first(found)
+    if root is not None:
+        _check_outputs(manifest, root, located)
     return manifest.located_at(Path(name), text.encode("utf-8")).warned(unused)
+
+
+def _check_outputs(manifest: Manifest, root: Path, located: Located) -> None:
+    """The files the manifest has seid write stay inside the work tree, outside
+    ``.git/`` and ``.sei/``, and off the manifest itself (symlinks followed)."""
+    loc: tuple[str | int, ...] = ("oscal", "assessment_plan")
+    rel = manifest.oscal.assessment_plan
+    try:
+        target = repo_output(root, rel)
+    except ValueError as exc:
+        raise located.error(loc, _say(loc, str(exc))) from None
+    if target.parent == root.resolve() and target.name in MANIFEST_NAMES:
+        raise located.error(loc, _say(loc, f"{rel!r} would replace the manifest"))
 
 
 def _sei_vocabulary(data: dict[str, Any], name: str) -> bool:

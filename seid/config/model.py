@@ -209,7 +209,11 @@ class RiskProgram(Section):
 
 
 class Evidence(Section):
-    dir: RepoPath = ".sei/"
+    """Where evidence lives: always ``.sei/`` (the ledger, its cache and run logs). The
+    key is read for the sei engine's manifests; another ``dir`` is refused, since every
+    seid command and the daemon look for the ledger in ``.sei/`` alone."""
+
+    dir: Literal[".sei/", ".sei"] = ".sei/"
     key: str | None = None
 
 

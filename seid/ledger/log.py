@@ -35,6 +35,7 @@ from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
 from seid import evidence
 from seid.errors import VerificationError
+from seid.fsutil import SEI_DIR, sei_dir
 from seid.ledger import checkpoint, merkle, records, refs
 from seid.ledger.paths import LedgerError, list_logs, log_dir
 from seid.ledger.records import Head
@@ -73,7 +74,7 @@ class Ledger:
             if not create:
                 raise LedgerError(f"no ledger {log_id} in {path.parent}")
             try:
-                (path / "tree").mkdir(parents=True, exist_ok=True)
+                sei_dir(repo_root, *path.relative_to(repo_root / SEI_DIR).parts, "tree")
                 if continue_published:
                     seeded = refs.copy_ref_log(repo_root, log_id, path / "log")
             except OSError as exc:
