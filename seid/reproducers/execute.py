@@ -68,7 +68,7 @@ def error_lines(outcome: Outcome, limit: int = ERROR_LINES) -> tuple[str, ...]:
     except OSError:
         return ()
     lines = [
-        _ANSI.sub("", line.rsplit("\r", 1)[-1]).strip()[:_LINE_CHARS] for line in text.splitlines()
+        _ANSI.sub("", line.rsplit("\r", 1)[-1]).strip()[:_LINE_CHARS] for line in text.split("\n")
     ]
     lines = [line for line in lines if line]
     errors = [line for line in lines if _ERRORISH.search(line)]

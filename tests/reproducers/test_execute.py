@@ -134,6 +134,7 @@ def test_the_group_dies_with_a_sigkilled_seid(tmp_path: Path) -> None:
 FAILING_TOOL = """
 import sys
 print("step 1 of 3 ok")
+print("fetching  10%\\rfetching  90%\\rfetching 100%")
 print("\\x1b[31mERROR\\x1b[0m: failed to reproduce 'stage': missing data 'source'", file=sys.stderr)
 print("Having any troubles? Hit us up.")
 sys.exit(255)
@@ -147,6 +148,8 @@ def test_error_lines_are_the_tools_last_error_lines_of_this_run(tmp_path: Path) 
     failed = run_logged([sys.executable, "-c", FAILING_TOOL], tmp_path, log, echo=False)
     assert failed.returncode == 255
     assert error_lines(failed) == ("ERROR: failed to reproduce 'stage': missing data 'source'",)
+    fetched = run_logged([sys.executable, "-c", "print('a\\r b\\r c')"], tmp_path, log)
+    assert error_lines(fetched) == ("c",)  # what a progress bar left on screen
     quiet = run_logged(
         [sys.executable, "-c", "print('a'); print('b'); raise SystemExit(1)"],
         tmp_path,
