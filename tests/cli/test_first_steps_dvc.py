@@ -95,6 +95,7 @@ def test_init_takes_metrics_params_and_plots_from_dvc_yaml(
     get_started(repo, env)
     result = seid("init", cwd=repo)
     assert result.code == 0, result.err
+    assert "replace every EDIT placeholder" in result.out
     manifest = load_manifest(repo)
     assert manifest.pipeline.metrics == "eval/metrics.json"
     assert manifest.pipeline.params == "params.yaml"
