@@ -10,6 +10,7 @@ tests, so the demo and the tests exercise the same scenario.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -21,22 +22,56 @@ from seid.errors import SeidError
 from seid.scenarios import scenario_dir
 
 TOOLS = ("dvc", "mlflow", "dagster")
-_PIPELINE_DVC = "pipeline:\n  tool: dvc\n  metrics: metrics.json\n  params: params.yaml\n"
-# The only difference between the backends: the tool and its own definition file.
+DEMO_KEY = Path(".sei", "demo-key", "demo")  # the demo's private key, in its repository
+# The scenario's sei.yaml carries the DVC pipeline and its comments; for another tool
+# both blocks are replaced, so every manifest describes its own pipeline.
+_PIPELINE_DVC = """\
+# The DVC pipeline in dvc.yaml: featurize -> evaluate. compliance_eval.py writes
+# metrics.json keyed by measure id ({"dp-gap": {"value": ..., "power": {...}}}).
+pipeline:
+  tool: dvc
+  metrics: metrics.json
+  params: params.yaml
+"""
+_INPUTS_DVC = """\
+# No `inputs:` section: seid derives the watched paths from dvc.yaml. Code and params
+# (featurize.py, train.py, compliance_eval.py, params.yaml) are treatment (class B);
+# data/credit.csv, *.dvc pointers and *.croissant.json are data (class C).
+"""
 _PIPELINES = {
     "dvc": _PIPELINE_DVC,
-    "mlflow": (
-        "pipeline:\n  tool: mlflow\n  metrics: metrics.json\n  params: params.yaml\n"
-        "  entry: eval/mlflow_entry.py\n  registered_model: credit-scorer\n"
-        "  experiment: credit-scorer\n  artifact_location: mlartifacts\n"
-    ),
-    "dagster": (
-        "pipeline:\n  tool: dagster\n  metrics: metrics.json\n  params: params.yaml\n"
-        "  definitions: dagster_defs.py\n"
-    ),
+    "mlflow": """\
+# The MLflow pipeline in eval/mlflow_entry.py: seid opens a run in the credit-scorer
+# experiment and the entry resumes it: featurize (reused when its inputs are unchanged),
+# train, evaluate. It writes and logs metrics.json keyed by measure id ({"dp-gap":
+# {"value": ..., "power": {...}}}); a passing model is registered as credit-scorer.
+pipeline:
+  tool: mlflow
+  metrics: metrics.json
+  params: params.yaml
+  entry: eval/mlflow_entry.py
+  registered_model: credit-scorer
+  experiment: credit-scorer
+  artifact_location: mlartifacts
+""",
+    "dagster": """\
+# The Dagster assets in dagster_defs.py: features -> credit_model -> compliance_metrics,
+# each versioned by the code and params it depends on. compliance_metrics writes
+# metrics.json keyed by measure id and records every value as materialisation metadata,
+# which is what seid reads.
+pipeline:
+  tool: dagster
+  metrics: metrics.json
+  params: params.yaml
+  definitions: dagster_defs.py
+""",
 }
 # Without dvc.yaml to derive them from, the watched inputs are written out.
-_INPUTS = """
+_INPUTS = """\
+# The watched paths by drift class, written out: only a dvc.yaml would let seid derive
+# them. Code and params ({entry}, featurize.py, train.py, compliance_eval.py,
+# params.yaml) are treatment (class B); data/credit.csv and its Croissant description
+# are data (class C).
 inputs:
   criteria: [sei.yaml, claims/*.prml.yaml]
   treatment: [featurize.py, train.py, compliance_eval.py, params.yaml, {entry}]
@@ -69,14 +104,14 @@ def _python(repo: Path, *args: str) -> None:
 
 
 def manifest_for(tool: str) -> str:
-    """The scenario's sei.yaml with the pipeline of ``tool``."""
+    """The scenario's sei.yaml with the pipeline of ``tool``, its comments included."""
     text = (scenario_dir("loan") / "sei.yaml").read_text()
-    if _PIPELINE_DVC not in text:
-        raise SeidError("the loan scenario's sei.yaml lost its pipeline block")
+    if _PIPELINE_DVC not in text or _INPUTS_DVC not in text:
+        raise SeidError("the loan scenario's sei.yaml lost its pipeline or inputs block")
     text = text.replace(_PIPELINE_DVC, _PIPELINES[tool])
     if tool != "dvc":
         entry = {"mlflow": "eval/mlflow_entry.py", "dagster": "dagster_defs.py"}[tool]
-        text += _INPUTS.format(entry=entry)
+        text = text.replace(_INPUTS_DVC, _INPUTS.format(entry=entry))
     return text
 
 
@@ -147,7 +182,7 @@ def walkthrough(repo: Path, tool: str, say: Callable[[Step], None], rows: int | 
 
     create(repo, tool, rows)
     say(Step("scenario", f"loan scenario with {tool} in {repo}"))
-    key = keys.generate(repo / ".sei" / "demo-key", name="demo")
+    key = keys.generate(repo / DEMO_KEY.parent, name=DEMO_KEY.name)
     keys.add_trusted(repo, key.public_path)
     plan = compile_plan(load_manifest(repo), repo)
     from seid.claims import load_claim, lock
@@ -175,6 +210,21 @@ def walkthrough(repo: Path, tool: str, say: Callable[[Step], None], rows: int | 
     )
     ok = first.gate == "fail" and second.gate == "pass" and verdict == "ok"
     return 0 if ok else 1
+
+
+def next_steps(repo: Path) -> list[str]:
+    """What to try after the demo: sign with its key, and read the auditor's report."""
+    where = shlex.quote(str(repo))
+    key = shlex.quote(str(repo / DEMO_KEY))
+    return [
+        "next steps:",
+        f"  cd {where}",
+        f"  export SEID_SIGNING_KEY={key}  # the demo key; never sign real evidence with it",
+        "  seid status                  # what changed since the last evidence",
+        "  seid run                     # after an edit: re-run what it touches, judge, attest",
+        "  seid reconstruct --format html --out audit/  # the auditor's report: "
+        "audit/reconstruct.html",
+    ]
 
 
 def _summary(report: object) -> str:

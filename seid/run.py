@@ -19,6 +19,7 @@ from seid import promote as promotion
 from seid.approvals.policy import requires_approval
 from seid.assess import Assessment, assess
 from seid.config import Manifest, load_manifest
+from seid.config.placeholders import refuse_placeholders
 from seid.drift import Detection, Drift, compare, detect
 from seid.evidence import Subject
 from seid.fsutil import sei_dir
@@ -88,6 +89,7 @@ def run(
     document beside the compiled plan.
     """
     manifest = load_manifest(root)
+    refuse_placeholders(root)
     globs = watched_globs(root, manifest)
     with StatCache.open(root) as cache:
         found = detect(root, globs, cache)

@@ -16,7 +16,15 @@ from typing import Any, Final, Literal
 
 import yaml
 
-from seid.config import MANIFEST_NAMES, InputClasses, Pipeline, default_inputs, load_manifest_text
+from seid.config import (
+    MANIFEST_NAMES,
+    DvcFiles,
+    InputClasses,
+    Pipeline,
+    default_inputs,
+    dvc_files,
+    load_manifest_text,
+)
 from seid.errors import InputError, SeidError
 from seid.fsutil import write_atomic
 from seid.yamlsafe import read_text
@@ -26,11 +34,14 @@ TOOLS: Final[tuple[Tool, ...]] = ("dvc", "mlflow", "dagster", "command")
 MANIFEST: Final = "sei.yaml"
 CLAIMS_GLOB: Final = "claims/*.prml.yaml"
 PLACEHOLDER_COMMAND: Final = ("python", "train.py")
+DEFAULT_METRICS: Final = "metrics.json"
+DEFAULT_PARAMS: Final = "params.yaml"
 # Directories that hold someone else's code (or none): never searched for entry points.
 _SKIP_DIRS = frozenset({"venv", "node_modules", "__pycache__", "site-packages", "build", "dist"})
 _MAX_DEPTH = 4
 _MAX_FILES = 5000
 _SCAN_BYTES = 256 * 1024
+_LISTED = 8  # declared metrics and plots files named in the starter's comment
 
 
 @dataclass(frozen=True)
@@ -67,12 +78,13 @@ def write_starter(root: Path, force: bool = False, tool: Tool | None = None) -> 
     if existing and not force:
         raise SeidError(f"{existing[0]} already exists in {root}; use --force to overwrite")
     detection = detect(root, tool)
-    pipeline = _pipeline(root, detection)
+    declared = _declared(root, detection)
+    pipeline = _pipeline(root, detection, declared)
     derived = default_inputs(root, pipeline)
     inputs = InputClasses(
         criteria=[MANIFEST, CLAIMS_GLOB], treatment=derived.treatment, data=derived.data
     )
-    text = starter_text(root.resolve().name, detection, pipeline, inputs)
+    text = starter_text(root.resolve().name, detection, pipeline, inputs, declared)
     load_manifest_text(text, MANIFEST)  # a starter seid cannot read is a bug, not a file
     overwritten = path.exists()
     _write(path, text.encode("utf-8"), replace=force)
@@ -169,27 +181,26 @@ def _yaml_mapping(path: Path) -> dict[Any, Any]:
     return document if isinstance(document, dict) else {}
 
 
-def _dvc_metrics(root: Path) -> str | None:
-    """The first metrics file a dvc.yaml stage declares."""
-    stages = _yaml_mapping(root / "dvc.yaml").get("stages")
-    for stage in stages.values() if isinstance(stages, dict) else []:
-        metrics = stage.get("metrics") if isinstance(stage, dict) else None
-        for item in metrics if isinstance(metrics, list) else []:
-            name = next(iter(item), None) if isinstance(item, dict) else item
-            if isinstance(name, str):
-                return name
-    return None
-
-
 # --- the text --------------------------------------------------------------------------
 
 
-def _pipeline(root: Path, detection: Detection) -> Pipeline:
-    metrics = (_dvc_metrics(root) if detection.tool == "dvc" else None) or "metrics.json"
+def _declared(root: Path, detection: Detection) -> DvcFiles:
+    """The metrics, params and plots files the tool's own file names (DVC only)."""
+    return dvc_files(root) if detection.tool == "dvc" else DvcFiles()
+
+
+def _params(root: Path, declared: DvcFiles) -> str | None:
+    """``params.yaml`` if the tool uses it or it exists, else the first file the tool names."""
+    if DEFAULT_PARAMS in declared.params or (root / DEFAULT_PARAMS).is_file():
+        return DEFAULT_PARAMS
+    return declared.params[0] if declared.params else None
+
+
+def _pipeline(root: Path, detection: Detection, declared: DvcFiles) -> Pipeline:
     return Pipeline(
         tool=detection.tool,
-        metrics=metrics,
-        params="params.yaml" if (root / "params.yaml").is_file() else None,
+        metrics=declared.metrics[0] if declared.metrics else DEFAULT_METRICS,
+        params=_params(root, declared),
         entry=detection.entry or ("main" if detection.tool == "mlflow" else None),
         definitions=detection.definitions
         or ("definitions.py" if detection.tool == "dagster" else None),
@@ -208,11 +219,19 @@ def _block(items: list[str], indent: str) -> str:
     return "".join(f"\n{indent}- {_scalar(item)}" for item in items)
 
 
-def _pipeline_text(detection: Detection, pipeline: Pipeline) -> str:
+def _pipeline_text(detection: Detection, pipeline: Pipeline, declared: DvcFiles) -> str:
     why = f"found {detection.found}" if detection.found else "no DVC, MLflow or Dagster files"
     lines = [f"# The pipeline seid re-runs when treatment or data change ({why}).", "pipeline:"]
     lines.append(f"  tool: {detection.tool}")
-    lines.append(f"  metrics: {_scalar(pipeline.metrics)}  # the file your pipeline writes")
+    said = (
+        f"as {detection.found} declares it" if declared.metrics else "the file your pipeline writes"
+    )
+    lines.append(f"  metrics: {_scalar(pipeline.metrics)}  # {said}")
+    others = [*declared.metrics[1:], *declared.plots]
+    if others:
+        lines.append(f"  # {detection.found} also declares (outputs, so never watched):")
+        lines += [f"  #   {name}" for name in others[:_LISTED]]
+        lines += [f"  #   and {len(others) - _LISTED} more"] if len(others) > _LISTED else []
     if pipeline.params:
         lines.append(f"  params: {_scalar(pipeline.params)}")
     if pipeline.entry:
@@ -226,12 +245,18 @@ def _pipeline_text(detection: Detection, pipeline: Pipeline) -> str:
     return "\n".join(lines)
 
 
-def starter_text(name: str, detection: Detection, pipeline: Pipeline, inputs: InputClasses) -> str:
+def starter_text(
+    name: str,
+    detection: Detection,
+    pipeline: Pipeline,
+    inputs: InputClasses,
+    declared: DvcFiles | None = None,
+) -> str:
     """The commented starter manifest; lines marked EDIT are placeholders."""
     derived = f"from {detection.found}" if detection.found else "for this tool"
     return _TEMPLATE.format(
         name=_scalar(name or "my-ml-system"),
-        pipeline=_pipeline_text(detection, pipeline),
+        pipeline=_pipeline_text(detection, pipeline, declared or DvcFiles()),
         derived=derived,
         claims=_scalar(CLAIMS_GLOB),
         criteria=_block(inputs.criteria, "    "),

@@ -158,6 +158,24 @@ def test_demo_command_tells_the_story(tmp_path: Path, seid: SeidRunner) -> None:
     assert predicate["gate"] == "pass"
     assert predicate["claims"][0]["verdict"] == "PASS"
     assert predicate["claims"][0]["dataset_matches"] is True
+    # The next steps it ends with work as printed: the demo key signs the auditor's report.
+    steps = lines[lines.index("next steps:") :]
+    export = next(line.split()[1] for line in steps if line.strip().startswith("export"))
+    name, _, key = export.partition("=")
+    assert name == "SEID_SIGNING_KEY" and Path(key).is_file()
+    assert any("seid reconstruct --format html --out audit/" in line for line in steps)
+    report = seid(
+        "reconstruct",
+        "--format",
+        "html",
+        "--out",
+        "audit/",
+        cwd=tmp_path / "demo",
+        extra_env={name: key},
+    )
+    assert report.code == 0, report.err
+    assert (tmp_path / "demo" / "audit" / "reconstruct.html").is_file()
+    assert (tmp_path / "demo" / "audit" / "reconstruct.json.sig").is_file()
 
 
 def test_walkthrough_refuses_a_non_empty_directory(tmp_path: Path) -> None:

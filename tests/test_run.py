@@ -11,6 +11,7 @@ import pytest
 
 from seid import evidence, keys
 from seid.ledger.log import Ledger
+from seid.ledger.newest import latest_statement
 from seid.run import run
 from tests.conftest import SeidRunner, git
 
@@ -178,3 +179,20 @@ def test_a_value_outside_its_own_interval_is_an_error_not_a_pass(
     assert report.gate == "error"
     assert report.result is not None and report.result.error is not None
     assert "value 0.9 lies outside its own interval [0.0, 0.01]" in report.result.error
+
+
+def test_a_failed_tool_shows_and_records_its_last_error_lines(
+    command_project: tuple[Path, Path], seid: SeidRunner
+) -> None:
+    repo, key = command_project
+    reason = "ValueError: column 'income' is missing from data/d.csv"
+    _params(repo, gap=0.01, exit=reason)  # the tool prints it on stderr and exits 1
+    failed = seid("run", "--force", cwd=repo, extra_env={"SEID_SIGNING_KEY": str(key)})
+    assert failed.code == 2, failed.err
+    assert "error: python exited with status 1" in failed.out
+    assert f"  {reason}" in failed.out  # not only in .sei/logs/
+    statement = latest_statement(repo, evidence.EVIDENCE_PREDICATE)
+    assert statement is not None
+    pipeline = statement["predicate"]["pipeline"]
+    assert pipeline["error"] == "python exited with status 1"
+    assert pipeline["error_lines"] == [reason]

@@ -88,7 +88,7 @@ def whoami(root: Path, given: str | None, keyid: str, registered: Identity | Non
         return registered
     if found is not None:
         return found
-    name, email = _git_config(root, "user.name"), _git_config(root, "user.email")
+    name, email = git_config(root, "user.name"), git_config(root, "user.email")
     if not email:
         raise SeidError("who is deciding? pass --as 'Name <email>' or set git user.email")
     return Identity(name or email, email, keyid)
@@ -99,7 +99,8 @@ def same_identity(a: Identity, b: Identity) -> bool:
     return a.name == b.name and a.email.casefold() == b.email.casefold()
 
 
-def _git_config(root: Path, key: str) -> str:
+def git_config(root: Path, key: str) -> str:
+    """A git config value as ``root`` sees it; empty when unset (or git is missing)."""
     try:
         proc = subprocess.run(
             ["git", "config", "--get", key], cwd=root, capture_output=True, text=True, check=False

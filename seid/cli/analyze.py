@@ -18,6 +18,7 @@ from rich.table import Table
 
 from seid import risk
 from seid.config import find_root, load_manifest
+from seid.config.placeholders import warn_placeholders
 from seid.risk import Analysis, Evaluation
 
 _STYLE: dict[Evaluation, str] = {"within": "green", "exceeds": "bold red"}
@@ -27,7 +28,10 @@ _STYLE: dict[Evaluation, str] = {"within": "green", "exceeds": "bold red"}
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
 def analyze(as_json: bool) -> None:
     """Print the risk analysis: inherent and residual levels against the appetite."""
-    manifest = load_manifest(find_root(Path.cwd()))
+    root = find_root(Path.cwd())
+    manifest = load_manifest(root)
+    for warning in warn_placeholders(root):
+        click.echo(warning, err=True)
     analysis = risk.analyze(manifest.risk)
     if as_json:
         document = {

@@ -12,6 +12,9 @@ from pathlib import Path
 import click
 
 from seid import claims
+from seid.claims import SEED_MAX
+from seid.compare import COMPARATORS
+from seid.errors import SeidError
 from seid.metrics import load_metrics
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
@@ -19,7 +22,52 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 
 @click.group()
 def claim() -> None:
-    """Hash, lock and check PRML v0.1 pre-registered claims."""
+    """Write, hash, lock and check PRML v0.1 pre-registered claims."""
+
+
+@claim.command()
+@click.option("--metric", required=True, help="The metric the claim is about (a metrics key).")
+@click.option(
+    "--comparator", required=True, type=click.Choice(COMPARATORS), help="How it is compared."
+)
+@click.option("--threshold", required=True, type=float, help="The bar, a finite number.")
+@click.option(
+    "--dataset",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="The data file (or its .dvc pointer) the claim is about; its SHA-256 is recorded.",
+)
+@click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True)
+@click.option("--dataset-id", help="The dataset's name (default: its path in the project).")
+@click.option("--producer", help="Who registers the claim (default: git user.email).")
+@click.option("--notes", help="Free text kept in the claim.")
+@click.option("--out", type=_FILE, help="Where to write it (default: claims/<metric>.prml.yaml).")
+def new(
+    metric: str,
+    comparator: str,
+    threshold: float,
+    dataset: Path,
+    seed: int,
+    dataset_id: str | None,
+    producer: str | None,
+    notes: str | None,
+    out: Path | None,
+) -> None:
+    """Write a new claim: a fresh UUIDv7, the time, the producer and the dataset's hash."""
+    from seid.locate import find_root
+    from seid.newclaim import Draft, default_path, new_claim, shown
+
+    try:
+        root = find_root(Path.cwd())
+    except SeidError:
+        root = Path.cwd().resolve()
+    draft = Draft(metric, comparator, threshold, dataset, seed, dataset_id, producer, notes)
+    path = out or default_path(root, metric)
+    item = new_claim(root, draft, path)
+    name = shown(item.path)
+    click.echo(f"wrote {name}  (claim_id {item.claim_id})")
+    click.echo(f"hash {item.hash}")
+    click.echo(f"next: review it, commit it, then seal it with 'seid claim lock {name}'")
 
 
 @claim.command("hash")

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from seid.config import find_root, load_manifest
+from seid.config.placeholders import warn_placeholders
 
 
 @click.command("compile")
@@ -30,6 +31,8 @@ def compile_(out: Path | None, as_json: bool) -> None:
 
     root = find_root(Path.cwd())
     result = oscal.compile_plan(load_manifest(root), root, out)
+    for warning in warn_placeholders(root):
+        click.echo(warning, err=True)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         return

@@ -25,7 +25,7 @@ def demo(ctx: click.Context, directory: Path | None, tool: str) -> None:
     commits the treatment; runs again (class B drift, featurization cached, gate green,
     model promoted where the tool has a registry); verifies the ledger.
     """
-    from seid.demo import Step, walkthrough
+    from seid.demo import Step, next_steps, walkthrough
 
     target = (directory or Path("seid-demo")).resolve()
 
@@ -34,4 +34,5 @@ def demo(ctx: click.Context, directory: Path | None, tool: str) -> None:
 
     code = walkthrough(target, tool, say)
     click.echo(f"\nevidence: {target}/.sei/ledger/ (seid -C {target} ledger show)")
+    click.echo("\n".join(["", *next_steps(target)]))
     ctx.exit(code)

@@ -32,4 +32,7 @@ def init(force: bool, tool: Tool | None, as_json: bool) -> None:
     for name in ("criteria", "treatment", "data"):
         globs = getattr(result.inputs, name)
         click.echo(f"inputs {name}: {', '.join(globs) if globs else '-'}")
-    click.echo("next: edit the lines marked EDIT, then run 'seid analyze' and 'seid compile'")
+    click.echo(
+        "next: replace every EDIT placeholder (seid run refuses to attest one), "
+        "then run 'seid analyze' and 'seid compile'"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,8 @@ import click
 
 if TYPE_CHECKING:
     from seid.run import RunReport
+
+_ERROR_PREFIX = re.compile(r"^(?:error|fatal)\s*:\s*", re.IGNORECASE)
 
 
 @click.command()
@@ -81,9 +84,12 @@ def as_text(report: RunReport) -> str:
     if report.status == "up-to-date":
         return "up to date: nothing drifted since the last evidence"
     if report.status == "failed-before":
-        error = ((report.detection.baseline.predicate or {}).get("pipeline") or {}).get("error")
+        pipeline = (report.detection.baseline.predicate or {}).get("pipeline") or {}
+        error = ": ".join(
+            [pipeline.get("error") or "gate error", *pipeline.get("error_lines", [])[-1:]]
+        )
         return (
-            f"nothing drifted since the last run, which failed ({error or 'gate error'}); "
+            f"nothing drifted since the last run, which failed ({error}); "
             "fix the cause, then retry with `seid run --force`"
         )
     lines = []
@@ -99,6 +105,7 @@ def as_text(report: RunReport) -> str:
             lines.append(f"skipped: {', '.join(result.stages_skipped) or '-'}")
         if result.error:
             lines.append(f"error: {result.error}")
+            lines += [f"  {line}" for line in _not_in(result.error_lines, result.error)]
         if result.log_path is not None:
             lines.append(f"log: {result.log_path}")
     if report.assessment is not None and report.assessment.verdicts:
@@ -129,3 +136,8 @@ def as_text(report: RunReport) -> str:
             f"changed during the run (a follow-up run is needed): {', '.join(report.follow_up)}"
         )
     return "\n".join(lines)
+
+
+def _not_in(tool_lines: tuple[str, ...], error: str) -> list[str]:
+    """The tool's error lines that add to ``error`` (DVC's reason may already be it)."""
+    return [line for line in tool_lines if _ERROR_PREFIX.sub("", line) not in error]

@@ -5,7 +5,7 @@ Import from here; the submodules are an implementation detail.
 
 from __future__ import annotations
 
-from seid.config.inputs import default_inputs
+from seid.config.inputs import DvcFiles, default_inputs, dvc_files
 from seid.config.load import load_manifest, load_manifest_text
 from seid.config.model import (
     Approval,
@@ -45,6 +45,7 @@ __all__ = [
     "Constraint",
     "Context",
     "Criteria",
+    "DvcFiles",
     "Evidence",
     "InputClasses",
     "Level",
@@ -64,6 +65,7 @@ __all__ = [
     "add_duration",
     "check_repo_path",
     "default_inputs",
+    "dvc_files",
     "find_root",
     "load_manifest",
     "load_manifest_text",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -67,21 +68,56 @@ def _is_code_arg(root: Path, arg: str) -> bool:
     return _is_code(arg) and (root / arg).is_file()
 
 
+@dataclass(frozen=True)
+class DvcFiles:
+    """The files a dvc.yaml declares, in its own order: by its stages and at top level."""
+
+    metrics: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    plots: tuple[str, ...] = ()
+
+
+def dvc_files(root: Path) -> DvcFiles:
+    """What ``root/dvc.yaml`` names as metrics, params and plots files (none if absent).
+
+    DVC 3 projects declare metrics and plots at the top level as well as in stages
+    (``metrics: [eval/metrics.json]``); both count. Params are the files stages depend
+    on: a top-level ``params`` file is often one the pipeline writes (DVCLive's).
+    """
+    path = root / "dvc.yaml"
+    return _declared(_dvc_document(path)) if path.is_file() else DvcFiles()
+
+
+def _declared(document: dict[str, Any]) -> DvcFiles:
+    stages = [stage for _, stage in _stages(document)]
+    bodies = [*stages, document]
+    return DvcFiles(
+        metrics=tuple(_unique(f for b in bodies for f in _strings(b.get("metrics"), "metrics"))),
+        params=tuple(_unique(f for s in stages for f in _params_files(s.get("params")))),
+        plots=tuple(_unique(f for b in bodies for f in _plot_files(b.get("plots"), "plots"))),
+    )
+
+
 def _dvc_inputs(root: Path) -> tuple[list[str], list[str]]:
     """(treatment, data) globs from the stages of ``dvc.yaml``; none if it is absent.
 
-    A dep that another stage writes (``outs``, ``metrics``, ``plots``) is not an input:
-    watching it would make every run look like data drift.
+    A dep that another stage writes (``outs``, ``metrics``, ``plots``, or a top-level
+    metrics or plots file) is not an input: watching it would make every run look like
+    data drift.
     """
     path = root / "dvc.yaml"
     if not path.is_file():
         return [], []
-    stages = list(_stages(path))
+    document = _dvc_document(path)
+    stages = list(_stages(document))
+    declared = _declared(document)
     produced = {
         PurePosixPath(out.rstrip("/"))
-        for _, stage in stages
-        for field in ("outs", "metrics", "plots")
-        for out in _strings(stage.get(field), field)
+        for out in [
+            *(o for _, stage in stages for o in _strings(stage.get("outs"), "outs")),
+            *declared.metrics,
+            *declared.plots,
+        ]
     }
     treatment: list[str] = []
     data: list[str] = []
@@ -104,8 +140,8 @@ def _is_produced(dep: str, produced: set[PurePosixPath]) -> bool:
     return any(pure == out or out in pure.parents for out in produced)
 
 
-def _stages(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The stage bodies of a dvc.yaml (``foreach``/``matrix`` stages yield their ``do``)."""
+def _dvc_document(path: Path) -> dict[str, Any]:
+    """dvc.yaml as a mapping; its YAML errors placed at their line and column."""
     try:
         document = yaml.safe_load(read_text(path, display="dvc.yaml"))
     except yaml.MarkedYAMLError as exc:
@@ -114,7 +150,12 @@ def _stages(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         raise InputError("dvc.yaml", f"invalid YAML: {exc.problem}", *where) from None
     except yaml.YAMLError as exc:
         raise InputError("dvc.yaml", f"invalid YAML: {exc}") from None
-    stages = document.get("stages") if isinstance(document, dict) else None
+    return document if isinstance(document, dict) else {}
+
+
+def _stages(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The stage bodies of a dvc.yaml (``foreach``/``matrix`` stages yield their ``do``)."""
+    stages = document.get("stages")
     if not isinstance(stages, dict):
         return
     for name, body in stages.items():
@@ -134,6 +175,19 @@ def _strings(value: Any, what: str) -> list[str]:
             out += [str(key) for key in item]
         elif isinstance(item, str):
             out.append(item)
+    return out
+
+
+def _plot_files(value: Any, what: str) -> list[str]:
+    """The files of a ``plots`` list: a path, or a plot id whose ``y`` maps files to columns."""
+    out: list[str] = []
+    for item in value if isinstance(value, list) else _strings(value, what):
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        for key, spec in item.items() if isinstance(item, dict) else ():
+            y = spec.get("y") if isinstance(spec, dict) else None
+            out += [str(name) for name in y] if isinstance(y, dict) else [str(key)]
     return out
 
 

@@ -39,10 +39,10 @@ def reproduce(root: Path) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     (result,) = argv
+    # Importing dvc sets its logger up as its CLI does; a second setup() would print
+    # every line, the ERROR included, twice.
     from dvc.exceptions import DvcException
-    from dvc.logger import setup
 
-    setup()
     try:
         report = reproduce(Path.cwd())
         code = 0

@@ -11,6 +11,7 @@ goes to a log file under ``.sei/logs/`` and, on a terminal, to the screen as wel
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -25,6 +26,11 @@ from typing import IO
 from seid.errors import SeidError
 
 GRACE_SECONDS = 10.0
+ERROR_LINES = 5  # the tool's last error lines a failed run shows and records
+_TAIL_BYTES = 64 * 1024
+_LINE_CHARS = 300
+_ERRORISH = re.compile(r"\b(error|exception|failed|fatal)\b", re.IGNORECASE)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _LEADER = str(Path(__file__).with_name("leader.py"))
 
 
@@ -43,6 +49,30 @@ class Outcome:
     started: datetime
     finished: datetime
     log_path: Path
+    log_start: int = 0  # where this process's output begins in the log
+
+
+def error_lines(outcome: Outcome, limit: int = ERROR_LINES) -> tuple[str, ...]:
+    """The tool's own last words from its part of the log, for a failed run to show.
+
+    ``python exited with status 255`` says nothing; DVC's ``ERROR: failed to reproduce
+    ...`` does, and it is the last thing in the log. The last lines that read like an
+    error are taken, else the last lines, each once; colours and progress-bar rewrites
+    are dropped.
+    """
+    try:
+        with outcome.log_path.open("rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(outcome.log_start, size - _TAIL_BYTES))
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ()
+    lines = [
+        _ANSI.sub("", line.rsplit("\r", 1)[-1]).strip()[:_LINE_CHARS] for line in text.split("\n")
+    ]
+    lines = [line for line in lines if line]
+    errors = [line for line in lines if _ERRORISH.search(line)]
+    return tuple(dict.fromkeys(reversed(errors or lines)))[:limit][::-1]
 
 
 def now() -> datetime:
@@ -95,6 +125,7 @@ def run_logged(
     with log_path.open("ab") as log:
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
+        start = log.tell()
         _check_runnable(argv[0], cwd, env)
         try:
             proc = subprocess.Popen(
@@ -130,7 +161,7 @@ def run_logged(
             raise Interrupted(f"{argv[0]} interrupted; its log is {log_path}") from None
         finally:
             pump.join(timeout=5)
-    return Outcome(tuple(argv), proc.returncode, started, now(), log_path)
+    return Outcome(tuple(argv), proc.returncode, started, now(), log_path, start)
 
 
 def _check_runnable(program: str, cwd: Path, env: Mapping[str, str] | None) -> None:

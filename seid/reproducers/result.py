@@ -17,7 +17,7 @@ from typing import Any
 from seid.errors import InputError
 from seid.evidence import Subject, subject_for_file
 from seid.metrics import Metric, load_metrics
-from seid.reproducers.execute import Outcome, now
+from seid.reproducers.execute import Outcome, error_lines, now
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class RunResult:
     stages_skipped: tuple[str, ...] = ()
     log_path: Path | None = None
     error: str | None = None
+    error_lines: tuple[str, ...] = ()  # the tool's last error lines, when it failed
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def pipeline_record(self, root: Path) -> dict[str, Any]:
@@ -51,6 +52,8 @@ class RunResult:
         }
         if self.error is not None:
             record["error"] = self.error
+        if self.error_lines:
+            record["error_lines"] = list(self.error_lines)
         record.update(self.details)
         return record
 
@@ -115,7 +118,7 @@ def from_outcome(
     }
     if outcome.returncode != 0:
         error = f"{outcome.argv[0]} exited with status {outcome.returncode}"
-        return RunResult(**base, error=error)
+        return RunResult(**base, error=error, error_lines=error_lines(outcome))
     if metrics_path is None:
         return RunResult(**base)
     try:
@@ -144,7 +147,7 @@ def metrics_from_record(record: Mapping[str, Any]) -> dict[str, Metric]:
 # What a pipeline record says about that run itself; the rest describes what was judged.
 _RUN_FIELDS = frozenset(
     {"tool", "version", "lock_digest", "stages_run", "stages_skipped"}
-    | {"started", "finished", "log", "error"}
+    | {"started", "finished", "log", "error", "error_lines"}
 )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from seid.errors import SeidError
-from seid.reproducers.execute import Interrupted, run_logged
+from seid.reproducers.execute import Interrupted, error_lines, run_logged
 
 SPAWNER = """
 import os, signal, subprocess, sys, time
@@ -129,3 +129,31 @@ def test_the_group_dies_with_a_sigkilled_seid(tmp_path: Path) -> None:
     while (_alive(tool) or _alive(child)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(tool) and not _alive(child)
+
+
+FAILING_TOOL = """
+import sys
+print("step 1 of 3 ok")
+print("fetching  10%\\rfetching  90%\\rfetching 100%")
+print("\\x1b[31mERROR\\x1b[0m: failed to reproduce 'stage': missing data 'source'", file=sys.stderr)
+print("Having any troubles? Hit us up.")
+sys.exit(255)
+"""
+
+
+def test_error_lines_are_the_tools_last_error_lines_of_this_run(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    earlier = run_logged([sys.executable, "-c", "print('old ERROR elsewhere')"], tmp_path, log)
+    assert error_lines(earlier) == ("old ERROR elsewhere",)
+    failed = run_logged([sys.executable, "-c", FAILING_TOOL], tmp_path, log, echo=False)
+    assert failed.returncode == 255
+    assert error_lines(failed) == ("ERROR: failed to reproduce 'stage': missing data 'source'",)
+    fetched = run_logged([sys.executable, "-c", "print('a\\r b\\r c')"], tmp_path, log)
+    assert error_lines(fetched) == ("c",)  # what a progress bar left on screen
+    quiet = run_logged(
+        [sys.executable, "-c", "print('a'); print('b'); raise SystemExit(1)"],
+        tmp_path,
+        log,
+        echo=False,
+    )
+    assert error_lines(quiet, limit=1) == ("b",)  # nothing reads as an error: the last lines
