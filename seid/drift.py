@@ -221,9 +221,7 @@ def baseline(root: Path, snapshot: Snapshot, matcher: Matcher, cache: StatCache)
     committed = {p for paths in inputs.values() for p in paths}
     fresh = [p for paths in snapshot.inputs.values() for p in paths if p not in committed]
     excluded = git_ignored(snapshot.ignored, fresh)
-    return Baseline(
-        "HEAD", inputs, commit=snapshot.commit, excluded=excluded, untrusted=untrusted
-    )
+    return Baseline("HEAD", inputs, commit=snapshot.commit, excluded=excluded, untrusted=untrusted)
 
 
 def _committed(
