@@ -199,6 +199,8 @@ def _trust_fingerprint(root: Path) -> list[list[Any]]:
 
 def _ledger_fingerprint(base: Path) -> list[list[Any]]:
     rows: list[list[Any]] = []
+    if not base.is_dir():
+        return rows  # a clone that has only fetched logs
     for log in sorted(os.scandir(base), key=lambda e: e.name):
         if log.is_dir(follow_symlinks=False):
             for f in sorted(os.scandir(log.path), key=lambda e: e.name):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from seid import evidence, keys
 from seid.config import load_manifest
 from seid.drift import detect, latest_evidence
@@ -14,6 +16,8 @@ from seid.run import run, watched_globs
 from seid.statcache import StatCache
 from tests.conftest import SeidRunner, git
 from tests.ledger.conftest import make_key
+
+REFS = "refs/seid/ledger/*"
 
 
 def _runs(repo: Path) -> int:
@@ -79,3 +83,55 @@ def test_a_bundle_of_another_branch_is_not_this_branch_s_baseline(
     assert found.predicate["git"]["commit"] == head  # main's own, not the newer one
     with StatCache.open(repo) as cache:
         assert not detect(repo, watched_globs(repo, load_manifest(repo)), cache).drift
+
+
+@pytest.mark.slow
+def test_two_hosts_share_evidence_through_the_remote(
+    command_project: tuple[Path, Path], tmp_path: Path, seid: SeidRunner, env: dict[str, str]
+) -> None:
+    """Host A runs and publishes; host B clones, fetches the logs, commits a treatment
+    change: B compares with A's evidence (class B drift), runs, publishes; an auditor's
+    clone verifies and reconstructs from both logs."""
+    origin, key_a = command_project
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote), env=env)
+    key_b = keys.generate(tmp_path / "keys-b", "host-b")
+    keys.add_trusted(origin, key_b.public_path)  # the team trusts both hosts' keys
+    (origin / "params.json").write_text(json.dumps({"gap": 0.01}))
+    git(origin, "add", ".sei/trust", "params.json")
+    git(origin, "commit", "-qm", "trust host B")
+    git(origin, "push", "-q", str(remote), "main", env=env)
+
+    host_a = tmp_path / "host-a"
+    git(tmp_path, "clone", "-q", str(remote), str(host_a), env=env)
+    a_env = {"SEID_SIGNING_KEY": str(key_a)}
+    assert seid("run", cwd=host_a, extra_env=a_env).code == 0  # A's baseline
+    assert seid("ledger", "publish", cwd=host_a).code == 0
+    git(host_a, "push", "-q", "origin", f"{REFS}:{REFS}", env=env)
+
+    host_b = tmp_path / "host-b"
+    git(tmp_path, "clone", "-q", str(remote), str(host_b), env=env)
+    git(host_b, "fetch", "-q", "origin", f"{REFS}:{REFS}", env=env)
+    assert seid("status", cwd=host_b).code == 0  # A's evidence covers B's checkout
+    (host_b / "params.json").write_text(json.dumps({"gap": 0.02}))
+    git(host_b, "commit", "-qam", "treatment v2 on host B")
+    r = seid("status", cwd=host_b)
+    assert r.code == 1 and "Compared with the newest trusted evidence bundle" in r.out, r.out
+    assert "B model drift:\n  modified  params.json" in r.out
+    b_env = {"SEID_SIGNING_KEY": str(key_b.private_path)}
+    ran = seid("run", cwd=host_b, extra_env=b_env)
+    assert ran.code == 0, ran.out + ran.err
+    assert seid("status", cwd=host_b).code == 0
+    assert seid("ledger", "publish", cwd=host_b).code == 0
+    git(host_b, "push", "-q", "origin", "main", f"{REFS}:{REFS}", env=env)
+
+    auditor = tmp_path / "auditor"
+    git(tmp_path, "clone", "-q", str(remote), str(auditor), env=env)
+    git(auditor, "fetch", "-q", "origin", f"{REFS}:{REFS}", env=env)
+    verified = seid("verify", cwd=auditor)
+    assert verified.code == 0, verified.out + verified.err
+    report = seid("reconstruct", cwd=auditor)
+    assert report.code == 0, report.err
+    doc = json.loads(report.out)
+    logs = {log["log_id"] for log in doc["ledger"]["logs"]}
+    assert logs == {keys.load_signer(key_a).public_key.keyid, key_b.key_id}

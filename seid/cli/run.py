@@ -94,7 +94,8 @@ def as_text(report: RunReport) -> str:
         )
     lines = []
     drift = report.detection.drift
-    classes = ", ".join(sorted(drift.classes)) or "none (forced)"
+    why = "forced" if report.detection.baseline.evidenced else "the first evidence: the baseline"
+    classes = ", ".join(sorted(drift.classes)) or f"none ({why})"
     lines.append(f"drift: {classes}")
     result = report.result
     if result is not None:
