@@ -27,6 +27,7 @@ from seid.reproducers.base import Plan, Reproducer, get_reproducer, plan
 from seid.reproducers.execute import now
 from seid.reproducers.result import RunResult, recorded_result
 from seid.risk import analyze
+from seid.runlock import run_lock
 from seid.snapshot import DriftClass, Matcher, class_globs, take_snapshot
 from seid.statcache import StatCache
 
@@ -83,11 +84,24 @@ def run(
     stop: threading.Event | None = None,
     oscal_results: bool = False,
 ) -> RunReport:
-    """One pass of the chain over the repository at ``root``.
+    """One pass of the chain over the repository at ``root``, holding its run lock.
 
     ``oscal_results`` also writes the attested run as an OSCAL assessment-results
-    document beside the compiled plan.
+    document beside the compiled plan. With ``stop`` (the daemon) a run of another
+    process is waited for; without it (the CLI) it is an error naming that process.
     """
+    with run_lock(root, stop=stop):
+        return _run(root, signer, force, echo, stop, oscal_results)
+
+
+def _run(
+    root: Path,
+    signer: Signer,
+    force: bool,
+    echo: bool | None,
+    stop: threading.Event | None,
+    oscal_results: bool,
+) -> RunReport:
     manifest = load_manifest(root)
     refuse_placeholders(root)
     globs = watched_globs(root, manifest)

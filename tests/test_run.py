@@ -4,6 +4,7 @@ real keys and ledger."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from seid import evidence, keys
 from seid.ledger.log import Ledger
 from seid.ledger.newest import latest_statement
 from seid.run import run
-from tests.conftest import SeidRunner, git
+from tests.conftest import SeidRunner, assert_one_line_error, git
 
 
 def _params(repo: Path, **values: object) -> None:
@@ -196,3 +197,50 @@ def test_a_failed_tool_shows_and_records_its_last_error_lines(
     pipeline = statement["predicate"]["pipeline"]
     assert pipeline["error"] == "python exited with status 1"
     assert pipeline["error_lines"] == [reason]
+
+
+def test_a_second_run_is_refused_while_one_runs_naming_it(
+    command_project: tuple[Path, Path], seid: SeidRunner
+) -> None:
+    """Two `seid run` in one repository: the second refuses at once and says who holds
+    the run lock; the first completes and attests alone."""
+    import subprocess
+    import sys
+    import time
+
+    repo, key = command_project
+    (repo / "eval.py").write_text((repo / "eval.py").read_text() + "import time; time.sleep(3)\n")
+    env = {**os.environ, "SEID_SIGNING_KEY": str(key)}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "seid", "run"], cwd=repo, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while _runs(repo) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = seid("run", cwd=repo, extra_env={"SEID_SIGNING_KEY": str(key)})
+    assert_one_line_error(second, "another run of this repository is in progress", "pid ")
+    assert f"pid {first.pid} " in second.err
+    first.communicate(timeout=60)
+    assert first.returncode == 1 and _runs(repo) == 1  # gate fail (gap 0.05), attested
+    from seid.ledger.paths import list_logs
+
+    (log_id,) = list_logs(repo)
+    assert len(_statements(repo, log_id)) == 1
+
+
+def test_the_daemon_s_run_waits_for_the_cli_s(command_project: tuple[Path, Path]) -> None:
+    """With a stop event (the daemon) a held lock is waited for, and stopping ends the wait."""
+    import threading
+
+    from seid.reproducers.execute import Interrupted
+    from seid.runlock import run_lock
+
+    repo, key = command_project
+    stop = threading.Event()
+    with run_lock(repo):
+        threading.Timer(0.5, stop.set).start()
+        with pytest.raises(Interrupted, match="waiting for another run"):
+            run(repo, keys.load_signer(key), echo=False, stop=stop)
+    assert _runs(repo) == 0
+    assert run(repo, keys.load_signer(key), echo=False).attestation is not None
