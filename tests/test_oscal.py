@@ -369,3 +369,43 @@ def test_any_loadable_program_compiles_or_says_why(data: dict[str, Any]) -> None
     document = yaml.safe_load(render(plan))
     assert document == plan.oscal_dict()  # the YAML says exactly what the models hold
     AssessmentPlan.model_validate(document["assessment-plan"])
+
+
+class _Doc:
+    """Anything with ``oscal_dict()``: render takes the plain document from it."""
+
+    def __init__(self, document: object) -> None:
+        self.document = document
+
+    def oscal_dict(self) -> object:
+        return self.document
+
+
+def test_render_writes_the_bytes_yaml_dump_would() -> None:
+    """render streams events into libyaml instead of building nodes; the bytes must be
+    the ones yaml.dump with oscal.Dumper writes, for every kind of scalar a plan holds."""
+    import yaml
+
+    from seid import oscal
+
+    tricky = ["yes", "no", "on", "null", "~", "", "1", "1.0", "0x1f", "1e3", ".inf", "-",
+              "2026-01-01", "a: b", "# not a comment", "'quoted'", '"q"', "[x]", "{y}",
+              "line one\nline two\n", "trailing \n", " leading", "ünïcode ✓", "@at", "`tick",
+              "*star", "&amp", "!bang", "%pct", "|pipe", ">gt", "?q", "tab\there"]  # fmt: skip
+    document = {
+        "assessment-plan": {
+            "uuid": "0f1e2d3c-4b5a-4697-8877-665544332211",
+            "metadata": {"title": "Plan", "version": "1.0", "props": [{"name": n} for n in tricky]},
+            "numbers": [0, 1, -7, 10**18, 0.5, 1.0, 1e17, -0.0, True, False, None],
+            "nested": [[], {}, [{"k": ["v", {"deep": "x"}]}]],
+        }
+    }
+    expected = yaml.dump(
+        document,
+        Dumper=oscal.Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1 << 16,
+    ).encode("utf-8")
+    assert oscal.render(_Doc(document)) == expected  # type: ignore[arg-type]

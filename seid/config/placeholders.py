@@ -44,7 +44,10 @@ def placeholders(root: Path) -> list[Placeholder]:
     """Every value of the project's manifest that is still an ``EDIT`` placeholder."""
     path = manifest_path(root)
     name = _display(path)
-    located = load_yaml_text(read_text(path, display=name), name)
+    text = read_text(path, display=name)
+    if "EDIT" not in text:  # the common case: no second parse of a large manifest
+        return []
+    located = load_yaml_text(text, name)
     found: dict[tuple[int | None, int | None], Placeholder] = {}
     for loc, value in walk_strings(located.data):
         if PLACEHOLDER.match(value):
