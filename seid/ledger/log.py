@@ -26,7 +26,10 @@ import fcntl
 import io
 import logging
 import os
+import shutil
+import stat
 import struct
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -48,6 +51,10 @@ _H = merkle.HASH_SIZE
 log = logging.getLogger(__name__)
 
 
+class _NeedsRecovery(Exception):
+    """A reader found derived files a writer must rebuild: it reads a private copy."""
+
+
 class Ledger:
     """One log. Use :meth:`open`; reads see the size at open (or after the last append)."""
 
@@ -56,18 +63,29 @@ class Ledger:
         self.head = Head()
         self.notices: list[str] = []
         self._fds: dict[str, int] = {}
+        self._tmp: contextlib.ExitStack | None = None  # a reader's private copy
 
     # --- opening and recovery ----------------------------------------------------------
 
     @classmethod
     def open(
-        cls, repo_root: Path, log_id: str, create: bool = False, continue_published: bool = False
+        cls,
+        repo_root: Path,
+        log_id: str,
+        create: bool = False,
+        continue_published: bool = False,
+        *,
+        write: bool | None = None,
     ) -> Ledger:
-        """Open the log ``log_id`` of ``repo_root``, recovering from a crash.
+        """Open the log ``log_id`` of ``repo_root``; a writer recovers from a crash.
 
+        Only a writer (``write``, by default the same as ``create``: the appenders) ever
+        changes a file. A reader (status, verify, show, reconstruct) never does: when the
+        derived files need recovery it works on a private copy of the log instead.
         With ``create`` and ``continue_published``, a log that exists only as a
         published ref (a re-cloned host) is continued from that ref instead of forked.
         """
+        write = create if write is None else write
         path = log_dir(repo_root, log_id)
         seeded = False
         if not path.is_dir():
@@ -79,18 +97,52 @@ class Ledger:
                     seeded = refs.copy_ref_log(repo_root, log_id, path / "log")
             except OSError as exc:
                 raise LedgerError(f"cannot create {path}: {exc.strerror}") from None
-        ledger = cls(path, log_id, os.access(path, os.W_OK))
+        ledger = cls(path, log_id, write and os.access(path, os.W_OK))
         if seeded:
             ledger._notice(f"continuing the published log {refs.ref_name(log_id)}")
         try:
             with ledger._locked():
                 ledger._recover()
+        except _NeedsRecovery:
+            ledger.close()
+            return cls._private_copy(path, log_id)
         except OSError as exc:
             ledger.close()
             raise LedgerError(f"{path}: {exc.strerror}") from None
         except BaseException:
             ledger.close()
             raise
+        return ledger
+
+    @classmethod
+    def _private_copy(cls, path: Path, log_id: str) -> Ledger:
+        """A reader's view of a log whose derived files are missing or behind: the log's
+        records, copied under its lock, recovered in a temporary directory."""
+        tmp = tempfile.TemporaryDirectory(prefix="seid-ledger-")
+        copy = Path(tmp.name) / log_id
+        (copy / "tree").mkdir(parents=True)
+        reader = cls(path, log_id, False)
+        try:
+            with (
+                reader._locked(),
+                (path / "log").open("rb") as src,
+                (copy / "log").open("wb") as dst,
+            ):
+                shutil.copyfileobj(src, dst, 1 << 20)
+            ledger = cls(copy, log_id, True)
+            with contextlib.ExitStack() as cleanup:
+                cleanup.callback(tmp.cleanup)
+                quiet = log.level
+                log.setLevel(logging.ERROR)  # rebuilding a private copy is no crash to report
+                try:
+                    ledger._recover()
+                finally:
+                    log.setLevel(quiet)
+                ledger._tmp = cleanup.pop_all()
+        except OSError as exc:
+            tmp.cleanup()
+            raise LedgerError(f"{path}: {exc.strerror}") from None
+        ledger.writable = False  # a copy: appends go to the real log, never here
         return ledger
 
     def __enter__(self) -> Ledger:
@@ -105,6 +157,9 @@ class Ledger:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
+        if self._tmp is not None:
+            self._tmp.close()
+            self._tmp = None
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -135,6 +190,9 @@ class Ledger:
                 raise LedgerError(f"{self.path / name}: missing") from None
             except OSError as exc:
                 raise LedgerError(f"cannot open {self.path / name}: {exc.strerror}") from None
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise LedgerError(f"cannot open {self.path / name}: not a regular file")
             self._fds[name] = fd
         return fd
 
@@ -186,11 +244,7 @@ class Ledger:
             self.head = head  # the usual case: nothing past the head
             return
         if not self.writable:
-            if head is None or base != acked:
-                raise LedgerError(f"{self.path}: needs recovery but is not writable")
-            self._notice("bytes past the head after a crash (read-only: left in place)")
-            self.head = head
-            return
+            raise _NeedsRecovery  # a reader reads a recovered private copy instead
         self._trim_caches(base.size)
         compact = self._compact(base.size)
         end, bad = self._roll_forward(base.length, compact)

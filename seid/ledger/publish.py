@@ -76,7 +76,7 @@ def open_published(repo: Path, log_id: str) -> Iterator[Ledger]:
         level = quiet.level
         quiet.setLevel(logging.ERROR)  # building a copy is not a crash to report
         try:
-            ledger = Ledger.open(Path(tmp), log_id)
+            ledger = Ledger.open(Path(tmp), log_id, write=True)
         finally:
             quiet.setLevel(level)
         with ledger:

@@ -115,3 +115,42 @@ def test_empty_files(seid: SeidRunner, repo: Path, signer: Signer) -> None:
         (path / name).write_bytes(b"")
     assert seid("verify", cwd=repo).code == 0
     assert_one_line_error(seid("ledger", "checkpoint", cwd=repo), "is empty")
+
+
+def _files(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("damage", ["torn tail", "index cut", "tree gone", "head gone"])
+def test_read_only_commands_change_no_file(
+    seid: SeidRunner, repo: Path, log_dir: Path, damage: str
+) -> None:
+    """status, verify, ledger show/proof/checkpoint and reconstruct read a log whose
+    derived files a crash left behind through a private copy: not one byte or mtime of
+    .sei/ledger changes (status once cut a 5,000-byte file in another log to nothing)."""
+    if damage == "torn tail":
+        with (log_dir / "log").open("ab") as f:
+            f.write(b"\x00" * 5000)
+    elif damage == "index cut":
+        with (log_dir / "index").open("r+b") as f:
+            f.truncate(8)
+    elif damage == "tree gone":
+        for level in (log_dir / "tree").iterdir():
+            level.unlink()
+    else:
+        (log_dir / "head").unlink()
+    (repo / "sei.yaml").write_text(
+        "version: seid/1\nsystem: {name: t}\npipeline: {tool: command, command: [python, x.py]}\n"
+    )
+    before = _files(repo / ".sei" / "ledger")
+    for args in (["status"], ["verify"], ["ledger", "show", "0"], ["ledger", "proof", "0"],
+                 ["ledger", "checkpoint"], ["reconstruct"]):  # fmt: skip
+        result = seid(*args, cwd=repo)
+        assert "Traceback" not in result.err, (args, result.err)
+    assert _files(repo / ".sei" / "ledger") == before
+    shown = seid("ledger", "show", "0", cwd=repo)
+    assert shown.code == 0 and '"index": 0' in shown.out, shown.err

@@ -90,7 +90,7 @@ def test_a_chained_log_may_follow_an_unchained_prefix(
     old = unchained(signer, make_entry, 3)
     with Ledger.open(ledger_repo, signer.public_key.keyid, create=True) as ledger:
         (ledger.path / "log").write_bytes(b"".join(records.pack_pair(e, n) for e, n in old))
-    with Ledger.open(ledger_repo, signer.public_key.keyid) as ledger:  # rolls forward
+    with Ledger.open(ledger_repo, signer.public_key.keyid, write=True) as ledger:  # rolls forward
         ledger.append(make_entry(3), signer)
         pairs = list(ledger.records())
     linked = checkpoint.read(pairs[3][1], signer.public_key.keyid).previous

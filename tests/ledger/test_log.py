@@ -85,7 +85,7 @@ def test_torn_tail_is_cut_and_reported(
     whole = log_file.read_bytes()
     for tail in (b"\x00", b"\x00\x00\x01\x00garbage", whole[-200:-3]):
         log_file.write_bytes(whole + tail)
-        with Ledger.open(ledger_repo, ledger.log_id) as again:
+        with Ledger.open(ledger_repo, ledger.log_id, write=True) as again:
             assert again.size == 5 and list(again.iter_entries()) == entries
             assert len(again.notices) == 1 and "torn tail" in again.notices[0]
         assert log_file.read_bytes() == whole
@@ -99,7 +99,7 @@ def test_whole_unindexed_record_is_rolled_forward(
     ledger, _ = fill(ledger_repo, signer, make_entry, 6)
     ledger.close()
     head = (ledger.path / "head").read_bytes()
-    ledger2 = Ledger.open(ledger_repo, ledger.log_id)
+    ledger2 = Ledger.open(ledger_repo, ledger.log_id, write=True)
     ledger2.append(make_entry(6), signer)
     ledger2.close()
     (ledger.path / "head").write_bytes(head)  # the head of size 6: as if it never moved
@@ -247,7 +247,7 @@ def test_append_refuses_to_seal_an_altered_newest_checkpoint(
     forged = note[: note.rindex(b" ") + 1] + base64.b64encode(b"\0" * 68) + b"\n"
     head = b"".join(records.pack_pair(e, n) for e, n in pairs[:-1])
     path.write_bytes(head + records.pack_pair(entry, forged))
-    with Ledger.open(ledger_repo, signer.public_key.keyid) as again:
+    with Ledger.open(ledger_repo, signer.public_key.keyid, write=True) as again:
         with pytest.raises(LedgerError, match=r"newest checkpoint .* does not verify"):
             again.append(make_entry(3), signer)
         assert again.size == 3
