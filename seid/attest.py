@@ -172,18 +172,22 @@ def append(
     never become the drift baseline.
     """
     log_id = signer.public_key.keyid
-    with Ledger.open(root, log_id, create=True, continue_published=True) as ledger:
-        previous = ledger.root() if ledger.size else None
-        predicate = {
+    signed: list[bytes] = []
+
+    def make(size: int, previous: bytes | None) -> bytes:
+        """Called under the writers' lock: the head recorded is the one appended to."""
+        full = {
             **predicate,
             "ledger": {
                 **predicate.get("ledger", {}),
                 "log_id": log_id,
                 "previous_root": previous.hex() if previous else None,
-                "previous_size": ledger.size,
+                "previous_size": size,
             },
         }
-        statement = evidence.statement(subject_list, predicate_type, predicate)
-        entry = evidence.sign(statement, signer)
-        index, checkpoint = ledger.append(entry, signer)
-    return Attestation(log_id, index, hashlib.sha256(entry).hexdigest(), checkpoint)
+        signed.append(evidence.sign(evidence.statement(subject_list, predicate_type, full), signer))
+        return signed[-1]
+
+    with Ledger.open(root, log_id, create=True, continue_published=True) as ledger:
+        index, checkpoint = ledger.append_with(make, signer)
+    return Attestation(log_id, index, hashlib.sha256(signed[-1]).hexdigest(), checkpoint)

@@ -30,7 +30,7 @@ import shutil
 import stat
 import struct
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -309,31 +309,45 @@ class Ledger:
 
         Durable before it returns: entry and checkpoint are one fsynced record.
         """
+        return self.append_with(lambda _size, _root: entry, signer)
+
+    def append_with(
+        self, make: Callable[[int, bytes | None], bytes], signer: Signer
+    ) -> tuple[int, bytes]:
+        """Append the envelope ``make(size, root)`` builds from the head it extends.
+
+        ``make`` runs under the writers' lock, after recovery: the size and root it is
+        given are the ones the entry will follow, whatever another writer appended
+        meanwhile (an entry that records them, as evidence does, is then always right).
+        """
         if signer.public_key.keyid != self.log_id:
             raise LedgerError(f"key {signer.public_key.keyid} cannot append to log {self.log_id}")
-        try:
-            evidence.verify(entry, {self.log_id: signer.public_key})
-        except VerificationError as err:
-            raise LedgerError(f"refusing to append an entry that does not verify: {err}") from None
         if not self.writable:
             raise LedgerError(f"{self.path} is not writable")
         try:
-            return self._append_locked(entry, signer)
+            with self._locked():
+                self._recover()
+                entry = make(self.size, self.root() if self.size else None)
+                try:
+                    evidence.verify(entry, {self.log_id: signer.public_key})
+                except VerificationError as err:
+                    raise LedgerError(
+                        f"refusing to append an entry that does not verify: {err}"
+                    ) from None
+                return self._append_locked(entry, signer)
         except OSError as exc:
             raise LedgerError(f"{self.path}: {exc.strerror}") from None
 
     def _append_locked(self, entry: bytes, signer: Signer) -> tuple[int, bytes]:
-        with self._locked():
-            self._recover()
-            head = self.head
-            previous = self._chain_base(signer) if head.size else None
-            compact = self._compact(head.size)
-            completed = compact.append(merkle.leaf_hash(entry))
-            note = checkpoint.sign(self.log_id, compact.size, compact.root(), signer, previous)
-            record = records.pack_pair(entry, note)
-            self._durable_write(record, head.length)
-            self._store(head.size, head.length, completed)
-            self._write_head(Head(head.size + 1, head.length + len(record)))
+        head = self.head
+        previous = self._chain_base(signer) if head.size else None
+        compact = self._compact(head.size)
+        completed = compact.append(merkle.leaf_hash(entry))
+        note = checkpoint.sign(self.log_id, compact.size, compact.root(), signer, previous)
+        record = records.pack_pair(entry, note)
+        self._durable_write(record, head.length)
+        self._store(head.size, head.length, completed)
+        self._write_head(Head(head.size + 1, head.length + len(record)))
         return head.size, note
 
     def _chain_base(self, signer: Signer) -> bytes:

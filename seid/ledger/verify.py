@@ -33,7 +33,9 @@ from seid.ledger.paths import list_logs, log_dir
 
 CHUNK = 512
 Chunk = list[tuple[int, bytes, bytes]]
-Result = tuple[int, list[str], Any, tuple[int, bytes, bytes | None] | None]
+# (index, problems, subjects, (size, root, previous) its checkpoint states, the
+# (previous_size, previous_root) its predicate records, if it records them)
+Result = tuple[int, list[str], Any, tuple[int, bytes, bytes | None] | None, tuple[Any, Any] | None]
 Subjects = dict[str, tuple[int, str]] | None  # subject name -> newest (entry, sha256)
 
 
@@ -89,9 +91,11 @@ def check_chunk(log_id: str, key: Key, chunk: Chunk) -> list[Result]:
     out: list[Result] = []
     trusted = {log_id: key}
     for i, entry, note in chunk:
-        reasons, subjects, claimed = [], None, None
+        reasons, subjects, claimed, extends = [], None, None, None
         try:
-            subjects = evidence.verify(entry, trusted).statement.get("subject")
+            statement = evidence.verify(entry, trusted).statement
+            subjects = statement.get("subject")
+            extends = _extends(statement)
         except VerificationError as err:
             reasons.append(f"entry signature: {err}")
         try:
@@ -99,8 +103,17 @@ def check_chunk(log_id: str, key: Key, chunk: Chunk) -> list[Result]:
             claimed = (stated.size, stated.root, stated.previous)
         except VerificationError as err:
             reasons.append(str(err))  # it names the checkpoint
-        out.append((i, reasons, subjects, claimed))
+        out.append((i, reasons, subjects, claimed, extends))
     return out
+
+
+def _extends(statement: dict[str, Any]) -> tuple[Any, Any] | None:
+    """The head an entry says it extends: ``predicate.ledger.previous_size/_root``."""
+    predicate = statement.get("predicate")
+    ledger = predicate.get("ledger") if isinstance(predicate, dict) else None
+    if not isinstance(ledger, dict) or "previous_size" not in ledger:
+        return None
+    return ledger.get("previous_size"), ledger.get("previous_root")
 
 
 _WORKER: dict[str, Any] = {}
@@ -168,8 +181,9 @@ def verify_stream(
     try:
         chunk: Chunk = []
         for i, entry, note in _read(stream, report, expected_size):
+            before = compact.root() if compact.size else None
             compact.append(merkle.leaf_hash(entry))
-            state.inflight[i] = (compact.root(), note)
+            state.inflight[i] = (compact.root(), note, before)
             chunk.append((i, entry, note))
             if len(chunk) >= CHUNK:
                 _dispatch(pool, pending, log_id, key, chunk, state, jobs)
@@ -226,12 +240,20 @@ class _State:
     report: LogReport
     chain: CheckpointChain
     subjects: Subjects
-    inflight: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
+    inflight: dict[int, tuple[bytes, bytes, bytes | None]] = field(default_factory=dict)
 
     def collect(self, results: list[Result]) -> None:
-        for i, reasons, subject_list, claimed in results:
+        for i, reasons, subject_list, claimed, extends in results:
             problems = [Problem(i, reason) for reason in reasons]
-            root, note = self.inflight.pop(i)
+            root, note, before = self.inflight.pop(i)
+            if extends is not None and extends != (i, before.hex() if before else None):
+                problems.append(
+                    Problem(
+                        i,
+                        f"records that it extends the log at size {extends[0]}, but it "
+                        f"follows {i} entries (predicate.ledger.previous_size/previous_root)",
+                    )
+                )
             if claimed is None:
                 self.chain.drop()
             elif claimed[0] != i + 1:

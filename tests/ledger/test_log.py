@@ -159,7 +159,7 @@ def test_read_only_ledger_is_readable(
         pytest.skip("root ignores permissions")
     os.chmod(ledger.path, 0o555)
     try:
-        with Ledger.open(ledger_repo, ledger.log_id) as ro:
+        with Ledger.open(ledger_repo, ledger.log_id, write=True) as ro:
             assert list(ro.iter_entries()) == entries
             with pytest.raises(LedgerError, match="not writable"):
                 ro.append(make_entry(3), signer)

@@ -56,7 +56,7 @@ def promote(project: Project, at: datetime) -> str:
     statement = evidence.statement(
         [evidence.Subject("model", "c" * 64)], PROMOTION_PREDICATE, predicate
     )
-    with Ledger.open(project.root, signer.public_key.keyid) as ledger:
+    with Ledger.open(project.root, signer.public_key.keyid, write=True) as ledger:
         index, _ = ledger.append(evidence.sign(statement, signer), signer)
     return f"{signer.public_key.keyid[:16]}#{index}"
 
