@@ -73,6 +73,8 @@ def verify(
     Subjects are compared with the newest entry that names them.
     """
     root = _root()
+    if log_id is not None:
+        log_id = resolve_log_id(root, log_id)
     reports = verify_repo(root, log_id, jobs=jobs, subjects=subjects)
     venth = _verify_sei(root, sei_dir) if sei_dir is not None else None
     if not reports and venth is None:
@@ -97,6 +99,13 @@ def verify(
 def _print_report(report: LogReport) -> None:
     for notice in report.notices:
         click.echo(f"note: {notice}", err=True)
+    where = "published" if report.source.startswith("refs/") else "local"
+    if not report.trusted:
+        click.echo(
+            f"log {report.log_id} ({where}): signed by a key not in .sei/trust/, so nothing "
+            "in it was checked (`seid trust add KEY.pub` if the key is one of yours)"
+        )
+        return
     first = report.first
     if first is not None:
         click.echo(f"entry {first.entry}: {first.reason}")
@@ -105,7 +114,6 @@ def _print_report(report: LogReport) -> None:
             f"{'entry' if report.bad_entries == 1 else 'entries'} of {report.size}"
         )
     else:
-        where = "published" if report.source.startswith("refs/") else "local"
         click.echo(
             f"log {report.log_id} ({where}): {report.size} entries, root {_b64(report.root)}: ok"
         )
@@ -117,13 +125,46 @@ def _verify_sei(root: Path, sei_dir: Path) -> Any:
     return venth.verify_sei_dir(sei_dir, trusted_ids=set(keys.trusted_keys(root)))
 
 
+_LOG_HELP = "The log: its key id, or a unique prefix of it; needed if there are several."
+
+
+def resolve_log_id(root: Path, given: str) -> str:
+    """A log id from what a person typed: the whole id, or a unique prefix of one (the
+    16 hex digits seid prints, ``2cdd31d0e660eee5`` of ``2cdd31d0e660eee5#1``)."""
+    wanted = given.split("#", 1)[0].lower()
+    if not wanted or wanted.strip("0123456789abcdef"):
+        raise SeidError(f"bad log id {given!r}: expected a key id (hex), or a prefix of one")
+    try:
+        published = set(publishing.ref_logs(root))
+    except (SeidError, OSError):
+        published = set()
+    known = set(list_logs(root)) | published
+    if wanted in known:
+        return wanted
+    matches = sorted(k for k in known if wanted and k.startswith(wanted))
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(m[:20] for m in matches)
+        raise SeidError(f"log {given!r} is ambiguous: it begins {shown}")
+    raise SeidError(f"no log {given!r} here (neither .sei/ledger/ nor refs/seid/ledger/)")
+
+
+def _log_option(command: Any) -> Any:
+    """``--log`` after the subcommand as well as before it (``seid ledger show --log ID``)."""
+    return click.option("--log", "sub_log", metavar="ID", help=_LOG_HELP)(command)
+
+
+def _choose(ctx: click.Context, sub_log: str | None) -> None:
+    if sub_log is not None:
+        ctx.obj = sub_log
+
+
 @click.group()
-@click.option(
-    "--log", "log_id", metavar="ID", help="The log (key id); needed if there are several."
-)
+@click.option("--log", "log_id", metavar="ID", help=_LOG_HELP)
 @click.pass_context
 def ledger(ctx: click.Context, log_id: str | None) -> None:
-    """Show entries, proofs and checkpoints of the ledger; publish it to git."""
+    """Show entries, proofs and checkpoints of the ledger; publish and restore it."""
     ctx.obj = log_id
 
 
@@ -131,7 +172,7 @@ def ledger(ctx: click.Context, log_id: str | None) -> None:
 def _open(ctx: click.Context) -> Iterator[Ledger]:
     """The chosen log: the local copy, else the published one (refs/seid/ledger/<id>)."""
     root = _root()
-    log_id: str | None = ctx.obj
+    log_id: str | None = resolve_log_id(root, ctx.obj) if ctx.obj else None
     local = list_logs(root)
     if log_id is None:
         candidates = local or sorted(publishing.ref_logs(root))
@@ -151,9 +192,11 @@ def _open(ctx: click.Context) -> Iterator[Ledger]:
 
 @ledger.command()
 @click.argument("index", type=int, required=False)
+@_log_option
 @click.pass_context
-def show(ctx: click.Context, index: int | None) -> None:
+def show(ctx: click.Context, sub_log: str | None, index: int | None) -> None:
     """Print entry INDEX's statement as JSON (unverified: run seid verify), or all as JSON lines."""
+    _choose(ctx, sub_log)
     with _open(ctx) as log:
         if index is not None:
             _echo_json({"index": index, "statement": _decoded(log.entry(index))})
@@ -171,9 +214,11 @@ def _decoded(entry: bytes) -> Any:
 
 @ledger.command()
 @click.argument("index", type=int)
+@_log_option
 @click.pass_context
-def proof(ctx: click.Context, index: int) -> None:
+def proof(ctx: click.Context, sub_log: str | None, index: int) -> None:
     """Print the inclusion proof of entry INDEX in the latest checkpoint, as JSON."""
+    _choose(ctx, sub_log)
     with _open(ctx) as log:
         size = log.size
         _echo_json(
@@ -191,25 +236,49 @@ def proof(ctx: click.Context, index: int) -> None:
 
 
 @ledger.command("checkpoint")
+@_log_option
 @click.pass_context
-def checkpoint_(ctx: click.Context) -> None:
+def checkpoint_(ctx: click.Context, sub_log: str | None) -> None:
     """Print the latest signed checkpoint (signed-note text)."""
+    _choose(ctx, sub_log)
     with _open(ctx) as log:
         click.echo(log.latest_checkpoint().decode(), nl=False)
 
 
 @ledger.command()
+@_log_option
 @click.pass_context
-def publish(ctx: click.Context) -> None:
+def publish(ctx: click.Context, sub_log: str | None) -> None:
     """Write the local log(s) to refs/seid/ledger/<id>; HEAD and the work tree stay as they are.
 
     Push them with: git push REMOTE 'refs/seid/ledger/*:refs/seid/ledger/*'.
     """
+    _choose(ctx, sub_log)
     root = _root()
-    log_ids = [ctx.obj] if ctx.obj else list_logs(root)
+    log_ids = [resolve_log_id(root, ctx.obj)] if ctx.obj else list_logs(root)
     if not log_ids:
         raise SeidError(f"no ledger in {root / '.sei' / 'ledger'}")
     for log_id in log_ids:
         done = publishing.publish(root, log_id)
         state = "published" if done.changed else "unchanged"
         click.echo(f"{done.ref}: {done.size} entries, commit {done.commit[:12]} ({state})")
+
+
+@ledger.command()
+@_log_option
+@click.pass_context
+def restore(ctx: click.Context, sub_log: str | None) -> None:
+    """Restore a local log cut back behind its published ref (refs/seid/ledger/<id>).
+
+    Only when the local log is a prefix of the published one; a log that differs from
+    it is refused, never overwritten.
+    """
+    _choose(ctx, sub_log)
+    root = _root()
+    log_ids = [resolve_log_id(root, ctx.obj)] if ctx.obj else list_logs(root)
+    if not log_ids:
+        raise SeidError(f"no ledger in {root / '.sei' / 'ledger'}")
+    for log_id in log_ids:
+        before, after = publishing.restore(root, log_id)
+        state = f"restored from {before} to {after} entries" if after > before else "up to date"
+        click.echo(f"log {log_id}: {state}")

@@ -33,6 +33,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
@@ -349,6 +350,29 @@ class Ledger:
         self._store(head.size, head.length, completed)
         self._write_head(Head(head.size + 1, head.length + len(record)))
         return head.size, note
+
+    def restore_from(self, source: BinaryIO) -> int:
+        """Replace the log with the records read from ``source`` (its published copy, of
+        which the local log is a prefix: the caller checks), then rebuild the derived
+        files from them; returns the new size. Under the writers' lock, via a temporary
+        file and a rename: a crash leaves the old log or the restored one."""
+        if not self.writable:
+            raise LedgerError(f"{self.path} is not writable")
+        with self._locked():
+            tmp = self.path / "log.restoring"
+            with tmp.open("wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path / "log")
+            self.close()
+            for name in ("head", "index"):
+                (self.path / name).unlink(missing_ok=True)
+            for level in (self.path / "tree").glob("*"):
+                level.unlink()
+            self.head = Head()
+            self._recover()
+        return self.size
 
     def _chain_base(self, signer: Signer) -> bytes:
         """The newest checkpoint, which the new one will vouch for: it must verify, or a

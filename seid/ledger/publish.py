@@ -181,3 +181,27 @@ def _identity_env(repo: Path) -> dict[str, str] | None:
     except LedgerError:
         return {**os.environ, **_FALLBACK_IDENTITY}
     return None
+
+
+def restore(repo: Path, log_id: str) -> tuple[int, int]:
+    """Bring a local log cut back behind its published ref up to the ref again.
+
+    Only when the local log is a prefix of the published one (same entries, fewer):
+    a fork is never papered over. Returns the sizes before and after.
+    """
+    if log_id not in ref_logs(repo):
+        raise LedgerError(f"no published log {ref_name(log_id)} to restore {log_id} from")
+    with Ledger.open(repo, log_id, write=True) as ledger:
+        before = ledger.size
+        with (ledger.path / "log").open("rb") as ours, open_ref_log(repo, log_id) as theirs:
+            result = compare(ours, theirs)
+        if result.fork_at is not None:
+            raise LedgerError(
+                f"{ref_name(log_id)} and the local log differ at entry {result.fork_at} "
+                f"({result.reason}); not restoring over another history"
+            )
+        if result.ref_size <= before:
+            return before, before
+        with open_ref_log(repo, log_id) as theirs:
+            after = ledger.restore_from(theirs)
+    return before, after

@@ -56,6 +56,7 @@ class LogReport:
     size: int = 0
     root: bytes = field(default_factory=merkle.empty_root)
     problems: list[Problem] = field(default_factory=list)
+    trusted: bool = True  # False: the log's key is not in .sei/trust/, nothing was checked
     notices: list[str] = field(default_factory=list)
 
     @property
@@ -82,6 +83,7 @@ class LogReport:
             "first_bad": None if first is None else {"entry": first.entry, "reason": first.reason},
             "problems": [{"entry": p.entry, "reason": p.reason} for p in self.problems[:100]],
             "notices": self.notices,
+            "trusted": self.trusted,
         }
 
 
@@ -172,6 +174,7 @@ def verify_stream(
     report = LogReport(log_id, source)
     if key is None:
         report.problems.append(Problem(0, f"the log's key {log_id} is not trusted (.sei/trust/)"))
+        report.trusted = False
         return report
     compact = merkle.CompactRange()
     chain = CheckpointChain(log_id, key, lambda i, why: report.problems.append(Problem(i, why)))
@@ -370,6 +373,12 @@ def _verify_published(
     if result.fork_at is not None:
         report.problems.insert(0, Problem(result.fork_at, f"fork: {result.reason}"))
     elif result.ref_size > mine.size:
-        ahead = result.ref_size - mine.size
-        report.notices.append(f"{ref} is {ahead} entries ahead of the local log")
+        mine.problems.append(
+            Problem(
+                mine.size,
+                f"the local log has {mine.size} entries but its published {ref} has "
+                f"{result.ref_size}: the local log was cut back (restore it with "
+                f"`seid ledger restore --log {log_id[:16]}`)",
+            )
+        )
     return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ def test_untrusted_key_fails(seid: SeidRunner, repo: Path, log_dir: Path) -> Non
     for pub in (repo / ".sei" / "trust").iterdir():
         pub.unlink()
     result = seid("verify", cwd=repo)
-    assert result.code == 1 and "entry 0: the log's key" in result.out
+    assert result.code == 1 and "(local): signed by a key not in .sei/trust/" in result.out
 
 
 def test_show_proof_checkpoint(seid: SeidRunner, repo: Path, log_dir: Path, signer: Signer) -> None:
@@ -154,3 +155,57 @@ def test_read_only_commands_change_no_file(
     assert _files(repo / ".sei" / "ledger") == before
     shown = seid("ledger", "show", "0", cwd=repo)
     assert shown.code == 0 and '"index": 0' in shown.out, shown.err
+
+
+def test_log_ids_by_prefix_and_log_after_the_subcommand(
+    seid: SeidRunner, repo: Path, log_dir: Path, signer: Signer
+) -> None:
+    short = signer.public_key.keyid[:16]
+    for args in (
+        ["ledger", "show", "--log", short, "0"],
+        ["ledger", "--log", short, "show", "0"],
+        ["ledger", "show", "--log", f"{short}#1", "1"],  # as seid prints entry refs
+        ["ledger", "proof", "2", "--log", short],
+    ):
+        result = seid(*args, cwd=repo)
+        assert result.code == 0, (args, result.err)
+    assert seid("verify", "--log", short, cwd=repo).code == 0
+    assert_one_line_error(seid("verify", "--log", "ffff", cwd=repo), "no log 'ffff' here")
+    other = make_key(repo.parent, repo, "other")  # a second log in the same repository
+    with Ledger.open(repo, other.public_key.keyid, create=True) as second:
+        second.append(entry_maker(other)(0), other)
+    a, b = signer.public_key.keyid, other.public_key.keyid
+    common = a[: next(i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)]
+    if common:
+        assert_one_line_error(seid("ledger", "show", "--log", common, cwd=repo), "ambiguous")
+
+
+def test_a_published_log_of_an_untrusted_key_says_so(
+    seid: SeidRunner, repo: Path, log_dir: Path, signer: Signer
+) -> None:
+    assert seid("ledger", "publish", cwd=repo).code == 0
+    shutil.rmtree(log_dir)
+    for pub in (repo / ".sei" / "trust").glob("*.pub"):
+        pub.unlink()
+    result = seid("verify", cwd=repo)
+    assert result.code == 1
+    assert "signed by a key not in .sei/trust/, so nothing in it was checked" in result.out
+    assert "bad entry of 0" not in result.out
+
+
+def test_a_log_cut_back_behind_its_ref_fails_verify_and_is_restored(
+    seid: SeidRunner, repo: Path, log_dir: Path, signer: Signer
+) -> None:
+    assert seid("ledger", "publish", cwd=repo).code == 0
+    shutil.rmtree(log_dir)  # the local log loses its last four entries
+    make = entry_maker(signer)
+    with Ledger.open(repo, signer.public_key.keyid, create=True) as ledger:
+        for i in range(2):
+            ledger.append(make(i), signer)
+    result = seid("verify", cwd=repo)
+    assert result.code == 1
+    assert "the local log has 2 entries but its published refs/seid/ledger/" in result.out
+    assert "has 6: the local log was cut back" in result.out
+    restored = seid("ledger", "restore", cwd=repo)
+    assert restored.code == 0 and "restored from 2 to 6 entries" in restored.out, restored.err
+    assert seid("verify", cwd=repo).code == 0
