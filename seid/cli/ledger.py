@@ -56,6 +56,11 @@ def _echo_json(value: Any) -> None:
     help="Also verify evidence the sei engine signed in this .venth directory.",
 )
 @click.option(
+    "--repair",
+    is_flag=True,
+    help="Rebuild the derived files (head, index, tree/) of local logs that disagree.",
+)
+@click.option(
     "-j",
     "--jobs",
     type=click.IntRange(1, 64),
@@ -64,7 +69,12 @@ def _echo_json(value: Any) -> None:
     help="Processes checking signatures.",
 )
 def verify(
-    log_id: str | None, as_json: bool, subjects: bool, sei_dir: Path | None, jobs: int
+    log_id: str | None,
+    as_json: bool,
+    subjects: bool,
+    sei_dir: Path | None,
+    repair: bool,
+    jobs: int,
 ) -> None:
     """Verify the ledger: signatures, the Merkle tree, every checkpoint.
 
@@ -76,6 +86,8 @@ def verify(
     if log_id is not None:
         log_id = resolve_log_id(root, log_id)
     reports = verify_repo(root, log_id, jobs=jobs, subjects=subjects)
+    if repair:
+        reports = _repair(root, reports, log_id, jobs, subjects)
     venth = _verify_sei(root, sei_dir) if sei_dir is not None else None
     if not reports and venth is None:
         raise SeidError(f"no ledger in {root / '.sei' / 'ledger'} and no refs/seid/ledger/*")
@@ -96,6 +108,18 @@ def verify(
         raise SystemExit(1)
 
 
+def _repair(
+    root: Path, reports: list[LogReport], log_id: str | None, jobs: int, subjects: bool
+) -> list[LogReport]:
+    """Rebuild the derived files of each local log that needs it, then verify again."""
+    damaged = [r.log_id for r in reports if r.derived and not r.source.startswith("refs/")]
+    for lid in damaged:
+        with Ledger.open(root, lid, write=True) as log:
+            log.rebuild()
+        click.echo(f"log {lid}: derived files rebuilt from its {log.size} records", err=True)
+    return verify_repo(root, log_id, jobs=jobs, subjects=subjects) if damaged else reports
+
+
 def _print_report(report: LogReport) -> None:
     for notice in report.notices:
         click.echo(f"note: {notice}", err=True)
@@ -106,6 +130,10 @@ def _print_report(report: LogReport) -> None:
             "in it was checked (`seid trust add KEY.pub` if the key is one of yours)"
         )
         return
+    for what in report.derived:
+        click.echo(f"log {report.log_id} ({where}): derived file {what}")
+    if report.derived:
+        click.echo(f"log {report.log_id}: rebuild its derived files with `seid verify --repair`")
     first = report.first
     if first is not None:
         click.echo(f"entry {first.entry}: {first.reason}")
@@ -113,7 +141,7 @@ def _print_report(report: LogReport) -> None:
             f"log {report.log_id} ({report.source}): {report.bad_entries} bad "
             f"{'entry' if report.bad_entries == 1 else 'entries'} of {report.size}"
         )
-    else:
+    elif not report.derived:
         click.echo(
             f"log {report.log_id} ({where}): {report.size} entries, root {_b64(report.root)}: ok"
         )

@@ -233,6 +233,13 @@ class Ledger:
     def _recover(self) -> None:
         """Bring the derived files in line with the whole records; cut a torn tail."""
         head = self._read_head()
+        if head is not None and (reason := self.derived_disagree(head)) is not None:
+            if not self.writable:
+                raise _NeedsRecovery
+            self._notice(f"{reason}; rebuilding the derived files from the records")
+            self._trim_caches(0)
+            os.ftruncate(self._fd("head"), 0)  # neither slot may win again
+            head = None  # nothing of it is trusted: every whole record is kept
         acked = head or Head()
         length = self._length("log")
         if length < acked.length:
@@ -261,6 +268,37 @@ class Ledger:
         self._write_head(Head(compact.size, end))
         if compact.size > acked.size:
             self._notice(f"rolled forward to size {compact.size}")
+
+    def derived_disagree(self, head: Head) -> str | None:
+        """Why ``head``, ``index`` and ``tree/`` do not describe the log, or None.
+
+        They are derived, so they are checked before they are trusted, in O(log n): the
+        record the index names for the last entry must end where the head says the log
+        does and carry the checkpoint of that size, and the root the stored subtrees
+        give must be the root that checkpoint signs (a flipped byte in ``tree/``, a
+        head with a right checksum and a wrong size: either would have a writer cut
+        signed records or sign a checkpoint over a wrong root).
+        """
+        if head.size == 0:
+            return None if head.length == 0 else "the head records bytes but no entry"
+        if head.length > self._length("log") or not self._caches_cover(head.size):
+            return None  # behind or missing: the usual recovery rolls forward
+        offset = _OFFSET.unpack(os.pread(self._fd("index"), 8, 8 * (head.size - 1)))[0]
+        try:
+            with os.fdopen(os.dup(self._fd("log")), "rb") as stream:
+                stream.seek(offset)
+                data = records.read_one(stream, offset)
+            if data is None:
+                return "the index points past the log"
+            _, note = records.unpack_pair(data, offset)
+            stated = checkpoint.read(note, self.log_id)
+        except (records.RecordError, VerificationError):
+            return f"the index does not point at entry {head.size - 1}'s record"
+        if offset + records.HEADER.size + len(data) != head.length or stated.size != head.size:
+            return f"the head (size {head.size}) does not match the log's records"
+        if self._compact(head.size).root() != stated.root:
+            return f"the stored subtree hashes do not give checkpoint {head.size}'s root"
+        return None
 
     def _roll_forward(self, offset: int, compact: merkle.CompactRange) -> tuple[int, str | None]:
         """Index the whole records from ``offset`` on, streaming; where they end and why."""
@@ -499,12 +537,33 @@ class Ledger:
         return self._node(0, i)
 
     def inclusion_proof(self, i: int, size: int | None = None) -> list[bytes]:
-        """Audit path for entry ``i`` in the tree of ``size`` (default: current)."""
+        """Audit path for entry ``i`` in the tree of ``size`` (default: current), checked
+        against the root the checkpoint of that size states before it is handed out: a
+        damaged ``tree/`` file never yields a proof that does not verify."""
         size = self.size if size is None else size
         if type(size) is not int or not 0 < size <= self.size:
             raise LedgerError(f"no tree of size {size}: the log has {self.size} entries")
         self._check_index(i, size)
-        return merkle.inclusion_path(i, size, self._subtree())
+        path = merkle.inclusion_path(i, size, self._subtree())
+        signed = checkpoint.read(self.checkpoint(size - 1), self.log_id).root
+        try:
+            merkle.verify_inclusion(merkle.leaf_hash(self.entry(i)), i, size, path, signed)
+        except merkle.ProofError:
+            raise LedgerError(
+                f"{self.path}: the stored subtree hashes disagree with the log's records; "
+                "run `seid verify --repair`"
+            ) from None
+        return path
+
+    def rebuild(self) -> None:
+        """Rebuild every derived file from the records (``seid verify --repair``)."""
+        if not self.writable:
+            raise LedgerError(f"{self.path} is not writable")
+        with self._locked():
+            self._trim_caches(0)
+            os.ftruncate(self._fd("head"), 0)
+            self.head = Head()
+            self._recover()
 
     def consistency_proof(self, m: int, n: int) -> list[bytes]:
         """Proof that the tree of size ``n`` extends the tree of size ``m``."""

@@ -28,6 +28,7 @@ from seid import evidence, keys
 from seid.errors import SeidError, VerificationError
 from seid.ledger import checkpoint, merkle, publish, records
 from seid.ledger.chain import CheckpointChain
+from seid.ledger.derived import DerivedFiles
 from seid.ledger.log import LedgerError, acknowledged
 from seid.ledger.paths import list_logs, log_dir
 
@@ -57,11 +58,13 @@ class LogReport:
     root: bytes = field(default_factory=merkle.empty_root)
     problems: list[Problem] = field(default_factory=list)
     trusted: bool = True  # False: the log's key is not in .sei/trust/, nothing was checked
+    length: int = 0  # bytes of whole records read
+    derived: list[str] = field(default_factory=list)  # head, index, tree/ disagreements
     notices: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.derived
 
     @property
     def first(self) -> Problem | None:
@@ -84,6 +87,7 @@ class LogReport:
             "problems": [{"entry": p.entry, "reason": p.reason} for p in self.problems[:100]],
             "notices": self.notices,
             "trusted": self.trusted,
+            "derived": self.derived,
         }
 
 
@@ -130,8 +134,10 @@ def _worker_check(chunk: Chunk) -> list[Result]:
     return check_chunk(log_id, key, chunk)
 
 
-def _read(stream: BinaryIO, report: LogReport, acked: int) -> Iterator[tuple[int, bytes, bytes]]:
-    """``(index, entry, note)`` until EOF or the first record that cannot be framed.
+def _read(
+    stream: BinaryIO, report: LogReport, acked: int
+) -> Iterator[tuple[int, int, bytes, bytes]]:
+    """``(index, offset, entry, note)`` until EOF or the first record that cannot be framed.
 
     A torn record past the ``acked`` size the head records is noted, not a problem.
     """
@@ -155,8 +161,9 @@ def _read(stream: BinaryIO, report: LogReport, acked: int) -> Iterator[tuple[int
         except records.RecordError as err:
             report.problems.append(Problem(i, err.reason))
             entry, note = data, b""
-        yield i, entry, note
+        yield i, offset, entry, note
         offset += records.HEADER.size + len(data)
+        report.length = offset
         i += 1
 
 
@@ -169,8 +176,10 @@ def verify_stream(
     jobs: int = 1,
     subjects_root: Path | None = None,
     expected_size: int = 0,
+    derived: Path | None = None,
 ) -> LogReport:
-    """Verify the log records read from ``stream`` (the bytes of a ``log`` file)."""
+    """Verify the log records read from ``stream`` (the bytes of a ``log`` file); with
+    ``derived`` (a local log's directory) its head, index and tree/ are checked too."""
     report = LogReport(log_id, source)
     if key is None:
         report.problems.append(Problem(0, f"the log's key {log_id} is not trusted (.sei/trust/)"))
@@ -183,9 +192,12 @@ def verify_stream(
     pending: collections.deque[AsyncResult[list[Result]]] = collections.deque()
     try:
         chunk: Chunk = []
-        for i, entry, note in _read(stream, report, expected_size):
+        files = DerivedFiles(derived) if derived is not None else None
+        for i, offset, entry, note in _read(stream, report, expected_size):
             before = compact.root() if compact.size else None
-            compact.append(merkle.leaf_hash(entry))
+            completed = compact.append(merkle.leaf_hash(entry))
+            if files is not None:
+                files.entry(i, offset, completed)
             state.inflight[i] = (compact.root(), note, before)
             chunk.append((i, entry, note))
             if len(chunk) >= CHUNK:
@@ -199,6 +211,10 @@ def verify_stream(
         if pool is not None:
             pool.terminate()
     report.size, report.root = compact.size, compact.root()
+    if files is not None:
+        disagree = files.finish(report.size, report.length)
+        # With records in question, what was derived from them is beside the point.
+        report.derived = [] if report.problems else disagree
     if report.size < expected_size:
         report.problems.append(
             Problem(report.size, f"missing: the log's head records {expected_size} entries")
@@ -355,7 +371,10 @@ def _verify_local(repo: Path, log_id: str, key: Key | None, options: dict[str, A
     expected = acknowledged(repo, log_id).size
     try:
         with path.open("rb", buffering=1 << 20) as stream:
-            return verify_stream(stream, log_id, key, str(path), expected_size=expected, **options)
+            return verify_stream(
+                stream, log_id, key, str(path), expected_size=expected, derived=path.parent,
+                **options,
+            )  # fmt: skip
     except OSError as exc:
         raise LedgerError(f"cannot read {path}: {exc.strerror}") from None
 
