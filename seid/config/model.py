@@ -228,6 +228,14 @@ class Approval(Section):
     expires: IsoDuration | None = None
 
 
+class Replay(Section):
+    """How ``seid reconstruct`` reads this repository's history: which git tags, beyond
+    seid's promotion statements and GTO's registry tags, are promotions
+    (``fnmatch`` patterns such as ``release-*``)."""
+
+    promotion_tags: list[str] = []
+
+
 class Manifest(Section):
     """A loaded ``sei.yaml`` (or ``venth.yaml``): the risk program and how to evidence it."""
 
@@ -246,6 +254,7 @@ class Manifest(Section):
     claims: list[RepoPath] = []
     evidence: Evidence = Evidence()
     approval: Approval = Approval()
+    replay: Replay = Replay()
 
     _path: Path = PrivateAttr(default=Path("sei.yaml"))
     _digest: str = PrivateAttr(default="")

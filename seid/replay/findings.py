@@ -4,7 +4,8 @@
   later commit before the next change of the same inputs;
 - ``moved-goalposts``: a criterion relaxed, a gate measure (or its risk) removed or
   demoted to audit, or the appetite for the risk raised, after a failing verdict on it;
-- ``gate-bypass``: a promotion (a git tag, or a promotion statement in the ledger) of a
+- ``gate-bypass``: a promotion (a registry tag by :mod:`seid.replay.promotions`, or a
+  promotion statement in the ledger) of a
   commit whose standing evidence (the newest bundle since the last B/C change) did not
   pass the gate, or that has no evidence at all;
 - ``review-overdue``: a stretch longer than ``review_interval`` without a review;
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 
 from seid import registry
 from seid.approvals import statement as approvals
+from seid.replay import promotions
 from seid.replay.cycle import (
     APPETITE_RAISED,
     GATE_REMOVED,
@@ -185,8 +187,11 @@ def _last_failure(
 
 def _bypass(history: History, found: Evidence) -> list[Finding]:
     promoted: dict[str, list[str]] = {}
+    patterns = _promotion_tags(history)
     for sha, names in history.tags.items():
-        promoted.setdefault(sha, []).extend(f"tag {name}" for name in names)
+        said = [p for p in (promotions.promotion(n, patterns) for n in names) if p is not None]
+        if said:
+            promoted.setdefault(sha, []).extend(said)
     for promotion in found.promotions:
         promoted.setdefault(promotion.commit, []).append(
             f"{promotion.predicate_type} {promotion.ref}"
@@ -206,6 +211,14 @@ def _bypass(history: History, found: Evidence) -> list[Finding]:
                 )
             )
     return out
+
+
+def _promotion_tags(history: History) -> list[str]:
+    """The tag patterns the newest usable manifest declares as promotions."""
+    for regime in reversed(history.regimes):
+        if regime.manifest is not None:
+            return list(regime.manifest.replay.promotion_tags)
+    return []
 
 
 def standing_evidence(

@@ -226,10 +226,10 @@ def every_finding(hist: Repo, tmp_path: Path) -> dict[str, str]:
     signer = hist.key(tmp_path)
     shas = {"first": hist.commit({"sei.yaml": manifest(), "train.py": "v1"}, "risk program")}
     hist.bundle(shas["first"], [verdict(0.05, "fail")])
-    hist.run("tag", "v0")
+    hist.run("tag", "credit@v0.1.0")  # GTO: a version registered
     shas["untested"] = hist.commit({"train.py": "v2"}, "retrain | <b>fast</b>")
     shas["also"] = hist.commit({"data/x.csv": "1"})
-    hist.run("tag", "v1")
+    hist.run("tag", "credit#prod#1")  # GTO: a stage assigned
     hist.commit({"train.py": "v3", "data/x.csv": "2"})  # before anything evidenced v2
     shas["relax"] = hist.commit({"sei.yaml": manifest(constraint="< 0.06")}, "relax")
     hist.commit({"claims/fair.prml.yaml": claim()})

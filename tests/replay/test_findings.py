@@ -36,7 +36,7 @@ def test_a_well_kept_history_has_no_findings(hist: Repo, tmp_path: Path) -> None
     hist.bundle(first, [verdict(0.01, "pass")])
     data = hist.commit({"data/x.csv": "1"})
     hist.bundle(data, [verdict(0.02, "pass")])
-    hist.run("tag", "v1")
+    hist.run("tag", "credit@v1.0.0")
     hist.commit({"claims/fair.prml.yaml": claim()})
     amended = claim(seed=2, prior_hash=claim_hash(tmp_path, claim()))
     hist.commit({"claims/fair.prml.yaml": amended})
@@ -61,7 +61,9 @@ def test_each_kind_of_finding_with_what_is_behind_it(hist: Repo, tmp_path: Path)
     assert goalposts.severity == "high" and goalposts.entries
     bypass = {f.commits[0]: f for f in by_kind["gate-bypass"]}
     assert "gate fail" in bypass[first].summary and bypass[first].entries
+    assert "GTO: credit version v0.1.0 registered" in bypass[first].summary
     assert "no evidence" in bypass[also].summary
+    assert "GTO: credit assigned to stage prod" in bypass[also].summary
     [broken] = by_kind["broken-evidence"]
     assert broken.commits == [relax] and broken.entries[0].endswith("#2")
     [amend] = by_kind["claim-amended"]
@@ -129,3 +131,23 @@ def test_what_the_registry_sidecar_attested_is_a_finding(hist: Repo, tmp_path: P
         "models:/credit/3 held the alias champion without an approval of its evidence (seen by"
     )
     assert found.other == 1  # a kind this report does not know is counted, not dropped
+
+
+def test_only_registry_and_declared_tags_are_promotions(hist: Repo) -> None:
+    """A tutorial's step tags promote nothing; GTO's tags and the team's own patterns do."""
+    text = manifest() + "replay: {promotion_tags: [release-*]}\n"
+    hist.commit({"sei.yaml": text, "train.py": "v1"})
+    for tag in ("0-git-init", "3-config-remote", "v1", "checkpoint"):
+        hist.run("tag", tag)
+    assert [f for f in findings(hist) if f.kind == "gate-bypass"] == []
+    hist.commit({"train.py": "v2"})
+    hist.run("tag", "release-7")
+    hist.commit({"train.py": "v3"})
+    hist.run("tag", "scorer@v2.1.0-rc.1")
+    hist.commit({"train.py": "v4"})
+    hist.run("tag", "scorer#staging#3")
+    said = sorted(f.summary for f in findings(hist) if f.kind == "gate-bypass")
+    assert len(said) == 3
+    assert "GTO: scorer assigned to stage staging" in said[0]
+    assert "GTO: scorer version v2.1.0-rc.1 registered" in said[1]
+    assert "tag release-7, a promotion by replay.promotion_tags (release-*)" in said[2]
