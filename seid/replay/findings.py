@@ -122,11 +122,16 @@ def _unevidenced(history: History, found: Evidence) -> list[Finding]:
         horizon = min([next_change.get(p, end) for p in paths])
         if nearest >= horizon:
             classes = "".join(sorted(c for c in ("B", "C") if c in commit.classes))
+            again = sorted(p for p in paths if next_change.get(p, end) == horizon)
+            until = (
+                f"before {_some(again)} changed again"
+                if horizon < end
+                else "at it or at any later commit"
+            )
             out.append(
                 Finding(
                     "unevidenced-change",
-                    f"class {classes} change ({_some(paths)}) with no evidence bundle "
-                    "before the same inputs changed again",
+                    f"class {classes} change ({_some(paths)}) with no evidence bundle {until}",
                     [commit.sha],
                 )
             )

@@ -270,11 +270,14 @@ class _Walker:
                 self._commit(raw)
             self._check_exit(*running.finish())
         if self.before_manifest:
+            hint = ""
+            if not self.opts.infer and (self.root / "dvc.yaml").is_file():
+                hint = "; dvc.yaml is here: `seid reconstruct --infer` classifies them from it"
             self.history.notes.append(
                 Note(
                     "before-manifest",
                     None,
-                    f"{self.before_manifest} commit(s) had no usable manifest: unclassified",
+                    f"{self.before_manifest} commit(s) had no usable manifest: unclassified{hint}",
                 )
             )
 

@@ -270,3 +270,19 @@ def test_leaving_early_kills_the_forked_child() -> None:
         raise KeyboardInterrupt
     assert time.monotonic() - start < 5
     assert pid is not None and not Path(f"/proc/{pid}").exists()  # killed and reaped
+
+
+def test_a_dvc_project_without_a_manifest_is_pointed_at_infer(seid: SeidRunner, hist: Repo) -> None:
+    """A DVC repository seid has never seen: the note says --infer would classify it,
+    and each unevidenced change says what changed after it, or that nothing did."""
+    dvc_yaml = "stages:\n  train:\n    cmd: python train.py\n    deps: [train.py, params.yaml]\n"
+    first = hist.commit({"dvc.yaml": dvc_yaml, "train.py": "v1", "params.yaml": "a: 1\n"})
+    last = hist.commit({"params.yaml": "a: 2\n"})
+    plain = json.loads(seid("reconstruct", cwd=hist.path).out)
+    notes = " ".join(n["message"] for n in plain["history"]["notes"])
+    assert "2 commit(s) had no usable manifest" in notes
+    assert "`seid reconstruct --infer` classifies them from it" in notes
+    inferred = json.loads(seid("reconstruct", "--infer", cwd=hist.path).out)
+    said = {f["commits"][0]: f["summary"] for f in inferred["findings"]}
+    assert said[first].endswith("with no evidence bundle before params.yaml changed again")
+    assert said[last].endswith("with no evidence bundle at it or at any later commit")
