@@ -1,8 +1,10 @@
 """``mode: detect``: drift noticed and attested, re-runs left to people.
 
 A detection is its own statement type, ``https://seid.dev/detection/v1``, so it never
-becomes the evidence baseline: the drift stays open until a person runs ``seid run``,
-and replay reads detections as monitoring (ISO/IEC 23894 6.6), not as verdicts. The same
+becomes the evidence baseline: the drift stays open until a person runs ``seid run``.
+Replay never reads a detection as a verdict: it counts them among the ledger's other
+statements (``ledger.other_statements`` in its report), and the commit stays an
+unevidenced change until a bundle evidences it. The same
 drift is attested once: a detection whose snapshot equals the newest detection's is
 skipped.
 
