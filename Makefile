@@ -24,6 +24,7 @@ $(STAMP): requirements.lock pyproject.toml
 lint: $(STAMP)
 	$(BIN)/ruff check seid tests tools
 	$(BIN)/ruff format --check seid tests tools
+	$(BIN)/lint-imports --no-logo --no-cache  # .importlinter: cli/daemon on top, formats at the bottom
 
 typecheck: $(STAMP)
 	$(BIN)/mypy seid
