@@ -195,10 +195,8 @@ class _Regimes:
             return Regime(index, commit, "none", None, None, None)
         pipeline = parsed.pipeline if parsed else Pipeline(tool="dvc")
         inputs = parsed.inputs if parsed and parsed.inputs else self._derived(pipeline, dvc)
-        if parsed is None:
-            if dvc is None:
-                return Regime(index, commit, "none", None, None, None)
-            inputs = merge_inputs(inputs, criteria=[])
+        if parsed is None:  # --infer: DVC's own files say what is data, even before
+            inputs = merge_inputs(inputs, criteria=[])  # dvc.yaml (a `dvc add` pointer)
             return Regime(index, commit, "inferred", None, _matcher(inputs), _claims([]))
         inputs = merge_inputs(inputs, criteria=[parsed.path.name, *parsed.claims])
         claims = _claims(parsed.claims)

@@ -286,3 +286,16 @@ def test_a_dvc_project_without_a_manifest_is_pointed_at_infer(seid: SeidRunner, 
     said = {f["commits"][0]: f["summary"] for f in inferred["findings"]}
     assert said[first].endswith("with no evidence bundle before params.yaml changed again")
     assert said[last].endswith("with no evidence bundle at it or at any later commit")
+
+
+def test_with_infer_a_dvc_pointer_is_data_before_dvc_yaml_exists(
+    seid: SeidRunner, hist: Repo
+) -> None:
+    pointer = "outs:\n- md5: 0123456789abcdef0123456789abcdef\n  path: data.xml\n"
+    added = hist.commit({"data/data.xml.dvc": pointer, "README.md": "a tutorial\n"})
+    doc = json.loads(seid("reconstruct", "--infer", cwd=hist.path).out)
+    assert doc["history"]["classified"]["C"] == 1
+    [finding] = [f for f in doc["findings"] if f["kind"] == "unevidenced-change"]
+    assert (
+        finding["commits"] == [added] and "class C change (data/data.xml.dvc)" in finding["summary"]
+    )
