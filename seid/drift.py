@@ -145,7 +145,7 @@ def latest_evidence(
     published refs and HEAD, so a warm status verifies nothing again; an append, a new
     trusted key, a fetch or a commit changes the key.
     """
-    from seid.ledger.paths import LEDGER_DIR
+    from seid.fsutil import LEDGER_DIR
 
     base = root / LEDGER_DIR
     refs = _published_refs(root)
@@ -185,7 +185,7 @@ def _head(root: Path) -> str | None:
 
 
 def _trust_fingerprint(root: Path) -> list[list[Any]]:
-    from seid.keys import TRUST_DIR
+    from seid.fsutil import TRUST_DIR
 
     trust = root / TRUST_DIR
     if not trust.is_dir():

@@ -58,7 +58,11 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, replace: bool = 
         fh.write(data)
 
 
+# Where seid keeps what it writes in a repository: the one set of these paths.
 SEI_DIR = ".sei"
+LEDGER_DIR = Path(SEI_DIR) / "ledger"  # <log-id>/{log,head,index,tree/,lock}
+TRUST_DIR = Path(SEI_DIR) / "trust"  # <key-id>.pub (and .json holders): committed
+CACHE_PATH = Path(SEI_DIR) / "cache" / "stat.sqlite"
 # Only the trusted public keys are committed; the ledger, caches and logs are not
 # (DESIGN, "Ledger"): the ledger travels by its git ref instead.
 _SEI_GITIGNORE = """\

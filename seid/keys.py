@@ -43,12 +43,11 @@ from securesystemslib.signer import (  # type: ignore[attr-defined]  # re-export
 )
 
 from seid.errors import InputError, SeidError
-from seid.fsutil import open_regular, sei_dir, write_atomic
+from seid.fsutil import TRUST_DIR, open_regular, sei_dir, write_atomic
 
 KEY_ENV = "SEID_SIGNING_KEY"
 PUBKEY_ENV = "SEID_SIGNING_PUBKEY"
 CREDENTIAL_NAME = "seid-signing-key"
-TRUST_DIR = Path(".sei") / "trust"
 PUBLIC_SUFFIX = ".pub"
 HOLDER_SUFFIX = ".json"
 _MAX_KEY_FILE = 64 * 1024  # a PEM key is a few hundred bytes; refuse anything huge

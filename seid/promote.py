@@ -24,11 +24,10 @@ from seid.config import Manifest, load_manifest
 from seid.errors import SeidError
 from seid.evidence import Subject
 from seid.ledger.entries import Entry, entry_ref
+from seid.registry import PROMOTION_PREDICATE
 from seid.reproducers.base import get_reproducer
 from seid.reproducers.execute import now
 from seid.reproducers.result import recorded_result
-
-PROMOTION_PREDICATE = "https://seid.dev/promotion/v1"
 
 
 @dataclass(frozen=True)

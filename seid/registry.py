@@ -1,4 +1,6 @@
-"""What the sidecar attests about a model registry, in the form replay reads it back.
+"""What is said about a model registry, in the form replay reads it back.
+
+``seid promote`` records a promotion as ``https://seid.dev/promotion/v1``.
 
 The sidecar (:mod:`seid.daemon.sidecar`) appends one ``https://seid.dev/finding/v1``
 statement per version it finds holding the watched alias without what the manifest
@@ -10,6 +12,7 @@ predicate: ``kind``, ``model``, ``version``, ``alias``, ``run_id``, ``source``,
 from __future__ import annotations
 
 FINDING_PREDICATE = "https://seid.dev/finding/v1"
+PROMOTION_PREDICATE = "https://seid.dev/promotion/v1"  # seid promote's statement
 WITHOUT_EVIDENCE = "promoted-without-passing-evidence"
 WITHOUT_APPROVAL = "promoted-without-approval"
 KINDS = (WITHOUT_EVIDENCE, WITHOUT_APPROVAL)

@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from seid.errors import InputError
-from seid.fsutil import open_regular, sei_dir
+from seid.fsutil import CACHE_PATH, open_regular, sei_dir
 
 CHUNK = 1 << 20
 RACY_NS = 2_000_000_000
 MAX_ATTEMPTS = 5
-CACHE_PATH = Path(".sei") / "cache" / "stat.sqlite"
 
 # Called with the repo-relative path after a file was read and before it is stat'ed again.
 # Test-only: lets a test rewrite the file mid-hash to prove the rewrite is caught.

@@ -10,8 +10,9 @@ import pytest
 from securesystemslib.signer import Signer
 
 from seid.drift import Detection, compare, detect, head_inputs
+from seid.fsutil import CACHE_PATH
 from seid.snapshot import Matcher
-from seid.statcache import CACHE_PATH, StatCache
+from seid.statcache import StatCache
 from tests.conftest import git
 from tests.test_snapshot import GLOBS, sha, snap, write
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from seid.errors import InputError
-from seid.statcache import CACHE_PATH, StatCache, hash_file
+from seid.fsutil import CACHE_PATH
+from seid.statcache import StatCache, hash_file
 
 
 def aged(path: Path, content: bytes) -> Path:

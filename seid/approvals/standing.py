@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from seid.approvals.names import APPROVAL_PREDICATE, DECISION_GREP, open_policy
 from seid.errors import SeidError
-from seid.ledger.paths import LEDGER_DIR, REF_PREFIX
+from seid.fsutil import LEDGER_DIR, TRUST_DIR
+from seid.ledger.paths import REF_PREFIX
 from seid.locate import manifest_path
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from seid.statcache import StatCache
 
 _KEY = "approval/v2"
-_TRUST_DIR = Path(".sei") / "trust"
 
 
 class Standing(NamedTuple):
@@ -135,7 +135,7 @@ def fingerprint(root: Path, head: str | None, *, signing: bool = False) -> str:
     signatures depends on. The registry sidecar keys its ledger reads on it too."""
     stats = [
         [str(path.relative_to(root)), st.st_ino, st.st_size, st.st_mtime_ns]
-        for path in sorted([*_logs(root), *_files(root / _TRUST_DIR)])
+        for path in sorted([*_logs(root), *_files(root / TRUST_DIR)])
         for st in (path.stat(),)
     ]
     manifest = _manifest_digest(root)  # none (yet): the lifecycle's reader says so

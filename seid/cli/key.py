@@ -14,6 +14,7 @@ import click
 
 from seid import keys
 from seid.errors import SeidError
+from seid.fsutil import TRUST_DIR
 
 _PATH = click.Path(dir_okay=False, path_type=Path)
 
@@ -84,7 +85,7 @@ def trust_add(pub: Path, holder: str | None, roles: tuple[str, ...]) -> None:
     and with --as record its holder in .sei/trust/<key id>.json."""
     root = repo_root()
     key_id = keys.add_trusted(root, pub, _holder(holder, roles))
-    click.echo(f"trusted {key_id}: {keys.TRUST_DIR / f'{key_id}{keys.PUBLIC_SUFFIX}'}")
+    click.echo(f"trusted {key_id}: {TRUST_DIR / f'{key_id}{keys.PUBLIC_SUFFIX}'}")
     if holder is not None:
         click.echo(f"held by {holder}" + (f", may grant {', '.join(roles)}" if roles else ""))
 

@@ -154,7 +154,6 @@ class RepoWatcher:
         self._matcher = Matcher(globs)
         self._plan: dict[Path, bool] = {}
         self._observer: BaseObserver | None = None
-        self.events_seen = 0
 
     @property
     def polling(self) -> bool:
@@ -194,7 +193,6 @@ class RepoWatcher:
         self._on_paths([RESCAN])
 
     def saw(self, paths: Sequence[str], *, is_directory: bool = False) -> None:
-        self.events_seen += 1
         relevant = [p for p in paths if self._relevant(p, is_directory)]
         if not relevant:
             return

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from seid.errors import SeidError
+from seid.fsutil import LEDGER_DIR
 
-LEDGER_DIR = Path(".sei") / "ledger"
 REF_PREFIX = "refs/seid/ledger/"
 _LOG_ID = re.compile(r"[0-9a-f]{16,128}")
 

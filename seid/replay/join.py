@@ -28,7 +28,6 @@ from seid.replay.gitlog import BlobReader
 from seid.replay.history import History
 from seid.venth import PUBKEY_FILE, verify_sei_dir
 
-PROMOTION_HINT = "promot"  # predicate types such as https://seid.dev/promotion/v1
 DIRTY_REACH = 50
 
 
@@ -325,7 +324,7 @@ def _take(found: Evidence, entry: Entry) -> None:
         found.broken.append(Broken(entry.log_id, entry.index, entry.source, reason, commit))
     elif entry.predicate_type == evidence.EVIDENCE_PREDICATE:
         found.bundles.append(Bundle(entry.log_id, entry.index, entry.digest, entry.predicate))
-    elif PROMOTION_HINT in str(entry.predicate_type) and commit is not None:
+    elif entry.predicate_type == registry.PROMOTION_PREDICATE and commit is not None:
         at = entry.predicate.get("at")
         found.promotions.append(
             Promotion(
