@@ -48,11 +48,10 @@ def _up(url: str) -> bool:
         return False
 
 
-@pytest.fixture
-def mlflow_server(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
-    port = _free_port()
+def _start_mlflow(tmp_path: Path, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """A real `mlflow server` (SQLite store) on 127.0.0.1:``port``, once it answers."""
     url = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "mlflow.log").open("w")
+    log = (tmp_path / "mlflow.log").open("a")
     proc = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "mlflow"),
@@ -73,10 +72,17 @@ def mlflow_server(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    wait_until(lambda: _up(url) or proc.poll() is not None, timeout=120, what="mlflow server")
+    assert proc.poll() is None, (tmp_path / "mlflow.log").read_text()
+    return proc
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
+    port = _free_port()
+    proc = _start_mlflow(tmp_path, env, port)
     try:
-        wait_until(lambda: _up(url) or proc.poll() is not None, timeout=120, what="mlflow server")
-        assert proc.poll() is None, (tmp_path / "mlflow.log").read_text()
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
         stop_group(proc)
 
@@ -250,35 +256,56 @@ def _sidecar_config(registry: str, http_port: int) -> str:
     )
 
 
-def test_a_registry_that_is_down_degrades_health_and_is_logged_once(
-    project: tuple[Path, Path], start_daemon: Start
+def test_a_registry_that_goes_down_degrades_health_and_is_logged_once(
+    project: tuple[Path, Path], start_daemon: Start, tmp_path: Path, env: dict[str, str]
 ) -> None:
+    """A real tracking server, stopped under the running daemon and started again: health
+    says degraded with the reason while runs go on, the failure is logged once, the
+    recovery once, and /metrics counts the audits of both kinds."""
     repo, key = project
-    registry, http_port = f"http://127.0.0.1:{_free_port()}", _free_port()  # nobody listens
-    daemon = start_daemon(repo, key, extra_config=_sidecar_config(registry, http_port))
-    wait_until(lambda: _health(http_port)[0] == 503, timeout=60, what="a degraded health")
-    _, body = _health(http_port)
-    assert body["status"] == "degraded"
-    assert registry in str(body["degraded"]["registry"])  # type: ignore[index]
+    port, http_port = _free_port(), _free_port()
+    registry = f"http://127.0.0.1:{port}"
+    server = _start_mlflow(tmp_path, env, port)
+    try:
+        daemon = start_daemon(repo, key, extra_config=_sidecar_config(registry, http_port))
+        wait_until(lambda: _audits(http_port, repo, "ok") >= 1, timeout=90, what="an audit")
+        assert _health(http_port) == (200, {"status": "ok"})
+        stop_group(server)  # the tracking server goes down
+        wait_until(lambda: _health(http_port)[0] == 503, timeout=90, what="a degraded health")
+        _, body = _health(http_port)
+        assert body["status"] == "degraded"
+        assert registry in str(body["degraded"]["registry"])  # type: ignore[index]
+        wait_until(lambda: _audits(http_port, repo, "failed") >= 3, timeout=90, what="failures")
+        failures = [
+            x
+            for x in daemon.lines()
+            if x.get("event") == "registry audit failed; retrying at each audit"
+        ]
+        assert len(failures) == 1, failures  # logged when it began, not at every audit
+        runs_before = bundles(repo)
+        (repo / "params.json").write_text(json.dumps({"gap": 0.021}))  # runs carry on
+        wait_until(lambda: bundles(repo) > runs_before, what="a run while degraded")
+        server = _start_mlflow(tmp_path, env, port)  # back
+        wait_until(lambda: _health(http_port)[0] == 200, timeout=90, what="health back")
+        back = [x for x in daemon.lines() if x.get("event") == "registry answers again"]
+        assert len(back) == 1
+        assert daemon.stop() == 0
+    finally:
+        stop_group(server)
 
-    def failed_audits() -> float:
-        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as r:
-            text = r.read().decode()
-        return sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == "seid_registry_audits_total"
-            and sample.labels == {"repo": str(repo), "result": "failed"}
-        )
 
-    wait_until(lambda: failed_audits() >= 3, timeout=90, what="three failed audits")
-    failures = [x for x in daemon.lines() if x.get("event", "").startswith("registry audit")]
-    assert len(failures) == 1, failures  # logged when it began, not at every audit
-    runs_before = bundles(repo)
-    (repo / "params.json").write_text(json.dumps({"gap": 0.021}))  # runs carry on
-    wait_until(lambda: bundles(repo) > runs_before, what="a run while degraded")
-    assert daemon.stop() == 0
+def _audits(http_port: int, repo: Path, result: str) -> float:
+    """``seid_registry_audits_total{result}`` for ``repo``, read back with the client's
+    own parser."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "seid_registry_audits_total"
+        and sample.labels == {"repo": str(repo), "result": result}
+    )
 
 
 def test_sigterm_ends_the_daemon_while_an_audit_hangs(
