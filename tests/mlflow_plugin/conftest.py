@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -81,12 +82,24 @@ def _use_tracking_uri(uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
+    _forget_experiment()
     try:
         yield uri
     finally:
         while mlflow.active_run() is not None:
             mlflow.end_run()
         mlflow.set_tracking_uri("")
+        _forget_experiment()
+
+
+def _forget_experiment() -> None:
+    """``mlflow.set_experiment`` keeps the id in a module global and in the process
+    environment; a test on another server would otherwise log to an experiment id that
+    server never had."""
+    from mlflow.tracking import fluent
+
+    fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
 
 
 def _free_port() -> int:
