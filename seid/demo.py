@@ -177,7 +177,7 @@ def walkthrough(repo: Path, tool: str, say: Callable[[Step], None], rows: int | 
     from seid import keys
     from seid.config import load_manifest
     from seid.ledger.verify import verify_repo
-    from seid.oscal import compile_plan
+    from seid.oscal.plan import compile_plan
     from seid.run import run
 
     create(repo, tool, rows)

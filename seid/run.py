@@ -147,7 +147,7 @@ def _promote(
 
 
 def _write_oscal(root: Path, manifest: Manifest, report: RunReport, result: RunResult) -> Path:
-    from seid.oscal_results import RunOutcome, write_results  # trestle: only when asked
+    from seid.oscal.results import RunOutcome, write_results
 
     assert report.attestation is not None and report.assessment is not None
     outcome = RunOutcome(

@@ -21,7 +21,6 @@ deterministic (see :mod:`seid.oscal`), so they equal a fresh ``seid compile``.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import subprocess
 from collections.abc import Iterable
@@ -168,15 +167,16 @@ class Plan:
 
 def compile_in_memory(root: Path, manifest: Manifest) -> Plan:
     """The plan ``seid compile`` would write now, hashed without writing it."""
-    from seid import oscal  # trestle is heavy; only approvals and compile pay for it
+    from seid.oscal.plan import build_plan, relative_href, source_time
+    from seid.oscal.render import render
 
     target = root / manifest.oscal.assessment_plan
-    href = Path(os.path.relpath(manifest.path.resolve(), target.parent.resolve())).as_posix()
+    href = relative_href(manifest.path, target.parent)
     try:
-        plan = oscal.build_plan(manifest, oscal.source_time(root, manifest.path), href)
+        plan = build_plan(manifest, source_time(root, manifest.path), href)
     except SeidError:  # no risks: no plan to approve, recorded as None
         return Plan(None, target, "absent")
-    digest = sha256_ref(oscal.render(plan, json_output=target.suffix.lower() == ".json"))
+    digest = sha256_ref(render(plan, json_output=target.suffix.lower() == ".json"))
     if not target.is_file():
         return Plan(digest, target, "absent")
     on_disk = f"sha256:{evidence.file_sha256(target)}"

@@ -26,11 +26,11 @@ from seid.config.placeholders import warn_placeholders
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def compile_(out: Path | None, as_json: bool) -> None:
-    """Compile the risk program to an OSCAL assessment plan (compliance-trestle models)."""
-    from seid import oscal  # trestle is heavy: only this command pays for it
+    """Compile the risk program to an OSCAL assessment plan."""
+    from seid.oscal.plan import compile_plan
 
     root = find_root(Path.cwd())
-    result = oscal.compile_plan(load_manifest(root), root, out)
+    result = compile_plan(load_manifest(root), root, out)
     for warning in warn_placeholders(root):
         click.echo(warning, err=True)
     if as_json:

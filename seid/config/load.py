@@ -52,7 +52,7 @@ def load_manifest_text(text: str, name: str, root: Path | None = None) -> Manife
     check_controls(text, name)
     _check_printable(text, name)
     located = load_yaml_text(text, name)
-    _check_escaped_controls(located)
+    _check_escaped_controls(located, text)
     if not isinstance(located.data, dict):
         line, col = located.where(())
         message = "a manifest is a mapping of sections (version, system, ...)"
@@ -132,11 +132,15 @@ def _check_printable(text: str, name: str) -> None:
         raise InputError(name, f"character U+{ord(match.group()):04X} is not allowed", line, col)
 
 
-def _check_escaped_controls(located: Located) -> None:
+def _check_escaped_controls(located: Located, text: str) -> None:
     """Refuse control characters written as escapes (``"\\0"``), as the raw text check does.
 
     A NUL in an argv or a path would otherwise surface much later, far from its cause.
+    Escapes need a backslash, so text without one (raw controls are refused before) has
+    nothing to find.
     """
+    if "\\" not in text:
+        return
     for loc, value in walk_strings(located.data):
         try:
             check_controls(value, located.path)

@@ -60,7 +60,7 @@ class OpenSection(BaseModel):
 class Misuse(Section):
     id: Identifier
     description: str | None = None
-    addressed_by: list[str] = []
+    addressed_by: list[str] = Field(default_factory=list)
 
 
 class System(Section):
@@ -68,10 +68,10 @@ class System(Section):
     intended_purpose: str | None = None
     organization: str | None = None
     version: str | None = None
-    decisions: list[str] = []
-    affected_persons: list[str] = []
+    decisions: list[str] = Field(default_factory=list)
+    affected_persons: list[str] = Field(default_factory=list)
     component_type: str | None = None
-    potential_misuses: list[Misuse] = []
+    potential_misuses: list[Misuse] = Field(default_factory=list)
 
 
 class Task(Section):
@@ -80,16 +80,16 @@ class Task(Section):
 
 
 class Context(OpenSection):
-    applicable_standards: list[str] = []
+    applicable_standards: list[str] = Field(default_factory=list)
 
 
 class Artifacts(OpenSection):
-    model: dict[str, Any] = {}
+    model: dict[str, Any] = Field(default_factory=dict)
 
 
 class Classification(Section):
     tier: str | None = None
-    basis: list[str] = []
+    basis: list[str] = Field(default_factory=list)
     rationale: str | None = None
 
 
@@ -139,12 +139,12 @@ class Measure(Section):
     severity: Severity = Severity.MEDIUM
     enforcement: Literal["gate", "audit"] = "audit"
     evaluation: Literal["automated", "manual"] = "automated"
-    lifecycle: list[str] = ["validation"]
+    lifecycle: list[str] = Field(default_factory=lambda: ["validation"])
     article: str | None = None
-    frameworks: list[str] = []
+    frameworks: list[str] = Field(default_factory=list)
     control_tier: str | None = None
-    standard_clauses: list[str] = []
-    inputs: dict[str, str] = {}
+    standard_clauses: list[str] = Field(default_factory=list)
+    inputs: dict[str, str] = Field(default_factory=dict)
     trigger: str | None = None
     frequency: IsoDuration | None = None
     metric_threshold: ThresholdField | None = None  # a number or a constraint string
@@ -159,9 +159,9 @@ class Measure(Section):
 class Treatment(Section):
     method: Method
     action: str | None = None
-    controls: list[str] = []
+    controls: list[str] = Field(default_factory=list)
     residual_likelihood: Likelihood | None = None
-    measures: list[Measure] = []
+    measures: list[Measure] = Field(default_factory=list)
 
 
 class Risk(Section):
@@ -171,7 +171,7 @@ class Risk(Section):
     rationale: str | None = None
     impact: dict[Identifier, Level] = Field(min_length=1)
     likelihood: Likelihood
-    treat: list[Treatment] = []
+    treat: list[Treatment] = Field(default_factory=list)
 
     @property
     def residual_likelihood(self) -> Likelihood:
@@ -194,18 +194,18 @@ class Criteria(Section):
     """
 
     scale: Literal["5x5"] = "5x5"
-    matrix: dict[Likelihood, dict[Level, Level]] = {}
-    bands: dict[Level, StrictInt] = {}
+    matrix: dict[Likelihood, dict[Level, Level]] = Field(default_factory=dict)
+    bands: dict[Level, StrictInt] = Field(default_factory=dict)
     on_inconclusive: Literal["fail", "pass"] = "fail"
 
 
 class RiskProgram(Section):
-    appetite: dict[Identifier, Level] = {}
+    appetite: dict[Identifier, Level] = Field(default_factory=dict)
     criteria: Criteria = Criteria()
     overall_residual_criterion: Level | None = None
     review_interval: IsoDuration | None = None
-    applicability: dict[str, Any] = {}
-    risks: list[Risk] = []
+    applicability: dict[str, Any] = Field(default_factory=dict)
+    risks: list[Risk] = Field(default_factory=list)
 
 
 class Evidence(Section):
@@ -221,7 +221,7 @@ class Approval(Section):
     """Who must approve a model promotion: roles, the keys that may grant each (by key
     id or by the holder the trust directory names), four eyes, and how long it holds."""
 
-    roles_required: list[str] = []
+    roles_required: list[str] = Field(default_factory=list)
     approvers: dict[str, list[str]] | None = None  # None: any trusted key may grant
     distinct_from_requester: StrictBool = True
     distinct_approvers: StrictBool | None = None  # None: true when 2+ roles are required
@@ -233,7 +233,7 @@ class Replay(Section):
     seid's promotion statements and GTO's registry tags, are promotions
     (``fnmatch`` patterns such as ``release-*``)."""
 
-    promotion_tags: list[str] = []
+    promotion_tags: list[str] = Field(default_factory=list)
 
 
 class Manifest(Section):
@@ -251,7 +251,7 @@ class Manifest(Section):
     pipeline: Pipeline
     risk: RiskProgram = RiskProgram()
     inputs: InputClasses | None = None
-    claims: list[RepoPath] = []
+    claims: list[RepoPath] = Field(default_factory=list)
     evidence: Evidence = Evidence()
     approval: Approval = Approval()
     replay: Replay = Replay()

@@ -11,7 +11,7 @@ import pytest
 import rfc8785
 from securesystemslib.signer import Key, SSlibKey  # type: ignore[attr-defined]
 
-from seid import evidence, oscal, scenarios
+from seid import evidence, scenarios
 from seid.approvals import statement
 from seid.approvals.lifecycle import lifecycle
 from seid.approvals.names import APPROVAL_PREDICATE
@@ -28,6 +28,7 @@ from seid.approvals.statement import (
 from seid.config import load_manifest_text
 from seid.errors import SeidError
 from seid.ledger import records
+from seid.oscal.plan import compile_plan
 from seid.risk import analyze
 from tests.approvals.conftest import Project
 
@@ -111,7 +112,7 @@ def test_binding_follows_the_newest_bundle(project: Project) -> None:
 def test_plan_file_current_or_stale(project: Project) -> None:
     manifest = project.manifest()
     assert compile_in_memory(project.root, manifest).file == "absent"
-    written = oscal.compile_plan(manifest, project.root)
+    written = compile_plan(manifest, project.root)
     plan = compile_in_memory(project.root, manifest)
     assert plan.file == "current" and plan.digest == f"sha256:{written.digest}"
     written.path.write_text(written.path.read_text() + "# edited\n")

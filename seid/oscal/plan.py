@@ -1,4 +1,4 @@
-"""The risk program as an OSCAL assessment plan, built with compliance-trestle's models.
+"""The risk program as an OSCAL assessment plan.
 
 An auditor's tools read OSCAL, not ``sei.yaml``; the plan says, before any run, what
 will be assessed and how: each risk is a reviewed control with its analysis (ISO/IEC
@@ -16,33 +16,35 @@ a changed plan.
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import os
 import re
 import subprocess
-import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-from pydantic import ValidationError
-from trestle.core.base_model import OscalBaseModel
-from trestle.oscal import OSCAL_VERSION
-from trestle.oscal import common as oc
-from trestle.oscal.assessment_plan import AssessmentPlan, LocalDefinitions
-
 from seid import __version__
 from seid.config import Manifest, Measure, Risk, Treatment, check_repo_path
 from seid.errors import SeidError
-from seid.fsutil import repo_output, write_atomic
-from seid.risk import Analysis, OverallResidual, RiskAnalysis, analyze
+from seid.fsutil import repo_output
+from seid.oscal.blocks import (
+    NAMESPACE,
+    Ids,
+    Node,
+    line,
+    listed,
+    many,
+    metadata,
+    node,
+    prop,
+    reviewed_controls,
+    select,
+)
+from seid.oscal.render import render, write_document
+from seid.risk import Analysis, RiskAnalysis, analyze
 
-NAMESPACE: Final = "https://seid.dev/ns/oscal"
-_UUID_NS: Final = uuid.uuid5(uuid.NAMESPACE_URL, NAMESPACE)
 # Used when the manifest has no git history at all (documented in the plan's props).
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _SINGLE_UNIT = re.compile(r"P(\d+)([YMWD])|PT(\d+)([HMS])")
@@ -102,34 +104,23 @@ def compile_plan(manifest: Manifest, root: Path, out: Path | None = None) -> Com
     )
 
 
-def build_plan(manifest: Manifest, stamp: SourceTime, manifest_href: str) -> AssessmentPlan:
-    """The plan as trestle models; pydantic validates every field as it is built."""
+def build_plan(manifest: Manifest, stamp: SourceTime, manifest_href: str) -> Node:
+    """The plan as an OSCAL document: ``{"assessment-plan": ...}``."""
     if not manifest.risk.risks:
         raise SeidError(f"{manifest.path.name}: the risk program has no risks; nothing to compile")
-    try:
-        return _plan(manifest, stamp, manifest_href)
-    except ValidationError as exc:  # a value OSCAL cannot carry: say which, not a traceback
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise SeidError(
-            f"{manifest.path.name}: cannot express in OSCAL ({exc.title} {where}): {first['msg']}"
-        ) from None
-
-
-def _plan(manifest: Manifest, stamp: SourceTime, manifest_href: str) -> AssessmentPlan:
     ids = Ids(manifest.system.name)
     analysis = analyze(manifest.risk)
-    return AssessmentPlan(
+    plan = node(
         uuid=ids("plan"),
         metadata=_metadata(manifest, stamp),
         # trestle's link check knows only v4 UUIDs, so `trestle validate` warns that this
         # uuid5 resource is unreferenced; the plan is valid all the same.
-        import_ssp=oc.ImportSsp(
+        import_ssp=node(
             href=f"#{ids('resource', 'manifest')}",
             remarks="No OSCAL SSP: the system and its risk program are described by the "
             "seid manifest in back-matter.",
         ),
-        local_definitions=LocalDefinitions(
+        local_definitions=node(
             components=[_component(manifest, ids)],
             objectives_and_methods=[
                 _objective(manifest, risk, analysis) for risk in manifest.risk.risks
@@ -139,85 +130,9 @@ def _plan(manifest: Manifest, stamp: SourceTime, manifest_href: str) -> Assessme
         reviewed_controls=reviewed_controls(manifest, analysis.overall_residual),
         assessment_subjects=[_subject(ids)],
         tasks=_task_groups(manifest, ids),
-        back_matter=oc.BackMatter(resources=[_manifest_resource(manifest, ids, manifest_href)]),
+        back_matter=node(resources=[_manifest_resource(manifest, ids, manifest_href)]),
     )
-
-
-def render(model: OscalBaseModel, *, json_output: bool = False) -> bytes:
-    """Deterministic bytes: field order as OSCAL declares it, no line wrapping.
-
-    The YAML is written event by event straight into libyaml's emitter (where PyYAML
-    has it), never as a node graph: a plan of 10,000 tasks is a million nodes, which
-    PyYAML's representer and pure-Python emitter took half a minute and 600 MB to write.
-    The events are the ones ``yaml.dump`` with :class:`Dumper` emits, so the bytes are
-    the same (a test holds the two to each other).
-    """
-    document = model.oscal_dict()
-    if json_output:
-        return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    out = io.StringIO()
-    emitter = _EMITTER(out, allow_unicode=True, width=1 << 16)
-    emit = emitter.emit
-    emit(yaml.StreamStartEvent())
-    emit(yaml.DocumentStartEvent(explicit=False))
-    _emit(document, emit, {})
-    emit(yaml.DocumentEndEvent(explicit=False))
-    emit(yaml.StreamEndEvent())
-    emitter.dispose()
-    return out.getvalue().encode("utf-8")
-
-
-_EMITTER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-_STR = "tag:yaml.org,2002:str"
-
-
-class Dumper(yaml.SafeDumper):
-    """Multi-line prose as literal blocks, as a person would write it: the dumper whose
-    output :func:`render` reproduces event by event."""
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar(_STR, value, style=style)
-
-
-Dumper.add_representer(str, _str)
-_RESOLVER: Any = yaml.resolver.Resolver()
-_SCALARS: Any = yaml.SafeDumper(io.StringIO())  # a non-string scalar, as dump writes it
-_RESOLVED_FIRST = frozenset(_RESOLVER.yaml_implicit_resolvers)
-
-
-def _emit(value: Any, emit: Callable[[yaml.Event], None], plain: dict[str, bool]) -> None:
-    """The events of ``value``, depth first; ``plain`` remembers which strings may be
-    written plain (keys and enum values repeat thousands of times)."""
-    if isinstance(value, str):
-        ok = plain.get(value)
-        if ok is None:
-            ok = value[:1] not in _RESOLVED_FIRST or (  # "" resolves too: as null
-                _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == _STR
-            )
-            if len(plain) < 100_000:
-                plain[value] = ok
-        style = "|" if "\n" in value else None
-        emit(yaml.ScalarEvent(None, _STR, (ok, True), value, style=style))
-    elif isinstance(value, dict):
-        emit(yaml.MappingStartEvent(None, None, True, flow_style=False))
-        for key, item in value.items():
-            _emit(key, emit, plain)
-            _emit(item, emit, plain)
-        emit(yaml.MappingEndEvent())
-    elif isinstance(value, list):
-        emit(yaml.SequenceStartEvent(None, None, True, flow_style=False))
-        for item in value:
-            _emit(item, emit, plain)
-        emit(yaml.SequenceEndEvent())
-    else:
-        node = _SCALARS.represent_data(value)
-        implicit = (
-            node.tag == _RESOLVER.resolve(yaml.ScalarNode, node.value, (True, False)),
-            node.tag == _RESOLVER.resolve(yaml.ScalarNode, node.value, (False, True)),
-        )
-        emit(yaml.ScalarEvent(None, node.tag, implicit, node.value, style=node.style))
+    return {"assessment-plan": plan}
 
 
 def source_time(root: Path, manifest: Path) -> SourceTime:
@@ -229,15 +144,6 @@ def source_time(root: Path, manifest: Path) -> SourceTime:
             status = _git(root, ["status", "--porcelain", "--", str(manifest)])
             return SourceTime(when, source, fields[0], uncommitted=bool(status))
     return SourceTime(EPOCH, "epoch", None, uncommitted=True)
-
-
-def write_document(path: Path, data: bytes) -> None:
-    """Write an OSCAL document atomically: never half a document."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data)
-    except OSError as exc:
-        raise SeidError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 # --- inputs --------------------------------------------------------------------------
@@ -271,66 +177,28 @@ def _manual(manifest: Manifest) -> Iterator[tuple[Risk, Measure]]:
     return ((r, m) for r, m in manifest.iter_measures() if m.evaluation == "manual")
 
 
-# --- building blocks -----------------------------------------------------------------
+# --- the plan's parts ----------------------------------------------------------------
 
 
-class Ids:
-    """uuid5 of the system name and a path of ids: stable across compiles and hosts."""
-
-    def __init__(self, system: str) -> None:
-        self.system = system
-
-    def __call__(self, *parts: str) -> str:
-        return str(uuid.uuid5(_UUID_NS, "\x1f".join((self.system, *parts))))
-
-
-def line(value: object) -> str:
-    """One line, no edge whitespace: what OSCAL titles and prop values allow."""
-    return " ".join(str(value).split())
-
-
-def prop(name: str, value: object, *, group: str | None = None) -> oc.Property | None:
-    if value is None or line(value) == "":
-        return None
-    return oc.Property(name=name, value=line(value), ns=NAMESPACE, group=group)
-
-
-def listed(items: Iterable[Any]) -> list[Any] | None:
-    """OSCAL lists are absent, never empty."""
-    found = [item for item in items if item is not None]
-    return found or None
-
-
-def _many(name: str, values: Iterable[object]) -> list[oc.Property | None]:
-    return [prop(name, value) for value in values]
-
-
-def _metadata(manifest: Manifest, stamp: SourceTime) -> oc.Metadata:
-    system = manifest.system
-    return oc.Metadata(
-        title=line(f"Assessment plan: {system.name}"),
-        last_modified=stamp.when,
-        version=line(system.version or "") or "unversioned",
-        oscal_version=OSCAL_VERSION,
-        props=listed(
-            [
-                prop("generator", f"seid {__version__}"),
-                prop("manifest", manifest.path.name),
-                prop("manifest-digest", f"sha256:{manifest.manifest_digest}"),
-                prop("timestamp-source", stamp.source),
-                prop("source-commit", stamp.commit),
-                prop("manifest-uncommitted", "true" if stamp.uncommitted else None),
-            ]
-        ),
-        remarks=system.intended_purpose,
+def _metadata(manifest: Manifest, stamp: SourceTime) -> Node:
+    props = [
+        prop("generator", f"seid {__version__}"),
+        prop("manifest", manifest.path.name),
+        prop("manifest-digest", f"sha256:{manifest.manifest_digest}"),
+        prop("timestamp-source", stamp.source),
+        prop("source-commit", stamp.commit),
+        prop("manifest-uncommitted", "true" if stamp.uncommitted else None),
+    ]
+    return metadata(
+        manifest, "Assessment plan", stamp.when, props, remarks=manifest.system.intended_purpose
     )
 
 
-def _component(manifest: Manifest, ids: Ids) -> oc.SystemComponent:
+def _component(manifest: Manifest, ids: Ids) -> Node:
     system, task = manifest.system, manifest.task
     tier = manifest.classification.tier if manifest.classification else None
     standards = manifest.context.applicable_standards if manifest.context else []
-    return oc.SystemComponent(
+    return node(
         uuid=ids("component"),
         type="software",
         title=line(system.name) or "unnamed system",
@@ -343,66 +211,40 @@ def _component(manifest: Manifest, ids: Ids) -> oc.SystemComponent:
                 prop("task-modality", task.modality if task else None),
                 prop("task-type", task.type if task else None),
                 prop("pipeline-tool", manifest.pipeline.tool),
-                *_many("decision", system.decisions),
-                *_many("affected-persons", system.affected_persons),
-                *_many("applicable-standard", standards),
+                *many("decision", system.decisions),
+                *many("affected-persons", system.affected_persons),
+                *many("applicable-standard", standards),
             ]
         ),
-        status=oc.Status(state="operational"),
+        status=node(state="operational"),
     )
 
 
-def _subject(ids: Ids) -> oc.AssessmentSubjectSpecific:
-    return oc.AssessmentSubjectSpecific(
+def _subject(ids: Ids) -> Node:
+    return node(
         type="component",
-        include_subjects=[oc.SelectSubjectById(subject_uuid=ids("component"), type="component")],
+        include_subjects=[node(subject_uuid=ids("component"), type="component")],
     )
 
 
-def _select(risk_ids: Iterable[str]) -> oc.ControlSelections:
-    return oc.ControlSelections(
-        include_controls=[oc.SelectControlById(control_id=rid) for rid in risk_ids]
-    )
-
-
-def reviewed_controls(manifest: Manifest, overall: OverallResidual) -> oc.ReviewedControls:
-    program = manifest.risk
-    return oc.ReviewedControls(
-        description="The risks of the risk program (ISO/IEC 23894 6.4), each assessed by its "
-        "pre-registered measures; the risk id is the control id.",
-        props=listed(
-            [
-                *[prop("appetite", level, group=dim) for dim, level in program.appetite.items()],
-                prop("risk-criteria-scale", program.criteria.scale),
-                prop("review-interval", program.review_interval),
-                prop("overall-residual-level", overall.level),
-                prop("overall-residual-criterion", overall.criterion),
-                prop("overall-residual-evaluation", overall.evaluation),
-                *_many("overall-residual-contributor", overall.contributing),
-            ]
-        ),
-        control_selections=[_select(risk.id for risk in program.risks)],
-    )
-
-
-def _objective(manifest: Manifest, risk: Risk, analysis: Analysis) -> oc.LocalObjective:
+def _objective(manifest: Manifest, risk: Risk, analysis: Analysis) -> Node:
     """A risk as the objective of its control, with its analysis as props."""
     result = next(item for item in analysis.risks if item.risk_id == risk.id)
     misuses = [m.id for m in manifest.system.potential_misuses if risk.id in m.addressed_by]
-    return oc.LocalObjective(
+    return node(
         control_id=risk.id,
         description=line(risk.title or risk.id),
         props=listed(
-            [prop("domain", risk.domain), *_analysis_props(result), *_many("misuse", misuses)]
+            [prop("domain", risk.domain), *_analysis_props(result), *many("misuse", misuses)]
         ),
         parts=[
-            oc.Part(name="objective", prose=risk.rationale or risk.title or risk.id),
+            node(name="objective", prose=risk.rationale or risk.title or risk.id),
             *(_treatment_part(treatment) for treatment in risk.treat),
         ],
     )
 
 
-def _analysis_props(result: RiskAnalysis) -> list[oc.Property | None]:
+def _analysis_props(result: RiskAnalysis) -> list[Node | None]:
     props = [
         prop("likelihood", result.likelihood),
         prop("residual-likelihood", result.residual_likelihood),
@@ -422,9 +264,9 @@ def _analysis_props(result: RiskAnalysis) -> list[oc.Property | None]:
     return props
 
 
-def _treatment_part(treatment: Treatment) -> oc.Part:
+def _treatment_part(treatment: Treatment) -> Node:
     lines = [treatment.action or "", *(f"- {control}" for control in treatment.controls)]
-    return oc.Part(
+    return node(
         name="treatment",
         ns=NAMESPACE,
         title=line(f"{treatment.method.value}: {treatment.action or 'no action given'}"),
@@ -432,41 +274,42 @@ def _treatment_part(treatment: Treatment) -> oc.Part:
             [
                 prop("method", treatment.method),
                 prop("residual-likelihood", treatment.residual_likelihood),
-                *_many("measure-id", (m.id for m in treatment.measures)),
+                *many("measure-id", (m.id for m in treatment.measures)),
             ]
         ),
         prose="\n".join(text for text in lines if text) or None,
     )
 
 
-def _activity(ids: Ids, risk: Risk, measure: Measure) -> oc.Activity:
+def _activity(ids: Ids, risk: Risk, measure: Measure) -> Node:
     """A manual measure: declared here, evidenced by a person, never computed by seid."""
-    return oc.Activity(
+    return node(
         uuid=ids("activity", measure.id),
         title=line(f"Manual evaluation: {measure.id}"),
         description=f"A person establishes {measure.metric} and records whether it meets "
         f"{measure.constraint}, with the evidence it rests on.",
         props=listed([prop("risk-id", risk.id), prop("measure-id", measure.id)]),
         steps=[
-            oc.Step(
+            node(
                 uuid=ids("activity", measure.id, "record"),
                 description=f"Record the observed {measure.metric} and who established it.",
             )
         ],
-        related_controls=oc.ReviewedControls(control_selections=[_select([risk.id])]),
+        related_controls=node(control_selections=[select([risk.id])]),
     )
 
 
-def _task_groups(manifest: Manifest, ids: Ids) -> list[oc.Task] | None:
+def _task_groups(manifest: Manifest, ids: Ids) -> list[Node] | None:
     """Pre-market measures and post-market monitoring, as two groups of tasks."""
     groups = [
         ("pre-market", "Pre-market assessment", False),
         ("post-market", "Post-market monitoring (EU AI Act art. 72)", True),
     ]
+    subject = _subject(ids)  # one object, written once per task
     tasks = []
     for phase, title, post in groups:
         members = [
-            _task(ids, treatment, risk, measure)
+            _task(ids, subject, treatment, risk, measure)
             for risk in manifest.risk.risks
             for treatment in risk.treat
             for measure in treatment.measures
@@ -474,25 +317,24 @@ def _task_groups(manifest: Manifest, ids: Ids) -> list[oc.Task] | None:
         ]
         if members:
             tasks.append(
-                oc.Task(
+                node(
                     uuid=ids("task-group", phase),
                     type="milestone",
                     title=title,
-                    props=[oc.Property(name="market-phase", value=phase, ns=NAMESPACE)],
+                    props=[node(name="market-phase", ns=NAMESPACE, value=phase)],
                     tasks=members,
                 )
             )
     return tasks or None
 
 
-def _task(ids: Ids, treatment: Treatment, risk: Risk, measure: Measure) -> oc.Task:
-    subjects = [oc.AssessmentSubject(_subject(ids))]
+def _task(ids: Ids, subject: Node, treatment: Treatment, risk: Risk, measure: Measure) -> Node:
     activity = (
-        [oc.AssociatedActivity(activity_uuid=ids("activity", measure.id), subjects=subjects)]
+        [node(activity_uuid=ids("activity", measure.id), subjects=[subject])]
         if measure.evaluation == "manual"
         else None
     )
-    return oc.Task(
+    return node(
         uuid=ids("measure", measure.id),
         type="action",
         title=line(f"{measure.id}: {measure.metric} {measure.constraint}"),
@@ -501,11 +343,11 @@ def _task(ids: Ids, treatment: Treatment, risk: Risk, measure: Measure) -> oc.Ta
         props=listed(_measure_props(treatment, risk, measure)),
         timing=_timing(measure.frequency),
         associated_activities=activity,
-        subjects=subjects,
+        subjects=[subject],
     )
 
 
-def _measure_props(treatment: Treatment, risk: Risk, m: Measure) -> list[oc.Property | None]:
+def _measure_props(treatment: Treatment, risk: Risk, m: Measure) -> list[Node | None]:
     return [
         prop("risk-id", risk.id),
         prop("measure-id", m.id),
@@ -515,22 +357,22 @@ def _measure_props(treatment: Treatment, risk: Risk, m: Measure) -> list[oc.Prop
         prop("severity", m.severity),
         prop("enforcement", m.enforcement),
         prop("evaluation", m.evaluation),
-        *_many("lifecycle-phase", m.lifecycle),
+        *many("lifecycle-phase", m.lifecycle),
         prop("market-phase", "post-market" if m.post_market else "pre-market"),
         prop("treatment-method", treatment.method),
         prop("article", m.article),
-        *_many("standard-clause", m.standard_clauses),
-        *_many("framework", m.frameworks),
+        *many("standard-clause", m.standard_clauses),
+        *many("framework", m.frameworks),
         prop("control-tier", m.control_tier),
         prop("trigger", m.trigger),
         prop("frequency", m.frequency),
         prop("metric-threshold", None if m.metric_threshold is None else str(m.metric_threshold)),
         prop("art72-citation", m.art72_citation),
-        *_many("input", (f"{name}={value}" for name, value in sorted(m.inputs.items()))),
+        *many("input", (f"{name}={value}" for name, value in sorted(m.inputs.items()))),
     ]
 
 
-def _timing(duration: str | None) -> oc.TimingAtFrequency | None:
+def _timing(duration: str | None) -> Node | None:
     """``P1M`` -> every 1 month; a duration of mixed units stays a prop only."""
     match = _SINGLE_UNIT.fullmatch(duration or "")
     if match is None:
@@ -542,19 +384,19 @@ def _timing(duration: str | None) -> oc.TimingAtFrequency | None:
         period, name = int(match.group(3)), _TIME_UNITS[match.group(4)]
     if period < 1:
         return None
-    return oc.TimingAtFrequency(at_frequency=oc.AtFrequency(period=period, unit=name))
+    return node(at_frequency=node(period=period, unit=name))
 
 
-def _manifest_resource(manifest: Manifest, ids: Ids, href: str) -> oc.Resource:
-    return oc.Resource(
+def _manifest_resource(manifest: Manifest, ids: Ids, href: str) -> Node:
+    return node(
         uuid=ids("resource", "manifest"),
         title=line(f"seid manifest {manifest.path.name}"),
         description="The risk program this plan was compiled from.",
         rlinks=[
-            oc.Rlink(
+            node(
                 href=href,
                 media_type="application/yaml",
-                hashes=[oc.Hash(algorithm="SHA-256", value=manifest.manifest_digest)],
+                hashes=[node(algorithm="SHA-256", value=manifest.manifest_digest)],
             )
         ],
     )

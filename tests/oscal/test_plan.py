@@ -1,4 +1,4 @@
-"""seid.oscal: the risk program as an OSCAL assessment plan that trestle accepts."""
+"""seid.oscal.plan: the risk program as an OSCAL assessment plan that trestle accepts."""
 
 from __future__ import annotations
 
@@ -19,8 +19,11 @@ from hypothesis import strategies as st
 
 from seid.config import load_manifest, load_manifest_text
 from seid.errors import SeidError
-from seid.oscal import EPOCH, NAMESPACE, CompileResult, SourceTime, build_plan, compile_plan, render
+from seid.oscal.blocks import NAMESPACE
+from seid.oscal.plan import EPOCH, CompileResult, SourceTime, build_plan, compile_plan
+from seid.oscal.render import render
 from tests.conftest import ROOT, git
+from tests.oscal.trestle import same_as_trestle
 
 LOAN = ROOT / "seid" / "scenarios" / "loan"
 NCNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
@@ -353,59 +356,34 @@ def _programs(draw: st.DrawFn) -> dict[str, Any]:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_programs())
-def test_any_loadable_program_compiles_or_says_why(data: dict[str, Any]) -> None:
-    """Whatever text a manifest holds, the plan is valid OSCAL or a one-line SeidError."""
-    from trestle.oscal.assessment_plan import AssessmentPlan
-
+def test_any_loadable_program_compiles_to_what_trestle_writes(data: dict[str, Any]) -> None:
+    """Whatever text a loadable manifest holds, the plan is valid OSCAL, and trestle's
+    own models, given it, write the same bytes (fields, order and forms)."""
     try:
         manifest = load_manifest_text(yaml.safe_dump(data, allow_unicode=True), "sei.yaml")
     except SeidError:
         return
-    try:
-        plan = build_plan(manifest, SourceTime(EPOCH, "epoch", None), "sei.yaml")
-    except SeidError as err:
-        assert "\n" not in str(err)
-        return
-    document = yaml.safe_load(render(plan))
-    assert document == plan.oscal_dict()  # the YAML says exactly what the models hold
-    AssessmentPlan.model_validate(document["assessment-plan"])
+    plan = build_plan(manifest, SourceTime(EPOCH, "epoch", None), "sei.yaml")
+    same_as_trestle(render(plan), "assessment-plan")
+    assert yaml.safe_load(render(plan)) == plan == json.loads(render(plan, json_output=True))
 
 
-class _Doc:
-    """Anything with ``oscal_dict()``: render takes the plain document from it."""
-
-    def __init__(self, document: object) -> None:
-        self.document = document
-
-    def oscal_dict(self) -> object:
-        return self.document
+def test_the_loan_plan_is_what_trestle_writes(loan: Path) -> None:
+    result, _ = compiled(loan)
+    same_as_trestle(result.path.read_bytes(), "assessment-plan")
 
 
-def test_render_writes_the_bytes_yaml_dump_would() -> None:
-    """render streams events into libyaml instead of building nodes; the bytes must be
-    the ones yaml.dump with oscal.Dumper writes, for every kind of scalar a plan holds."""
-    import yaml
-
-    from seid import oscal
-
-    tricky = ["yes", "no", "on", "null", "~", "", "1", "1.0", "0x1f", "1e3", ".inf", "-",
-              "2026-01-01", "a: b", "# not a comment", "'quoted'", '"q"', "[x]", "{y}",
-              "line one\nline two\n", "trailing \n", " leading", "ünïcode ✓", "@at", "`tick",
-              "*star", "&amp", "!bang", "%pct", "|pipe", ">gt", "?q", "tab\there"]  # fmt: skip
-    document = {
-        "assessment-plan": {
-            "uuid": "0f1e2d3c-4b5a-4697-8877-665544332211",
-            "metadata": {"title": "Plan", "version": "1.0", "props": [{"name": n} for n in tricky]},
-            "numbers": [0, 1, -7, 10**18, 0.5, 1.0, 1e17, -0.0, True, False, None],
-            "nested": [[], {}, [{"k": ["v", {"deep": "x"}]}]],
-        }
-    }
-    expected = yaml.dump(
-        document,
-        Dumper=oscal.Dumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=1 << 16,
-    ).encode("utf-8")
-    assert oscal.render(_Doc(document)) == expected  # type: ignore[arg-type]
+def test_compile_builds_no_trestle_model(loan: Path) -> None:
+    """The plan is plain data: compiling loads neither trestle nor its pydantic models
+    (building those was most of the time and memory at 10,000 measures)."""
+    probe = (
+        "import sys; from pathlib import Path; from seid.config import load_manifest; "
+        "from seid.oscal.plan import compile_plan; "
+        "compile_plan(load_manifest(Path('.')), Path('.')); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'trestle'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=loan, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+    assert (loan / "assessment_plan.oscal.yaml").is_file()

@@ -10,12 +10,14 @@ from trestle.oscal.assessment_results import AssessmentResults
 
 from seid import keys
 from seid.config import load_manifest
-from seid.oscal_results import RunOutcome, write_results
+from seid.oscal.results import RunOutcome, write_results
 from seid.run import run
 from tests.conftest import SeidRunner, git
+from tests.oscal.trestle import same_as_trestle
 
 
 def _read(path: Path) -> AssessmentResults:
+    same_as_trestle(path.read_bytes(), "assessment-results")
     doc = AssessmentResults.oscal_read(path)
     assert isinstance(doc, AssessmentResults)
     return doc

@@ -15,27 +15,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import ValidationError
-from trestle.oscal import OSCAL_VERSION
-from trestle.oscal import common as oc
-from trestle.oscal.assessment_results import AssessmentResults, ImportAp, Result
-
 from seid import __version__
 from seid.assess import Assessment, MeasureVerdict
 from seid.config import Manifest
-from seid.errors import SeidError
-from seid.oscal import (
+from seid.oscal.blocks import (
     Ids,
-    compile_plan,
+    Node,
+    instant,
     line,
     listed,
-    plan_path,
+    metadata,
+    node,
     prop,
-    relative_href,
-    render,
     reviewed_controls,
-    write_document,
 )
+from seid.oscal.plan import compile_plan, plan_path, relative_href
+from seid.oscal.render import render, write_document
 from seid.risk import analyze
 
 RESULTS_NAME = "assessment_results.oscal"
@@ -67,44 +62,29 @@ def write_results(root: Path, manifest: Manifest, outcome: RunOutcome) -> Path:
     return target
 
 
-def build_results(manifest: Manifest, outcome: RunOutcome, plan_href: str) -> AssessmentResults:
-    """The document as trestle models; pydantic checks every field as it is built."""
+def build_results(manifest: Manifest, outcome: RunOutcome, plan_href: str) -> Node:
+    """The document: ``{"assessment-results": ...}``."""
     ids = Ids(manifest.system.name)
     entry = (outcome.log_id, str(outcome.index))
-    try:
-        return AssessmentResults(
-            uuid=ids("results", *entry),
-            metadata=_metadata(manifest, outcome),
-            import_ap=ImportAp(href=plan_href),
-            results=[_result(manifest, outcome, ids, entry)],
-        )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise SeidError(f"cannot express the run in OSCAL ({where}): {first['msg']}") from None
-
-
-def _metadata(manifest: Manifest, outcome: RunOutcome) -> oc.Metadata:
-    return oc.Metadata(
-        title=line(f"Assessment results: {manifest.system.name}"),
-        last_modified=outcome.finished,
-        version=line(manifest.system.version or "") or "unversioned",
-        oscal_version=OSCAL_VERSION,
-        props=listed(
-            [
-                prop("generator", f"seid {__version__}"),
-                prop("manifest-digest", f"sha256:{manifest.manifest_digest}"),
-                prop("gate", outcome.gate),
-                prop("ledger-log", outcome.log_id),
-                prop("ledger-index", outcome.index),
-                prop("entry-sha256", outcome.entry_sha256),
-            ]
-        ),
+    props = [
+        prop("generator", f"seid {__version__}"),
+        prop("manifest-digest", f"sha256:{manifest.manifest_digest}"),
+        prop("gate", outcome.gate),
+        prop("ledger-log", outcome.log_id),
+        prop("ledger-index", outcome.index),
+        prop("entry-sha256", outcome.entry_sha256),
+    ]
+    results = node(
+        uuid=ids("results", *entry),
+        metadata=metadata(manifest, "Assessment results", outcome.finished, props),
+        import_ap=node(href=plan_href),
+        results=[_result(manifest, outcome, ids, entry)],
     )
+    return {"assessment-results": results}
 
 
-def _result(manifest: Manifest, outcome: RunOutcome, ids: Ids, entry: tuple[str, str]) -> Result:
-    evidence = oc.RelevantEvidence(
+def _result(manifest: Manifest, outcome: RunOutcome, ids: Ids, entry: tuple[str, str]) -> Node:
+    evidence = node(
         description=f"Signed evidence bundle: entry {outcome.index} of ledger log "
         f"{outcome.log_id} (DSSE envelope, sha256 {outcome.entry_sha256}); "
         "`seid verify` checks it.",
@@ -116,13 +96,13 @@ def _result(manifest: Manifest, outcome: RunOutcome, ids: Ids, entry: tuple[str,
         for risk in manifest.risk.risks
     ]
     error = f" The pipeline failed: {outcome.error}" if outcome.error else ""
-    return Result(
+    return node(
         uuid=ids("result", *entry),
         title=line(f"seid run: release gate {outcome.gate}"),
         description=f"Measures of the risk program judged against this run's metrics; "
         f"gate {outcome.gate}.{error}",
-        start=outcome.started,
-        end=outcome.finished,
+        start=instant(outcome.started),
+        end=instant(outcome.finished),
         reviewed_controls=reviewed_controls(manifest, analyze(manifest.risk).overall_residual),
         observations=listed(observations),
         findings=listed(findings),
@@ -134,11 +114,11 @@ def _observation(
     entry: tuple[str, str],
     verdict: MeasureVerdict,
     outcome: RunOutcome,
-    evidence: oc.RelevantEvidence,
-) -> oc.Observation:
+    evidence: Node,
+) -> Node:
     observed = verdict.observed
     shown = "not observed" if observed is None else f"{observed.value:.6g}"
-    return oc.Observation(
+    return node(
         uuid=ids("observation", *entry, verdict.measure),
         title=line(f"{verdict.measure}: {verdict.metric} {shown}, {verdict.verdict}"),
         description=f"{verdict.metric} {shown} against {verdict.constraint} "
@@ -157,11 +137,11 @@ def _observation(
         methods=["EXAMINE" if verdict.verdict == "declared" else "TEST"],
         types=["control-objective"],
         relevant_evidence=[evidence],
-        collected=outcome.finished,
+        collected=instant(outcome.finished),
     )
 
 
-def _interval(verdict: MeasureVerdict) -> Iterable[oc.Property | None]:
+def _interval(verdict: MeasureVerdict) -> Iterable[Node | None]:
     observed = verdict.observed
     if observed is None:
         return []
@@ -180,23 +160,20 @@ def _finding(
     risk_id: str,
     verdicts: list[MeasureVerdict],
     outcome: RunOutcome,
-) -> oc.Finding:
+) -> Node:
     confirmed = outcome.error is None and outcome.assessment.gate_measures_passed(risk_id)
     state = "satisfied" if confirmed else "not-satisfied"
     reason = "pass" if confirmed else ("other" if outcome.error else "fail")
-    related = [
-        oc.RelatedObservation(observation_uuid=ids("observation", *entry, v.measure))
-        for v in verdicts
-    ]
-    return oc.Finding(
+    related = [node(observation_uuid=ids("observation", *entry, v.measure)) for v in verdicts]
+    return node(
         uuid=ids("finding", *entry, risk_id),
         title=line(f"Risk {risk_id}: control {'confirmed' if confirmed else 'not confirmed'}"),
         description=f"The gate measures of risk {risk_id} "
         f"{'all passed' if confirmed else 'did not all pass'} in this run.",
-        target=oc.FindingTarget(
+        target=node(
             type="objective-id",
             target_id=risk_id,
-            status=oc.ObjectiveStatus(state=state, reason=reason),
+            status=node(state=state, reason=reason),
         ),
         related_observations=listed(related),
     )
