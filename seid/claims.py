@@ -30,7 +30,14 @@ from seid.errors import InputError, SeidError, VerificationError
 from seid.fsutil import write_atomic
 from seid.jsonsafe import field_name, load_json_text
 from seid.metrics import Metric, lookup
-from seid.yamlsafe import Located, PathKey, check_controls, load_yaml_text, read_text
+from seid.yamlsafe import (
+    Located,
+    PathKey,
+    check_controls,
+    check_readable,
+    load_yaml_text,
+    read_text,
+)
 
 VERSION = "prml/0.1"
 MAX_CLAIM_BYTES = 64 * 1024  # the spec expects < 1 KB; this also bounds nesting work
@@ -71,9 +78,7 @@ _CORE_NUMBER = re.compile(
     r"[-+]?(?:0o[0-7]+|0x[0-9a-fA-F]+|(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)"
 )
 _PLAIN_TOKEN = re.compile(r"[^\s,\]}]+")
-_UNREADABLE = re.compile("[\ufffe\uffff]")  # PyYAML's reader refuses these without a line
 # Only counts nesting, ahead of the strict (pure Python) loader: libyaml when present.
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BREAKS = {"\t": "U+0009", "\n": "U+000A", "\r": "U+000D"}
 
 Verdict = Literal["PASS", "FAIL", "UNVERIFIED", "TAMPERED"]
@@ -172,28 +177,8 @@ def canonical_bytes(data: Mapping[str, Any]) -> bytes:
 
 
 def _load_yaml(text: str, name: str) -> Located:
-    """Pre-checks that give a line where PyYAML would not, then the strict loader."""
-    bad = _UNREADABLE.search(text)
-    if bad:
-        message = f"character U+{ord(bad.group()):04X} is not allowed"
-        raise InputError(name, message, *_at(text, bad.start()))
-    try:
-        depth = 0
-        for event in yaml.parse(text, Loader=_FAST_LOADER):
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH and event.start_mark is not None:
-                    line, col = event.start_mark.line + 1, event.start_mark.column + 1
-                    raise InputError(name, f"nested deeper than {MAX_DEPTH} levels", line, col)
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-    except yaml.YAMLError:
-        pass  # the strict loader reports it, with its place
-    return load_yaml_text(text, name)
-
-
-def _at(text: str, index: int) -> tuple[int, int]:
-    return text.count("\n", 0, index) + 1, index - (text.rfind("\n", 0, index) + 1) + 1
+    check_readable(text, name)
+    return load_yaml_text(text, name, max_depth=MAX_DEPTH)
 
 
 def _dotted(loc: PathKey) -> str:

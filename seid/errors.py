@@ -16,6 +16,11 @@ def shown(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[: limit - 12]}... ({len(text)} chars)"
 
 
+def line_col(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of ``text[index]``: where an editor shows it."""
+    return text.count("\n", 0, index) + 1, index - text.rfind("\n", 0, index)
+
+
 class SeidError(Exception):
     """An error the user can act on. Exit status 2, as for usage and input errors."""
 

@@ -19,7 +19,7 @@ from typing import Any, cast
 import yaml
 from yaml.nodes import ScalarNode
 
-from seid.errors import InputError
+from seid.errors import InputError, line_col
 from seid.fsutil import open_regular
 
 MAX_BYTES = 1 << 20
@@ -31,6 +31,7 @@ PathKey = tuple[str | int, ...]
 # the Unicode line and paragraph separators, and the byte-order mark.
 _FORBIDDEN = {c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)}
 _FORBIDDEN |= {0x7F, *range(0x80, 0xA0), 0x2028, 0x2029, 0xFEFF}
+_UNREADABLE = re.compile("[\ud800-\udfff\ufffe\uffff]")  # PyYAML refuses these, unplaced
 _FORBIDDEN_CHARS = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_FORBIDDEN)) + "]")
 
 
@@ -77,19 +78,24 @@ def read_text(path: Path, *, display: str | None = None, max_bytes: int = MAX_BY
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise InputError(name, "not valid UTF-8", line, col) from None
+        before = raw[: exc.start].decode("utf-8")
+        raise InputError(name, "not valid UTF-8", *line_col(before, len(before))) from None
 
 
 def check_controls(text: str, name: str) -> None:
     """Refuse forbidden control characters in the raw text, before any parser folds them."""
     found = _FORBIDDEN_CHARS.search(text)
     if found is not None:
-        index = found.start()
-        line = text.count("\n", 0, index) + 1
-        col = index - (text.rfind("\n", 0, index) + 1) + 1
-        raise InputError(name, f"forbidden control character U+{ord(found.group()):04X}", line, col)
+        message = f"forbidden control character U+{ord(found.group()):04X}"
+        raise InputError(name, message, *line_col(text, found.start()))
+
+
+def check_readable(text: str, name: str) -> None:
+    """Refuse, with its place, what PyYAML's reader would refuse without one."""
+    found = _UNREADABLE.search(text)
+    if found is not None:
+        message = f"character U+{ord(found.group()):04X} is not allowed"
+        raise InputError(name, message, *line_col(text, found.start()))
 
 
 _BASE: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -121,9 +127,9 @@ def _reader_error(exc: yaml.reader.ReaderError, text: str, name: str) -> InputEr
     else:
         index = len(text.encode("utf-8")[: exc.position].decode("utf-8", "ignore"))
         char = exc.character if isinstance(exc.character, str) else chr(exc.character)
-    line = text.count("\n", 0, index) + 1
-    col = index - (text.rfind("\n", 0, index) + 1) + 1
-    return InputError(name, f"character U+{ord(char):04X} is not allowed in YAML", line, col)
+    return InputError(
+        name, f"character U+{ord(char):04X} is not allowed in YAML", *line_col(text, index)
+    )
 
 
 def _yaml_error(exc: yaml.MarkedYAMLError, name: str) -> InputError:
@@ -134,7 +140,7 @@ def _yaml_error(exc: yaml.MarkedYAMLError, name: str) -> InputError:
     return InputError(name, f"invalid YAML: {problem}", mark.line + 1, mark.column + 1)
 
 
-def load_yaml_text(text: str, name: str) -> Located:
+def load_yaml_text(text: str, name: str, *, max_depth: int = MAX_DEPTH) -> Located:
     """Parse ``text`` strictly into plain Python values, recording every position.
 
     One pass over libyaml's events builds the values and checks them (no anchors,
@@ -142,7 +148,7 @@ def load_yaml_text(text: str, name: str) -> Located:
     converting it took three times as long on a manifest of 10,000 measures.
     """
     loader = _StrictLoader(text)
-    builder = _Builder(name, loader)
+    builder = _Builder(name, loader, max_depth)
     try:
         while loader.check_event():
             builder.feed(loader.get_event())
@@ -177,8 +183,9 @@ class _Frame:
 class _Builder:
     """Plain values from parser events, each value's and key's place recorded."""
 
-    def __init__(self, name: str, loader: _StrictLoader) -> None:
+    def __init__(self, name: str, loader: _StrictLoader, max_depth: int) -> None:
         self.name = name
+        self.max_depth = max_depth
         self.loader = loader
         self.root: Any = None
         self.values: dict[PathKey, tuple[int, int]] = {}
@@ -195,8 +202,9 @@ class _Builder:
             self._place(self._scalar(event, where), where, scalar=True)
         elif isinstance(event, yaml.CollectionStartEvent):
             self._refuse_anchor_and_tag(event, where)
-            if len(self.stack) >= MAX_DEPTH:
-                raise InputError(self.name, f"nested deeper than {MAX_DEPTH} levels", *where)
+            if len(self.stack) >= self.max_depth:
+                message = f"nested deeper than {self.max_depth} levels"
+                raise InputError(self.name, message, *where)
             container: dict[Any, Any] | list[Any] = (
                 {} if isinstance(event, yaml.MappingStartEvent) else []
             )

@@ -65,6 +65,14 @@ def test_non_utf8_located(tmp_path: Path) -> None:
     assert str(info.value) == "bad.yaml:2:7: not valid UTF-8"
 
 
+def test_non_utf8_column_counts_characters_as_an_editor_does(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"a: 1\nb: " + "é✓ ".encode() + b"\xff\n")
+    with pytest.raises(InputError) as info:
+        load_yaml(bad, display="bad.yaml")
+    assert str(info.value) == "bad.yaml:2:7: not valid UTF-8"  # bytes would say 2:10
+
+
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         load_yaml(tmp_path / "nope.yaml")

@@ -23,14 +23,20 @@ from seid.config.semantics import did_you_mean, dotted, problems
 from seid.errors import InputError
 from seid.fsutil import repo_output
 from seid.locate import MANIFEST_NAMES, manifest_path
-from seid.yamlsafe import Located, check_controls, load_yaml_text, read_text, walk_strings
+from seid.yamlsafe import (
+    Located,
+    check_controls,
+    check_readable,
+    load_yaml_text,
+    read_text,
+    walk_strings,
+)
 
 _log = logging.getLogger(__name__)
 _WARNED: set[tuple[str, str]] = set()
 _KEY_MARK = "[key]"
 _QUOTED = re.compile(r"'([^']*)'")
 # Outside YAML's printable set (YAML 1.1, 5.1); the C0/C1 controls are refused before.
-_UNPRINTABLE = re.compile("[\ud800-\udfff\ufffe\uffff]")
 
 
 def load_manifest(root: Path) -> Manifest:
@@ -50,7 +56,7 @@ def load_manifest_text(text: str, name: str, root: Path | None = None) -> Manife
     """Validate manifest text, e.g. a historic version replayed from git; with the
     ``root`` of a work tree, the paths seid would write there are checked too."""
     check_controls(text, name)
-    _check_printable(text, name)
+    check_readable(text, name)
     located = load_yaml_text(text, name)
     _check_escaped_controls(located, text)
     if not isinstance(located.data, dict):
@@ -120,16 +126,6 @@ def _without_unused(located: Located) -> tuple[Any, list[str]]:
         message = f"{dotted(loc)}: not a field seid uses; ignored"
         warnings.append((line, col, f"{where.path}:{line}:{col}: warning: {message}"))
     return data, [text for *_, text in sorted(warnings)]
-
-
-def _check_printable(text: str, name: str) -> None:
-    """Refuse, with its place, what the YAML reader would refuse without one."""
-    match = _UNPRINTABLE.search(text)
-    if match is not None:
-        index = match.start()
-        line = text.count("\n", 0, index) + 1
-        col = index - (text.rfind("\n", 0, index) + 1) + 1
-        raise InputError(name, f"character U+{ord(match.group()):04X} is not allowed", line, col)
 
 
 def _check_escaped_controls(located: Located, text: str) -> None:
