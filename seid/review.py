@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from seid.config.values import add_duration
+from seid.isotime import add_duration
 
 
 def due(last: datetime, interval: str) -> datetime:

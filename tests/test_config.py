@@ -22,7 +22,6 @@ from seid.config import (
     Level,
     Likelihood,
     Manifest,
-    add_duration,
     find_root,
     load_manifest,
     load_manifest_text,
@@ -365,15 +364,6 @@ def test_constraint_equality_has_a_tolerance_and_nan_never_holds() -> None:
     assert not Constraint.parse("== 1.0").holds(1.001)
     assert not Constraint.parse("< 0.03").holds(math.nan)
     assert str(Constraint.parse(">= 0.70")) == ">= 0.7"
-
-
-def test_add_duration_uses_the_calendar() -> None:
-    assert add_duration(datetime(2026, 1, 31), "P1M") == datetime(2026, 2, 28)
-    assert add_duration(datetime(2026, 5, 1), "P6M") == datetime(2026, 11, 1)
-    assert add_duration(datetime(2026, 5, 1), "P1Y2W") == datetime(2027, 5, 15)
-    assert add_duration(datetime(2026, 5, 1), "PT1H30M") == datetime(2026, 5, 1, 1, 30)
-    with pytest.raises(ValueError, match="not an ISO 8601 duration"):
-        add_duration(datetime(2026, 5, 1), "P")
 
 
 DVC_YAML = """\

@@ -35,13 +35,13 @@ from seid.approvals.statement import (
     Strength,
     current_binding,
     event_of,
-    parse_time,
     read_ledger,
     same_identity,
 )
 from seid.config import Manifest
 from seid.config.semantics import ANY_ROLE
 from seid.errors import VerificationError
+from seid.isotime import instant
 from seid.ledger.entries import run_time
 
 State = Literal["draft", "approval_requested", "approved", "rejected", "review_due", "superseded"]
@@ -142,7 +142,7 @@ def lifecycle(
             Finding("stale-plan", f"{plan.path.name} differs from what the manifest compiles to")
         )
     latest = view.latest_bundle()
-    newest = parse_time(run_time(latest.predicate)) if latest else None
+    newest = instant(run_time(latest.predicate)) if latest else None
     result = decide(events, manifest, current, now or datetime.now(UTC), newest, trust=trust)
     result.findings[:0] = findings
     return result

@@ -16,9 +16,10 @@ from datetime import datetime
 
 from seid.approvals.names import requires_approval as requires_approval
 from seid.approvals.statement import Event, Identity
-from seid.config import Manifest, add_duration
+from seid.config import Manifest
 from seid.config.semantics import ANY_ROLE
 from seid.errors import SeidError
+from seid.isotime import add_duration
 
 
 def check_role(manifest: Manifest, role: str | None) -> str | None:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 from seid.approvals.names import APPROVAL_PREDICATE, DECISION_GREP, open_policy
 from seid.errors import SeidError
 from seid.fsutil import LEDGER_DIR, TRUST_DIR
+from seid.isotime import instant
 from seid.ledger.paths import REF_PREFIX
 from seid.locate import manifest_path
 
@@ -80,7 +81,8 @@ def standing(
     trailers_seen = bool(doc.get("probe", {}).get("trailers", [None, False])[1])
     key = fingerprint(root, head, signing=trailers_seen)
     until = doc.get("until")
-    if doc.get("key") == key and (until is None or moment < datetime.fromisoformat(until)):
+    expires = instant(until) if until is not None else None
+    if doc.get("key") == key and (until is None or (expires is not None and moment < expires)):
         cached = doc["standing"]
         return Standing(**{**cached, "approved_by": tuple(cached["approved_by"])})
     probe = _Probe(root, head, doc.get("probe", {}))

@@ -35,6 +35,7 @@ from seid import evidence
 from seid.approvals.names import APPROVAL_PREDICATE
 from seid.config import Manifest
 from seid.errors import SeidError, VerificationError
+from seid.isotime import instant
 from seid.ledger import entries
 from seid.ledger.entries import Entry, run_time
 from seid.ledger.log import Ledger
@@ -308,21 +309,10 @@ class Event:
         }
 
 
-def parse_time(text: Any) -> datetime | None:
-    """An ISO 8601 timestamp with a zone, in UTC; None if it is not one."""
-    if not isinstance(text, str):
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return when.astimezone(UTC) if when.tzinfo is not None else None
-
-
 def event_of(entry: Entry) -> Event:
     """The event a (verified) approval statement records; VerificationError if malformed."""
     pred = entry.predicate
-    decision, at = pred.get("decision"), parse_time(pred.get("at"))
+    decision, at = pred.get("decision"), instant(pred.get("at"))
     found = pred.get("by")
     by: dict[str, Any] = found if isinstance(found, dict) else {}
     name, email = by.get("name"), by.get("email")

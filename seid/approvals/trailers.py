@@ -32,9 +32,9 @@ from seid.approvals.statement import (
     Identity,
     Strength,
     parse_identity,
-    parse_time,
 )
 from seid.errors import SeidError
+from seid.isotime import instant
 
 _NAMES: tuple[tuple[str, Decision], ...] = (
     ("approval-requested-by", "request"),
@@ -153,7 +153,7 @@ def _strength(commit: _Commit, by: Identity) -> tuple[Strength, Finding | None]:
 
 def _events(commit: _Commit) -> tuple[list[Event], list[Finding]]:
     values = {key.lower(): value for key, value in commit.trailers}
-    at = parse_time(commit.date)
+    at = instant(commit.date)
     binding = None
     if any(f"seid-{name}" in values for name in ("evidence", "plan", "analysis")):
         binding = Binding(

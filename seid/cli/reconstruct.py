@@ -25,6 +25,7 @@ import click
 
 from seid.cli.main import NO_TEARDOWN, NoTeardown
 from seid.errors import SeidError
+from seid.isotime import instant
 
 if TYPE_CHECKING:
     from seid.approvals.trailers import GitDecisions
@@ -276,11 +277,10 @@ def _render(fmt: str, doc: dict[str, Any]) -> str:
 def _parse_now(text: str | None) -> datetime:
     if text is None:
         return datetime.now(UTC).replace(microsecond=0)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise SeidError(f"--now {text!r} is not an ISO 8601 time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = instant(text)
+    if moment is None:
+        raise SeidError(f"--now {text!r} is not an ISO 8601 time")
+    return moment
 
 
 def _signer(explicit: Path | None) -> Any:

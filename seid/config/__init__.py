@@ -32,7 +32,6 @@ from seid.config.values import (
     InputClasses,
     Level,
     Likelihood,
-    add_duration,
     check_repo_path,
 )
 from seid.locate import MANIFEST_NAMES, find_root, manifest_path
@@ -62,7 +61,6 @@ __all__ = [
     "System",
     "Task",
     "Treatment",
-    "add_duration",
     "check_repo_path",
     "default_inputs",
     "dvc_files",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Self
@@ -19,6 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from seid.compare import COMPARATORS, DEFAULT_TOLERANCE, compare
 from seid.errors import shown
+from seid.isotime import Duration
 
 
 class _Ranked(StrEnum):
@@ -129,45 +129,21 @@ ThresholdField = Annotated[
     float | Constraint, PlainValidator(_threshold), PlainSerializer(str, return_type=str)
 ]
 
-_DURATION = re.compile(
-    r"P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
-    r"(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?"
-)
-
 
 def _duration(value: Any) -> Any:
-    if isinstance(value, str) and _DURATION.fullmatch(value) is None:
-        raise PydanticCustomError(
-            "duration",
-            "{value} is not an ISO 8601 duration such as P6M or P1DT12H",
-            {"value": repr(value)},
-        )
+    if isinstance(value, str):
+        try:
+            Duration.parse(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "duration",
+                "{value} is not an ISO 8601 duration such as P6M or P1DT12H",
+                {"value": repr(value)},
+            ) from None
     return value
 
 
 IsoDuration = Annotated[str, BeforeValidator(_duration)]
-
-
-def add_duration(start: datetime, duration: str) -> datetime:
-    """``start`` plus an ISO 8601 duration, months and years on the calendar.
-
-    A review due "P1M" after 31 January is due on the last day of February.
-    """
-    match = _DURATION.fullmatch(duration)
-    if match is None:
-        raise ValueError(f"{duration!r} is not an ISO 8601 duration")
-    years, months, weeks, days, hours, minutes = (int(g or 0) for g in match.groups()[:6])
-    seconds = float(match.group(7) or 0)
-    month_index = start.month - 1 + months + 12 * years
-    year, month = start.year + month_index // 12, month_index % 12 + 1
-    day = min(start.day, _days_in_month(year, month))
-    moved = start.replace(year=year, month=month, day=day)
-    return moved + timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
-
-
-def _days_in_month(year: int, month: int) -> int:
-    following = datetime(year + month // 12, month % 12 + 1, 1)
-    return (following - timedelta(days=1)).day
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*", re.ASCII)

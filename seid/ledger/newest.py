@@ -15,6 +15,7 @@ from typing import Any
 
 from seid import evidence
 from seid.errors import VerificationError
+from seid.isotime import instant
 from seid.ledger.log import Ledger
 from seid.ledger.paths import list_logs
 
@@ -52,14 +53,6 @@ def _finished(statement: dict[str, Any]) -> datetime:
 
 
 def finished_at(predicate: Mapping[str, Any]) -> datetime | None:
-    """When the run a predicate records finished (``pipeline.finished``; naive read as
-    UTC), or None."""
+    """When the run a predicate records finished (``pipeline.finished``), or None."""
     pipeline = predicate.get("pipeline")
-    value = pipeline.get("finished") if isinstance(pipeline, dict) else None
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return instant(pipeline.get("finished")) if isinstance(pipeline, dict) else None

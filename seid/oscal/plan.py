@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -29,6 +28,7 @@ from seid import __version__
 from seid.config import Manifest, Measure, Risk, Treatment, check_repo_path
 from seid.errors import SeidError
 from seid.fsutil import repo_output
+from seid.isotime import Duration, instant
 from seid.oscal.blocks import (
     NAMESPACE,
     Ids,
@@ -47,9 +47,6 @@ from seid.risk import Analysis, RiskAnalysis, analyze
 
 # Used when the manifest has no git history at all (documented in the plan's props).
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_SINGLE_UNIT = re.compile(r"P(\d+)([YMWD])|PT(\d+)([HMS])")
-_DATE_UNITS = {"Y": "years", "M": "months", "D": "days"}
-_TIME_UNITS = {"H": "hours", "M": "minutes", "S": "seconds"}
 
 
 @dataclass(frozen=True)
@@ -140,7 +137,7 @@ def source_time(root: Path, manifest: Path) -> SourceTime:
     for paths, source in ((["--", str(manifest)], "manifest-commit"), ([], "head-commit")):
         fields = (_git(root, ["log", "-1", "--format=%H %cI", *paths]) or "").split()
         if len(fields) == 2:
-            when = datetime.fromisoformat(fields[1]).astimezone(UTC)
+            when = instant(fields[1]) or EPOCH
             status = _git(root, ["status", "--porcelain", "--", str(manifest)])
             return SourceTime(when, source, fields[0], uncommitted=bool(status))
     return SourceTime(EPOCH, "epoch", None, uncommitted=True)
@@ -374,17 +371,8 @@ def _measure_props(treatment: Treatment, risk: Risk, m: Measure) -> list[Node | 
 
 def _timing(duration: str | None) -> Node | None:
     """``P1M`` -> every 1 month; a duration of mixed units stays a prop only."""
-    match = _SINGLE_UNIT.fullmatch(duration or "")
-    if match is None:
-        return None
-    if match.group(1):
-        period, unit = int(match.group(1)), match.group(2)
-        period, name = (period * 7, "days") if unit == "W" else (period, _DATE_UNITS[unit])
-    else:
-        period, name = int(match.group(3)), _TIME_UNITS[match.group(4)]
-    if period < 1:
-        return None
-    return node(at_frequency=node(period=period, unit=name))
+    every = Duration.parse(duration).every() if duration else None
+    return None if every is None else node(at_frequency=node(period=every[0], unit=every[1]))
 
 
 def _manifest_resource(manifest: Manifest, ids: Ids, href: str) -> Node:

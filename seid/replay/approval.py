@@ -24,10 +24,11 @@ from typing import Any
 from seid.approvals.authority import Trust
 from seid.approvals.lifecycle import Lifecycle, lifecycle, state_at
 from seid.approvals.policy import requires_approval
-from seid.approvals.statement import Event, LedgerView, parse_time
+from seid.approvals.statement import Event, LedgerView
 from seid.approvals.trailers import GitDecisions
 from seid.config import load_manifest
 from seid.errors import SeidError
+from seid.isotime import instant
 from seid.replay.findings import Finding, standing_evidence
 from seid.replay.history import History
 from seid.replay.join import Evidence
@@ -89,8 +90,8 @@ def unapproved_promotions(
         manifest = history.regime_of(commit).manifest if commit else None
         if commit is None or manifest is None or not requires_approval(manifest):
             continue
-        when = parse_time(promotion.at)
-        judged = when or parse_time(commit.date)
+        when = instant(promotion.at)
+        judged = when or instant(commit.date)
         if judged is None:
             continue
         bundle = standing.get(commit.sha)

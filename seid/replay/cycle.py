@@ -19,11 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from seid import review
 from seid.config import Constraint, Manifest, Measure, Risk
+from seid.isotime import instant
 from seid.replay.history import Commit, History
 from seid.replay.join import Bundle, Evidence
 from seid.risk import Matrix, analyze_risk
@@ -431,12 +432,8 @@ def _interval(history: History) -> str | None:
 
 
 def _when(text: str | None) -> datetime | None:
-    """An ISO 8601 time (naive means UTC); None for anything else a bundle may carry."""
-    try:
-        moment = datetime.fromisoformat((text or "").replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """An ISO 8601 time; None for anything else a bundle may carry."""
+    return instant(text)
 
 
 def _assessment(history: History, risk_id: str) -> dict[str, Any] | None:

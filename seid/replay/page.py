@@ -11,11 +11,11 @@ from __future__ import annotations
 import html as htmlmod
 import string
 from collections.abc import Mapping
-from datetime import datetime
 from importlib import resources
 from typing import Any
 
 from seid.config import Constraint
+from seid.isotime import instant
 from seid.replay.report import approval_facts
 from seid.replay.report import verdicts_text as _verdicts
 
@@ -153,7 +153,10 @@ def _threshold(text: str | None) -> float | None:
 
 
 def _moment(text: str) -> float:
-    return float(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    moment = instant(text)
+    if moment is None:
+        raise ValueError(f"not an ISO 8601 time: {text!r}")
+    return moment.timestamp()
 
 
 def _svg(risk: Mapping[str, Any], measure: str, doc: Mapping[str, Any]) -> str:
