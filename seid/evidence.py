@@ -143,13 +143,13 @@ def _b64(data: bytes) -> str:
     return base64.standard_b64encode(data).decode("ascii")
 
 
-def _unb64(text: Any, what: str) -> bytes:
-    """Strict, canonical base64, standard or URL-safe as DSSE allows.
+def canonical_b64decode(text: Any, what: str, *, urlsafe_too: bool = True) -> bytes:
+    """Strict, canonical base64: standard, or URL-safe too as DSSE allows.
 
     Canonical: the one spelling of its bytes. A flip in the unused low bits of the last
-    character would otherwise decode to the same bytes, and an edited envelope would
-    verify. (``a2b_base64`` in strict mode is several times faster than
-    ``b64decode(validate=True)`` on the hot path.)
+    character would otherwise decode to the same bytes, and an edited envelope (or a
+    checkpoint's signature line, which no signature covers) would verify. (``a2b_base64``
+    in strict mode is several times faster than ``b64decode(validate=True)``.)
     """
     if not isinstance(text, str):
         raise VerificationError(f"{what} is not a base64 string")
@@ -157,7 +157,7 @@ def _unb64(text: Any, what: str) -> bytes:
     try:
         value = binascii.a2b_base64(text, strict_mode=True)
     except ValueError:  # binascii.Error is a ValueError; so are non-ASCII strings
-        if "+" in text or "/" in text:  # not URL-safe either: never mix the alphabets
+        if not urlsafe_too or "+" in text or "/" in text:  # never mix the alphabets
             raise VerificationError(f"{what} is not valid base64") from None
         try:
             value = binascii.a2b_base64(text.translate(_URLSAFE), strict_mode=True)
@@ -191,7 +191,7 @@ def parse_envelope(entry: bytes) -> Envelope:
         raise VerificationError("envelope has no payloadType")
     if payload_type != PAYLOAD_TYPE:
         raise VerificationError(f"payloadType is {payload_type[:64]!r}, want {PAYLOAD_TYPE}")
-    payload = _unb64(obj.get("payload"), "payload")
+    payload = canonical_b64decode(obj.get("payload"), "payload")
     signatures: list[tuple[str | None, bytes]] = []
     for item in obj["signatures"]:
         if not isinstance(item, dict):
@@ -199,7 +199,7 @@ def parse_envelope(entry: bytes) -> Envelope:
         keyid = item.get("keyid")
         if keyid is not None and not isinstance(keyid, str):
             raise VerificationError("malformed keyid in envelope")
-        signatures.append((keyid or None, _unb64(item.get("sig"), "signature")))
+        signatures.append((keyid or None, canonical_b64decode(item.get("sig"), "signature")))
     if not signatures:
         raise VerificationError("envelope has no signature")
     return Envelope(payload_type, payload, tuple(signatures))

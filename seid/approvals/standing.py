@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from seid.approvals.names import APPROVAL_PREDICATE, DECISION_GREP, open_policy
-from seid.errors import SeidError
+from seid.errors import SeidError, VerificationError
 from seid.fsutil import LEDGER_DIR, TRUST_DIR
 from seid.isotime import instant
 from seid.ledger.paths import REF_PREFIX
@@ -289,13 +289,13 @@ def _holds_approval(stream: BinaryIO, offset: int) -> bool:
 
 
 def _predicate_type(entry: bytes) -> str | None:
-    """The predicate type of a DSSE-wrapped statement, unverified; None if it is not one."""
-    import base64
+    """The predicate type of a DSSE-wrapped statement, unverified (this only decides
+    whether the lifecycle must look); None if it is not one."""
+    from seid import evidence  # the probe only: a warm status reads no record
 
     try:
-        payload = base64.b64decode(json.loads(entry)["payload"], validate=True)
-        found = json.loads(payload).get("predicateType")
-    except (ValueError, KeyError, TypeError, AttributeError):  # binascii.Error included
+        found = evidence.decode(entry).get("predicateType")
+    except VerificationError:
         return None
     return found if isinstance(found, str) else None
 

@@ -25,7 +25,6 @@ key id in place of the raw key.
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import hashlib
 import re
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from securesystemslib.signer import Key, Signer  # type: ignore[attr-defined]
 
 from seid.errors import VerificationError
-from seid.evidence import signature_ok
+from seid.evidence import canonical_b64decode, signature_ok
 from seid.ledger.merkle import HASH_SIZE
 
 ORIGIN_PREFIX = "seid/"
@@ -123,7 +122,8 @@ def parse(note: bytes) -> tuple[Checkpoint, list[tuple[str, bytes]]]:
         parts = line.split(" ")
         if len(parts) != 3 or parts[0] != DASH or not parts[1]:
             raise VerificationError("malformed checkpoint signature line")
-        signatures.append((parts[1], _canonical_b64(parts[2], "checkpoint signature")))
+        signature = canonical_b64decode(parts[2], "checkpoint signature", urlsafe_too=False)
+        signatures.append((parts[1], signature))
     if not signatures:
         raise VerificationError("checkpoint is not signed")
     return checkpoint, signatures
@@ -163,21 +163,8 @@ def _parse_body(note: bytes) -> tuple[Checkpoint, str, int]:
     return Checkpoint(lines[0], int(lines[1]), root, note, previous), text, cut
 
 
-def _canonical_b64(text: str, what: str) -> bytes:
-    """Strict base64 that is also the only encoding of its bytes: a flip in the unused
-    low bits of the last character decodes to the same bytes, and a signature line is
-    covered by no signature, so it must be refused here to be seen at all."""
-    try:
-        value = binascii.a2b_base64(text, strict_mode=True)
-    except ValueError:  # binascii.Error is one; so is non-ASCII text
-        raise VerificationError(f"{what} is not base64") from None
-    if binascii.b2a_base64(value, newline=False) != text.encode("ascii"):
-        raise VerificationError(f"{what} is not canonical base64")
-    return value
-
-
 def _hash(text: str, what: str) -> bytes:
-    value = _canonical_b64(text, what)
+    value = canonical_b64decode(text, what, urlsafe_too=False)
     if len(value) != HASH_SIZE:
         raise VerificationError(f"{what} is not a SHA-256 hash")
     return value

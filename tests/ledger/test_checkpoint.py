@@ -123,7 +123,7 @@ def test_malformed_extension_lines_are_refused(signer: Signer) -> None:
     for bad_body, reason in [
         (body + b"\n" + line, "two previous lines"),
         (body.replace(line, b"previous AAAA"), "not a SHA-256 hash"),
-        (body.replace(line, b"previous !!"), "not base64"),
+        (body.replace(line, b"previous !!"), "not valid base64"),
         (body + b"\n", "not origin, size, root"),  # an empty line inside the body
     ]:
         with pytest.raises(VerificationError, match=reason):
