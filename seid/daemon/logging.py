@@ -1,8 +1,8 @@
 """One log pipeline for the daemon and the libraries it drives.
 
 JSON lines on stdout when stdout is not a terminal (journald and container runtimes
-collect them), a readable console on a terminal. The stdlib loggers of watchdog,
-APScheduler and GitPython go through the same formatter, so every line, theirs too,
+collect them), a readable console on a terminal. The stdlib loggers of watchdog and
+APScheduler go through the same formatter, so every line, theirs too,
 carries the ``repo`` and ``run`` bound in the thread that logged it.
 """
 
@@ -20,7 +20,7 @@ _SHARED: list[Any] = [
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
-LIBRARIES = ("watchdog", "apscheduler", "git")
+LIBRARIES = ("watchdog", "apscheduler")
 
 
 def setup(
