@@ -28,7 +28,7 @@ from seid.reproducers.execute import now
 from seid.reproducers.result import RunResult, recorded_result
 from seid.risk import analyze
 from seid.runlock import run_lock
-from seid.snapshot import DriftClass, Matcher, class_globs, take_snapshot
+from seid.snapshot import DriftClass, Matcher, take_snapshot, watched_globs
 from seid.statcache import StatCache
 
 # "failed-before": nothing changed since the newest bundle, and that run failed (gate
@@ -59,11 +59,6 @@ class RunReport:
         if self.status == "up-to-date" or self.gate == "pass":
             return 0
         return 2 if self.gate == "error" or self.status == "failed-before" else 1
-
-
-def watched_globs(root: Path, manifest: Manifest) -> dict[DriftClass, list[str]]:
-    inputs = manifest.resolved_inputs(root)
-    return class_globs(inputs.criteria, inputs.treatment, inputs.data)
 
 
 def _follow_up(

@@ -26,7 +26,7 @@ import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal, Protocol, cast
 
 from seid.errors import InputError, SeidError
 from seid.statcache import ReadHook, StatCache
@@ -336,8 +336,27 @@ def take_snapshot(
     )
 
 
-def class_globs(
-    criteria: Sequence[str], treatment: Sequence[str], data: Sequence[str]
-) -> dict[DriftClass, list[str]]:
-    """The manifest's ``inputs`` sections keyed by drift class."""
-    return {"A": list(criteria), "B": list(treatment), "C": list(data)}
+class InputSections(Protocol):
+    """The manifest's ``inputs`` (seid.config.InputClasses), as this module reads them."""
+
+    @property
+    def criteria(self) -> Sequence[str]: ...
+    @property
+    def treatment(self) -> Sequence[str]: ...
+    @property
+    def data(self) -> Sequence[str]: ...
+
+
+class HasInputs(Protocol):
+    def resolved_inputs(self, root: Path) -> InputSections: ...
+
+
+def class_globs(inputs: InputSections) -> dict[DriftClass, list[str]]:
+    """The ``inputs`` sections keyed by drift class."""
+    return {"A": list(inputs.criteria), "B": list(inputs.treatment), "C": list(inputs.data)}
+
+
+def watched_globs(root: Path, manifest: HasInputs) -> dict[DriftClass, list[str]]:
+    """What seid watches in the work tree at ``root``, by drift class: the one answer
+    for ``run``, ``status`` and the daemon."""
+    return class_globs(manifest.resolved_inputs(root))

@@ -7,7 +7,6 @@ import hashlib
 import json
 import math
 import shutil
-from datetime import datetime
 from pathlib import Path
 
 import pytest

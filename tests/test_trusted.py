@@ -12,7 +12,8 @@ from seid import evidence, keys
 from seid.config import load_manifest
 from seid.drift import detect, latest_evidence
 from seid.ledger.log import Ledger
-from seid.run import run, watched_globs
+from seid.run import run
+from seid.snapshot import watched_globs
 from seid.statcache import StatCache
 from tests.conftest import SeidRunner, git
 from tests.ledger.conftest import make_key

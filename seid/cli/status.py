@@ -81,7 +81,7 @@ class Watch:
 
 def load_watch(root: Path, cache: StatCache) -> Watch:
     """The watched globs by class: from the cache when still valid, else from sei.yaml."""
-    from seid.snapshot import class_globs
+    from seid.snapshot import watched_globs
 
     key = _fingerprint(root)
     raw = cache.get_meta(_WATCH_KEY)
@@ -91,8 +91,7 @@ def load_watch(root: Path, cache: StatCache) -> Watch:
         if doc["key"] == key and all(_kind(root / p) == k for p, k in facts.items()):
             return Watch(doc["tool"], doc["globs"])
     manifest = _load_manifest(root)
-    inputs = manifest.resolved_inputs(root)
-    globs = class_globs(inputs.criteria, inputs.treatment, inputs.data)
+    globs = watched_globs(root, manifest)
     paths = _fact_paths(globs, manifest.pipeline.command or [])
     doc = {
         "key": key,

@@ -25,7 +25,7 @@ from seid.config import load_manifest
 from seid.drift import Detection, detect
 from seid.environment import host
 from seid.ledger.newest import latest_statement
-from seid.run import watched_globs
+from seid.snapshot import watched_globs
 from seid.statcache import StatCache
 
 DETECTION_PREDICATE = "https://seid.dev/detection/v1"

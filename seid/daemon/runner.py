@@ -198,7 +198,7 @@ class RepoWorker:
 
 def current_globs(root: Path) -> dict[DriftClass, list[str]]:
     from seid.config import load_manifest
-    from seid.run import watched_globs
+    from seid.snapshot import watched_globs
 
     return watched_globs(root, load_manifest(root))
 

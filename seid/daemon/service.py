@@ -369,7 +369,7 @@ def _watch_list(root: Path) -> tuple[dict[DriftClass, list[str]], tuple[str, ...
     must not wake the daemon). A manifest that cannot be read, for whatever reason, is
     logged, and the daemon watches for its fix: it never refuses to start over it."""
     from seid.config import load_manifest
-    from seid.run import watched_globs
+    from seid.snapshot import watched_globs
 
     try:
         manifest = load_manifest(root)

@@ -219,7 +219,7 @@ class _Regimes:
 
 
 def _matcher(inputs: InputClasses) -> Matcher:
-    return Matcher(class_globs(inputs.criteria, inputs.treatment, inputs.data))
+    return Matcher(class_globs(inputs))
 
 
 def _claims(globs: list[str]) -> Matcher:

@@ -228,7 +228,7 @@ def test_second_status_reads_nothing(repo: Path, seid: SeidRunner, tmp_path: Pat
     assert seid("status", cwd=root).code == 0
     inputs = load_manifest(root).resolved_inputs(root)
     with StatCache.open(root) as cache:
-        detect(root, class_globs(inputs.criteria, inputs.treatment, inputs.data), cache)
+        detect(root, class_globs(inputs), cache)
         assert (cache.hits, cache.misses) == (3, 0)  # sei.yaml, train.py, data/a.csv
 
 

@@ -17,7 +17,7 @@ from seid.daemon.runner import RepoWorker
 from seid.drift import detect
 from seid.ledger.log import Ledger
 from seid.ledger.paths import list_logs
-from seid.run import watched_globs
+from seid.snapshot import watched_globs
 from seid.statcache import StatCache
 from tests.daemon.conftest import bundles, runs, wait_until
 

@@ -19,7 +19,7 @@ def status(root: Path) -> tuple[Detection, Plan]:
     manifest = load_manifest(root)
     inputs = manifest.resolved_inputs(root)
     with StatCache.open(root) as cache:
-        found = detect(root, class_globs(inputs.criteria, inputs.treatment, inputs.data), cache)
+        found = detect(root, class_globs(inputs), cache)
     return found, plan(root, manifest.pipeline, None, found.drift, found.snapshot)
 
 
