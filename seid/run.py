@@ -10,7 +10,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
 
@@ -59,6 +59,35 @@ class RunReport:
         if self.status == "up-to-date" or self.gate == "pass":
             return 0
         return 2 if self.gate == "error" or self.status == "failed-before" else 1
+
+    def to_dict(self, cwd: Path, *, summary: bool = False) -> dict[str, Any]:
+        """The report as ``seid run --json`` prints it: what drifted, what ran, every
+        verdict, the gate, the entry. ``summary`` (the daemon's log line) names the
+        drifted classes only and leaves out the pipeline record and the verdicts."""
+        drift = self.detection.drift.to_predicate()
+        doc: dict[str, Any] = {
+            "status": self.status,
+            "drift": (drift["classes"] or None) if summary else drift,
+            "gate": self.gate,
+            "follow_up": list(self.follow_up),
+        }
+        if self.result is not None and not summary:
+            doc["pipeline"] = self.result.pipeline_record(cwd)
+        if self.assessment is not None and not summary:
+            doc["verdicts"] = [v.to_dict() for v in self.assessment.verdicts]
+        if self.attestation is not None:
+            doc["ledger"] = {
+                "log_id": self.attestation.log_id,
+                "index": self.attestation.index,
+                "entry_sha256": self.attestation.entry_sha256,
+            }
+        if self.promoted is not None:
+            doc["promoted"] = self.promoted
+        if self.awaiting_approval:
+            doc["awaiting_approval"] = True
+        if self.oscal_results is not None:
+            doc["oscal_results"] = str(self.oscal_results)
+        return doc
 
 
 def _follow_up(

@@ -10,7 +10,7 @@ import pytest
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
 from seid import evidence, keys
-from seid.cli.run import as_document, as_text
+from seid.cli.run import as_text
 from seid.errors import SeidError
 from seid.ledger.log import Ledger
 from seid.promote import PROMOTION_PREDICATE, promote
@@ -61,7 +61,7 @@ def test_run_holds_the_promotion_and_promote_does_it_once_approved(
     assert report.gate == "pass" and report.awaiting_approval and report.promoted is None
     assert registry == [] and statements(repo, signer) == [evidence.EVIDENCE_PREDICATE]
     assert "not promoted: the approval policy holds it" in as_text(report)
-    assert as_document(report)["awaiting_approval"] is True
+    assert report.to_dict(repo)["awaiting_approval"] is True
     assert report.attestation is not None
     bundle_ref = f"{report.attestation.log_id[:16]}#{report.attestation.index}"
 

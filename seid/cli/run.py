@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -46,37 +46,10 @@ def run(
     echo = None if not as_json else False
     report = run_chain(root, signer, force=force, echo=echo, oscal_results=oscal_results)
     if as_json:
-        click.echo(json.dumps(as_document(report), indent=2, sort_keys=True))
+        click.echo(json.dumps(report.to_dict(Path.cwd()), indent=2, sort_keys=True))
     else:
         click.echo(as_text(report))
     ctx.exit(report.exit_code)
-
-
-def as_document(report: RunReport) -> dict[str, Any]:
-    """The report as JSON: what drifted, what ran, every verdict, the gate, the entry."""
-    doc: dict[str, Any] = {
-        "status": report.status,
-        "drift": report.detection.drift.to_predicate(),
-        "gate": report.gate,
-        "follow_up": list(report.follow_up),
-    }
-    if report.result is not None:
-        doc["pipeline"] = report.result.pipeline_record(Path.cwd())
-    if report.assessment is not None:
-        doc["verdicts"] = [v.to_dict() for v in report.assessment.verdicts]
-    if report.attestation is not None:
-        doc["ledger"] = {
-            "log_id": report.attestation.log_id,
-            "index": report.attestation.index,
-            "entry_sha256": report.attestation.entry_sha256,
-        }
-    if report.promoted is not None:
-        doc["promoted"] = report.promoted
-    if report.awaiting_approval:
-        doc["awaiting_approval"] = True
-    if report.oscal_results is not None:
-        doc["oscal_results"] = str(report.oscal_results)
-    return doc
 
 
 def as_text(report: RunReport) -> str:

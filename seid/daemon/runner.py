@@ -19,7 +19,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
 
@@ -166,16 +165,7 @@ class RepoWorker:
         from seid.run import run
 
         report = run(self.root, self._signer, force=force, echo=False, stop=self._stop)
-        fields: dict[str, Any] = {"status": report.status, "gate": report.gate}
-        if report.attestation is not None:
-            fields.update(index=report.attestation.index, log=report.attestation.log_id)
-        if report.detection.drift:
-            fields["drift"] = report.detection.drift.to_predicate()["classes"]
-        if report.promoted is not None:
-            fields["promoted"] = report.promoted
-        elif report.awaiting_approval:
-            fields["promotion"] = "awaiting approval"
-        _log.info("chain done", **fields)
+        _log.info("chain done", **report.to_dict(self.root, summary=True))
         if report.follow_up:
             _log.info(
                 "inputs changed during the run; a follow-up is queued", paths=len(report.follow_up)
