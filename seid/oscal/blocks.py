@@ -1,12 +1,13 @@
 """The pieces every OSCAL document seid writes is made of, as plain data.
 
 Documents are built as dicts in the order OSCAL declares their fields, with the field
-names OSCAL uses, and nothing empty: OSCAL lists are absent, never empty. They are not
-built as compliance-trestle models: at 10,000 tasks building and serialising those took
-seconds and hundreds of MB. The tests hold every document to trestle's models instead
-(validated, and re-serialised by trestle to the same bytes), and the values a manifest
-brings in are of kinds OSCAL accepts by construction: ids are tokens
-(:data:`seid.config.values.Identifier`), prop values one trimmed line (:func:`line`).
+names OSCAL uses, and nothing empty: OSCAL lists are absent, never empty. Plain data,
+not compliance-trestle models, because a plan grows with the manifest (one task per
+measure) and models cost a validation per object; the tests hold every document to
+trestle's models instead (validated, and re-serialised by trestle to the same bytes).
+The values a manifest brings in are of kinds OSCAL accepts by construction: ids are
+tokens (:data:`seid.config.values.Identifier`), prop values one trimmed line
+(:func:`line`).
 """
 
 from __future__ import annotations

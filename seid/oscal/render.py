@@ -1,12 +1,11 @@
 """OSCAL documents as bytes: YAML as a person reads it, or JSON.
 
-The YAML writer is PyYAML's block style, written as text in one pass. A plan of 10,000
-tasks is a million nodes and 14 MB; PyYAML's representer and emitter took half a minute
-for it, libyaml fed event by event still seconds. The rules below are PyYAML's own
-(``Emitter.analyze_scalar`` and ``choose_scalar_style``, block context, unlimited width),
-so the bytes are those of ``yaml.dump(document, Dumper=Dumper, ...)`` as
-:func:`reference_yaml` writes them; a property test holds the two to each other on
-arbitrary documents.
+The YAML writer is PyYAML's block style written as text in one pass: a plan of 10,000
+tasks is a million values, too many to go through a node graph or an event per value.
+The rules below are PyYAML's own (``Emitter.analyze_scalar`` and
+``choose_scalar_style``, block context, unlimited width), so the bytes are those of
+:func:`reference_yaml`; a property test holds the two to each other on arbitrary
+documents.
 
 One departure from PyYAML's defaults, in both writers: a string holding a line
 separator other than ``\\n`` (NEL, U+2028, U+2029) is double-quoted, where PyYAML would
