@@ -28,6 +28,7 @@ from seid.replay.cycle import RiskCycle
 from seid.replay.findings import ALL_KINDS, Finding
 from seid.replay.history import History
 from seid.replay.join import Evidence
+from seid.replay.program import claims, gates, program
 
 if TYPE_CHECKING:
     from seid.replay.approval import Approvals
@@ -83,7 +84,9 @@ def document(
             "inferred_classes": scope.infer,
         },
         "history": _history(history),
-        "ledger": _ledger(found, walked),
+        "ledger": _ledger(found, walked) | {"gates": gates(history, found)},
+        "program": program(history),
+        "claims": claims(history, found),
         "approval": approvals.approval if approvals else None,
         "lifecycle": approvals.lifecycle if approvals else None,
         "risks": [_risk(cycle, found) for cycle in sorted(cycles, key=lambda c: c.risk_id)],
