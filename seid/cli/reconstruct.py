@@ -135,7 +135,7 @@ def _read_sources(root: Path) -> tuple[Evidence, GitDecisions]:
 def _build(
     root: Path, scope: Any, rerun: tuple[int | None, float], log: Any, reading: _Forked
 ) -> dict[str, Any]:
-    from seid.replay import report
+    from seid.replay import forge, report
     from seid.replay.approval import review
     from seid.replay.cycle import build
     from seid.replay.findings import find
@@ -151,7 +151,8 @@ def _build(
     approvals = review(root, history, found, scope.now, decisions)
     findings = find(history, found, cycles, approvals.findings)
     head = history.commits[-1].sha if history.commits else None
-    scope = report.Scope(head, scope.since, scope.until, scope.now, scope.infer)
+    site = forge.web(forge.origin(root))
+    scope = report.Scope(head, scope.since, scope.until, scope.now, scope.infer, site)
     reproductions = None
     if rerun[0] is not None:
         from seid.replay.reexecute import reexecute

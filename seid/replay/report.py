@@ -49,6 +49,7 @@ class Scope:
     until: str | None
     now: datetime
     infer: bool = False
+    web: dict[str, Any] | None = None  # the forge's web view of origin (seid.replay.forge)
 
 
 def document(
@@ -82,6 +83,7 @@ def document(
             "until": scope.until,
             "shallow": history.shallow,
             "inferred_classes": scope.infer,
+            "web": scope.web,
         },
         "history": _history(history),
         "ledger": _ledger(found, walked) | {"gates": gates(history, found)},
