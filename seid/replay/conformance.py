@@ -163,7 +163,9 @@ def _clause(
     slug: str, clause: str, measures: list[dict[str, Any]], doc: Mapping[str, Any]
 ) -> dict[str, Any]:
     verdicts = {m["verdict"] for m in measures}
-    findings, facts, cycle = [], [], "not-addressed"
+    findings: list[str] = []
+    facts: list[str] = []
+    cycle = "not-addressed"
     if slug == ISO_23894 and clause in CYCLE:
         findings = [f["id"] for f in doc["findings"] if _broken_clause(f["kind"]) == clause]
         facts, cycle = _cycle(clause, doc)

@@ -51,6 +51,12 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def _css_text(text: Any) -> str:
+    """Only characters that need no escaping in a CSS string (a footer holds a commit id
+    and a time; the template engine's HTML escaping does not apply inside <style>)."""
+    return "".join(c for c in str(text) if c.isascii() and (c.isalnum() or c in " :+-."))
+
+
 def _cell(value: Any) -> str:
     """A value as a reader says it: yes/no, not Python's True/False; a dash for nothing."""
     if value is True:
@@ -95,6 +101,11 @@ def html(doc: Mapping[str, Any], signed_by: str | None = None, unsigned: str | N
             period=_period(doc),
         )
     )
+
+
+def _rank(finding: Mapping[str, Any]) -> tuple[int, str]:
+    """Findings first by severity, then in the report's order."""
+    return SEVERITY_ORDER.get(finding["severity"], len(SEVERITY_ORDER)), finding["id"]
 
 
 def _period(doc: Mapping[str, Any]) -> dict[str, Any]:
