@@ -246,3 +246,17 @@ def sign(data: bytes, slug: str, signer: Signer) -> bytes:
     doc = json.loads(data)
     predicate = {"schema": SCHEMA_ID, "standard": doc["standard"], "summary": doc["summary"]}
     return evidence.sign(evidence.statement([subject], SCHEMA_ID, predicate), signer)
+
+
+def files(doc: Mapping[str, Any], report_json: bytes, signer: Signer | None) -> dict[str, bytes]:
+    """``conformance/<standard>.json`` (and ``.sig`` when signing) for each standard,
+    bound to the exact bytes of ``reconstruct.json``."""
+    from seid.replay.report import SIG_SUFFIX, to_json
+
+    out = {}
+    for slug, table in build(doc, hashlib.sha256(report_json).hexdigest()).items():
+        data = to_json(table)
+        out[path(slug)] = data
+        if signer is not None:
+            out[path(slug) + SIG_SUFFIX] = sign(data, slug, signer)
+    return out
