@@ -59,7 +59,7 @@ _FINDING_CLAUSE = {
 _JUDGED = ("pass", "fail")
 _SLASHED = re.compile(r"(?P<std>[a-z0-9][a-z0-9./_-]*?)(?:@(?P<edition>[^#\s]+))?#(?P<clause>\S+)")
 _ISO = re.compile(
-    r"(?:ISO/IEC|ISO|IEC)\s*(?P<number>\d+)(?::\d{4})?\s+(?:clause\s+)?(?P<clause>[A-Z]?\d+(?:\.\d+)*)",
+    r"(?:ISO/IEC|ISO|IEC)\s*(?P<number>\d+)(?::\d{4})?\s+(?:clause\s+)?(?P<clause>(?:[A-Z]\.?)?\d+(?:\.\d+)*)",
     re.IGNORECASE,
 )
 _AI_ACT = re.compile(r"EU\s+AI\s+Act,?\s+(?P<clause>(?:Art(?:icle|\.)?|Annex)\s*\S.*)", re.I)
@@ -79,7 +79,8 @@ def cite(text: str) -> Citation | None:
     text = " ".join(text.split())
     if found := _SLASHED.fullmatch(text):
         std = found["std"].replace("/", "-")
-        std = {"iso-23894": ISO_23894, "iso-iec-23894": ISO_23894}.get(std, std)
+        if iso := re.fullmatch(r"iso(?:-iec)?-(\d+)", std):  # iso/23894: ISO/IEC 23894
+            std = f"iso-iec-{iso[1]}"
         clause = found["clause"]
         if std == "eu-ai-act" and (art := re.fullmatch(r"art-?(\S+)", clause, re.I)):
             clause = f"Art. {art[1]}"
