@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -290,3 +291,27 @@ def test_html_of_an_empty_history(hist: Repo) -> None:
     text = page.html(make_doc(hist))
     assert "Findings (0)" in text and "<svg" not in text
     assert "No usable manifest at the head commit" in text
+
+
+def test_pdf_without_chromium_is_one_clear_line(
+    hist: Repo, seid: SeidRunner, tmp_path: Path
+) -> None:
+    """No Chromium on PATH: one line naming what is missing, and nothing written."""
+    hist.commit({"sei.yaml": manifest(), "train.py": "v1"})
+    only_git = tmp_path / "bin"
+    only_git.mkdir()
+    (only_git / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    out = tmp_path / "audit"
+    result = seid(
+        "reconstruct",
+        "--format",
+        "pdf",
+        "--out",
+        out,
+        cwd=hist.path,
+        extra_env={"PATH": str(only_git)},
+    )
+    assert result.code != 0
+    assert result.err.count("\n") == 1 and "Traceback" not in result.err
+    assert "--format pdf needs headless Chromium, and none is installed" in result.err
+    assert not out.exists()
