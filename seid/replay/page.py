@@ -20,7 +20,7 @@ from typing import Any
 import jinja2
 
 from seid.replay import conformance, forge, svg
-from seid.replay.report import approval_facts, verdicts_text
+from seid.replay.report import approval_facts, review_text, verdicts_text
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 SIGN_HOW = (
@@ -151,19 +151,6 @@ def _review_status(review: Mapping[str, Any]) -> str:
         return "no review interval"
     missed = len(review["missed"])
     return f"{missed} interval(s) missed" if missed else f"kept ({review['interval']})"
-
-
-def review_text(review: Mapping[str, Any]) -> str:
-    """What 6.6 counted, in words."""
-    interval = review["interval"] or "none set"
-    counted = f"{review['reviews']} review event(s)"
-    if "edits" in review:
-        counted += (
-            f": {review['edits']} edit(s) of the manifest naming the risk and "
-            f"{review['bundles']} bundle(s) judging it"
-        )
-    last = review["last"][:10] if review["last"] else "never"
-    return f"review interval {interval}; {counted}; last {last}; {len(review['missed'])} missed"
 
 
 def _risk(doc: Mapping[str, Any], risk: Mapping[str, Any]) -> dict[str, Any]:

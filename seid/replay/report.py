@@ -288,7 +288,6 @@ def markdown(doc: Mapping[str, Any]) -> str:
 
 def _md_risk(risk: Mapping[str, Any]) -> list[str]:
     title = f" ({_md(risk['title'])})" if risk["title"] else ""
-    review = risk["review"]
     lines = [
         f"## Risk {_md(risk['risk_id'])}{title}",
         "",
@@ -298,8 +297,7 @@ def _md_risk(risk: Mapping[str, Any]) -> list[str]:
         f"{risk['recording']['bundles']} bundle(s)",
         f"- 6.2 communication: authors {_md(', '.join(risk['communication']['authors']))}; "
         f"signers {_md(', '.join(s[:16] for s in risk['communication']['signers']))}",
-        f"- 6.6 review: interval {_md(review['interval'] or 'none')}, {review['reviews']} "
-        f"review(s), last {_md(review['last'] or 'never')}, {len(review['missed'])} missed",
+        f"- 6.6 {_md(review_text(risk['review']))}",
         "",
         "### 6.3 Criteria",
         "",
@@ -352,6 +350,19 @@ def _md_risk(risk: Mapping[str, Any]) -> list[str]:
         ],
     )
     return lines
+
+
+def review_text(review: Mapping[str, Any]) -> str:
+    """What 6.6 counted, in words."""
+    interval = review["interval"] or "none set"
+    counted = f"{review['reviews']} review event(s)"
+    if "edits" in review:
+        counted += (
+            f": {review['edits']} edit(s) of the manifest naming the risk and "
+            f"{review['bundles']} bundle(s) judging it"
+        )
+    last = review["last"][:10] if review["last"] else "never"
+    return f"review interval {interval}; {counted}; last {last}; {len(review['missed'])} missed"
 
 
 def verdicts_text(by_measure: Mapping[str, str]) -> str:
