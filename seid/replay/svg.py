@@ -69,6 +69,7 @@ class Mark:
     tone: str
     label: str
     title: str
+    row: int = 0  # the label's line above the mark, so near neighbours' labels do not overlap
 
 
 @dataclass
@@ -221,7 +222,25 @@ def timeline(doc: Mapping[str, Any]) -> Timeline | None:
     axis = Axis.over([t for _, t in dated], left=left, right=WIDTH + 80 - PAD / 2)
     lanes = [(PAD + LANE_HEIGHT * (i + 0.5), name) for i, name in enumerate(LANES)]
     marks = [Mark(axis.x(t), lanes[LANES.index(e[0])][0], e[2], e[3], e[4]) for e, t in dated]
-    return Timeline(axis, axis.ticks(6), lanes, marks, undated=len(events) - len(dated))
+    return Timeline(axis, axis.ticks(6), lanes, _stagger(marks), undated=len(events) - len(dated))
+
+
+def _stagger(marks: list[Mark], near: float = 14.0) -> list[Mark]:
+    """Marks at one point of a lane become one (labels and titles joined); marks closer
+    than ``near`` take turns on two label lines."""
+    out: list[Mark] = []
+    for mark in sorted(marks, key=lambda m: (m.y, m.x)):
+        before = out[-1] if out else None
+        if before is None or before.y != mark.y or mark.x - before.x >= near:
+            out.append(mark)
+        elif mark.x - before.x < 1.0:
+            label = before.label if mark.label in before.label else f"{before.label} {mark.label}"
+            title = f"{before.title}\n{mark.title}"
+            out[-1] = Mark(before.x, before.y, before.tone, label, title, before.row)
+        else:
+            row = (before.row + 1) % 2
+            out.append(Mark(mark.x, mark.y, mark.tone, mark.label, mark.title, row))
+    return out
 
 
 def commit_dates(doc: Mapping[str, Any]) -> dict[str, str]:

@@ -315,3 +315,16 @@ def test_pdf_without_chromium_is_one_clear_line(
     assert result.err.count("\n") == 1 and "Traceback" not in result.err
     assert "--format pdf needs headless Chromium, and none is installed" in result.err
     assert not out.exists()
+
+
+def test_the_timeline_names_each_finding_once(doc: dict[str, Any]) -> None:
+    """Marks at one moment of a lane merge (labels joined), so none hides another."""
+    text = page.html(doc)
+    timeline = text[text.index('aria-label="timeline of the cycle"') :]
+    timeline = timeline[: timeline.index("</svg>")]
+    labels = " ".join(re.findall(r"<text[^>]*>([^<]*)</text>", timeline)).split()
+    assert sorted(i for i in labels if i.startswith("F0")) == sorted(
+        f["id"] for f in doc["findings"]
+    )
+    for lane in ("A criteria", "B treatment", "C data", "bundles", "findings"):
+        assert lane in labels or lane.split()[-1] in labels
