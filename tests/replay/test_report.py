@@ -187,13 +187,27 @@ def test_whatever_a_signed_bundle_says_the_report_holds(
             "enforcement": st.just("gate") | JSON,
         },
     )
+    number = st.floats() | JSON  # NaN and infinities too
+    power = st.fixed_dictionaries(
+        {}, optional={"ci_low": number, "ci_high": number, "ci_level": number}
+    )
+    metrics = st.dictionaries(
+        st.sampled_from(["dp-gap", "demographic_parity_diff"]),
+        st.fixed_dictionaries({"value": number}, optional={"power": power | JSON}) | JSON,
+        max_size=2,
+    )
+    claim_entry = st.fixed_dictionaries(
+        {},
+        optional={k: JSON for k in ("path", "verdict", "locked", "reason")} | {"observed": number},
+    )
     predicate = st.fixed_dictionaries(
         {
             "git": st.fixed_dictionaries({"commit": st.sampled_from(shas) | JSON}) | JSON,
             "verdicts": st.lists(verdict_entry, max_size=3) | JSON,
             "gate": st.sampled_from(["pass", "fail"]) | JSON,
             "pipeline": st.fixed_dictionaries({"started": st.text(max_size=25)}) | JSON,
-        }
+        },
+        optional={"claims": st.lists(claim_entry, max_size=2) | JSON, "metrics": metrics},
     )
     bundles = [
         Bundle("ab" * 8, i, "0" * 64, p)
