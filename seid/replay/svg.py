@@ -83,7 +83,9 @@ class Chart:
     points: list[Mark] = field(default_factory=list)
     whiskers: list[tuple[float, float, float]] = field(default_factory=list)
     threshold: list[tuple[float, float]] = field(default_factory=list)
-    threshold_label: str = ""
+    threshold_label: str = ""  # the criterion in force at the newest point
+    label_y: float = 0.0
+    earlier: list[tuple[float, float, str]] = field(default_factory=list)  # moved from
     changes: list[Mark] = field(default_factory=list)
     width: float = WIDTH
     height: float = HEIGHT
@@ -111,7 +113,9 @@ def chart(measure: str, evaluations: Sequence[Mapping[str, Any]], changes: list[
     stamps = [datetime.fromtimestamp(c.x, UTC) for c in changes]
     axis = Axis.over([t for t, _ in points] + stamps)
     values = [float(e["observed"]) for _, e in points]
-    values += [v for _, e in points for v in (e.get("interval") or {}).values() if v is not None]
+    values += [
+        v for _, e in points for k, v in (e.get("interval") or {}).items() if k != "ci_level"
+    ]
     texts = [(t, e["constraint_in_force"] or e["constraint"]) for t, e in points]
     limits = [(t, _threshold(text), text) for t, text in texts]
     values += [v for _, v, _ in limits if v is not None]
@@ -137,14 +141,21 @@ def chart(measure: str, evaluations: Sequence[Mapping[str, Any]], changes: list[
     for i, (t, v, _) in enumerate(known):
         if i:  # a step: the old threshold holds until the commit that moved it
             out.threshold.append((axis.x(t), y(known[i - 1][1])))
+        if i and known[i - 1][2] != known[i][2]:  # label what it was, where it moved,
+            old_y = y(known[i - 1][1])  # on the side away from the new line
+            below = old_y > y(v)
+            out.earlier.append((axis.x(t), old_y + (12 if below else -4), f"was {known[i - 1][2]}"))
         out.threshold.append((axis.x(t), y(v)))
     if known:
         out.threshold.append((axis.right, y(known[-1][1])))
+        moved_up = len(known) > 1 and known[-1][1] < known[-2][1]  # lower on the page
+        out.label_y = y(known[-1][1]) + (12 if moved_up else -4)
         out.threshold_label = f"threshold {known[-1][2]}"
-    out.changes = [
+    placed = [
         Mark(axis.x(s), PAD / 2, c.tone, c.label, c.title)
         for s, c in zip(stamps, changes, strict=True)
     ]
+    out.changes = _stagger(placed, near=1.0)  # one commit's classes share one line
     return out
 
 

@@ -267,6 +267,7 @@ def test_drawings_matrix_timeline_and_dated_charts(hist: Repo, tmp_path: Path) -
     assert "dp-gap over time" in labels
     flat = " ".join(parsed.texts)
     assert "threshold < 0.06" in flat  # the criterion in force, labelled
+    assert "was < 0.03" in flat  # and the one it replaced, where it moved
     assert re.search(r"2026-01-0\d", flat)  # a dated x axis
     assert "95% CI 0.041 to 0.059" in text  # the whisker's tooltip
     whiskers = [a for t, a in parsed.seen if t == "g" and a.get("class") == "whisker"]
