@@ -224,7 +224,13 @@ def timeline(doc: Mapping[str, Any]) -> Timeline | None:
     for f in doc["findings"]:
         when = next((dates[c] for c in f["commits"] if c in dates), None)
         events.append(
-            ("findings", when, f["severity"], f["id"], f"{f['id']} {f['severity']}: {f['summary']}")
+            (
+                "findings",
+                when,
+                f["severity"],
+                f"{f['id']} {f['severity']}",
+                f"{f['id']}: {f['summary']}",
+            )
         )
     dated = [(e, t) for e in events if (t := moment(e[1])) is not None]
     if not dated:

@@ -324,8 +324,7 @@ def test_the_timeline_names_each_finding_once(doc: dict[str, Any]) -> None:
     timeline = text[text.index('aria-label="timeline of the cycle"') :]
     timeline = timeline[: timeline.index("</svg>")]
     labels = " ".join(re.findall(r"<text[^>]*>([^<]*)</text>", timeline)).split()
-    assert sorted(i for i in labels if i.startswith("F0")) == sorted(
-        f["id"] for f in doc["findings"]
-    )
+    named = [(w, labels[i + 1]) for i, w in enumerate(labels) if w.startswith("F0")]
+    assert sorted(named) == sorted((f["id"], f["severity"]) for f in doc["findings"])
     for lane in ("A criteria", "B treatment", "C data", "bundles", "findings"):
         assert lane in labels or lane.split()[-1] in labels
