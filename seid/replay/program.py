@@ -92,12 +92,20 @@ def _treatments(manifest: Manifest) -> list[dict[str, Any]]:
     ]
 
 
-def claims(history: History, found: Evidence) -> dict[str, Any] | None:
-    """The PRML claims and their verdicts in the newest verified bundle of the walked
-    history; None when no bundle is there."""
-    newest = _newest(history, found)
-    if newest is None:
+def in_history(history: History, found: Evidence) -> list[Bundle]:
+    """The verified bundles of the walked history, in its order (then by run time)."""
+    position = {commit.sha: i for i, commit in enumerate(history.commits)}
+    keyed = [(position.get(b.commit or ""), b.when or "", b.ref, b) for b in found.bundles]
+    inside = [k for k in keyed if k[0] is not None]
+    return [k[3] for k in sorted(inside, key=lambda k: k[:3])]
+
+
+def claims(ordered: list[Bundle]) -> dict[str, Any] | None:
+    """The PRML claims and their verdicts in the newest bundle of :func:`in_history`;
+    None when there is none."""
+    if not ordered:
         return None
+    newest = ordered[-1]
     recorded = newest.predicate.get("claims")
     items = [c for c in recorded if isinstance(c, dict)] if isinstance(recorded, list) else []
     return {
@@ -116,20 +124,11 @@ def claims(history: History, found: Evidence) -> dict[str, Any] | None:
     }
 
 
-def gates(history: History, found: Evidence) -> list[dict[str, Any]]:
-    """Each verified bundle of the walked history with its gate, in history order."""
-    position = {commit.sha: i for i, commit in enumerate(history.commits)}
-    inside = [b for b in found.bundles if b.commit in position]
-    inside.sort(key=lambda b: (position[b.commit or ""], b.when or "", b.ref))
+def gates(ordered: list[Bundle]) -> list[dict[str, Any]]:
+    """Each bundle of :func:`in_history` with its gate."""
     return [
-        {"entry": b.ref, "commit": b.commit, "gate": b.gate, "measured": b.when} for b in inside
+        {"entry": b.ref, "commit": b.commit, "gate": b.gate, "measured": b.when} for b in ordered
     ]
-
-
-def _newest(history: History, found: Evidence) -> Bundle | None:
-    position = {commit.sha: i for i, commit in enumerate(history.commits)}
-    inside = [b for b in found.bundles if b.commit in position]
-    return max(inside, key=lambda b: (position[b.commit or ""], b.when or ""), default=None)
 
 
 def _is_number(value: Any) -> bool:

@@ -28,7 +28,7 @@ from seid.replay.cycle import RiskCycle
 from seid.replay.findings import ALL_KINDS, Finding
 from seid.replay.history import History
 from seid.replay.join import Evidence
-from seid.replay.program import claims, gates, program
+from seid.replay.program import claims, gates, in_history, program
 
 if TYPE_CHECKING:
     from seid.replay.approval import Approvals
@@ -68,6 +68,7 @@ def document(
     and ``lifecycle``; without them (or without a manifest) both are null.
     """
     walked = {commit.sha for commit in history.commits}
+    ordered = in_history(history, found)
     extra = (
         {}
         if reproductions is None
@@ -86,9 +87,9 @@ def document(
             "web": scope.web,
         },
         "history": _history(history),
-        "ledger": _ledger(found, walked) | {"gates": gates(history, found)},
+        "ledger": _ledger(found, walked) | {"gates": gates(ordered)},
         "program": program(history),
-        "claims": claims(history, found),
+        "claims": claims(ordered),
         "approval": approvals.approval if approvals else None,
         "lifecycle": approvals.lifecycle if approvals else None,
         "risks": [_risk(cycle, found) for cycle in sorted(cycles, key=lambda c: c.risk_id)],
