@@ -1,5 +1,6 @@
 """The HTML report: the register equals the analysis, untrusted text stays text, the page
-is self-contained, and (in Debian's headless Chromium) it renders and prints."""
+is self-contained, every section shows what the JSON knows (test_page_chromium.py renders
+and prints it in Debian's headless Chromium)."""
 
 from __future__ import annotations
 
