@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from seid.approvals.trailers import GitDecisions
     from seid.replay.join import Evidence
 
-FORMATS = ("json", "md", "html")
-SUFFIX = {"json": ".json", "md": ".md", "html": ".html"}
+FORMATS = ("json", "md", "html", "pdf")
+SUFFIX = {"json": ".json", "md": ".md", "html": ".html", "pdf": ".pdf"}
 
 
 @click.command()
@@ -102,14 +102,19 @@ def reconstruct(
             doc = _build(root, scope, (reexecute, tolerance), log, reading)
     data = report.to_json(doc)
     if out is None:
-        _stdout(data if fmt == "json" else _render(fmt, doc).encode("utf-8", "backslashreplace"))
+        _stdout(data if fmt == "json" else _render(fmt, doc, None, None))
         return NO_TEARDOWN
+    from seid.replay import conformance
+
     signer = None if no_sign else _signer(key)
     files = {report.JSON_NAME: data}
     if signer is not None:
         files[report.JSON_NAME + report.SIG_SUFFIX] = report.sign_report(data, signer)
+    files |= conformance.files(doc, data, signer)
     if fmt != "json":
-        files[f"reconstruct{SUFFIX[fmt]}"] = _render(fmt, doc).encode("utf-8", "backslashreplace")
+        why = "written with --no-sign" if no_sign else "unsigned: no signing key was found"
+        keyid = signer.public_key.keyid if signer else None
+        files[f"reconstruct{SUFFIX[fmt]}"] = _render(fmt, doc, keyid, why)
     written = _write(out, files)
     summary = doc["summary"]
     signed = f"signed by {signer.public_key.keyid[:16]}" if signer else "unsigned"
@@ -136,7 +141,7 @@ def _read_sources(root: Path) -> tuple[Evidence, GitDecisions]:
 def _build(
     root: Path, scope: Any, rerun: tuple[int | None, float], log: Any, reading: _Forked
 ) -> dict[str, Any]:
-    from seid.replay import report
+    from seid.replay import forge, report
     from seid.replay.approval import review
     from seid.replay.cycle import build
     from seid.replay.findings import find
@@ -152,7 +157,8 @@ def _build(
     approvals = review(root, history, found, scope.now, decisions)
     findings = find(history, found, cycles, approvals.findings)
     head = history.commits[-1].sha if history.commits else None
-    scope = report.Scope(head, scope.since, scope.until, scope.now, scope.infer)
+    site = forge.web(forge.origin(root))
+    scope = report.Scope(head, scope.since, scope.until, scope.now, scope.infer, site)
     reproductions = None
     if rerun[0] is not None:
         from seid.replay.reexecute import reexecute
@@ -257,6 +263,7 @@ def _write(out: Path, files: dict[str, bytes]) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
             target = out / name
+            target.parent.mkdir(exist_ok=True)  # conformance/
             write_atomic(target, data)
             written.append(target)
     except OSError as exc:
@@ -264,14 +271,14 @@ def _write(out: Path, files: dict[str, bytes]) -> list[Path]:
     return written
 
 
-def _render(fmt: str, doc: dict[str, Any]) -> str:
-    from seid.replay import page, report
+def _render(fmt: str, doc: dict[str, Any], signed_by: str | None, unsigned: str | None) -> bytes:
+    """The report in ``fmt`` (not JSON); the page says whether, and by whom, it is signed."""
+    from seid.replay import page, pdf, report
 
-    renderers: dict[str, Callable[[dict[str, Any]], str]] = {
-        "md": report.markdown,
-        "html": page.html,
-    }
-    return renderers[fmt](doc)
+    if fmt == "md":
+        return report.markdown(doc).encode("utf-8", "backslashreplace")
+    text = page.html(doc, signed_by, unsigned)
+    return pdf.print_pdf(text) if fmt == "pdf" else text.encode("utf-8", "backslashreplace")
 
 
 def _parse_now(text: str | None) -> datetime:

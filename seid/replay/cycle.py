@@ -64,6 +64,7 @@ class Evaluation:
     constraint_in_force: str | None
     verdict_in_force: str | None
     enforcement: str | None
+    interval: dict[str, float] | None = None  # the bundle's confidence interval (power)
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,15 @@ class Gap:
 
 @dataclass(frozen=True)
 class Review:
+    """What 6.6 counted: each edit of the manifest naming the risk, and each bundle judging
+    it (once, however many of its measures it judged), is one review event."""
+
     interval: str | None
     reviews: int
     last: str | None
     missed: list[Gap]
+    edits: int = 0
+    bundles: int = 0
 
 
 @dataclass
@@ -296,6 +302,7 @@ def _evaluate(ctx: _Context, commit: Commit, bundle: Bundle, cycles: dict[str, R
                 constraint_in_force=str(measure.constraint) if measure else None,
                 verdict_in_force=_rejudge(measure, observed, str(entry.get("verdict"))),
                 enforcement=measure.enforcement if measure else _str(entry.get("enforcement")),
+                interval=_confidence(bundle, mid, str(entry.get("metric"))),
             )
         )
 
@@ -307,6 +314,22 @@ def _rejudge(measure: Measure | None, observed: float | None, recorded: str) -> 
     if observed is None or recorded in ("inconclusive", "declared", "missing"):
         return recorded
     return "pass" if measure.constraint.holds(observed) else "fail"
+
+
+def _confidence(bundle: Bundle, measure: str, metric: str) -> dict[str, float] | None:
+    """The bundle's confidence interval for the measure (its ``power`` block, keyed by
+    measure id or by metric name), when it has both ends as numbers."""
+    metrics = bundle.predicate.get("metrics")
+    if not isinstance(metrics, dict):
+        return None
+    entry = metrics.get(measure, metrics.get(metric))
+    power = entry.get("power") if isinstance(entry, dict) else None
+    if not isinstance(power, dict):
+        return None
+    ends = {k: _number(power.get(k)) for k in ("ci_low", "ci_high", "ci_level")}
+    if ends["ci_low"] is None or ends["ci_high"] is None:
+        return None
+    return {k: v for k, v in ends.items() if v is not None}
 
 
 def _number(value: Any) -> float | None:
@@ -400,8 +423,10 @@ def _review(ctx: _Context, cycle: RiskCycle) -> Review:
     for commit in ctx.history.commits:
         changed = commit.classes.get("A")
         if changed and names[commit.regime] in changed and cycle.risk_id in ctx.risks_at(commit):
-            found.append((_when(commit.date), commit.sha))
-    found += [(_when(e.measured) or _when(e.date), e.commit) for e in cycle.evaluations]
+            found.append((instant(commit.date), commit.sha))
+    edits = len(found)
+    judged = {e.bundle: e for e in cycle.evaluations}.values()  # one event per bundle
+    found += [(instant(e.measured) or instant(e.date), e.commit) for e in judged]
     events = sorted(((t, sha) for t, sha in found if t is not None), key=lambda e: e[0])
     interval = _interval(ctx.history)
     missed: list[Gap] = []
@@ -419,7 +444,7 @@ def _review(ctx: _Context, cycle: RiskCycle) -> Review:
                     )
                 )
     last = events[-1][0].isoformat() if events else None
-    return Review(interval, len(events), last, missed)
+    return Review(interval, len(events), last, missed, edits, len(judged))
 
 
 def _interval(history: History) -> str | None:
@@ -429,11 +454,6 @@ def _interval(history: History) -> str | None:
         if manifest is not None:
             return manifest.risk.review_interval
     return None
-
-
-def _when(text: str | None) -> datetime | None:
-    """An ISO 8601 time; None for anything else a bundle may carry."""
-    return instant(text)
 
 
 def _assessment(history: History, risk_id: str) -> dict[str, Any] | None:

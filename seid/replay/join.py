@@ -113,6 +113,7 @@ class Promotion:
     commit: str
     predicate_type: str
     at: str | None = None
+    promoted: str | None = None  # what moved, as the statement says (model and version)
 
     @property
     def ref(self) -> str:
@@ -325,7 +326,7 @@ def _take(found: Evidence, entry: Entry) -> None:
     elif entry.predicate_type == evidence.EVIDENCE_PREDICATE:
         found.bundles.append(Bundle(entry.log_id, entry.index, entry.digest, entry.predicate))
     elif entry.predicate_type == registry.PROMOTION_PREDICATE and commit is not None:
-        at = entry.predicate.get("at")
+        at, promoted = entry.predicate.get("at"), entry.predicate.get("promoted")
         found.promotions.append(
             Promotion(
                 entry.log_id,
@@ -333,6 +334,7 @@ def _take(found: Evidence, entry: Entry) -> None:
                 commit,
                 str(entry.predicate_type),
                 at if isinstance(at, str) else None,
+                promoted if isinstance(promoted, str) else None,
             )
         )
     elif entry.predicate_type == registry.FINDING_PREDICATE and _registry_kind(entry):

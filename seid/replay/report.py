@@ -28,6 +28,7 @@ from seid.replay.cycle import RiskCycle
 from seid.replay.findings import ALL_KINDS, Finding
 from seid.replay.history import History
 from seid.replay.join import Evidence
+from seid.replay.program import claims, gates, in_history, program
 
 if TYPE_CHECKING:
     from seid.replay.approval import Approvals
@@ -48,6 +49,7 @@ class Scope:
     until: str | None
     now: datetime
     infer: bool = False
+    web: dict[str, Any] | None = None  # the forge's web view of origin (seid.replay.forge)
 
 
 def document(
@@ -66,6 +68,7 @@ def document(
     and ``lifecycle``; without them (or without a manifest) both are null.
     """
     walked = {commit.sha for commit in history.commits}
+    ordered = in_history(history, found)
     extra = (
         {}
         if reproductions is None
@@ -81,9 +84,12 @@ def document(
             "until": scope.until,
             "shallow": history.shallow,
             "inferred_classes": scope.infer,
+            "web": scope.web,
         },
         "history": _history(history),
-        "ledger": _ledger(found, walked),
+        "ledger": _ledger(found, walked) | {"gates": gates(ordered)},
+        "program": program(history),
+        "claims": claims(ordered),
         "approval": approvals.approval if approvals else None,
         "lifecycle": approvals.lifecycle if approvals else None,
         "risks": [_risk(cycle, found) for cycle in sorted(cycles, key=lambda c: c.risk_id)],
@@ -283,7 +289,6 @@ def markdown(doc: Mapping[str, Any]) -> str:
 
 def _md_risk(risk: Mapping[str, Any]) -> list[str]:
     title = f" ({_md(risk['title'])})" if risk["title"] else ""
-    review = risk["review"]
     lines = [
         f"## Risk {_md(risk['risk_id'])}{title}",
         "",
@@ -293,8 +298,7 @@ def _md_risk(risk: Mapping[str, Any]) -> list[str]:
         f"{risk['recording']['bundles']} bundle(s)",
         f"- 6.2 communication: authors {_md(', '.join(risk['communication']['authors']))}; "
         f"signers {_md(', '.join(s[:16] for s in risk['communication']['signers']))}",
-        f"- 6.6 review: interval {_md(review['interval'] or 'none')}, {review['reviews']} "
-        f"review(s), last {_md(review['last'] or 'never')}, {len(review['missed'])} missed",
+        f"- 6.6 {_md(review_text(risk['review']))}",
         "",
         "### 6.3 Criteria",
         "",
@@ -347,6 +351,19 @@ def _md_risk(risk: Mapping[str, Any]) -> list[str]:
         ],
     )
     return lines
+
+
+def review_text(review: Mapping[str, Any]) -> str:
+    """What 6.6 counted, in words."""
+    interval = review["interval"] or "none set"
+    counted = f"{review['reviews']} review event(s)"
+    if "edits" in review:
+        counted += (
+            f": {review['edits']} edit(s) of the manifest naming the risk and "
+            f"{review['bundles']} bundle(s) judging it"
+        )
+    last = review["last"][:10] if review["last"] else "never"
+    return f"review interval {interval}; {counted}; last {last}; {len(review['missed'])} missed"
 
 
 def verdicts_text(by_measure: Mapping[str, str]) -> str:

@@ -113,8 +113,15 @@ def test_without_a_key_the_report_is_written_unsigned(
     r = seid("reconstruct", "--format", "html", "--out", out, "--now", "2026-02-01", cwd=hist.path)
     assert r.code == 0, r.err
     assert "unsigned" in r.out
-    assert sorted(p.name for p in out.iterdir()) == ["reconstruct.html", "reconstruct.json"]
-    assert (out / "reconstruct.html").read_text().startswith("<!DOCTYPE html>")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "conformance",
+        "reconstruct.html",
+        "reconstruct.json",
+    ]
+    assert [p.name for p in (out / "conformance").iterdir()] == ["iso-iec-23894.json"]
+    page = (out / "reconstruct.html").read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "unsigned: no signing key was found" in page and "SEID_SIGNING_KEY" in page
     doc = json.loads((out / "reconstruct.json").read_text())
     assert [f["kind"] for f in doc["findings"]] == ["unevidenced-change"]
     assert doc["risks"][0]["provenance"] == "git-history"

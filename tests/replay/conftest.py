@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,11 @@ from seid import evidence, keys
 from seid.ledger import records
 from seid.ledger.log import Ledger
 from seid.ledger.paths import log_dir
+from seid.replay import report
+from seid.replay.cycle import build
+from seid.replay.findings import find
+from seid.replay.history import walk
+from seid.replay.join import join
 
 GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
@@ -238,3 +244,15 @@ def every_finding(hist: Repo, tmp_path: Path) -> dict[str, str]:
     hist.bundle(shas["relax"], [verdict(0.05, "pass", "< 0.06")])
     tamper_signature(hist.path, signer.public_key.keyid, 2)
     return shas
+
+
+NOW = datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def make_doc(hist: Repo) -> dict[str, Any]:
+    """The reconstruct document of ``hist`` as replay builds it, judged at :data:`NOW`."""
+    history = walk(hist.path)
+    found = join(hist.path, history)
+    cycles = build(history, found, NOW)
+    scope = report.Scope(history.commits[-1].sha, None, None, NOW)
+    return report.document(scope, history, found, cycles, find(history, found, cycles))

@@ -5,10 +5,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import subprocess
-import zlib
-from datetime import UTC, datetime
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +17,9 @@ from seid.replay import page, report
 from seid.replay.cycle import build
 from seid.replay.findings import ALL_KINDS, find
 from seid.replay.history import History, walk
-from seid.replay.join import Bundle, Evidence, join
+from seid.replay.join import Bundle, Evidence
 from seid.replay.schema import SchemaError, load_schema, problems
-from tests.replay.conftest import Repo, every_finding, manifest
-
-NOW = datetime(2027, 1, 1, tzinfo=UTC)
-
-
-def make_doc(hist: Repo) -> dict[str, Any]:
-    history = walk(hist.path)
-    found = join(hist.path, history)
-    cycles = build(history, found, NOW)
-    scope = report.Scope(history.commits[-1].sha, None, None, NOW)
-    return report.document(scope, history, found, cycles, find(history, found, cycles))
+from tests.replay.conftest import NOW, Repo, every_finding, make_doc, manifest
 
 
 @pytest.fixture(scope="module")
@@ -155,132 +141,6 @@ def test_markdown_has_findings_and_cycle_and_escapes_commit_text(doc: dict[str, 
     assert "<script>" not in text and "Eve \\| \\<script\\>" in text
 
 
-class _Tags(HTMLParser):
-    """Collects tags and checks that every non-void element is closed in order."""
-
-    VOID = frozenset({"meta", "br", "hr", "img", "input", "link"})
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stack: list[str] = []
-        self.seen: list[tuple[str, dict[str, str | None]]] = []
-        self.errors: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.seen.append((tag, dict(attrs)))
-        if tag not in self.VOID:
-            self.stack.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self.stack or self.stack.pop() != tag:
-            self.errors.append(f"unbalanced </{tag}>")
-
-
-def test_html_is_self_contained_with_a_timeline_per_measure(doc: dict[str, Any]) -> None:
-    doc["findings"][0]["summary"] = "<img src=https://evil.example/x>"
-    text = page.html(doc)
-    parser = _Tags()
-    parser.feed(text)
-    assert parser.errors == [] and parser.stack == []
-    tags = [tag for tag, _ in parser.seen]
-    assert "svg" in tags and tags.count("circle") == 2  # two bundles judged dp-gap
-    assert not {"script", "img", "link", "iframe", "object"} & set(tags)
-    for _, attrs in parser.seen:
-        for name in ("src", "href"):
-            assert name not in attrs
-    csp = next(a for t, a in parser.seen if t == "meta" and a.get("http-equiv"))
-    assert "default-src 'none'" in (csp["content"] or "")
-    assert "&lt;img src=https://evil.example/x&gt;" in text
-    assert {a.get("class") for t, a in parser.seen if t == "circle"} == {"fail", "pass"}
-    assert "threshold in force" in text and "A relaxed" in text and "C data" in text
-
-
-def test_html_of_an_empty_history(hist: Repo) -> None:
-    hist.commit({"README.md": "x"})
-    text = page.html(make_doc(hist))
-    assert "Findings (0)" in text and "<svg" not in text
-
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's chromium package (/usr/bin/chromium); .ci/run installs it",
-)
-def test_html_in_headless_chromium(doc: dict[str, Any], tmp_path: Path) -> None:
-    """Rendered: the screenshot is not blank, no console errors, no request leaves."""
-    target = tmp_path / "reconstruct.html"
-    target.write_text(page.html(doc))
-    shot, netlog = tmp_path / "shot.png", tmp_path / "net.json"
-    proc = subprocess.run(
-        [
-            str(CHROMIUM),
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--enable-logging=stderr",
-            "--v=0",
-            f"--screenshot={shot}",
-            "--window-size=1200,1600",
-            f"--log-net-log={netlog}",
-            target.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
-    assert not [line for line in console if "error" in line.lower()], console
-    assert len(set(_png_rows(shot))) > 10  # many distinct rows: something was drawn
-    urls = _page_requests(netlog)
-    assert all(u.startswith(("file:", "data:", "about:", "chrome")) for u in urls), urls
-
-
-def _page_requests(netlog: Path) -> list[str]:
-    """The URLs of the requests a page made, from Chromium's net log (one event a line).
-
-    Chromium's own background traffic (network time, component updates, spelling
-    dictionaries, accounts) runs whatever the flags and has no initiator ("not an
-    origin"); anything the report asks for carries its origin ("null" for a file: page).
-    """
-    urls = []
-    for line in netlog.read_text(errors="replace").splitlines():
-        try:
-            event = json.loads(line.rstrip(","))
-        except json.JSONDecodeError:
-            continue
-        params = event.get("params") if isinstance(event, dict) else None
-        if not isinstance(params, dict) or "initiator" not in params:
-            continue
-        if params["initiator"] != "not an origin":
-            urls.append(str(params.get("url")))
-    return urls
-
-
-def _png_rows(path: Path) -> list[bytes]:
-    """The raw scanlines of a PNG (filter bytes included): enough to tell blank from not."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, width, channels = 8, b"", 0, 4
-    while pos < len(data):
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            width = int.from_bytes(body[:4], "big")
-            channels = {2: 3, 6: 4, 0: 1, 4: 2}.get(body[9], 4)
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    raw = zlib.decompress(idat)
-    stride = width * channels + 1
-    return [raw[i : i + stride] for i in range(0, len(raw), stride)]
-
-
 JSON = st.recursive(
     st.none()
     | st.booleans()
@@ -327,13 +187,27 @@ def test_whatever_a_signed_bundle_says_the_report_holds(
             "enforcement": st.just("gate") | JSON,
         },
     )
+    number = st.floats() | JSON  # NaN and infinities too
+    power = st.fixed_dictionaries(
+        {}, optional={"ci_low": number, "ci_high": number, "ci_level": number}
+    )
+    metrics = st.dictionaries(
+        st.sampled_from(["dp-gap", "demographic_parity_diff"]),
+        st.fixed_dictionaries({"value": number}, optional={"power": power | JSON}) | JSON,
+        max_size=2,
+    )
+    claim_entry = st.fixed_dictionaries(
+        {},
+        optional={k: JSON for k in ("path", "verdict", "locked", "reason")} | {"observed": number},
+    )
     predicate = st.fixed_dictionaries(
         {
             "git": st.fixed_dictionaries({"commit": st.sampled_from(shas) | JSON}) | JSON,
             "verdicts": st.lists(verdict_entry, max_size=3) | JSON,
             "gate": st.sampled_from(["pass", "fail"]) | JSON,
             "pipeline": st.fixed_dictionaries({"started": st.text(max_size=25)}) | JSON,
-        }
+        },
+        optional={"claims": st.lists(claim_entry, max_size=2) | JSON, "metrics": metrics},
     )
     bundles = [
         Bundle("ab" * 8, i, "0" * 64, p)

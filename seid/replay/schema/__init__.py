@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any
 
 SCHEMA_FILE = "reconstruct-v1.json"
+CONFORMANCE_FILE = "conformance-v1.json"  # conformance/<standard>.json
 _ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "title", "description"})
 _KEYWORDS = frozenset(
     {
@@ -45,8 +46,8 @@ class SchemaError(ValueError):
 
 
 @cache
-def load_schema() -> dict[str, Any]:
-    text = resources.files(__name__).joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+def load_schema(name: str = SCHEMA_FILE) -> dict[str, Any]:
+    text = resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
