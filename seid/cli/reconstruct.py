@@ -8,18 +8,12 @@ rendering when asked for. A progress line is shown only on a terminal.
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import os
-import pickle
-import signal
 import sys
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -28,11 +22,9 @@ from seid.errors import SeidError
 from seid.isotime import instant
 
 if TYPE_CHECKING:
-    from seid.approvals.trailers import GitDecisions
-    from seid.replay.join import Evidence
+    pass
 
 FORMATS = ("json", "md", "html", "pdf")
-SUFFIX = {"json": ".json", "md": ".md", "html": ".html", "pdf": ".pdf"}
 
 
 @click.command()
@@ -85,37 +77,20 @@ def reconstruct(
     now_text: str | None,
 ) -> NoTeardown:
     """Replay history and the ledger: the ISO 23894 cycle per risk, and its findings."""
-    from seid.replay.gitlog import LogProcess, repo_root
+    from seid.replay import pipeline
+    from seid.replay.gitlog import repo_root
 
     if out is None and key is not None:
         raise SeidError("--key signs the report file: give --out DIR as well")
     root = repo_root(Path.cwd())
-    now = _parse_now(now_text)
-    # Three things at once: git walks the history (into a file) while the replay modules
-    # load; then a forked child, which inherits them, verifies the ledger (and reads the
-    # approval trailers) while this process walks what git wrote.
-    with _no_cyclic_gc(), LogProcess(root, since, until) as log:
-        from seid.replay import report
-
-        scope = report.Scope(None, since, until, now, infer)
-        with _Forked("the ledger check", _read_sources, root) as reading:
-            doc = _build(root, scope, (reexecute, tolerance), log, reading)
-    data = report.to_json(doc)
+    request = pipeline.Request(since, until, _parse_now(now_text), infer, reexecute, tolerance)
+    doc = pipeline.reconstruct(root, request, _progress)
     if out is None:
-        _stdout(data if fmt == "json" else _render(fmt, doc, None, None))
+        _stdout(pipeline.render(fmt, doc, None, None))
         return NO_TEARDOWN
-    from seid.replay import conformance
-
     signer = None if no_sign else _signer(key)
-    files = {report.JSON_NAME: data}
-    if signer is not None:
-        files[report.JSON_NAME + report.SIG_SUFFIX] = report.sign_report(data, signer)
-    files |= conformance.files(doc, data, signer)
-    if fmt != "json":
-        why = "written with --no-sign" if no_sign else "unsigned: no signing key was found"
-        keyid = signer.public_key.keyid if signer else None
-        files[f"reconstruct{SUFFIX[fmt]}"] = _render(fmt, doc, keyid, why)
-    written = _write(out, files)
+    why = "written with --no-sign" if no_sign else "unsigned: no signing key was found"
+    written = pipeline.write_files(out, pipeline.report_files(doc, fmt, signer, why))
     summary = doc["summary"]
     signed = f"signed by {signer.public_key.keyid[:16]}" if signer else "unsigned"
     click.echo(
@@ -123,162 +98,6 @@ def reconstruct(
         f"({summary['high']} high); {signed}: " + ", ".join(str(p) for p in written)
     )
     return NO_TEARDOWN
-
-
-def _read_sources(root: Path) -> tuple[Evidence, GitDecisions]:
-    """The verified ledger, and git's approval trailers: git greps the history for them
-    (a thread waits on it) while this process checks the ledger."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from seid.approvals import trailers
-    from seid.replay.join import collect
-
-    with ThreadPoolExecutor(1) as pool:
-        decisions = pool.submit(trailers.read, root)
-        return collect(root), decisions.result()
-
-
-def _build(
-    root: Path, scope: Any, rerun: tuple[int | None, float], log: Any, reading: _Forked
-) -> dict[str, Any]:
-    from seid.replay import forge, report
-    from seid.replay.approval import review
-    from seid.replay.cycle import build
-    from seid.replay.findings import find
-    from seid.replay.history import WalkOptions, walk
-    from seid.replay.join import attribute_dirty
-
-    with _progress() as tick:
-        options = WalkOptions(scope.since, scope.until, scope.infer, tick)
-        history = walk(root, options, log)
-    found, decisions = reading.result()
-    attribute_dirty(root, history, found)
-    cycles = build(history, found, scope.now)
-    approvals = review(root, history, found, scope.now, decisions)
-    findings = find(history, found, cycles, approvals.findings)
-    head = history.commits[-1].sha if history.commits else None
-    site = forge.web(forge.origin(root))
-    scope = report.Scope(head, scope.since, scope.until, scope.now, scope.infer, site)
-    reproductions = None
-    if rerun[0] is not None:
-        from seid.replay.reexecute import reexecute
-
-        reproductions = reexecute(root, history, found, rerun[0], rerun[1])
-    return report.document(scope, history, found, cycles, findings, reproductions, approvals)
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """A bounded batch whose objects live to its end: the cyclic collector would only
-    re-scan them, a fifth of the run on a long history."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _outcome(fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
-    """``fn(*args)``, or a SeidError's message and exit status (an exception object may
-    not survive pickling; its one line does)."""
-    try:
-        return True, fn(*args)
-    except SeidError as err:
-        return False, (str(err), err.exit_code)
-
-
-class _Forked:
-    """``fn(*args)`` in a forked child process, on the other core while this one works.
-
-    The child inherits every module loaded so far; fork before starting any thread here
-    (a fork copies only the forking thread). Ctrl-C is the parent's: the child ignores
-    it and is killed when the parent leaves early. The outcome comes back pickled
-    through a pipe; a child that dies, or hits a bug (its traceback on stderr), is an
-    error here, never a hang.
-    """
-
-    def __init__(self, what: str, fn: Callable[..., Any], *args: Any) -> None:
-        self.what = what
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read)
-            _child(write, fn, args)
-        os.close(write)
-        self._pid: int | None = pid
-        self._read: int | None = read
-
-    def result(self) -> Any:
-        assert self._read is not None and self._pid is not None
-        with os.fdopen(self._read, "rb") as stream:
-            self._read = None
-            data = stream.read()
-        os.waitpid(self._pid, 0)
-        self._pid = None
-        if not data:
-            raise SeidError(f"{self.what} stopped unexpectedly (its process died)")
-        ok, value = pickle.loads(data)  # noqa: S301 (our own child, over a private pipe)
-        if ok:
-            return value
-        err = SeidError(value[0])
-        err.exit_code = value[1]
-        raise err
-
-    def __enter__(self) -> _Forked:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self._pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._pid, signal.SIGKILL)
-            os.waitpid(self._pid, 0)
-        if self._read is not None:
-            os.close(self._read)
-
-
-def _child(write: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> NoReturn:
-    """The forked side of :class:`_Forked`: never returns into the parent's code."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    code = 1
-    try:
-        data = pickle.dumps(_outcome(fn, *args), protocol=pickle.HIGHEST_PROTOCOL)
-        with os.fdopen(write, "wb") as out:
-            out.write(data)
-        code = 0
-    except Exception:
-        traceback.print_exc()  # a bug: say where, the parent reports the death
-    finally:
-        os._exit(code)
-
-
-def _write(out: Path, files: dict[str, bytes]) -> list[Path]:
-    """Each file atomically (a reader never sees half a report), in order."""
-    from seid.fsutil import write_atomic
-
-    written: list[Path] = []
-    target = out
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for name, data in files.items():
-            target = out / name
-            target.parent.mkdir(exist_ok=True)  # conformance/
-            write_atomic(target, data)
-            written.append(target)
-    except OSError as exc:
-        raise SeidError(f"cannot write {target}: {exc.strerror}") from None
-    return written
-
-
-def _render(fmt: str, doc: dict[str, Any], signed_by: str | None, unsigned: str | None) -> bytes:
-    """The report in ``fmt`` (not JSON); the page says whether, and by whom, it is signed."""
-    from seid.replay import page, pdf, report
-
-    if fmt == "md":
-        return report.markdown(doc).encode("utf-8", "backslashreplace")
-    text = page.html(doc, signed_by, unsigned)
-    return pdf.print_pdf(text) if fmt == "pdf" else text.encode("utf-8", "backslashreplace")
 
 
 def _parse_now(text: str | None) -> datetime:

@@ -246,33 +246,33 @@ def _nap() -> None:
 def test_the_forked_ledger_check_returns_errors_and_deaths_as_one_line() -> None:
     """The child's SeidError (which does not survive pickling as itself) comes back as its
     line and exit status; a child that dies is an error, not a hang."""
-    from seid.cli.reconstruct import _Forked
+    from seid.replay.forked import Forked
 
-    with _Forked("pid", os.getpid) as child:
+    with Forked("pid", os.getpid) as child:
         assert child.result() != os.getpid()  # it did run elsewhere
-    with _Forked("refusal", _refuse, "ledger/x") as child, pytest.raises(SeidError) as caught:
+    with Forked("refusal", _refuse, "ledger/x") as child, pytest.raises(SeidError) as caught:
         child.result()
     assert str(caught.value) == "ledger/x:3:7: no such thing" and caught.value.exit_code == 2
-    with _Forked("the check", _die) as child, pytest.raises(SeidError, match=r"^the check stopped"):
+    with Forked("the check", _die) as child, pytest.raises(SeidError, match=r"^the check stopped"):
         child.result()
 
 
 def test_a_bug_in_the_forked_child_is_an_error_with_its_traceback(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from seid.cli.reconstruct import _Forked
+    from seid.replay.forked import Forked
 
-    with _Forked("the check", _bug) as child, pytest.raises(SeidError, match="stopped"):
+    with Forked("the check", _bug) as child, pytest.raises(SeidError, match="stopped"):
         child.result()
     assert "ZeroDivisionError: a bug" in capfd.readouterr().err
 
 
 def test_leaving_early_kills_the_forked_child() -> None:
     """Ctrl-C (or any error) in the parent must not wait for the child's work."""
-    from seid.cli.reconstruct import _Forked
+    from seid.replay.forked import Forked
 
     start = time.monotonic()
-    with pytest.raises(KeyboardInterrupt), _Forked("nap", _nap) as child:
+    with pytest.raises(KeyboardInterrupt), Forked("nap", _nap) as child:
         pid = child._pid
         raise KeyboardInterrupt
     assert time.monotonic() - start < 5
