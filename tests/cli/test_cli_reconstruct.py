@@ -17,10 +17,10 @@ import pytest
 
 from seid import evidence, keys
 from seid.errors import InputError, SeidError
-from seid.replay.schema import problems
 from tests.approvals.conftest import make_project
 from tests.conftest import SeidRunner, assert_one_line_error
 from tests.replay.conftest import Repo, every_finding, manifest
+from tests.replay.schema import problems
 
 NOW = ("--now", "2027-01-01T00:00:00Z")
 

@@ -26,9 +26,9 @@ from seid.daemon.service import Service
 from seid.daemon.sidecar import Auditor, ledger_statements
 from seid.errors import InputError
 from seid.registry import FINDING_PREDICATE, WITHOUT_APPROVAL, WITHOUT_EVIDENCE
-from seid.replay.schema import problems
 from tests.conftest import SeidRunner, decide, git, stop_group
 from tests.daemon.conftest import Daemon, bundles, wait_until
+from tests.replay.schema import problems
 
 pytestmark = pytest.mark.slow
 Start = Callable[..., Daemon]

@@ -17,8 +17,8 @@ from seid.replay.cycle import build
 from seid.replay.findings import find
 from seid.replay.history import walk
 from seid.replay.join import join
-from seid.replay.schema import problems
 from tests.approvals.conftest import Project, make_project, manifest_text
+from tests.replay.schema import problems
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=2)

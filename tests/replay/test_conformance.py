@@ -12,9 +12,10 @@ import pytest
 
 from seid import evidence, keys
 from seid.replay import conformance, report
-from seid.replay.schema import CONFORMANCE_FILE, load_schema, problems
+from seid.replay.schema import CONFORMANCE_FILE, load_schema
 from tests.conftest import SeidRunner
 from tests.replay.conftest import Repo, make_doc, manifest, verdict
+from tests.replay.schema import problems
 
 CITED = """\
 version: seid/1

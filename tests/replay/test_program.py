@@ -8,8 +8,8 @@ from pathlib import Path
 from seid import attest, promote, registry
 from seid.replay.history import walk
 from seid.replay.join import join
-from seid.replay.schema import problems
 from tests.replay.conftest import Repo, make_doc, manifest, verdict
+from tests.replay.schema import problems
 
 
 def test_the_program_is_the_manifest_at_head(hist: Repo) -> None:

@@ -20,8 +20,8 @@ from seid.replay.findings import find
 from seid.replay.history import walk
 from seid.replay.join import join
 from seid.replay.reexecute import _worktree, reexecute
-from seid.replay.schema import problems
 from tests.replay.conftest import Repo, manifest, verdict
+from tests.replay.schema import problems
 
 TRAIN = 'import json\njson.dump({{"dp-gap": {{"value": {value}}}}}, open("metrics.json", "w"))\n'
 
