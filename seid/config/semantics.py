@@ -53,6 +53,17 @@ def problems(manifest: Manifest) -> Iterator[Problem]:
     yield from _misuses(manifest)
     yield from _risks(manifest.risk)
     yield from _approvers(manifest)
+    yield from _tables(manifest)
+
+
+def _tables(manifest: Manifest) -> Iterator[Problem]:
+    """Table names are environment variables, bundle keys and daemon jobs: one each."""
+    seen: dict[str, str] = {}
+    for i, table in enumerate(manifest.inputs.tables if manifest.inputs else ()):
+        if table.env_var in seen:
+            message = f"table {table.name!r} clashes with {seen[table.env_var]!r} ({table.env_var})"
+            yield Problem(("inputs", "tables", i, "name"), message)
+        seen.setdefault(table.env_var, table.name)
 
 
 def _header(manifest: Manifest) -> Iterator[Problem]:

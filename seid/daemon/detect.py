@@ -25,7 +25,7 @@ from seid.config import load_manifest
 from seid.drift import Detection, detect
 from seid.environment import host
 from seid.ledger.newest import latest_statement
-from seid.run import watched_globs
+from seid.run import declared_tables, watched_globs
 from seid.statcache import StatCache
 
 DETECTION_PREDICATE = "https://seid.dev/detection/v1"
@@ -36,7 +36,8 @@ def detect_only(root: Path, signer: Signer) -> attest.Attestation | None:
     """Attest the current drift as a detection; None when there is none or it is known."""
     manifest = load_manifest(root)
     with StatCache.open(root) as cache:
-        found = detect(root, watched_globs(root, manifest), cache)
+        tables = declared_tables(root, manifest)
+        found = detect(root, watched_globs(root, manifest), cache, tables=tables)
     if not found.drift:
         return None
     inputs = found.snapshot.to_predicate()
