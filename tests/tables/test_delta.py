@@ -17,6 +17,7 @@ from seid.run import run
 from seid.statcache import StatCache
 from seid.tables.drift import check_tables
 from seid.tables.state import open_table
+from tests.conftest import SeidRunner
 
 pytestmark = pytest.mark.slow
 
@@ -181,3 +182,32 @@ def test_run_reruns_on_appends_not_on_optimize_and_records_operations(
     operations = [op["operation"] for op in recorded["operations_since_previous"]]
     assert operations == ["OPTIMIZE", "WRITE append"]
     assert run(repo, signer, echo=False).status == "up-to-date"
+
+
+def test_status_and_run_on_the_command_line_name_the_table_change(
+    delta_project: tuple[Path, Path, Path], seid: SeidRunner
+) -> None:
+    repo, key, table = delta_project
+    first = seid("run", "--key", key, cwd=repo)
+    assert first.code == 0, first.err
+    assert "tables pinned: applications v1" in first.out
+    assert seid("status", cwd=repo).code == 0
+    DeltaTable(str(table)).optimize.compact()
+    quiet = seid("status", cwd=repo)
+    assert quiet.code == 0, quiet.out
+    assert "  applications v1 -> v2: OPTIMIZE (no data change: not drift)" in quiet.out
+    write_deltalake(str(table), _rows([8]), mode="append")
+    DeltaTable(str(table)).delete("id = 1")
+    status = seid("status", cwd=repo)
+    assert status.code == 1
+    assert "  added     table:applications" not in status.out
+    assert "  modified  table:applications" in status.out
+    assert "  applications v1 -> v4: OPTIMIZE, WRITE append, DELETE" in status.out
+    doc = json.loads(seid("status", "--json", cwd=repo).out)
+    assert doc["drift"]["paths"] == {"C": ["table:applications"]}
+    change = doc["tables"]["applications"]["change"]
+    assert (change["from"], change["to"], change["drift"]) == (1, 4, True)
+    rerun = seid("run", "--key", key, cwd=repo)
+    assert rerun.code == 0, rerun.err
+    assert "table applications v1 -> v4: OPTIMIZE, WRITE append, DELETE" in rerun.out
+    assert "tables pinned: applications v4" in rerun.out
