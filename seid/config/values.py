@@ -228,10 +228,12 @@ RepoPath = Annotated[str, BeforeValidator(_repo_path)]
 class TableCatalog(BaseModel):
     """An Iceberg catalog pyiceberg can load: ``uri`` as pyiceberg reads it (for a SQL
     catalog ``sqlite:///catalog.db``, relative to the repository root), ``warehouse``
-    where its tables' files live, and further catalog properties as strings."""
+    where its tables' files live, and further catalog properties as strings. ``name``
+    is the catalog's own name: a SQL catalog keeps tables of several names apart."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    name: str = "default"
     uri: str
     warehouse: str | None = None
     type: str = "sql"

@@ -15,8 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from seid.evidence import jcs_sha256
-from seid.tables.state import Commit, Since, TableState, first_line, local_path, table_error
+from seid.tables.state import (
+    Commit,
+    Since,
+    TableState,
+    first_line,
+    local_path,
+    metadata_digest,
+    table_error,
+)
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -97,15 +104,15 @@ class DeltaReader:
             format="delta",
             uri=self.uri,
             version=version,
-            metadata_digest=jcs_sha256(
+            metadata_digest=metadata_digest(
                 {
                     "version": version,
-                    "commit": _plain(commit),
+                    "commit": commit,
                     "metadata": metadata,
                     "schema": schema,
                 }
             ),
-            schema_digest=jcs_sha256(schema),
+            schema_digest=metadata_digest(schema),
         )
 
     def since(self, version: int) -> Since:
@@ -146,14 +153,3 @@ def _commit(entry: dict[str, Any]) -> Commit:
         data_change=operation not in NO_DATA_CHANGE,
         restored_to=int(restored) if restored is not None else None,
     )
-
-
-def _plain(value: Any) -> Any:
-    """A history entry as plain JSON (delta-rs may give numbers as floats or strings)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, float):
-        return repr(value)  # JCS refuses no float, but keeps digests free of rounding
-    return value

@@ -17,8 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from seid.evidence import jcs_sha256
-from seid.tables.state import Commit, Since, TableState, first_line, local_path, table_error
+from seid.tables.state import (
+    Commit,
+    Since,
+    TableState,
+    first_line,
+    local_path,
+    metadata_digest,
+    table_error,
+)
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table as IcebergTable
@@ -62,7 +69,8 @@ class IcebergReader:
         assert table.catalog is not None and table.table is not None
         self.table = table
         try:
-            catalog = load_catalog("seid", **catalog_properties(root, table.catalog))
+            props = catalog_properties(root, table.catalog)
+            catalog = load_catalog(table.catalog.name, **props)
             self._table: IcebergTable = catalog.load_table(table.table)
         except (NoSuchTableError, NoSuchNamespaceError):
             raise table_error(
@@ -86,8 +94,8 @@ class IcebergReader:
             format="iceberg",
             uri=display_uri(self.table),
             version=snapshot.snapshot_id if snapshot else NO_SNAPSHOT,
-            metadata_digest=jcs_sha256(facts),
-            schema_digest=jcs_sha256({k: v for k, v in schema.items() if k != "schema-id"}),
+            metadata_digest=metadata_digest(facts),
+            schema_digest=metadata_digest({k: v for k, v in schema.items() if k != "schema-id"}),
         )
 
     def since(self, version: int) -> Since:

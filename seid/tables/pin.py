@@ -44,6 +44,7 @@ def write_pins(root: Path, tables: Sequence[Table], check: TableCheck) -> dict[s
 
             assert table.catalog is not None
             entry["table"] = table.table
+            entry["catalog_name"] = table.catalog.name
             entry["catalog"] = catalog_properties(root, table.catalog)
         doc[table.name] = entry
         env[table.env_var] = str(state.version)

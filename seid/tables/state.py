@@ -6,6 +6,7 @@ time travel never ask which format a table has.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -117,6 +118,14 @@ def open_table(root: Path, table: Table) -> Reader:
 def table_error(table: Table, message: str) -> SeidError:
     """``sei.yaml: inputs.tables <name>: ...``: where the table is declared, and what is wrong."""
     return SeidError(f"sei.yaml: inputs.tables {table.name}: {message}")
+
+
+def metadata_digest(value: Any) -> str:
+    """SHA-256 of ``value`` in seid's canonical JSON (sorted keys, compact). Not RFC 8785:
+    Iceberg snapshot ids are 64-bit and JCS refuses integers past 2**53."""
+    from seid.evidence import canonical_json
+
+    return hashlib.sha256(canonical_json(value)).hexdigest()
 
 
 def local_path(uri: str) -> str:

@@ -51,7 +51,8 @@ for name, pin in sorted(pins.items()):
         data = DeltaTable(pin["uri"], version=version).to_pyarrow_table()
     else:
         from pyiceberg.catalog import load_catalog
-        table = load_catalog("pins", **pin["catalog"]).load_table(pin["table"])
+        catalog = load_catalog(pin["catalog_name"], **pin["catalog"])
+        table = catalog.load_table(pin["table"])
         data = table.scan(snapshot_id=version).to_arrow()
     seen[name] = {"version": version, "rows": data.num_rows}
     rows += data.num_rows
