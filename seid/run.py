@@ -80,7 +80,8 @@ def _pinned(root: Path, tables: Sequence[Table], found: Detection) -> Detection:
         return found
     from seid.tables.pin import write_pins
 
-    pins = write_pins(root, tables, found.tables)
+    versions = {name: state.version for name, state in found.tables.states.items()}
+    pins = write_pins(root, tables, versions)
     return replace(found, snapshot=replace(found.snapshot, pins=pins))
 
 

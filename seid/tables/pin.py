@@ -4,41 +4,47 @@
 pipeline reads exactly those: an environment variable per table
 (``SEID_TABLE_<NAME>_VERSION``) and one JSON file for all of them, named by
 ``SEID_TABLES``. A writer that commits during the run changes neither; the bundle
-records the pinned versions, and the change after them is a follow-up.
+records the pinned versions, and the change after them is a follow-up. Re-execution
+(``seid reconstruct --reexecute``) pins the versions a bundle recorded, which is how it
+time-travels, after checking that each can still be read.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from seid.fsutil import sei_dir, write_atomic
 
 if TYPE_CHECKING:
     from seid.config.values import Table
-    from seid.tables.drift import TableCheck
 
 PINS_FILE = "tables.json"  # in .sei/: a DVC stage may list it among its deps
 PINS_ENV = "SEID_TABLES"
 
 
-def write_pins(root: Path, tables: Sequence[Table], check: TableCheck) -> dict[str, str]:
-    """Write ``.sei/tables.json`` and return the environment that names the versions.
+def write_pins(
+    root: Path, tables: Sequence[Table], versions: Mapping[str, int], *, into: Path | None = None
+) -> dict[str, str]:
+    """Write ``.sei/tables.json`` (under ``into``, default ``root``) and return the
+    environment that names the versions; table URIs are resolved against ``root``.
 
-    The file maps each table name to ``{format, uri, version}`` (plus ``table`` and the
-    catalog's properties for Iceberg), everything a stage needs to open that version.
-    It is written only when its content changes, so a DVC stage that depends on it is
-    stale exactly when a pinned version moved.
+    The file maps each table name to ``{format, version, uri}`` for Delta and ``{format,
+    version, table, catalog_name, catalog}`` for Iceberg: everything a stage needs to open
+    that version. It is written only when its content changes, so a DVC stage that
+    depends on it is stale exactly when a pinned version moved.
     """
     env: dict[str, str] = {}
-    doc: dict[str, dict[str, object]] = {}
+    doc: dict[str, dict[str, Any]] = {}
     for table in tables:
-        state = check.states[table.name]
-        entry: dict[str, object] = {"format": state.format, "version": state.version}
+        entry: dict[str, Any] = {"format": table.format, "version": versions[table.name]}
         if table.format == "delta":
-            entry["uri"] = state.uri
+            from seid.tables.delta import table_uri
+
+            assert table.uri is not None
+            entry["uri"] = table_uri(root, table.uri)
         else:
             from seid.tables.iceberg import catalog_properties
 
@@ -47,10 +53,36 @@ def write_pins(root: Path, tables: Sequence[Table], check: TableCheck) -> dict[s
             entry["catalog_name"] = table.catalog.name
             entry["catalog"] = catalog_properties(root, table.catalog)
         doc[table.name] = entry
-        env[table.env_var] = str(state.version)
-    path = sei_dir(root) / PINS_FILE
+        env[table.env_var] = str(versions[table.name])
+    path = sei_dir(into or root) / PINS_FILE
     data = json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n"
     if not path.is_file() or path.read_bytes() != data:
         write_atomic(path, data)
     env[PINS_ENV] = str(path)
     return env
+
+
+def recorded_versions(
+    root: Path, tables: Sequence[Table], recorded: Mapping[str, Any]
+) -> tuple[dict[str, int], list[str]]:
+    """The versions a bundle's ``tables`` recorded, and why any of them cannot be read
+    again (``applications: v3: 2 data file(s) removed (vacuum)``): vacuum and snapshot
+    expiry make a recorded run not reproducible, which is a finding, not a crash."""
+    from seid.errors import SeidError
+    from seid.tables.state import open_table
+
+    versions: dict[str, int] = {}
+    problems: list[str] = []
+    for table in tables:
+        entry = recorded.get(table.name)
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("version"), int):
+            problems.append(f"{table.name}: no version recorded in the bundle")
+            continue
+        versions[table.name] = entry["version"]
+        try:
+            missing = open_table(root, table).missing_at(entry["version"])
+        except SeidError as err:
+            missing = str(err)
+        if missing is not None:
+            problems.append(f"{table.name}: {missing}")
+    return versions, problems
