@@ -141,6 +141,7 @@ def _build(
     from seid.replay.findings import find
     from seid.replay.history import WalkOptions, walk
     from seid.replay.join import attribute_dirty
+    from seid.replay.tables import replay_head_tables
 
     with _progress() as tick:
         options = WalkOptions(scope.since, scope.until, scope.infer, tick)
@@ -149,7 +150,8 @@ def _build(
     attribute_dirty(root, history, found)
     cycles = build(history, found, scope.now)
     approvals = review(root, history, found, scope.now, decisions)
-    findings = find(history, found, cycles, approvals.findings)
+    tables = replay_head_tables(root, history, found)
+    findings = find(history, found, cycles, [*approvals.findings, *tables.findings])
     head = history.commits[-1].sha if history.commits else None
     scope = report.Scope(head, scope.since, scope.until, scope.now, scope.infer)
     reproductions = None
@@ -157,7 +159,8 @@ def _build(
         from seid.replay.reexecute import reexecute
 
         reproductions = reexecute(root, history, found, rerun[0], rerun[1])
-    return report.document(scope, history, found, cycles, findings, reproductions, approvals)
+    doc = report.document(scope, history, found, cycles, findings, reproductions, approvals)
+    return doc | ({"tables": tables.section} if tables.section else {})
 
 
 @contextmanager

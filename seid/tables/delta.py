@@ -122,8 +122,12 @@ class DeltaReader:
         entries = self._current.history(current - version) if current > version else []
         commits = sorted((_commit(entry) for entry in entries), key=lambda c: c.version)
         if [c.version for c in commits] != list(range(version + 1, current + 1)):
-            return Since(commits=tuple(commits), lost=f"the log before v{current} is cleaned up")
+            first = commits[0].version if commits else current
+            return Since(commits=tuple(commits), lost=f"the log before v{first} is cleaned up")
         return Since(commits=tuple(commits))
+
+    def history(self) -> Since:
+        return self.since(-1)
 
     def missing_at(self, version: int) -> str | None:
         from deltalake.exceptions import DeltaError

@@ -121,6 +121,10 @@ class IcebergReader:
             parent = snapshot.parent_snapshot_id
             snapshot = self._table.snapshot_by_id(parent) if parent is not None else None
 
+    def history(self) -> Since:
+        current = self._table.current_snapshot()
+        return Since(commits=tuple(_commit(s) for s in reversed(list(self._ancestors(current)))))
+
     def missing_at(self, version: int) -> str | None:
         if version == NO_SNAPSHOT:
             return None

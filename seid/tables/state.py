@@ -97,6 +97,10 @@ class Reader(Protocol):
         """Why ``version`` can no longer be read (vacuumed, expired), or None."""
         ...
 
+    def history(self) -> Since:
+        """Every commit the table still remembers, oldest first, up to the current one."""
+        ...
+
 
 def open_table(root: Path, table: Table) -> Reader:
     """The reader for ``table``; a one-line error naming the extra when its library is

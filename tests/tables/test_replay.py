@@ -45,3 +45,40 @@ def test_reexecute_reads_the_recorded_version_then_names_a_vacuumed_one(
     assert gone["status"] == "not-reproducible", gone
     assert str(gone["error"]).startswith("applications: v2: ")
     assert "removed (vacuum)" in str(gone["error"])
+
+
+def test_reconstruct_lists_table_commits_and_finds_unevidenced_ones(
+    delta_project: tuple[Path, Path, Path], seid: SeidRunner
+) -> None:
+    """v1 evidenced; v2 appended and appended over again (v3) before a run: unevidenced;
+    v3 evidenced; v4 an OPTIMIZE: no finding; v5 appended since: unevidenced up to now."""
+    from seid.replay.schema import problems
+
+    repo, key, table = delta_project
+    signer = keys.load_signer(key)
+    assert run(repo, signer, echo=False).gate == "pass"
+    for ids in ([4], [5]):
+        write_deltalake(str(table), pa.table({"id": ids, "amount": [1.0]}), mode="append")
+    assert run(repo, signer, echo=False).status == "attested"
+    DeltaTable(str(table)).optimize.compact()
+    write_deltalake(str(table), pa.table({"id": [6], "amount": [1.0]}), mode="append")
+    result = seid("reconstruct", cwd=repo)
+    doc = json.loads(result.out)
+    assert problems(doc) == []
+    commits = doc["tables"]["applications"]["commits"]
+    assert [(c["version"], c["operation"], bool(c["bundles"])) for c in commits] == [
+        (0, "WRITE errorifexists", False),
+        (1, "WRITE append", True),
+        (2, "WRITE append", False),
+        (3, "WRITE append", True),
+        (4, "OPTIMIZE", False),
+        (5, "WRITE append", False),
+    ]
+    found = [f["summary"] for f in doc["findings"] if f["kind"] == "unevidenced-table-change"]
+    assert found == [
+        "table applications v0: WRITE errorifexists with no evidence bundle before its data "
+        "changed again",
+        "table applications v2: WRITE append with no evidence bundle before its data changed again",
+        "table applications v5: WRITE append with no evidence bundle up to now",
+    ]
+    assert doc["summary"]["by_kind"]["unevidenced-table-change"] == 3
