@@ -105,3 +105,21 @@ def test_status_without_tables_imports_neither_library(command_project: tuple[Pa
         [sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, check=False
     )
     assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stderr
+
+
+def test_tables_alone_keep_the_inputs_the_tool_derives(tmp_path: Path) -> None:
+    """``inputs: {tables: [...]}`` on a command pipeline: the entry script is still
+    treatment, the table is declared, nothing else had to be written out."""
+    text = (
+        "version: seid/1\nsystem: {name: t}\n"
+        "pipeline: {tool: command, command: [python, train.py]}\n"
+        "inputs:\n  tables:\n" + delta_entry("lake/t") + "\n"
+    )
+    (tmp_path / "train.py").write_text("")
+    inputs = load_manifest_text(text, "sei.yaml").resolved_inputs(tmp_path)
+    assert inputs.treatment == ["train.py"]
+    assert [t.name for t in inputs.tables] == ["applications"]
+    written = text.replace("inputs:\n", "inputs:\n  treatment: [other.py]\n")
+    assert load_manifest_text(written, "sei.yaml").resolved_inputs(tmp_path).treatment == [
+        "other.py"
+    ]
