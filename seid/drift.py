@@ -41,8 +41,8 @@ from seid.snapshot import (
 from seid.statcache import CHUNK, StatCache
 
 if TYPE_CHECKING:
-    from seid.config.values import Table
     from seid.tables.drift import TableCheck
+    from seid.tables.state import TableSpec
 
 Change = Literal["added", "deleted", "modified"]
 _MODES_FILE = (b"100644", b"100755")
@@ -260,7 +260,7 @@ def detect(
     globs: Mapping[DriftClass, Sequence[str]],
     cache: StatCache,
     options: SnapshotOptions | None = None,
-    tables: Sequence[Table] = (),
+    tables: Sequence[TableSpec] = (),
 ) -> Detection:
     """Snapshot the inputs of ``root`` and compare them with the last evidenced state.
 

@@ -32,7 +32,7 @@ from seid.snapshot import DriftClass, Matcher, class_globs, take_snapshot
 from seid.statcache import StatCache
 
 if TYPE_CHECKING:
-    from seid.config.values import Table
+    from seid.tables.state import TableSpec
 
 # "failed-before": nothing changed since the newest bundle, and that run failed (gate
 # error). Like a DVC stage whose command failed, it is not done; it is not retried on
@@ -69,12 +69,12 @@ def watched_globs(root: Path, manifest: Manifest) -> dict[DriftClass, list[str]]
     return class_globs(inputs.criteria, inputs.treatment, inputs.data)
 
 
-def declared_tables(root: Path, manifest: Manifest) -> list[Table]:
+def declared_tables(root: Path, manifest: Manifest) -> list[TableSpec]:
     """The lakehouse tables among the data inputs (none unless ``inputs.tables``)."""
-    return list(manifest.resolved_inputs(root).tables)
+    return [table.spec() for table in manifest.resolved_inputs(root).tables]
 
 
-def _pinned(root: Path, tables: Sequence[Table], found: Detection) -> Detection:
+def _pinned(root: Path, tables: Sequence[TableSpec], found: Detection) -> Detection:
     """The versions just read become the pipeline's: written once, before it starts."""
     if found.tables is None:
         return found
@@ -90,7 +90,7 @@ def _follow_up(
     globs: Mapping[DriftClass, list[str]],
     found: Detection,
     cache: StatCache,
-    tables: Sequence[Table],
+    tables: Sequence[TableSpec],
 ) -> tuple[str, ...]:
     """Paths that changed while the pipeline ran, and tables whose data moved past the
     pinned version: the bundle says so, a new run is due."""

@@ -21,11 +21,11 @@ from seid.locate import find_root, manifest_path
 if TYPE_CHECKING:
     from seid.approvals.standing import Standing
     from seid.config import Manifest
-    from seid.config.values import Table
     from seid.drift import Detection
     from seid.reproducers.base import Plan
     from seid.snapshot import DriftClass
     from seid.statcache import StatCache
+    from seid.tables.state import TableSpec
 
 _KIND_WIDTH = 9
 
@@ -49,7 +49,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     root = find_root(Path.cwd())
     with StatCache.open(root) as cache:
         watch = load_watch(root, cache)
-        found = detect(root, watch.globs, cache, tables=watch.table_models())
+        found = detect(root, watch.globs, cache, tables=watch.table_specs())
         approval = standing(root, found.snapshot.commit, cache)
     the_plan = toolless_plan(watch.tool, found.drift)
     if the_plan is None:
@@ -80,13 +80,13 @@ class Watch:
     manifest: Manifest | None = None
     tables: tuple[dict[str, Any], ...] = ()  # inputs.tables as declared
 
-    def table_models(self) -> list[Table]:
-        """The declared tables as models; pydantic is loaded only when there are any."""
+    def table_specs(self) -> list[TableSpec]:
+        """The declared tables, rebuilt from the cache without pydantic."""
         if not self.tables:
             return []
-        from seid.config.values import Table
+        from seid.tables.state import TableSpec
 
-        return [Table.model_validate(table) for table in self.tables]
+        return [TableSpec.from_json(table) for table in self.tables]
 
 
 def load_watch(root: Path, cache: StatCache) -> Watch:
@@ -104,7 +104,7 @@ def load_watch(root: Path, cache: StatCache) -> Watch:
     inputs = manifest.resolved_inputs(root)
     globs = class_globs(inputs.criteria, inputs.treatment, inputs.data)
     paths = _fact_paths(globs, manifest.pipeline.command or [])
-    tables = tuple(t.model_dump(exclude_defaults=True) for t in inputs.tables)
+    tables = tuple(t.spec().to_json() for t in inputs.tables)
     doc = {
         "key": key,
         "tool": manifest.pipeline.tool,

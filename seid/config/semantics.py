@@ -60,10 +60,11 @@ def _tables(manifest: Manifest) -> Iterator[Problem]:
     """Table names are environment variables, bundle keys and daemon jobs: one each."""
     seen: dict[str, str] = {}
     for i, table in enumerate(manifest.inputs.tables if manifest.inputs else ()):
-        if table.env_var in seen:
-            message = f"table {table.name!r} clashes with {seen[table.env_var]!r} ({table.env_var})"
+        env_var = table.spec().env_var
+        if env_var in seen:
+            message = f"table {table.name!r} clashes with {seen[env_var]!r} ({env_var})"
             yield Problem(("inputs", "tables", i, "name"), message)
-        seen.setdefault(table.env_var, table.name)
+        seen.setdefault(env_var, table.name)
 
 
 def _header(manifest: Manifest) -> Iterator[Problem]:

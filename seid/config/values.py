@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -26,6 +26,9 @@ from pydantic_core import PydanticCustomError
 
 from seid.compare import COMPARATORS, DEFAULT_TOLERANCE, compare
 from seid.errors import shown
+
+if TYPE_CHECKING:
+    from seid.tables.state import TableSpec
 
 
 class _Ranked(StrEnum):
@@ -273,11 +276,18 @@ class Table(BaseModel):
             raise ValueError(f"table {self.table!r} is not 'namespace.name'")
         return self
 
-    @property
-    def env_var(self) -> str:
-        """``SEID_TABLE_<NAME>_VERSION``: the variable a pinned run hands this table's
-        version in (letters upper-cased, other characters ``_``)."""
-        return f"SEID_TABLE_{re.sub('[^A-Za-z0-9]', '_', self.name).upper()}_VERSION"
+    def spec(self) -> TableSpec:
+        """The declaration in the plain form the table readers take."""
+        from seid.tables.state import CatalogSpec, TableSpec
+
+        catalog = self.catalog
+        return TableSpec(
+            name=self.name,
+            format=self.format,
+            uri=self.uri,
+            table=self.table,
+            catalog=None if catalog is None else CatalogSpec(**catalog.model_dump()),
+        )
 
 
 class InputClasses(BaseModel):

@@ -23,25 +23,25 @@ from seid.daemon import logging as dlog
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
 
-    from seid.config.values import Table
     from seid.daemon.service import Service
+    from seid.tables.state import TableSpec
 
 _log = dlog.get("seid.daemon.tables")
 
 
-def declared(root: Path) -> list[Table]:
+def declared(root: Path) -> list[TableSpec]:
     """The tables the repository's manifest declares (none when it cannot be read: the
     repository's own watcher reports that)."""
     from seid.config import load_manifest
     from seid.errors import SeidError
 
     try:
-        return list(load_manifest(root).resolved_inputs(root).tables)
+        return [t.spec() for t in load_manifest(root).resolved_inputs(root).tables]
     except SeidError:
         return []
 
 
-def local_logs(root: Path, tables: Sequence[Table]) -> dict[str, Path]:
+def local_logs(root: Path, tables: Sequence[TableSpec]) -> dict[str, Path]:
     """``name -> _delta_log/`` of each Delta table on this machine."""
     from seid.tables.delta import local_log
 

@@ -30,7 +30,6 @@ from pathlib import Path
 
 from seid.config import Manifest
 from seid.config.model import Pipeline
-from seid.config.values import Table
 from seid.drift import Drift
 from seid.errors import SeidError, ToolMissingError
 from seid.metrics import Metric, lookup
@@ -38,6 +37,7 @@ from seid.replay.history import History
 from seid.replay.join import Bundle, Evidence
 from seid.reproducers.base import get_reproducer
 from seid.snapshot import Snapshot
+from seid.tables.state import TableSpec
 
 DEFAULT_TOLERANCE = 1e-6
 
@@ -95,7 +95,7 @@ def _one(
         adapter = get_reproducer(pipeline.tool)
     except ToolMissingError as err:
         return verdict("unsupported", str(err))
-    tables = list(manifest.inputs.tables) if manifest.inputs else []
+    tables = [t.spec() for t in manifest.inputs.tables] if manifest.inputs else []
     versions, gone = _recorded_tables(root, tables, bundle)
     if gone:
         return verdict("not-reproducible", "; ".join(gone))
@@ -118,7 +118,7 @@ def _one(
 
 
 def _recorded_tables(
-    root: Path, tables: list[Table], bundle: Bundle
+    root: Path, tables: list[TableSpec], bundle: Bundle
 ) -> tuple[dict[str, int], list[str]]:
     """The table versions the bundle recorded, and those vacuum or expiry removed."""
     if not tables:
@@ -130,7 +130,7 @@ def _recorded_tables(
 
 
 def _time_travel(
-    root: Path, tables: list[Table], versions: dict[str, int], tree: Path
+    root: Path, tables: list[TableSpec], versions: dict[str, int], tree: Path
 ) -> dict[str, str]:
     """The pipeline in ``tree`` pinned to the recorded versions (tables are not in git:
     their URIs are resolved against the repository itself)."""

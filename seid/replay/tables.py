@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seid.config.values import Table
 from seid.errors import SeidError
 from seid.replay.findings import Finding
 from seid.replay.history import History
 from seid.replay.join import Evidence
-from seid.tables.state import Commit, TableState, open_table
+from seid.tables.state import Commit, TableSpec, TableState, open_table
 
 KIND = "unevidenced-table-change"
 
@@ -40,10 +39,10 @@ def replay_head_tables(root: Path, history: History, found: Evidence) -> TableRe
     manifest = history.regime_of(history.commits[-1]).manifest
     if manifest is None or manifest.inputs is None or not manifest.inputs.tables:
         return TableReplay()
-    return replay_tables(root, manifest.inputs.tables, found)
+    return replay_tables(root, [t.spec() for t in manifest.inputs.tables], found)
 
 
-def replay_tables(root: Path, tables: Sequence[Table], found: Evidence) -> TableReplay:
+def replay_tables(root: Path, tables: Sequence[TableSpec], found: Evidence) -> TableReplay:
     """Every declared table's remembered commits, each with the bundles at its version."""
     section: dict[str, Any] = {}
     findings: list[Finding] = []

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 from seid.tables.state import (
     Commit,
     Since,
+    TableSpec,
     TableState,
     first_line,
     local_path,
@@ -28,7 +29,6 @@ from seid.tables.state import (
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
-    from seid.config.values import Table
 
 NO_DATA_CHANGE = frozenset(
     {
@@ -66,7 +66,7 @@ def local_log(root: Path, uri: str) -> Path | None:
 class DeltaReader:
     """A declared Delta table, opened at its current version."""
 
-    def __init__(self, root: Path, table: Table) -> None:
+    def __init__(self, root: Path, table: TableSpec) -> None:
         assert table.uri is not None
         self.table = table
         self.uri = table_uri(root, table.uri)

@@ -12,12 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from seid.tables.state import Commit, Since, TableState, open_table
-
-if TYPE_CHECKING:
-    from seid.config.values import Table
+from seid.tables.state import Commit, Since, TableSpec, TableState, open_table
 
 PATH_PREFIX = "table:"  # a table among the class C paths of a drift: ``table:applications``
 
@@ -101,7 +98,7 @@ class TableCheck:
 
 
 def check_tables(
-    root: Path, tables: Sequence[Table], recorded: Mapping[str, Any] | None
+    root: Path, tables: Sequence[TableSpec], recorded: Mapping[str, Any] | None
 ) -> TableCheck:
     """Read every table's state and compare it with ``recorded`` (a bundle's ``tables``).
 

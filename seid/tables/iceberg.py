@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from seid.tables.state import (
+    CatalogSpec,
     Commit,
     Since,
+    TableSpec,
     TableState,
     first_line,
     local_path,
@@ -31,13 +33,12 @@ if TYPE_CHECKING:
     from pyiceberg.table import Table as IcebergTable
     from pyiceberg.table.snapshots import Snapshot
 
-    from seid.config.values import Table, TableCatalog
 
 NO_DATA_CHANGE = frozenset({"replace"})
 NO_SNAPSHOT = 0  # the version of a table that has never been written
 
 
-def catalog_properties(root: Path, catalog: TableCatalog) -> dict[str, str]:
+def catalog_properties(root: Path, catalog: CatalogSpec) -> dict[str, str]:
     """pyiceberg's catalog properties, with a relative SQLite file or warehouse path
     taken from the repository root rather than the current directory."""
     uri = catalog.uri
@@ -53,7 +54,7 @@ def catalog_properties(root: Path, catalog: TableCatalog) -> dict[str, str]:
     return props
 
 
-def display_uri(table: Table) -> str:
+def display_uri(table: TableSpec) -> str:
     """What the bundle records as the table's URI: the catalog and the identifier."""
     assert table.catalog is not None and table.table is not None
     return f"{table.catalog.uri}#{table.table}"
@@ -62,7 +63,7 @@ def display_uri(table: Table) -> str:
 class IcebergReader:
     """A declared Iceberg table, loaded from its catalog once."""
 
-    def __init__(self, root: Path, table: Table) -> None:
+    def __init__(self, root: Path, table: TableSpec) -> None:
         from pyiceberg.catalog import load_catalog
         from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 

@@ -19,14 +19,18 @@ from typing import TYPE_CHECKING, Any
 from seid.fsutil import sei_dir, write_atomic
 
 if TYPE_CHECKING:
-    from seid.config.values import Table
+    from seid.tables.state import TableSpec
 
 PINS_FILE = "tables.json"  # in .sei/: a DVC stage may list it among its deps
 PINS_ENV = "SEID_TABLES"
 
 
 def write_pins(
-    root: Path, tables: Sequence[Table], versions: Mapping[str, int], *, into: Path | None = None
+    root: Path,
+    tables: Sequence[TableSpec],
+    versions: Mapping[str, int],
+    *,
+    into: Path | None = None,
 ) -> dict[str, str]:
     """Write ``.sei/tables.json`` (under ``into``, default ``root``) and return the
     environment that names the versions; table URIs are resolved against ``root``.
@@ -63,7 +67,7 @@ def write_pins(
 
 
 def recorded_versions(
-    root: Path, tables: Sequence[Table], recorded: Mapping[str, Any]
+    root: Path, tables: Sequence[TableSpec], recorded: Mapping[str, Any]
 ) -> tuple[dict[str, int], list[str]]:
     """The versions a bundle's ``tables`` recorded, and why any of them cannot be read
     again (``applications: v3: 2 data file(s) removed (vacuum)``): vacuum and snapshot

@@ -7,18 +7,67 @@ time travel never ask which format a table has.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from seid.errors import SeidError, ToolMissingError
 
-if TYPE_CHECKING:
-    from seid.config.values import Table
-
 # The extra that installs each format's library, and the module it provides.
 EXTRAS = {"delta": ("deltalake", "delta"), "iceberg": ("pyiceberg", "iceberg")}
+
+
+@dataclass(frozen=True)
+class CatalogSpec:
+    """An Iceberg catalog as declared (``seid.config.values.TableCatalog``, checked there)."""
+
+    uri: str
+    warehouse: str | None = None
+    type: str = "sql"
+    name: str = "default"
+    properties: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A declared table in plain values: what every reader, the pins and the daemon take.
+
+    The manifest's pydantic model (``seid.config.values.Table``) checks a declaration
+    once; a warm ``seid status`` rebuilds this from its cache without loading pydantic.
+    """
+
+    name: str
+    format: str
+    uri: str | None = None
+    table: str | None = None
+    catalog: CatalogSpec | None = None
+
+    @property
+    def env_var(self) -> str:
+        """``SEID_TABLE_<NAME>_VERSION``: the variable a pinned run hands this table's
+        version in (letters upper-cased, other characters ``_``)."""
+        return f"SEID_TABLE_{re.sub('[^A-Za-z0-9]', '_', self.name).upper()}_VERSION"
+
+    def to_json(self) -> dict[str, Any]:
+        catalog = None if self.catalog is None else {**self.catalog.__dict__}
+        if catalog is not None:
+            catalog["properties"] = dict(self.catalog.properties) if self.catalog else {}
+        return {**self.__dict__, "catalog": catalog}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> TableSpec:
+        catalog = doc.get("catalog")
+        return cls(
+            name=doc["name"],
+            format=doc["format"],
+            uri=doc.get("uri"),
+            table=doc.get("table"),
+            catalog=CatalogSpec(**catalog) if catalog is not None else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -102,7 +151,7 @@ class Reader(Protocol):
         ...
 
 
-def open_table(root: Path, table: Table) -> Reader:
+def open_table(root: Path, table: TableSpec) -> Reader:
     """The reader for ``table``; a one-line error naming the extra when its library is
     not installed (imported only now: only manifests that declare tables pay for it)."""
     module, extra = EXTRAS[table.format]
@@ -119,7 +168,7 @@ def open_table(root: Path, table: Table) -> Reader:
     return IcebergReader(root, table)
 
 
-def table_error(table: Table, message: str) -> SeidError:
+def table_error(table: TableSpec, message: str) -> SeidError:
     """``sei.yaml: inputs.tables <name>: ...``: where the table is declared, and what is wrong."""
     return SeidError(f"sei.yaml: inputs.tables {table.name}: {message}")
 
@@ -127,9 +176,10 @@ def table_error(table: Table, message: str) -> SeidError:
 def metadata_digest(value: Any) -> str:
     """SHA-256 of ``value`` in seid's canonical JSON (sorted keys, compact). Not RFC 8785:
     Iceberg snapshot ids are 64-bit and JCS refuses integers past 2**53."""
-    from seid.evidence import canonical_json
-
-    return hashlib.sha256(canonical_json(value)).hexdigest()
+    # evidence.canonical_json's form, written out: importing seid.evidence (and with it
+    # securesystemslib) would cost a warm status more than reading the table does.
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 def local_path(uri: str) -> str:

@@ -32,8 +32,8 @@ def test_a_delta_and_an_iceberg_table_load_with_their_env_var_names() -> None:
     delta, iceberg = manifest.inputs.tables
     assert (delta.format, delta.uri) == ("delta", "data/applications")
     assert iceberg.catalog is not None and iceberg.catalog.uri == "sqlite:///catalog.db"
-    assert delta.env_var == "SEID_TABLE_APPLICATIONS_VERSION"
-    assert iceberg.env_var == "SEID_TABLE_BUREAU_2_VERSION"
+    assert delta.spec().env_var == "SEID_TABLE_APPLICATIONS_VERSION"
+    assert iceberg.spec().env_var == "SEID_TABLE_BUREAU_2_VERSION"
 
 
 @pytest.mark.parametrize(

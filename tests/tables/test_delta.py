@@ -16,7 +16,7 @@ from seid.ledger.newest import latest_statement
 from seid.run import run
 from seid.statcache import StatCache
 from seid.tables.drift import check_tables
-from seid.tables.state import open_table
+from seid.tables.state import TableSpec, open_table
 from tests.conftest import SeidRunner
 
 pytestmark = pytest.mark.slow
@@ -26,8 +26,8 @@ def _rows(ids: list[int]) -> pa.Table:
     return pa.table({"id": ids, "amount": [float(i) for i in ids]})
 
 
-def _decl(path: Path) -> Table:
-    return Table(name="applications", format="delta", uri=str(path))
+def _decl(path: Path) -> TableSpec:
+    return Table(name="applications", format="delta", uri=str(path)).spec()
 
 
 def _recorded(repo: Path, path: Path) -> dict[str, object]:

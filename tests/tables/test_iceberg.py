@@ -16,7 +16,7 @@ from seid.config.values import Table, TableCatalog
 from seid.ledger.newest import latest_statement
 from seid.run import run
 from seid.tables.drift import check_tables
-from seid.tables.state import open_table
+from seid.tables.state import TableSpec, open_table
 from tests.tables.conftest import make_project
 
 pytestmark = pytest.mark.slow
@@ -28,9 +28,9 @@ def _rows(ids: list[int]) -> pa.Table:
     return pa.table({"id": ids, "amount": [float(i) for i in ids]}, schema=SCHEMA)
 
 
-def _decl() -> Table:
+def _decl() -> TableSpec:
     catalog = TableCatalog(uri="sqlite:///catalog.db", warehouse="warehouse")
-    return Table(name="bureau", format="iceberg", catalog=catalog, table="credit.bureau")
+    return Table(name="bureau", format="iceberg", catalog=catalog, table="credit.bureau").spec()
 
 
 def _table(root: Path) -> Any:
