@@ -277,7 +277,7 @@ def detect(
     from seid.tables.drift import check_tables
 
     recorded = base.predicate.get("tables", {}) if base.predicate is not None else None
-    check = check_tables(root, tables, recorded)
+    check = check_tables(root, tables, recorded, cache)
     changes: dict[DriftClass, dict[str, Change]] = {c: dict(p) for c, p in drift.changes.items()}
     changes.setdefault("C", {}).update(check.paths())
     return Detection(snap, base, Drift(changes), check)

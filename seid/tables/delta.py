@@ -10,6 +10,7 @@ of, counts as a data change: the safe side is a re-run, not a missed one.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,20 @@ def local_log(root: Path, uri: str) -> Path | None:
     """The ``_delta_log/`` folder of a table on this machine (what the daemon watches)."""
     resolved = table_uri(root, uri)
     return Path(resolved) / LOG_DIR if resolved.startswith("/") else None
+
+
+def log_fingerprint(root: Path, uri: str) -> str | None:
+    """SHA-256 of the names and sizes in a local table's ``_delta_log/`` (None for a
+    table elsewhere, or without a log). A commit adds a file and a checkpoint or a log
+    clean-up adds or removes some, so an equal fingerprint means the same versions."""
+    log = local_log(root, uri)
+    if log is None:
+        return None
+    try:
+        entries = sorted((e.name, e.stat().st_size) for e in os.scandir(log))
+    except OSError:
+        return None
+    return hashlib.sha256(repr(entries).encode()).hexdigest()
 
 
 class DeltaReader:

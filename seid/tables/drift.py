@@ -9,10 +9,11 @@ that change no row (OPTIMIZE, Iceberg ``replace``) are reported and are not drif
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from seid.tables.state import Commit, Since, TableSpec, TableState, open_table
 
@@ -97,18 +98,34 @@ class TableCheck:
         }
 
 
+class MetaStore(Protocol):
+    """Where derived values are kept between commands (``seid.statcache.StatCache``)."""
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def put_meta(self, key: str, value: str) -> None: ...
+
+
 def check_tables(
-    root: Path, tables: Sequence[TableSpec], recorded: Mapping[str, Any] | None
+    root: Path,
+    tables: Sequence[TableSpec],
+    recorded: Mapping[str, Any] | None,
+    cache: MetaStore | None = None,
 ) -> TableCheck:
     """Read every table's state and compare it with ``recorded`` (a bundle's ``tables``).
 
     Without a record (no evidence yet) nothing is compared: the first run is due anyway.
+    With a ``cache``, a local Delta table whose ``_delta_log/`` lists the same files as
+    last time keeps its state, and an unchanged table imports no library at all.
     """
+    known = _Known(root, cache)
     states: dict[str, TableState] = {}
     changes: list[TableChange] = []
     for table in tables:
-        reader = open_table(root, table)
-        state = reader.state()
+        state = known.state(table)
+        if state is None:
+            state = open_table(root, table).state()
+            known.remember(table, state)
         states[table.name] = state
         if recorded is None:
             continue
@@ -119,10 +136,51 @@ def check_tables(
         if before.get("metadata_digest") == state.metadata_digest:
             continue
         version = int(before["version"])
+        reader = open_table(root, table)
         since = reader.since(version) if version != state.version else Since()
         schema_changed = before.get("schema_digest") != state.schema_digest
         changes.append(TableChange(state, version, since, schema_changed))
+    known.save()
     return TableCheck(states, tuple(changes))
+
+
+class _Known:
+    """Table states kept in the cache, each under its declaration and log fingerprint."""
+
+    KEY = "tables/v1"
+
+    def __init__(self, root: Path, cache: MetaStore | None) -> None:
+        self.root, self.cache = root, cache
+        raw = cache.get_meta(self.KEY) if cache is not None else None
+        self.doc: dict[str, Any] = json.loads(raw) if raw else {}
+        self.changed = False
+
+    def _key(self, table: TableSpec) -> str | None:
+        from seid.tables.delta import log_fingerprint
+
+        if self.cache is None or table.format != "delta" or table.uri is None:
+            return None
+        fingerprint = log_fingerprint(self.root, table.uri)
+        if fingerprint is None:
+            return None
+        return json.dumps([table.to_json(), fingerprint], sort_keys=True)
+
+    def state(self, table: TableSpec) -> TableState | None:
+        entry = self.doc.get(table.name)
+        key = self._key(table)
+        if key is None or not isinstance(entry, dict) or entry.get("key") != key:
+            return None
+        return TableState(**entry["state"])
+
+    def remember(self, table: TableSpec, state: TableState) -> None:
+        key = self._key(table)
+        if key is not None:
+            self.doc[table.name] = {"key": key, "state": state.__dict__}
+            self.changed = True
+
+    def save(self) -> None:
+        if self.cache is not None and self.changed:
+            self.cache.put_meta(self.KEY, json.dumps(self.doc, sort_keys=True))
 
 
 def _operation(commit: Commit, state: TableState) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -211,3 +213,28 @@ def test_status_and_run_on_the_command_line_name_the_table_change(
     assert rerun.code == 0, rerun.err
     assert "table applications v1 -> v4: OPTIMIZE, WRITE append, DELETE" in rerun.out
     assert "tables pinned: applications v4" in rerun.out
+
+
+def test_a_warm_status_of_an_unchanged_local_table_imports_no_library(
+    delta_project: tuple[Path, Path, Path],
+) -> None:
+    """The state is kept under the _delta_log/ listing: unchanged, deltalake is never
+    imported; one commit more and the table is read again."""
+    repo, key, table = delta_project
+    assert run(repo, keys.load_signer(key), echo=False).status == "attested"
+    probe = (
+        "import sys; from seid.cli.main import _main\n"
+        "try:\n    _main(['status'])\nexcept SystemExit as exc:\n    code = exc.code\n"
+        "print(code, 'deltalake' in sys.modules)"
+    )
+
+    def status() -> str:
+        proc = subprocess.run(
+            [sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, check=False
+        )
+        return proc.stdout.strip().splitlines()[-1]
+
+    status()
+    assert status() == "0 False"
+    write_deltalake(str(table), _rows([9]), mode="append")
+    assert status() == "1 True"
