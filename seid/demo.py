@@ -18,10 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
+
 from seid.errors import SeidError
 from seid.scenarios import scenario_dir
 
 TOOLS = ("dvc", "mlflow", "dagster")
+DATA = ("csv", "delta")
 DEMO_KEY = Path(".sei", "demo-key", "demo")  # the demo's private key, in its repository
 # The scenario's sei.yaml carries the DVC pipeline and its comments; for another tool
 # both blocks are replaced, so every manifest describes its own pipeline.
@@ -87,6 +90,18 @@ _SCRIPTS = (
     "claims",
 )
 _TOOL_FILES = {"dvc": ("dvc.yaml",), "mlflow": ("eval",), "dagster": ("dagster_defs.py",)}
+# --data delta: the applications live in a Delta table outside git, and the featurize
+# stage depends on the pin file, so DVC re-runs it exactly when the pinned version moves.
+_INPUTS_DELTA = """\
+# seid derives the watched paths from dvc.yaml (code and params are treatment, class B).
+# The applications are a Delta table (class C): seid reads its version, pins it for the
+# run in .sei/tables.json (featurize's dep in dvc.yaml) and records it in the bundle.
+inputs:
+  tables:
+    - {name: applications, format: delta, uri: data/applications}
+"""
+_DATA_DEP = "      - data/credit.csv\n"
+_PIN_DEP = "      - .sei/tables.json\n"
 _IGNORED = ("features/", "model/", "metrics.json", "mlflow.db", "mlruns/", "mlartifacts/")
 
 
@@ -103,11 +118,13 @@ def _python(repo: Path, *args: str) -> None:
         raise SeidError(f"{args[0]} failed: {proc.stderr.strip().splitlines()[-1:]}")
 
 
-def manifest_for(tool: str) -> str:
+def manifest_for(tool: str, data: str = "csv") -> str:
     """The scenario's sei.yaml with the pipeline of ``tool``, its comments included."""
     text = (scenario_dir("loan") / "sei.yaml").read_text()
     if _PIPELINE_DVC not in text or _INPUTS_DVC not in text:
         raise SeidError("the loan scenario's sei.yaml lost its pipeline or inputs block")
+    if data == "delta":
+        return text.replace(_INPUTS_DVC, _INPUTS_DELTA)
     text = text.replace(_PIPELINE_DVC, _PIPELINES[tool])
     if tool != "dvc":
         entry = {"mlflow": "eval/mlflow_entry.py", "dagster": "dagster_defs.py"}[tool]
@@ -115,10 +132,16 @@ def manifest_for(tool: str) -> str:
     return text
 
 
-def create(dest: Path, tool: str = "dvc", rows: int | None = None) -> Path:
-    """The scenario as a fresh git repository at ``dest`` (which must not exist or be empty)."""
+def create(dest: Path, tool: str = "dvc", rows: int | None = None, data: str = "csv") -> Path:
+    """The scenario as a fresh git repository at ``dest`` (which must not exist or be empty).
+
+    ``data="delta"`` (DVC only) keeps the applications in a Delta table, ``data/
+    applications``, written by the scenario's ``applications_table.py`` and not in git.
+    """
     if tool not in TOOLS:
         raise SeidError(f"unknown tool {tool!r}; choose one of {', '.join(TOOLS)}")
+    if data not in DATA or (data == "delta" and tool != "dvc"):
+        raise SeidError(f"--data {data} runs with --tool dvc; choose one of {', '.join(DATA)}")
     if dest.exists() and any(dest.iterdir()):
         raise SeidError(f"{dest} is not empty; give a new directory")
     source = scenario_dir("loan")
@@ -129,8 +152,9 @@ def create(dest: Path, tool: str = "dvc", rows: int | None = None) -> Path:
             shutil.copytree(item, dest / name)
         else:
             shutil.copy2(item, dest / name)
-    (dest / "sei.yaml").write_text(manifest_for(tool))
-    (dest / ".gitignore").write_text("".join(f"/{p}\n" for p in _IGNORED))
+    (dest / "sei.yaml").write_text(manifest_for(tool, data))
+    ignored = (*_IGNORED, "data/credit.csv", "data/applications/") if data == "delta" else _IGNORED
+    (dest / ".gitignore").write_text("".join(f"/{p}\n" for p in ignored))
     _git(dest, "init", "-q", "-b", "main")
     for key, value in (("user.name", "seid demo"), ("user.email", "demo@seid.invalid")):
         if not _has(dest, key):  # keep the user's own identity when git has one
@@ -138,7 +162,13 @@ def create(dest: Path, tool: str = "dvc", rows: int | None = None) -> Path:
     _git(dest, "config", "commit.gpgsign", "false")
     _python(dest, "generate_data.py", *(["--rows", str(rows)] if rows else []))
     _python(dest, "describe_data.py")
-    if tool == "dvc":
+    if data == "delta":
+        shutil.copy2(source / "applications_table.py", dest / "applications_table.py")
+        stages = (dest / "dvc.yaml").read_text()
+        (dest / "dvc.yaml").write_text(stages.replace(_DATA_DEP, _PIN_DEP))
+        _python(dest, "applications_table.py", "--create")
+        _dvc(dest, "init", "-q")
+    elif tool == "dvc":
         _dvc(dest, "init", "-q")
         _dvc(dest, "add", "-q", "data/credit.csv")
     _git(dest, "add", "-A")
@@ -172,15 +202,22 @@ class Step:
     detail: str
 
 
-def walkthrough(repo: Path, tool: str, say: Callable[[Step], None], rows: int | None = None) -> int:
-    """The whole demo; returns 0 when it told the story it should (V1 red, V2 green)."""
+def walkthrough(
+    repo: Path,
+    tool: str,
+    say: Callable[[Step], None],
+    rows: int | None = None,
+    data: str = "csv",
+) -> int:
+    """The whole demo; returns 0 when it told the story it should (V1 red, V2 green;
+    with ``data="delta"``: V1, an OPTIMIZE that re-runs nothing, appended applications
+    re-run and attested with the new version, reproduced by time travel)."""
     from seid import keys
     from seid.config import load_manifest
-    from seid.ledger.verify import verify_repo
     from seid.oscal.plan import compile_plan
     from seid.run import run
 
-    create(repo, tool, rows)
+    create(repo, tool, rows, data)
     say(Step("scenario", f"loan scenario with {tool} in {repo}"))
     key = keys.generate(repo / DEMO_KEY.parent, name=DEMO_KEY.name)
     keys.add_trusted(repo, key.public_path)
@@ -195,9 +232,18 @@ def walkthrough(repo: Path, tool: str, say: Callable[[Step], None], rows: int | 
     signer = keys.load_signer(key.private_path)
     first = run(repo, signer, force=True, echo=False)
     say(Step("V1", _summary(first)))
+    if data == "delta":
+        told = _table_story(repo, signer, say)
+        return 0 if told and first.gate == "fail" and _verified(repo, say) else 1
     apply_treatment(repo)
     second = run(repo, signer, echo=False)
     say(Step("V2", _summary(second)))
+    return 0 if first.gate == "fail" and second.gate == "pass" and _verified(repo, say) else 1
+
+
+def _verified(repo: Path, say: Callable[[Step], None]) -> bool:
+    from seid.ledger.verify import verify_repo
+
     reports = verify_repo(repo, subjects=True)
     entries = sum(r.size for r in reports)
     verdict = "ok" if all(r.ok for r in reports) else "FAILED"
@@ -208,8 +254,34 @@ def walkthrough(repo: Path, tool: str, say: Callable[[Step], None], rows: int | 
             f"checkpoints and subjects: {verdict}",
         )
     )
-    ok = first.gate == "fail" and second.gate == "pass" and verdict == "ok"
-    return 0 if ok else 1
+    return verdict == "ok"
+
+
+def _table_story(repo: Path, signer: Signer, say: Callable[[Step], None]) -> bool:
+    """The Delta half of the loan story, after V1: an OPTIMIZE is reported and re-runs
+    nothing; appended applications are class C, re-run and attested with the new
+    version; re-executing that bundle time-travels to it and gives the same metrics."""
+    from seid.replay.history import walk
+    from seid.replay.join import join
+    from seid.replay.reexecute import reexecute
+    from seid.run import run
+
+    _python(repo, "applications_table.py", "--optimize")
+    quiet = run(repo, signer, echo=False)
+    changes = quiet.detection.tables.changes if quiet.detection.tables else ()
+    lines = "; ".join(change.describe() for change in changes)
+    say(Step("OPTIMIZE", f"{lines}; {quiet.status}, nothing re-ran"))
+    _python(repo, "applications_table.py", "--append")
+    appended = run(repo, signer, echo=False)
+    say(Step("append", _summary(appended)))
+    (again,) = reexecute(repo, walk(repo), join(repo), 1)
+    say(Step("reexecute", f"the newest bundle by time travel: {again.status}"))
+    return (
+        quiet.status == "up-to-date"
+        and appended.status == "attested"
+        and appended.detection.drift.paths.get("C") == ["table:applications"]
+        and again.status == "reproduced"
+    )
 
 
 def next_steps(repo: Path) -> list[str]:
@@ -232,6 +304,10 @@ def _summary(report: object) -> str:
 
     assert isinstance(report, RunReport)
     parts = [f"drift {','.join(sorted(report.detection.drift.classes)) or '-'}"]
+    tables = report.detection.tables
+    if tables is not None:
+        parts += [change.describe() for change in tables.drifted]
+        parts.append(", ".join(f"pinned {s.name} {s.label()}" for s in tables.states.values()))
     if report.result is not None:
         parts.append(f"ran {', '.join(report.result.stages_run) or '-'}")
         if report.result.stages_skipped:

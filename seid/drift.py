@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from seid.errors import SeidError
 from seid.snapshot import (
@@ -39,6 +39,10 @@ from seid.snapshot import (
     take_snapshot,
 )
 from seid.statcache import CHUNK, StatCache
+
+if TYPE_CHECKING:
+    from seid.tables.drift import TableCheck
+    from seid.tables.state import TableSpec
 
 Change = Literal["added", "deleted", "modified"]
 _MODES_FILE = (b"100644", b"100755")
@@ -248,6 +252,7 @@ class Detection:
     snapshot: Snapshot
     baseline: Baseline
     drift: Drift
+    tables: TableCheck | None = None  # the declared lakehouse tables, when there are any
 
 
 def detect(
@@ -255,12 +260,27 @@ def detect(
     globs: Mapping[DriftClass, Sequence[str]],
     cache: StatCache,
     options: SnapshotOptions | None = None,
+    tables: Sequence[TableSpec] = (),
 ) -> Detection:
-    """Snapshot the inputs of ``root`` and compare them with the last evidenced state."""
+    """Snapshot the inputs of ``root`` and compare them with the last evidenced state.
+
+    Declared ``tables`` are read through their format's library (only then imported)
+    and compared with the baseline bundle's ``tables``; the drifted ones join class C
+    as ``table:<name>``.
+    """
     matcher = Matcher(globs)
     snap = take_snapshot(root, matcher, cache, options)
     base = baseline(root, snap, matcher, cache)
-    return Detection(snap, base, compare(base.inputs, snap, matcher, base.excluded))
+    drift = compare(base.inputs, snap, matcher, base.excluded)
+    if not tables:
+        return Detection(snap, base, drift)
+    from seid.tables.drift import check_tables
+
+    recorded = base.predicate.get("tables", {}) if base.predicate is not None else None
+    check = check_tables(root, tables, recorded, cache)
+    changes: dict[DriftClass, dict[str, Change]] = {c: dict(p) for c, p in drift.changes.items()}
+    changes.setdefault("C", {}).update(check.paths())
+    return Detection(snap, base, Drift(changes), check)
 
 
 def _git(root: Path, *args: str, stdin: bytes | None = None, ok: Sequence[int] = (0,)) -> bytes:

@@ -7,10 +7,10 @@ the stages. Each stage returns a value object the next one takes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
 
@@ -30,6 +30,9 @@ from seid.risk import analyze
 from seid.runlock import run_lock
 from seid.snapshot import DriftClass, Matcher, take_snapshot, watched_globs
 from seid.statcache import StatCache
+
+if TYPE_CHECKING:
+    from seid.tables.state import TableSpec
 
 # "failed-before": nothing changed since the newest bundle, and that run failed (gate
 # error). Like a DVC stage whose command failed, it is not done; it is not retried on
@@ -71,6 +74,12 @@ class RunReport:
             "gate": self.gate,
             "follow_up": list(self.follow_up),
         }
+        tables = self.detection.tables
+        if tables is not None:
+            doc["tables"] = {
+                "pinned": {name: state.version for name, state in sorted(tables.states.items())},
+                "changes": [change.to_json() for change in tables.changes],
+            }
         if self.result is not None and not summary:
             doc["pipeline"] = self.result.pipeline_record(cwd)
         if self.assessment is not None and not summary:
@@ -90,13 +99,40 @@ class RunReport:
         return doc
 
 
+def declared_tables(root: Path, manifest: Manifest) -> list[TableSpec]:
+    """The lakehouse tables among the data inputs (none unless ``inputs.tables``)."""
+    return [table.spec() for table in manifest.resolved_inputs(root).tables]
+
+
+def _pinned(root: Path, tables: Sequence[TableSpec], found: Detection) -> Detection:
+    """The versions just read become the pipeline's: written once, before it starts."""
+    if found.tables is None:
+        return found
+    from seid.tables.pin import write_pins
+
+    versions = {name: state.version for name, state in found.tables.states.items()}
+    pins = write_pins(root, tables, versions)
+    return replace(found, snapshot=replace(found.snapshot, pins=pins))
+
+
 def _follow_up(
-    root: Path, globs: Mapping[DriftClass, list[str]], found: Detection, cache: StatCache
+    root: Path,
+    globs: Mapping[DriftClass, list[str]],
+    found: Detection,
+    cache: StatCache,
+    tables: Sequence[TableSpec],
 ) -> tuple[str, ...]:
-    """Paths that changed while the pipeline ran: the bundle says so, a new run is due."""
+    """Paths that changed while the pipeline ran, and tables whose data moved past the
+    pinned version: the bundle says so, a new run is due."""
     after = take_snapshot(root, globs, cache)
     moved = compare(found.snapshot.inputs, after, Matcher(globs))
-    return tuple(sorted(p for paths in moved.paths.values() for p in paths))
+    changed = [p for paths in moved.paths.values() for p in paths]
+    if found.tables is not None:
+        from seid.tables.drift import check_tables
+
+        pinned = check_tables(root, tables, found.tables.to_predicate())
+        changed += [change.describe() for change in pinned.drifted]
+    return tuple(sorted(changed))
 
 
 def run(
@@ -129,14 +165,16 @@ def _run(
     manifest = load_manifest(root)
     refuse_placeholders(root)
     globs = watched_globs(root, manifest)
+    tables = declared_tables(root, manifest)
     with StatCache.open(root) as cache:
-        found = detect(root, globs, cache)
+        found = detect(root, globs, cache, tables=tables)
         # No trusted evidence yet: nothing is up to date, the first run is the baseline.
         if not found.drift and not force and found.baseline.evidenced:
             last = found.baseline.predicate or {}
             return RunReport(
                 "failed-before" if last.get("gate") == "error" else "up-to-date", found
             )
+        found = _pinned(root, tables, found)
         previous = found.baseline.predicate
         the_plan = plan(root, manifest.pipeline, previous, found.drift, found.snapshot)
         reproducer = None
@@ -146,7 +184,7 @@ def _run(
             reproducer = get_reproducer(manifest.pipeline.tool)(root, manifest.pipeline, previous)
             log = sei_dir(root, "logs") / f"{now().strftime('%Y%m%dT%H%M%SZ')}.log"
             result = reproducer.reproduce(the_plan, found.snapshot, log, echo=echo, stop=stop)
-        follow_up = _follow_up(root, globs, found, cache)
+        follow_up = _follow_up(root, globs, found, cache, tables)
     report = _attest(root, signer, manifest, found, the_plan, result, follow_up)
     if reproducer is not None and report.gate == "pass" and reproducer.registry:
         report = _promote(root, signer, manifest, reproducer, report)
@@ -209,7 +247,7 @@ def _attest(
         claims=attest.claim_records(root, manifest, result.metrics, found.snapshot),
         gate=gate,
         ledger={},
-        extra={"follow_up": list(follow_up)} if follow_up else None,
+        extra=_extra(found, follow_up),
     )
     # What the run produced or judged: its artifacts, the metrics, the pipeline lock, the
     # tool's log, and the manifest whose criteria judged them (so there is always one).
@@ -219,6 +257,14 @@ def _attest(
     subjects = [*result.artifacts, *attest.subjects(root, subject_paths)]
     attestation = attest.append(root, signer, _unique(subjects), predicate)
     return RunReport("attested", found, the_plan, result, assessment, gate, attestation, follow_up)
+
+
+def _extra(found: Detection, follow_up: tuple[str, ...]) -> dict[str, Any]:
+    """The predicate's optional fields: the follow-up, and the pinned tables (DESIGN)."""
+    extra: dict[str, Any] = {"follow_up": list(follow_up)} if follow_up else {}
+    if found.tables is not None:
+        extra["tables"] = found.tables.to_predicate()
+    return extra
 
 
 def _unique(subjects: list[Subject]) -> list[Subject]:

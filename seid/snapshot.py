@@ -24,7 +24,7 @@ import re
 import stat as statmod
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, cast
 
@@ -51,6 +51,8 @@ class Snapshot:
     branch: str | None = None
     # What git ignores (directories end in "/"): not recorded, only for a HEAD baseline.
     ignored: frozenset[str] = frozenset()
+    # Table versions a run is pinned to, as the pipeline's environment (seid.tables.pin).
+    pins: Mapping[str, str] = field(default_factory=dict)
 
     def to_predicate(self) -> dict[str, dict[str, str]]:
         """``{"A": {path: sha256}, "B": ..., "C": ...}`` as the evidence bundle carries it."""

@@ -184,3 +184,28 @@ def test_walkthrough_refuses_a_non_empty_directory(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="not empty"):
         walkthrough(tmp_path, "dvc", steps.append)
     assert (tmp_path / "x").read_text() == "mine"
+
+
+def test_demo_with_the_applications_in_a_delta_table(tmp_path: Path, seid: SeidRunner) -> None:
+    """``seid demo --data delta``: V1 runs; an OPTIMIZE is reported and re-runs nothing;
+    the appended applications are class C, re-run and attested with the new version; the
+    newest bundle is reproduced by time travel; the ledger verifies."""
+    result = seid("demo", tmp_path / "demo", "--data", "delta", timeout=600)
+    assert result.code == 0, result.out + result.err
+    lines = {line.split()[0]: line for line in result.out.splitlines() if line.strip()}
+    assert "pinned applications v1" in lines["V1"] and "gate fail" in lines["V1"]
+    assert "applications v1 -> v2: OPTIMIZE (no data change: not drift)" in lines["OPTIMIZE"]
+    assert "up-to-date, nothing re-ran" in lines["OPTIMIZE"]
+    assert "drift C; applications v1 -> v3: OPTIMIZE, WRITE append" in lines["append"]
+    assert "pinned applications v3; ran featurize, evaluate" in lines["append"]
+    assert lines["reexecute"].endswith("reproduced")
+    shown = seid("-C", tmp_path / "demo", "ledger", "show", "1")
+    recorded = json.loads(shown.out)["statement"]["predicate"]["tables"]["applications"]
+    assert recorded["version"] == 3
+    operations = [op["operation"] for op in recorded["operations_since_previous"]]
+    assert operations == ["OPTIMIZE", "WRITE append"]
+
+
+def test_delta_data_needs_dvc(tmp_path: Path, seid: SeidRunner) -> None:
+    result = seid("demo", tmp_path / "demo", "--data", "delta", "--tool", "mlflow")
+    assert result.code == 2 and "--data delta runs with --tool dvc" in result.err

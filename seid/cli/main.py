@@ -105,7 +105,26 @@ def report(err: SeidError) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line and an exit status, never a traceback."""
+    """Entry point: user errors become one line and an exit status, never a traceback.
+
+    A process that read a Delta table leaves without interpreter teardown: delta-rs's
+    runtime threads can abort a short-lived process as it finalizes ("terminate called
+    without an active exception", delta-rs issue 2184), which would turn a clean
+    ``seid status`` into exit 134.
+    """
+    try:
+        _main(argv)
+    except SystemExit as exc:
+        if "deltalake" not in sys.modules:
+            raise
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         result: Any = cli.main(args=argv, prog_name="seid", standalone_mode=False)
     except SeidError as err:

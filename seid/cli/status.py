@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from seid.reproducers.base import Plan
     from seid.snapshot import DriftClass
     from seid.statcache import StatCache
+    from seid.tables.state import TableSpec
 
 _KIND_WIDTH = 9
 
@@ -48,7 +49,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     root = find_root(Path.cwd())
     with StatCache.open(root) as cache:
         watch = load_watch(root, cache)
-        found = detect(root, watch.globs, cache)
+        found = detect(root, watch.globs, cache, tables=watch.table_specs())
         approval = standing(root, found.snapshot.commit, cache)
     the_plan = toolless_plan(watch.tool, found.drift)
     if the_plan is None:
@@ -77,11 +78,20 @@ class Watch:
     tool: str
     globs: dict[DriftClass, list[str]]
     manifest: Manifest | None = None
+    tables: tuple[dict[str, Any], ...] = ()  # inputs.tables as declared
+
+    def table_specs(self) -> list[TableSpec]:
+        """The declared tables, rebuilt from the cache without pydantic."""
+        if not self.tables:
+            return []
+        from seid.tables.state import TableSpec
+
+        return [TableSpec.from_json(table) for table in self.tables]
 
 
 def load_watch(root: Path, cache: StatCache) -> Watch:
     """The watched globs by class: from the cache when still valid, else from sei.yaml."""
-    from seid.snapshot import watched_globs
+    from seid.snapshot import class_globs
 
     key = _fingerprint(root)
     raw = cache.get_meta(_WATCH_KEY)
@@ -89,18 +99,21 @@ def load_watch(root: Path, cache: StatCache) -> Watch:
         doc = json.loads(raw)
         facts: dict[str, str] = doc["facts"]
         if doc["key"] == key and all(_kind(root / p) == k for p, k in facts.items()):
-            return Watch(doc["tool"], doc["globs"])
+            return Watch(doc["tool"], doc["globs"], tables=tuple(doc.get("tables", ())))
     manifest = _load_manifest(root)
-    globs = watched_globs(root, manifest)
+    inputs = manifest.resolved_inputs(root)
+    globs = class_globs(inputs)
     paths = _fact_paths(globs, manifest.pipeline.command or [])
+    tables = tuple(t.spec().to_json() for t in inputs.tables)
     doc = {
         "key": key,
         "tool": manifest.pipeline.tool,
         "globs": globs,
         "facts": {p: _kind(root / p) for p in paths},
+        "tables": tables,
     }
     cache.put_meta(_WATCH_KEY, json.dumps(doc, sort_keys=True))
-    return Watch(manifest.pipeline.tool, globs, manifest)
+    return Watch(manifest.pipeline.tool, globs, manifest, tables)
 
 
 def _load_manifest(root: Path) -> Manifest:
@@ -154,6 +167,18 @@ def as_document(found: Detection, the_plan: Plan) -> dict[str, Any]:
         "plan": the_plan.to_json(),
         "would_run": would_run(found, the_plan),
         "skipped": list(snap.skipped),
+        "tables": _tables_document(found),
+    }
+
+
+def _tables_document(found: Detection) -> dict[str, Any]:
+    """Each declared table's state now, and how those that moved did."""
+    if found.tables is None:
+        return {}
+    changes = {c.state.name: c.to_json() for c in found.tables.changes}
+    return {
+        name: {**state.to_json(), "change": changes.get(name)}
+        for name, state in sorted(found.tables.states.items())
     }
 
 
@@ -176,6 +201,9 @@ def as_text(found: Detection, the_plan: Plan, approval: Standing) -> str:
     for cls, paths in drift.paths.items():
         lines.append(f"{class_label(cls)}:")
         lines += [f"  {drift.changes[cls][p]:<{_KIND_WIDTH}} {p}" for p in paths]
+    if found.tables is not None and found.tables.changes:
+        lines.append("Tables:")
+        lines += [f"  {change.describe()}" for change in found.tables.changes]
     lines += _plan_lines(found, the_plan)
     lines += [f"warning: skipped {item}" for item in snap.skipped]
     lines += [

@@ -36,6 +36,7 @@ def merge_inputs(base: InputClasses, *, criteria: Iterable[str]) -> InputClasses
         criteria=_unique([*criteria, *base.criteria, *CLAIM_GLOBS]),
         treatment=_unique(base.treatment),
         data=_unique(base.data),
+        tables=base.tables,
     )
 
 

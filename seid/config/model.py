@@ -303,7 +303,15 @@ class Manifest(Section):
     def resolved_inputs(self, root: Path) -> InputClasses:
         """The watched globs by class: ``inputs`` when given, else derived from the tool.
 
-        The manifest itself and the claim files are always criteria (class A).
+        The manifest itself and the claim files are always criteria (class A). An
+        ``inputs`` that declares only ``tables`` keeps the derived globs: naming a table
+        is no reason to write out every path DVC already knows.
         """
-        base = self.inputs or default_inputs(root, self.pipeline)
+        given = self.inputs
+        globs = {"criteria", "treatment", "data"}
+        if given is None or not given.model_fields_set & globs:
+            derived = default_inputs(root, self.pipeline)
+            base = derived.model_copy(update={"tables": given.tables if given else []})
+        else:
+            base = given
         return merge_inputs(base, criteria=[self.path.name, *self.claims])

@@ -53,6 +53,18 @@ def problems(manifest: Manifest) -> Iterator[Problem]:
     yield from _misuses(manifest)
     yield from _risks(manifest.risk)
     yield from _approvers(manifest)
+    yield from _tables(manifest)
+
+
+def _tables(manifest: Manifest) -> Iterator[Problem]:
+    """Table names are environment variables, bundle keys and daemon jobs: one each."""
+    seen: dict[str, str] = {}
+    for i, table in enumerate(manifest.inputs.tables if manifest.inputs else ()):
+        env_var = table.spec().env_var
+        if env_var in seen:
+            message = f"table {table.name!r} clashes with {seen[env_var]!r} ({env_var})"
+            yield Problem(("inputs", "tables", i, "name"), message)
+        seen.setdefault(env_var, table.name)
 
 
 def _header(manifest: Manifest) -> Iterator[Problem]:

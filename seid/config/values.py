@@ -11,14 +11,24 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, PlainValidator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    PlainValidator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from seid.compare import COMPARATORS, DEFAULT_TOLERANCE, compare
 from seid.errors import shown
 from seid.isotime import Duration
+
+if TYPE_CHECKING:
+    from seid.tables.state import TableSpec
 
 
 class _Ranked(StrEnum):
@@ -194,6 +204,68 @@ RepoPath = Annotated[str, BeforeValidator(_repo_path)]
 """A repo-relative POSIX path or glob, checked against traversal."""
 
 
+class TableCatalog(BaseModel):
+    """An Iceberg catalog pyiceberg can load: ``uri`` as pyiceberg reads it (for a SQL
+    catalog ``sqlite:///catalog.db``, relative to the repository root), ``warehouse``
+    where its tables' files live, and further catalog properties as strings. ``name``
+    is the catalog's own name: a SQL catalog keeps tables of several names apart."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "default"
+    uri: str
+    warehouse: str | None = None
+    type: str = "sql"
+    properties: dict[str, str] = {}
+
+
+class Table(BaseModel):
+    """A lakehouse table among the data inputs (class C): a Delta table at ``uri``, or
+    an Iceberg table ``table`` (``namespace.name``) in ``catalog``. The URI may point
+    outside the repository (tables are rarely in git); it is never hashed file by file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Identifier
+    format: Literal["delta", "iceberg"]
+    uri: str | None = None
+    catalog: TableCatalog | None = None
+    table: str | None = None
+
+    @model_validator(mode="after")
+    def _located(self) -> Table:
+        """Delta tables are found by URI, Iceberg tables through a catalog: say which
+        key is missing or does not belong, rather than failing when the table is read."""
+        if self.format == "delta":
+            if self.uri is None:
+                raise ValueError("a delta table needs 'uri' (a path or an object-store URI)")
+            if self.catalog is not None or self.table is not None:
+                raise ValueError("a delta table is found by 'uri' alone: drop 'catalog'/'table'")
+        elif self.catalog is None or self.table is None:
+            raise ValueError("an iceberg table needs 'catalog' and 'table' (namespace.name)")
+        elif self.uri is not None:
+            raise ValueError("an iceberg table is found through its catalog: drop 'uri'")
+        for text in (self.uri, self.table):
+            if text is not None and (not text or any(ord(c) < 0x20 for c in text)):
+                raise ValueError(f"{text!r} is empty or contains a control character")
+        if self.table is not None and "." not in self.table.strip("."):
+            raise ValueError(f"table {self.table!r} is not 'namespace.name'")
+        return self
+
+    def spec(self) -> TableSpec:
+        """The declaration in the plain form the table readers take."""
+        from seid.tables.state import CatalogSpec, TableSpec
+
+        catalog = self.catalog
+        return TableSpec(
+            name=self.name,
+            format=self.format,
+            uri=self.uri,
+            table=self.table,
+            catalog=None if catalog is None else CatalogSpec(**catalog.model_dump()),
+        )
+
+
 class InputClasses(BaseModel):
     """Watched path globs sorted into the drift classes: A criteria, B treatment, C data.
 
@@ -206,3 +278,4 @@ class InputClasses(BaseModel):
     criteria: list[RepoPath] = []
     treatment: list[RepoPath] = []
     data: list[RepoPath] = []
+    tables: list[Table] = []

@@ -16,6 +16,7 @@ Example::
     review_rerun = false                   # re-run a repo whose review interval lapsed
     publish = 0
     registry_audit = 300
+    tables = 60                            # polls tables outside this machine (Iceberg, s3://)
 
     [http]
     address = "127.0.0.1:9464"             # off when absent
@@ -75,6 +76,7 @@ class Schedules:
     review_rerun: bool = False
     publish: float = 0.0
     registry_audit: float = 300.0
+    tables: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ class _Schedules(_Table):
     review_rerun: bool = False
     publish: float = Field(0.0, ge=0, allow_inf_nan=False)
     registry_audit: float = Field(300.0, ge=0, allow_inf_nan=False)
+    tables: float = Field(60.0, ge=0, allow_inf_nan=False)
 
 
 class _Http(_Table):

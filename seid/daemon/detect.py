@@ -25,6 +25,7 @@ from seid.config import load_manifest
 from seid.drift import Detection, detect
 from seid.environment import host
 from seid.ledger.newest import latest_statement
+from seid.run import declared_tables
 from seid.snapshot import watched_globs
 from seid.statcache import StatCache
 
@@ -36,7 +37,8 @@ def detect_only(root: Path, signer: Signer) -> attest.Attestation | None:
     """Attest the current drift as a detection; None when there is none or it is known."""
     manifest = load_manifest(root)
     with StatCache.open(root) as cache:
-        found = detect(root, watched_globs(root, manifest), cache)
+        tables = declared_tables(root, manifest)
+        found = detect(root, watched_globs(root, manifest), cache, tables=tables)
     if not found.drift:
         return None
     inputs = found.snapshot.to_predicate()

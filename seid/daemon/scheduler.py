@@ -7,6 +7,7 @@
   past their ``frequency`` are flagged, and re-run when ``review_rerun`` is set;
   an approval whose review is due is flagged too;
 - publish: each local log to ``refs/seid/ledger/<log-id>``;
+- tables: lakehouse tables with no local log to watch are polled (:mod:`seid.daemon.tables`);
 - registry audit (sidecar mode): see :mod:`seid.daemon.sidecar`.
 
 Coalescing is on and each job runs one instance at a time: a busy host that misses
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seid.daemon import logging as dlog
+from seid.daemon.tables import TablePoller
 from seid.errors import SeidError
 
 if TYPE_CHECKING:
@@ -55,6 +57,8 @@ def jobs(service: Service) -> list[tuple[str, float, Callable[[], None]]]:
         ("review", every.review, lambda: review(service)),
         ("publish", every.publish, lambda: publish(service)),
     ]
+    if every.tables > 0:  # its first reading is taken now, so only when it is on
+        out.append(("tables", every.tables, TablePoller(service)))
     if service.config.sidecar is not None:
         sidecar = service.config.sidecar
         out.append(("registry-audit", every.registry_audit, _registry_audit(service, sidecar)))

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
 
@@ -31,9 +31,13 @@ from seid.daemon.debounce import Debouncer
 from seid.daemon.metrics import Metrics
 from seid.daemon.notify import Notifier
 from seid.daemon.runner import RepoWorker
+from seid.daemon.tables import watch_logs
 from seid.daemon.watcher import RESCAN, RepoWatcher
 from seid.errors import SeidError
 from seid.snapshot import DriftClass
+
+if TYPE_CHECKING:
+    from watchdog.observers.api import BaseObserver
 
 LOCK_NAME = "daemon.lock"
 FOLLOW_UP = "<follow-up>"  # a marker path: the last run saw inputs change under it
@@ -76,6 +80,13 @@ class RepoState:
     debouncer: Debouncer
     watcher: RepoWatcher
     quiet: tuple[float, float] = field(default=(1.0, 30.0))
+    table_logs: BaseObserver | None = None  # the local Delta tables' _delta_log/ folders
+
+    def stop_watching(self) -> None:
+        self.watcher.stop()
+        if self.table_logs is not None:
+            self.table_logs.stop()
+            self.table_logs.join(timeout=10)
 
 
 class Service:
@@ -203,7 +214,7 @@ class Service:
         self._stop_services()
         states = list(self.repos.values())
         for state in states:
-            state.watcher.stop()
+            state.stop_watching()
             state.debouncer.close(flush=False)
             state.worker.retire()
         for state in states:
@@ -285,12 +296,13 @@ class Service:
             debouncer.close()
             lock.close()
             raise SeidError(f"{root}: cannot watch: {err}") from None
+        state.table_logs = watch_logs(root, batches.seen)
         worker.start()
         self.repos[root] = state
 
     def _remove(self, path: Path) -> None:
         state = self.repos.pop(path)
-        state.watcher.stop()
+        state.stop_watching()
         state.debouncer.close(flush=False)
         state.worker.retire()
         state.lock.close()

@@ -13,6 +13,8 @@
   that a fork disputes (never used as evidence); or whose subject file in the work tree
   no longer has the digest it recorded (the entry still stands for what it recorded);
 - ``claim-amended``: a claim changed without ``prior_hash`` naming the version it replaces;
+- ``unevidenced-table-change``: a declared table's data-changing commit that no bundle
+  recorded before its data changed again (:mod:`seid.replay.tables`, read from the table);
 - ``promoted-without-passing-evidence``, ``promoted-without-approval``: a model version
   the registry sidecar saw holding the watched alias without them (:mod:`seid.registry`);
 - ``unapproved-promotion`` and the approval kinds of :data:`seid.approvals.statement.KINDS`
@@ -46,6 +48,7 @@ KINDS = (
     "review-overdue",
     "broken-evidence",
     "claim-amended",
+    "unevidenced-table-change",
 )
 # The order of a report.
 ALL_KINDS = (*KINDS, "unapproved-promotion", *registry.KINDS, *approvals.KINDS)
@@ -56,6 +59,7 @@ SEVERITY = {
     "review-overdue": "medium",
     "broken-evidence": "high",
     "claim-amended": "medium",
+    "unevidenced-table-change": "medium",
     "unapproved-promotion": "high",
     **{kind: "high" for kind in registry.KINDS},
     **{kind: "high" if kind in approvals.HIGH else "medium" for kind in approvals.KINDS},

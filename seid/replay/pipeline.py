@@ -129,6 +129,7 @@ def _build(
     from seid.replay.findings import find
     from seid.replay.history import WalkOptions, walk
     from seid.replay.join import attribute_dirty
+    from seid.replay.tables import replay_head_tables
 
     with progress() as tick:
         options = WalkOptions(request.since, request.until, request.infer, tick)
@@ -137,7 +138,8 @@ def _build(
     attribute_dirty(root, history, found)
     cycles = build(history, found, request.now)
     approvals = review(root, history, found, request.now, decisions)
-    findings = find(history, found, cycles, approvals.findings)
+    tables = replay_head_tables(root, history, found)
+    findings = find(history, found, cycles, [*approvals.findings, *tables.findings])
     head = history.commits[-1].sha if history.commits else None
     site = forge.web(forge.origin(root))
     scope = report.Scope(head, request.since, request.until, request.now, request.infer, site)
@@ -146,7 +148,8 @@ def _build(
         from seid.replay.reexecute import reexecute
 
         reproductions = reexecute(root, history, found, request.reexecute, request.tolerance)
-    return report.document(scope, history, found, cycles, findings, reproductions, approvals)
+    doc = report.document(scope, history, found, cycles, findings, reproductions, approvals)
+    return doc | ({"tables": tables.section} if tables.section else {})
 
 
 @contextmanager

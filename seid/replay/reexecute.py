@@ -7,6 +7,10 @@ stopped whole on Ctrl-C), from scratch: nothing counts as evidenced in a fresh t
 The metrics it gives are compared with the observations the commit's newest bundle
 recorded. The worktree is removed in every case: success, failure, or interruption.
 
+Declared lakehouse tables are time-travelled: the pipeline is pinned to the versions the
+bundle recorded (:mod:`seid.tables.pin`); a version that vacuum or snapshot expiry has
+removed makes the commit ``not-reproducible``, named, and nothing is run.
+
 Re-execution is hermetic: an MLflow pipeline logs to a SQLite store inside the worktree,
 never to the team's tracking server or registry, and Dagster keeps its instance there
 too. DVC stages whose data is only in a DVC remote cannot run offline and fail the
@@ -33,6 +37,7 @@ from seid.replay.history import History
 from seid.replay.join import Bundle, Evidence
 from seid.reproducers.base import get_reproducer
 from seid.snapshot import Snapshot
+from seid.tables.state import TableSpec
 
 DEFAULT_TOLERANCE = 1e-6
 
@@ -48,7 +53,8 @@ class Compared:
 
 @dataclass(frozen=True)
 class Reproduction:
-    """The reproducibility verdict of one commit: reproduced, differs, failed, unsupported."""
+    """The reproducibility verdict of one commit: reproduced, differs, failed, unsupported,
+    or not-reproducible (a table version it stood on was vacuumed or expired)."""
 
     commit: str
     bundle: str
@@ -89,9 +95,14 @@ def _one(
         adapter = get_reproducer(pipeline.tool)
     except ToolMissingError as err:
         return verdict("unsupported", str(err))
-    snapshot = Snapshot(commit=sha, dirty=False, lock_digest=None, inputs={})
+    tables = [t.spec() for t in manifest.inputs.tables] if manifest.inputs else []
+    versions, gone = _recorded_tables(root, tables, bundle)
+    if gone:
+        return verdict("not-reproducible", "; ".join(gone))
     with _worktree(root, sha) as tree, tempfile.TemporaryDirectory() as logs:
         log = Path(logs) / "run.log"
+        pins = _time_travel(root, tables, versions, tree)
+        snapshot = Snapshot(commit=sha, dirty=False, lock_digest=None, inputs={}, pins=pins)
         try:
             reproducer = adapter(tree, pipeline, None)
             plan = reproducer.plan(Drift(), snapshot)
@@ -104,6 +115,30 @@ def _one(
     compared = [c for c in maybe if c is not None]
     status = "reproduced" if compared and all(c.within for c in compared) else "differs"
     return Reproduction(sha, bundle.ref, status, tolerance, compared)
+
+
+def _recorded_tables(
+    root: Path, tables: list[TableSpec], bundle: Bundle
+) -> tuple[dict[str, int], list[str]]:
+    """The table versions the bundle recorded, and those vacuum or expiry removed."""
+    if not tables:
+        return {}, []
+    from seid.tables.pin import recorded_versions
+
+    recorded = bundle.predicate.get("tables")
+    return recorded_versions(root, tables, recorded if isinstance(recorded, dict) else {})
+
+
+def _time_travel(
+    root: Path, tables: list[TableSpec], versions: dict[str, int], tree: Path
+) -> dict[str, str]:
+    """The pipeline in ``tree`` pinned to the recorded versions (tables are not in git:
+    their URIs are resolved against the repository itself)."""
+    if not tables:
+        return {}
+    from seid.tables.pin import write_pins
+
+    return write_pins(root, tables, versions, into=tree)
 
 
 def _hermetic(pipeline: Pipeline) -> Pipeline:

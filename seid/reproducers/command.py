@@ -32,7 +32,9 @@ class CommandReproducer(WholeEntryReproducer):
     ) -> RunResult:
         """Run the argv as written (never through a shell) and read its metrics file."""
         argv = self.pipeline.command or []
-        outcome = run_logged(argv, self.root, log, env=tool_env(), echo=echo, stop=stop)
+        outcome = run_logged(
+            argv, self.root, log, env=tool_env(snapshot.pins), echo=echo, stop=stop
+        )
         return from_outcome(
             self.root,
             self.name,

@@ -115,7 +115,7 @@ class DagsterReproducer:
             "--",
             *(stage.name for stage in plan.stale),
         ]
-        env = tool_env({"DAGSTER_HOME": str(self._instance_home())})
+        env = tool_env({**snapshot.pins, "DAGSTER_HOME": str(self._instance_home())})
         outcome = run_logged(argv, self.root, log, env=env, echo=echo, stop=stop)
         report = _read_report(report_path)
         materialized: list[dict[str, Any]] = report.get("materialized", [])

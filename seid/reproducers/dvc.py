@@ -89,7 +89,9 @@ class DvcReproducer:
         report_path = log.with_suffix(".dvc.json")
         report_path.unlink(missing_ok=True)  # never read a report an earlier run left
         argv = [sys.executable, "-m", "seid.reproducers.dvc_run", str(report_path)]
-        outcome = run_logged(argv, self.root, log, env=tool_env(), echo=echo, stop=stop)
+        outcome = run_logged(
+            argv, self.root, log, env=tool_env(snapshot.pins), echo=echo, stop=stop
+        )
         report = _read_report(report_path)
         lock = self.root / "dvc.lock"
         result = from_outcome(

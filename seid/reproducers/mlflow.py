@@ -71,7 +71,9 @@ class MlflowReproducer(WholeEntryReproducer):
             env["SEID_REGISTERED_MODEL"] = self.pipeline.registered_model
         try:
             argv = self._argv(run_id)
-            outcome = run_logged(argv, self.root, log, env=tool_env(env), echo=echo, stop=stop)
+            outcome = run_logged(
+                argv, self.root, log, env=tool_env({**snapshot.pins, **env}), echo=echo, stop=stop
+            )
         except Interrupted:
             client.set_terminated(run_id, "KILLED")
             raise

@@ -27,7 +27,7 @@ def test_jobs_coalesce_one_instance_with_grace(project: tuple[Path, Path]) -> No
         jobs = {job.id: job for job in service._scheduler.get_jobs()}
     finally:
         service.shutdown()
-    assert set(jobs) == {"reconcile", "verify", "review", "publish"}
+    assert set(jobs) == {"reconcile", "verify", "review", "publish", "tables"}
     for job in jobs.values():
         assert job.coalesce and job.max_instances == 1
         assert job.misfire_grace_time == MISFIRE_GRACE

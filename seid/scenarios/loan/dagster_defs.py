@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from compliance_eval import evaluate  # noqa: E402
-from featurize import featurize  # noqa: E402
+from featurize import applications, featurize  # noqa: E402
 from train import train  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def features() -> MaterializeResult:
     """Encoded applicants, split into train and test."""
     p = _params()["featurize"]
     featurize(
-        ROOT / "data/credit.csv",
+        applications(ROOT / "data/credit.csv")[0],
         ROOT / "features",
         float(p["test_fraction"]),
         int(p["split_seed"]),

@@ -24,7 +24,7 @@ ROOT = Path.cwd()
 sys.path.insert(0, str(ROOT))
 
 from compliance_eval import evaluate  # noqa: E402
-from featurize import featurize  # noqa: E402
+from featurize import applications, featurize  # noqa: E402
 from train import train  # noqa: E402
 
 STAMP = Path("features/.inputs.sha256")
@@ -52,7 +52,7 @@ def main() -> None:
         cached = STAMP.exists() and STAMP.read_text().strip() == digest
         if not cached:
             featurize(
-                Path("data/credit.csv"),
+                applications(Path("data/credit.csv"))[0],
                 Path("features"),
                 fz["test_fraction"],
                 fz["split_seed"],
