@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from seid.approvals.statement import git_config
+from seid import git
 from seid.claims import VERSION, Claim, load_claim
 from seid.errors import SeidError
 from seid.evidence import file_sha256
@@ -110,7 +110,7 @@ def _dataset_id(root: Path, path: Path) -> str:
 
 def _producer(root: Path) -> str:
     """Who registers the claim: git's ``user.email``, else ``user.name``."""
-    found = git_config(root, "user.email") or git_config(root, "user.name")
+    found = git.config(root, "user.email") or git.config(root, "user.name")
     if not found:
         raise SeidError("who registers this claim? pass --producer ID or set git user.email")
     return found

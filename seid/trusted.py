@@ -20,7 +20,6 @@ Logs whose key is not trusted are returned by name, so ``seid status`` can say s
 from __future__ import annotations
 
 import contextlib
-import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ from typing import Any
 
 from securesystemslib.signer import Key  # type: ignore[attr-defined]  # re-exported
 
-from seid import evidence, keys
+from seid import evidence, git, keys
 from seid.errors import SeidError, VerificationError
 from seid.ledger import checkpoint, merkle
 from seid.ledger.log import Ledger
@@ -129,11 +128,10 @@ def _on_this_branch(root: Path, statement: Mapping[str, Any], head: str | None) 
     """Whether the bundle's commit is HEAD or an ancestor of it (no commit recorded, or
     no HEAD yet: it describes a work tree, and counts)."""
     predicate = statement.get("predicate")
-    git = predicate.get("git") if isinstance(predicate, Mapping) else None
-    commit = git.get("commit") if isinstance(git, Mapping) else None
+    recorded = predicate.get("git") if isinstance(predicate, Mapping) else None
+    commit = recorded.get("commit") if isinstance(recorded, Mapping) else None
     if not isinstance(commit, str) or head is None:
         return True
     if commit == head:
         return True
-    argv = ["git", "merge-base", "--is-ancestor", commit, head]
-    return subprocess.run(argv, cwd=root, capture_output=True, check=False).returncode == 0
+    return git.succeeds(root, "merge-base", "--is-ancestor", commit, head)

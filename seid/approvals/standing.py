@@ -22,12 +22,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
+from seid import git
 from seid.approvals.names import APPROVAL_PREDICATE, DECISION_GREP, open_policy
 from seid.errors import SeidError, VerificationError
 from seid.fsutil import LEDGER_DIR, TRUST_DIR
@@ -141,9 +141,8 @@ def fingerprint(root: Path, head: str | None, *, signing: bool = False) -> str:
         for st in (path.stat(),)
     ]
     manifest = _manifest_digest(root)  # none (yet): the lifecycle's reader says so
-    argv = ["git", "for-each-ref", "--format=%(refname) %(objectname)", REF_PREFIX]
-    published = subprocess.run(argv, cwd=root, capture_output=True, check=False).stdout
-    facts = [head, manifest, stats, published.decode(errors="replace")]
+    published = git.probe(root, "for-each-ref", "--format=%(refname) %(objectname)", REF_PREFIX)
+    facts = [head, manifest, stats, published or ""]
     if signing:
         facts.append(_signing_facts(root))
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()
@@ -155,8 +154,7 @@ _KEYRINGS = ("pubring.kbx", "pubring.gpg", "trustdb.gpg")
 def _signing_facts(root: Path) -> list[Any]:
     """git's ``gpg.*`` settings and the stat of the files they make it trust (the ssh
     allowed-signers file, the GnuPG keyrings): a signature's standing follows them."""
-    argv = ["git", "config", "--get-regexp", r"^gpg\."]
-    config = subprocess.run(argv, cwd=root, capture_output=True, check=False).stdout.decode()
+    config = git.probe(root, "config", "--get-regexp", r"^gpg\.") or ""
     home = Path(os.environ.get("GNUPGHOME") or Path.home() / ".gnupg")
     files = [home / name for name in _KEYRINGS]
     for line in config.splitlines():
@@ -247,9 +245,8 @@ class _Probe:
 
 def _decision_commit(root: Path) -> bool:
     """Whether HEAD's history has a commit whose message names a decision."""
-    argv = ["git", "log", "-i", "-E", f"--grep={DECISION_GREP}", "--format=%H", "-1", "HEAD"]
-    proc = subprocess.run(argv, cwd=root, capture_output=True, check=False)
-    return proc.returncode == 0 and bool(proc.stdout.strip())
+    found = git.probe(root, "log", "-i", "-E", f"--grep={DECISION_GREP}", "--format=%H", "-1")
+    return bool(found)
 
 
 def _ref_size(root: Path, log_id: str) -> int:
@@ -257,7 +254,7 @@ def _ref_size(root: Path, log_id: str) -> int:
     from seid.ledger import refs
 
     try:
-        return int(refs.git(root, "cat-file", "-s", f"{refs.ref_name(log_id)}:log"))
+        return int(git.run(root, "cat-file", "-s", f"{refs.ref_name(log_id)}:log"))
     except (SeidError, ValueError):
         return -1
 

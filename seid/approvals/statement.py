@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +30,7 @@ from typing import Any, Literal
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 
-from seid import evidence
+from seid import evidence, git
 from seid.approvals.names import APPROVAL_PREDICATE
 from seid.config import Manifest
 from seid.errors import SeidError, VerificationError
@@ -88,7 +87,7 @@ def whoami(root: Path, given: str | None, keyid: str, registered: Identity | Non
         return registered
     if found is not None:
         return found
-    name, email = git_config(root, "user.name"), git_config(root, "user.email")
+    name, email = git.config(root, "user.name") or "", git.config(root, "user.email") or ""
     if not email:
         raise SeidError("who is deciding? pass --as 'Name <email>' or set git user.email")
     return Identity(name or email, email, keyid)
@@ -97,17 +96,6 @@ def whoami(root: Path, given: str | None, keyid: str, registered: Identity | Non
 def same_identity(a: Identity, b: Identity) -> bool:
     """The same name and email (the email case-insensitively)."""
     return a.name == b.name and a.email.casefold() == b.email.casefold()
-
-
-def git_config(root: Path, key: str) -> str:
-    """A git config value as ``root`` sees it; empty when unset (or git is missing)."""
-    try:
-        proc = subprocess.run(
-            ["git", "config", "--get", key], cwd=root, capture_output=True, text=True, check=False
-        )
-    except OSError:
-        return ""
-    return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
 # --- what an approval binds to ------------------------------------------------------------

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from seid import git
 from seid.approvals.names import DECISION_GREP
 from seid.approvals.statement import (
     Binding,
@@ -218,7 +219,7 @@ def message(
 def head(root: Path) -> str:
     """The commit HEAD names; checked before anything is signed, so --commit never fails
     half-way for want of a commit."""
-    found = _git(root, "rev-parse", "--verify", "-q", "HEAD^{commit}")
+    found = git.probe(root, "rev-parse", "--verify", "-q", "HEAD^{commit}")
     if found is None:
         raise SeidError("--commit: the repository has no commit yet to approve on")
     return found
@@ -228,21 +229,12 @@ def commit(root: Path, text: str) -> str:
     """An empty commit on HEAD with ``text`` as its message; returns its id."""
     head_commit = head(root)
     # commit-tree ignores commit.gpgSign, so honour it here as `git commit` would
-    sign = ["-S"] if _git(root, "config", "--type=bool", "commit.gpgSign") == "true" else []
+    sign = ["-S"] if git.probe(root, "config", "--type=bool", "commit.gpgSign") == "true" else []
     tree = f"{head_commit}^{{tree}}"
-    new = _git(root, "commit-tree", *sign, tree, "-p", head_commit, stdin=text)
-    if new is None:
-        raise SeidError("--commit: git commit-tree failed (is commit signing set up?)")
-    if _git(root, "update-ref", "-m", "seid approve", "HEAD", new, head_commit) is None:
+    try:
+        new = git.run(root, "commit-tree", *sign, tree, "-p", head_commit, stdin=text.encode())
+    except git.GitError as err:
+        raise SeidError(f"--commit: {err} (is commit signing set up?)") from None
+    if not git.succeeds(root, "update-ref", "-m", "seid approve", "HEAD", new, head_commit):
         raise SeidError("--commit: HEAD moved while committing; nothing was changed")
     return new
-
-
-def _git(root: Path, *args: str, stdin: str | None = None) -> str | None:
-    try:
-        proc = subprocess.run(
-            ["git", *args], cwd=root, input=stdin, capture_output=True, text=True, check=False
-        )
-    except OSError:
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None

@@ -7,12 +7,11 @@ committed under ``.sei/trust/``. Nothing here ever prints key material.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import click
 
-from seid import keys
+from seid import git, keys
 from seid.errors import SeidError
 from seid.fsutil import TRUST_DIR
 
@@ -117,15 +116,7 @@ def trust_list() -> None:
 
 def repo_root() -> Path:
     """Top of the git work tree containing the current directory."""
-    try:
-        proc = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError as exc:
-        raise SeidError(f"cannot run git: {exc.strerror}") from None
-    if proc.returncode != 0 or not proc.stdout.strip():
+    top = git.toplevel(Path.cwd())
+    if top is None:
         raise SeidError("not inside a git repository (trusted keys live in its .sei/trust/)")
-    return Path(proc.stdout.strip())
+    return top

@@ -10,14 +10,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from seid import evidence, keys
+from seid import evidence, git, keys
 from seid.errors import SeidError, VerificationError
 from seid.ledger import publish as publishing
 from seid.ledger.log import Ledger
@@ -26,15 +25,9 @@ from seid.ledger.verify import LogReport, verify_repo
 
 
 def _root() -> Path:
-    """The git work tree containing the current directory, else the directory itself."""
-    try:
-        proc = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False
-        )
-    except OSError:  # no git: a copied ledger can still be verified
-        return Path.cwd()
-    top = proc.stdout.strip()
-    return Path(top) if proc.returncode == 0 and top else Path.cwd()
+    """The git work tree containing the current directory, else the directory itself (a
+    copied ledger can still be verified without git)."""
+    return git.toplevel(Path.cwd()) or Path.cwd()
 
 
 def _b64(data: bytes) -> str:

@@ -77,12 +77,14 @@ def reconstruct(
     now_text: str | None,
 ) -> NoTeardown:
     """Replay history and the ledger: the ISO 23894 cycle per risk, and its findings."""
+    from seid import git
     from seid.replay import pipeline
-    from seid.replay.gitlog import repo_root
 
     if out is None and key is not None:
         raise SeidError("--key signs the report file: give --out DIR as well")
-    root = repo_root(Path.cwd())
+    root = git.toplevel(Path.cwd())
+    if root is None:
+        raise SeidError(f"{Path.cwd()} is not inside a git work tree")
     request = pipeline.Request(since, until, _parse_now(now_text), infer, reexecute, tolerance)
     doc = pipeline.reconstruct(root, request, _progress)
     if out is None:

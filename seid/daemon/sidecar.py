@@ -36,7 +36,7 @@ from typing import Any
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
 
-from seid import attest, evidence
+from seid import attest, evidence, git
 from seid.daemon import logging as dlog
 from seid.daemon.config import Sidecar
 from seid.daemon.metrics import Metrics
@@ -217,10 +217,7 @@ class Auditor:
 
 
 def _head(root: Path) -> str | None:
-    proc = subprocess.run(
-        ["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True, text=True
-    )
-    return proc.stdout.strip() or None
+    return git.head(root)
 
 
 def _judge(

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from seid import git
 from seid.errors import VerificationError
 from seid.ledger import records
 from seid.ledger.log import Ledger, LedgerError
 from seid.ledger.paths import log_dir
 from seid.ledger.refs import copy_ref_log, open_ref_log, ref_logs, ref_name
-from seid.ledger.refs import git as _git
 
 __all__ = [
     "Comparison",
@@ -103,18 +103,18 @@ def publish(repo: Path, log_id: str) -> Published:
     ref = ref_name(log_id)
     with Ledger.open(repo, log_id) as ledger:
         size, length = ledger.size, ledger.head.length
-        old = _git(repo, "for-each-ref", "--format=%(objectname)", ref) or None
+        old = git.run(repo, "for-each-ref", "--format=%(objectname)", ref) or None
         if old is not None:
             _refuse_unless_prefix(repo, ledger, log_id)
         blob = _hash_prefix(repo, ledger.path / "log", length)
-        note = _git(repo, "hash-object", "-w", "--stdin", stdin=ledger.latest_checkpoint())
-    tree = _git(
+        note = git.run(repo, "hash-object", "-w", "--stdin", stdin=ledger.latest_checkpoint())
+    tree = git.run(
         repo, "mktree", stdin=f"100644 blob {note}\tcheckpoint\n100644 blob {blob}\tlog\n".encode()
     )
-    if old is not None and _git(repo, "rev-parse", f"{old}^{{tree}}") == tree:
+    if old is not None and git.run(repo, "rev-parse", f"{old}^{{tree}}") == tree:
         return Published(ref, old, size, changed=False)
     parent = ["-p", old] if old else []
-    commit = _git(
+    commit = git.run(
         repo,
         "commit-tree",
         tree,
@@ -123,7 +123,7 @@ def publish(repo: Path, log_id: str) -> Published:
         f"seid ledger {log_id}: {size} entries",
         env=_identity_env(repo),
     )
-    _git(repo, "update-ref", "-m", "seid ledger publish", ref, commit, old or "0" * 40)
+    git.run(repo, "update-ref", "-m", "seid ledger publish", ref, commit, old or "0" * 40)
     return Published(ref, commit, size, changed=True)
 
 
@@ -176,9 +176,9 @@ def _hash_prefix(repo: Path, path: Path, length: int) -> str:
 def _identity_env(repo: Path) -> dict[str, str] | None:
     """Commit as the user when git knows them, else as ``seid`` (never fail for that)."""
     try:
-        _git(repo, "var", "GIT_COMMITTER_IDENT")
-        _git(repo, "var", "GIT_AUTHOR_IDENT")
-    except LedgerError:
+        git.run(repo, "var", "GIT_COMMITTER_IDENT")
+        git.run(repo, "var", "GIT_AUTHOR_IDENT")
+    except git.GitError:
         return {**os.environ, **_FALLBACK_IDENTITY}
     return None
 

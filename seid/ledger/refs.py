@@ -4,42 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
+from seid import git
 from seid.errors import SeidError
-from seid.ledger.paths import REF_PREFIX, LedgerError, check_log_id, is_log_id
+from seid.ledger.paths import REF_PREFIX, check_log_id, is_log_id
 
 
 def ref_name(log_id: str) -> str:
     return REF_PREFIX + check_log_id(log_id)
 
 
-def git(
-    repo: Path, *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
-) -> str:
-    try:
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=repo,
-            input=stdin,
-            capture_output=True,
-            env=env,
-            check=False,
-        )
-    except OSError as exc:
-        raise SeidError(f"cannot run git: {exc.strerror}") from None
-    if proc.returncode != 0:
-        message = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise LedgerError(f"git {args[0]} failed: {message[-1] if message else proc.returncode}")
-    return proc.stdout.decode().strip()
-
-
 def ref_logs(repo: Path) -> dict[str, str]:
     """Published (or fetched) logs in this repository: log id -> commit."""
-    out = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", REF_PREFIX)
+    out = git.run(repo, "for-each-ref", "--format=%(refname) %(objectname)", REF_PREFIX)
     logs = {}
     for line in out.splitlines():
         ref, _, commit = line.partition(" ")
@@ -49,24 +28,9 @@ def ref_logs(repo: Path) -> dict[str, str]:
     return logs
 
 
-@contextlib.contextmanager
-def open_ref_log(repo: Path, log_id: str) -> Iterator[BinaryIO]:
+def open_ref_log(repo: Path, log_id: str) -> contextlib.AbstractContextManager[BinaryIO]:
     """Stream the ``log`` file of the published log ``log_id`` (never loaded whole)."""
-    ref = ref_name(log_id)
-    git(repo, "cat-file", "-e", f"{ref}:log")
-    proc = subprocess.Popen(
-        ["git", "cat-file", "blob", f"{ref}:log"],
-        cwd=repo,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    try:
-        yield cast(BinaryIO, proc.stdout)
-    finally:
-        proc.stdout.close()
-        proc.kill()
-        proc.wait()
+    return git.stream_blob(repo, f"{ref_name(log_id)}:log")
 
 
 def copy_ref_log(repo: Path, log_id: str, dest: Path) -> bool:

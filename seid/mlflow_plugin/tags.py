@@ -29,12 +29,12 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from seid import git
 from seid.errors import SeidError
 
 log = logging.getLogger(__name__)
@@ -238,18 +238,7 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _git_commit(root: Path) -> str | None:
-    try:
-        proc = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--verify", "-q", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    commit = proc.stdout.strip()
-    return commit if proc.returncode == 0 and commit else None
+    return git.head(root)
 
 
 def _ledger_head(root: Path) -> str | None:

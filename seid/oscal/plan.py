@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from seid import __version__
+from seid import __version__, git
 from seid.config import Manifest, Measure, Risk, Treatment, check_repo_path
 from seid.errors import SeidError
 from seid.fsutil import repo_output
@@ -135,10 +134,10 @@ def build_plan(manifest: Manifest, stamp: SourceTime, manifest_href: str) -> Nod
 def source_time(root: Path, manifest: Path) -> SourceTime:
     """The manifest's last commit, else HEAD's, else :data:`EPOCH` (no history)."""
     for paths, source in ((["--", str(manifest)], "manifest-commit"), ([], "head-commit")):
-        fields = (_git(root, ["log", "-1", "--format=%H %cI", *paths]) or "").split()
+        fields = (git.probe(root, "log", "-1", "--format=%H %cI", *paths) or "").split()
         if len(fields) == 2:
             when = instant(fields[1]) or EPOCH
-            status = _git(root, ["status", "--porcelain", "--", str(manifest)])
+            status = git.probe(root, "status", "--porcelain", "--", str(manifest))
             return SourceTime(when, source, fields[0], uncommitted=bool(status))
     return SourceTime(EPOCH, "epoch", None, uncommitted=True)
 
@@ -157,17 +156,6 @@ def plan_path(manifest: Manifest, root: Path) -> Path:
 
 def relative_href(path: Path, start: Path) -> str:
     return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
-
-
-def _git(root: Path, args: list[str]) -> str | None:
-    """git's stdout, or None when git is missing or fails (no repository, no commits)."""
-    try:
-        proc = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, check=False, timeout=60
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def _manual(manifest: Manifest) -> Iterator[tuple[Risk, Measure]]:

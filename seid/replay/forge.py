@@ -9,9 +9,10 @@ link, and the report shows plain short hashes.
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
+
+from seid import git
 
 _SCP = re.compile(r"(?:[^@/]+@)?(?P<host>[A-Za-z0-9.-]+):(?!//)(?P<path>[^\s]+)")
 _URL = re.compile(
@@ -53,11 +54,4 @@ def commit_url(site: dict[str, Any] | None, sha: str) -> str | None:
 
 def origin(root: Path) -> str | None:
     """``remote.origin.url`` of the repository, if it has one."""
-    proc = subprocess.run(
-        ["git", "config", "--get", "remote.origin.url"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return proc.stdout.strip() or None if proc.returncode == 0 else None
+    return git.config(root, "remote.origin.url")

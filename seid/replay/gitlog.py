@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from seid import git
 from seid.errors import SeidError
 
 _CHUNK = 1 << 20
@@ -39,55 +40,6 @@ class RawCommit:
     date: str
     subject: str
     changes: tuple[Change, ...]
-
-
-class BlobReader:
-    """One ``git cat-file --batch`` process answering object lookups one at a time."""
-
-    def __init__(self, root: Path) -> None:
-        self._proc = subprocess.Popen(
-            ["git", "cat-file", "--batch"],
-            cwd=root,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def read(self, name: str) -> bytes | None:
-        """The object ``name`` (an id or ``rev:path``); None when git has no such object."""
-        found = self.lookup(name)
-        return found[1] if found else None
-
-    def lookup(self, name: str) -> tuple[str, bytes] | None:
-        """``(object id, contents)`` of ``name``; None when git has no such object."""
-        proc = self._proc
-        assert proc.stdin is not None and proc.stdout is not None
-        if "\n" in name:
-            return None
-        proc.stdin.write(name.encode() + b"\n")
-        proc.stdin.flush()
-        header = proc.stdout.readline().split()
-        if len(header) != 3:
-            return None  # "<name> missing" or "ambiguous"
-        size = int(header[2])
-        data = proc.stdout.read(size)
-        proc.stdout.read(1)
-        if len(data) != size:
-            raise SeidError(f"git cat-file: object {name} cut short")
-        return header[0].decode(), data
-
-    def close(self) -> None:
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
-        self._proc.wait()
-
-    def __enter__(self) -> BlobReader:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
 
 def log_argv(since: str | None, until: str | None) -> list[str]:
@@ -241,30 +193,10 @@ def tags(root: Path) -> dict[str, list[str]]:
     return out
 
 
-def repo_root(start: Path) -> Path:
-    """The top of the git work tree containing ``start``."""
-    proc = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"],
-        cwd=start,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0 or not proc.stdout.strip():
-        raise SeidError(f"{start} is not inside a git work tree")
-    return Path(proc.stdout.strip())
-
-
 def repo_info(root: Path) -> tuple[Path, bool]:
-    proc = subprocess.run(
-        ["git", "rev-parse", "--absolute-git-dir", "--is-shallow-repository"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    lines = proc.stdout.split()
-    if proc.returncode != 0 or len(lines) != 2:
+    found = git.probe(root, "rev-parse", "--absolute-git-dir", "--is-shallow-repository")
+    lines = (found or "").split()
+    if len(lines) != 2:
         raise SeidError(f"{root} is not a git repository")
     return Path(lines[0]), lines[1] == "true"
 

@@ -24,8 +24,8 @@ from seid.claims import load_claim
 from seid.config import MANIFEST_NAMES, InputClasses, Manifest, Pipeline, load_manifest_text
 from seid.config.inputs import CLAIM_GLOBS, default_inputs, merge_inputs
 from seid.errors import SeidError
+from seid.git import BlobReader
 from seid.replay.gitlog import (
-    BlobReader,
     Change,
     LogProcess,
     RawCommit,

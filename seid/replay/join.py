@@ -20,11 +20,11 @@ from typing import Any
 
 from seid import evidence, keys, registry
 from seid.errors import SeidError
+from seid.git import BlobReader
 from seid.jsonsafe import load_json
 from seid.ledger import entries
 from seid.ledger.entries import Entry, entry_ref, run_time
 from seid.ledger.verify import LogReport, verify_repo
-from seid.replay.gitlog import BlobReader
 from seid.replay.history import History
 from seid.venth import PUBKEY_FILE, verify_sei_dir
 

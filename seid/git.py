@@ -1,0 +1,158 @@
+"""All of seid's git, through the ``git`` command line (argument lists, never a shell).
+
+One runner with one error contract: :func:`run` returns git's output or raises
+:class:`GitError` naming the command and git's own last line; :func:`probe` is the
+same call for questions whose failure is an answer (no commits yet, no such config).
+The streaming readers replay needs (``git log`` into a file, ``cat-file --batch``) are
+here too, so a newcomer finds every git call by this module's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from seid.errors import SeidError
+
+
+class GitError(SeidError):
+    """git could not be run, or refused: the command and git's last line."""
+
+
+def output(
+    repo: Path,
+    *args: str,
+    stdin: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> bytes:
+    """git's stdout as bytes; :class:`GitError` when git is missing, hangs or fails."""
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=repo,
+            input=stdin,
+            capture_output=True,
+            env=dict(env) if env is not None else None,
+            timeout=timeout,
+            check=False,
+        )
+    except OSError as exc:
+        raise GitError(f"cannot run git: {exc.strerror or exc}") from None
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {args[0]} did not answer within {timeout:g} s") from None
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise GitError(f"git {args[0]} failed: {lines[-1] if lines else proc.returncode}")
+    return proc.stdout
+
+
+def run(
+    repo: Path,
+    *args: str,
+    stdin: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> str:
+    """git's stdout as text, stripped; :class:`GitError` when it fails."""
+    return output(repo, *args, stdin=stdin, env=env, timeout=timeout).decode().strip()
+
+
+def probe(repo: Path, *args: str, timeout: float | None = 60) -> str | None:
+    """git's stdout, or None when git is missing or says no (the failure is the answer)."""
+    try:
+        return run(repo, *args, timeout=timeout)
+    except GitError:
+        return None
+
+
+def succeeds(repo: Path, *args: str) -> bool:
+    """Whether git exits 0 (``merge-base --is-ancestor``, ``cat-file -e``)."""
+    return probe(repo, *args) is not None
+
+
+def config(repo: Path, key: str) -> str | None:
+    """A git config value as git resolves it for ``repo``; None when unset."""
+    return probe(repo, "config", "--get", key) or None
+
+
+def head(repo: Path) -> str | None:
+    """The commit HEAD names; None before the first commit or outside a repository."""
+    return probe(repo, "rev-parse", "--verify", "-q", "HEAD") or None
+
+
+def toplevel(start: Path) -> Path | None:
+    """The top of the git work tree containing ``start``; None outside one."""
+    top = probe(start, "rev-parse", "--show-toplevel")
+    return Path(top) if top else None
+
+
+@contextlib.contextmanager
+def stream_blob(repo: Path, spec: str) -> Iterator[BinaryIO]:
+    """Stream the blob ``spec`` names (``ref:path``), never loaded whole."""
+    run(repo, "cat-file", "-e", spec)  # a missing blob is a GitError, not an empty stream
+    proc = subprocess.Popen(
+        ["git", "cat-file", "blob", spec],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    try:
+        yield cast(BinaryIO, proc.stdout)
+    finally:
+        proc.stdout.close()
+        proc.kill()
+        proc.wait()
+
+
+class BlobReader:
+    """One ``git cat-file --batch`` process answering object lookups one at a time."""
+
+    def __init__(self, root: Path) -> None:
+        self._proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"],
+            cwd=root,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def read(self, name: str) -> bytes | None:
+        """The object ``name`` (an id or ``rev:path``); None when git has no such object."""
+        found = self.lookup(name)
+        return found[1] if found else None
+
+    def lookup(self, name: str) -> tuple[str, bytes] | None:
+        """``(object id, contents)`` of ``name``; None when git has no such object."""
+        proc = self._proc
+        assert proc.stdin is not None and proc.stdout is not None
+        if "\n" in name:
+            return None
+        proc.stdin.write(name.encode() + b"\n")
+        proc.stdin.flush()
+        header = proc.stdout.readline().split()
+        if len(header) != 3:
+            return None  # "<name> missing" or "ambiguous"
+        size = int(header[2])
+        data = proc.stdout.read(size)
+        proc.stdout.read(1)
+        if len(data) != size:
+            raise GitError(f"git cat-file: object {name} cut short")
+        return header[0].decode(), data
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        self._proc.wait()
+
+    def __enter__(self) -> BlobReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
