@@ -20,6 +20,7 @@ from pathlib import Path
 
 from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
 
+from seid import git
 from seid.errors import SeidError
 from seid.scenarios import scenario_dir
 
@@ -105,13 +106,6 @@ _PIN_DEP = "      - .sei/tables.json\n"
 _IGNORED = ("features/", "model/", "metrics.json", "mlflow.db", "mlruns/", "mlartifacts/")
 
 
-def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SeidError(f"git {args[0]} failed in {repo}: {proc.stderr.strip()}")
-    return proc.stdout
-
-
 def _python(repo: Path, *args: str) -> None:
     proc = subprocess.run([sys.executable, *args], cwd=repo, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -155,11 +149,11 @@ def create(dest: Path, tool: str = "dvc", rows: int | None = None, data: str = "
     (dest / "sei.yaml").write_text(manifest_for(tool, data))
     ignored = (*_IGNORED, "data/credit.csv", "data/applications/") if data == "delta" else _IGNORED
     (dest / ".gitignore").write_text("".join(f"/{p}\n" for p in ignored))
-    _git(dest, "init", "-q", "-b", "main")
+    git.run(dest, "init", "-q", "-b", "main")
     for key, value in (("user.name", "seid demo"), ("user.email", "demo@seid.invalid")):
         if not _has(dest, key):  # keep the user's own identity when git has one
-            _git(dest, "config", key, value)
-    _git(dest, "config", "commit.gpgsign", "false")
+            git.run(dest, "config", key, value)
+    git.run(dest, "config", "commit.gpgsign", "false")
     _python(dest, "generate_data.py", *(["--rows", str(rows)] if rows else []))
     _python(dest, "describe_data.py")
     if data == "delta":
@@ -171,14 +165,13 @@ def create(dest: Path, tool: str = "dvc", rows: int | None = None, data: str = "
     elif tool == "dvc":
         _dvc(dest, "init", "-q")
         _dvc(dest, "add", "-q", "data/credit.csv")
-    _git(dest, "add", "-A")
-    _git(dest, "commit", "-qm", "Loan scenario: data, V1 pipeline, risk program, claim")
+    git.run(dest, "add", "-A")
+    git.run(dest, "commit", "-qm", "Loan scenario: data, V1 pipeline, risk program, claim")
     return dest
 
 
 def _has(repo: Path, key: str) -> bool:
-    proc = subprocess.run(["git", "config", "--get", key], cwd=repo, capture_output=True)
-    return proc.returncode == 0
+    return git.config(repo, key) is not None
 
 
 def _dvc(repo: Path, *args: str) -> None:
@@ -192,8 +185,8 @@ def _dvc(repo: Path, *args: str) -> None:
 def apply_treatment(repo: Path) -> None:
     """Commit the V2 treatment: the model no longer sees sex nor its proxy."""
     shutil.copy2(scenario_dir("loan") / "treatments" / "v2" / "train.py", repo / "train.py")
-    _git(repo, "add", "train.py")
-    _git(repo, "commit", "-qm", "Treatment: exclude sex and personal_status from the model")
+    git.run(repo, "add", "train.py")
+    git.run(repo, "commit", "-qm", "Treatment: exclude sex and personal_status from the model")
 
 
 @dataclass(frozen=True)
@@ -226,8 +219,8 @@ def walkthrough(
 
     for claim_file in sorted((repo / "claims").glob("*.prml.yaml")):
         lock(load_claim(claim_file))
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-qm", "Trust the demo key; compiled plan; locked claim")
+    git.run(repo, "add", "-A")
+    git.run(repo, "commit", "-qm", "Trust the demo key; compiled plan; locked claim")
     say(Step("key", f"{key.key_id[:16]} (trusted in .sei/trust/); plan {plan.path.name}"))
     signer = keys.load_signer(key.private_path)
     first = run(repo, signer, force=True, echo=False)

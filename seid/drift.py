@@ -21,15 +21,12 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import subprocess
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from hashlib import sha256
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from seid.errors import SeidError
+from seid import git
 from seid.snapshot import (
     CLASS_NAMES,
     DriftClass,
@@ -38,7 +35,7 @@ from seid.snapshot import (
     SnapshotOptions,
     take_snapshot,
 )
-from seid.statcache import CHUNK, StatCache
+from seid.statcache import StatCache
 
 if TYPE_CHECKING:
     from seid.tables.drift import TableCheck
@@ -177,15 +174,11 @@ def _published_refs(root: Path) -> str:
     """``refname sha`` of every published log this clone has (empty outside git)."""
     from seid.ledger.paths import REF_PREFIX
 
-    argv = ["git", "for-each-ref", "--format=%(refname) %(objectname)", REF_PREFIX]
-    proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)
-    return proc.stdout if proc.returncode == 0 else ""
+    return git.probe(root, "for-each-ref", "--format=%(refname) %(objectname)", REF_PREFIX) or ""
 
 
 def _head(root: Path) -> str | None:
-    argv = ["git", "rev-parse", "--verify", "-q", "HEAD"]
-    proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, check=False)
-    return proc.stdout.strip() or None
+    return git.head(root)
 
 
 def _trust_fingerprint(root: Path) -> list[list[Any]]:
@@ -283,14 +276,6 @@ def detect(
     return Detection(snap, base, Drift(changes), check)
 
 
-def _git(root: Path, *args: str, stdin: bytes | None = None, ok: Sequence[int] = (0,)) -> bytes:
-    proc = subprocess.run(["git", *args], cwd=root, input=stdin, capture_output=True, check=False)
-    if proc.returncode not in ok:
-        msg = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise SeidError(f"git {args[0]} failed in {root}: {msg[-1] if msg else proc.returncode}")
-    return proc.stdout
-
-
 def git_ignored(ignored: frozenset[str], paths: Iterable[str]) -> frozenset[str]:
     """Which of ``paths`` git ignores, given ``git status``'s collapsed ignored list."""
     dirs = tuple(p for p in ignored if p.endswith("/"))
@@ -303,7 +288,7 @@ def head_inputs(
     """``{class: {path: sha256}}`` of the watched paths as committed in ``commit``."""
     blobs: dict[str, str] = {}
     links: dict[str, str] = {}
-    for rec in _git(root, "ls-tree", "-r", "-z", "--full-tree", commit).split(b"\0"):
+    for rec in git.output(root, "ls-tree", "-r", "-z", "--full-tree", commit).split(b"\0"):
         if not rec:
             continue
         meta, _, raw = rec.partition(b"\t")
@@ -330,7 +315,7 @@ def _link_targets(root: Path, links: Mapping[str, str], cache: StatCache) -> dic
     """Repo-relative targets of committed symlinks that stay inside the repository."""
     if not links:
         return {}
-    texts = _cat_blobs(root, set(links.values()), keep=True)
+    texts = git.cat_blobs(root, set(links.values()), keep=True)
     out: dict[str, str] = {}
     for path, oid in links.items():
         target = texts[oid].decode(errors="replace")
@@ -343,67 +328,9 @@ def _link_targets(root: Path, links: Mapping[str, str], cache: StatCache) -> dic
 def _blob_digests(root: Path, oids: set[str], cache: StatCache) -> dict[str, str]:
     known = cache.blob_digests(oids)
     missing = oids - known.keys()
-    fresh = {oid: d.hex() for oid, d in _cat_blobs(root, missing).items()}
+    fresh = {oid: d.hex() for oid, d in git.cat_blobs(root, missing).items()}
     cache.store_blobs(fresh)
     return {**known, **fresh}
-
-
-def _cat_blobs(root: Path, oids: set[str], keep: bool = False) -> dict[str, bytes]:
-    """Blob contents through one ``git cat-file --batch``; hashed as they stream by.
-
-    Without ``keep`` the values are SHA-256 digests (raw bytes) rather than contents, so
-    a large data file never sits in memory whole.
-    """
-    if not oids:
-        return {}
-    order = sorted(oids)
-    proc = subprocess.Popen(
-        ["git", "cat-file", "--batch"],
-        cwd=root,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    feeder = threading.Thread(target=_feed, args=(proc.stdin, order), daemon=True)
-    feeder.start()
-    out: dict[str, bytes] = {}
-    try:
-        for oid in order:
-            out[oid] = _read_blob(proc.stdout, oid, keep)
-    finally:
-        proc.stdout.close()
-        feeder.join()
-        proc.wait()
-    return out
-
-
-def _feed(stdin: IO[bytes], oids: Sequence[str]) -> None:
-    try:
-        stdin.write("".join(f"{oid}\n" for oid in oids).encode())
-        stdin.close()
-    except BrokenPipeError:
-        pass
-
-
-def _read_blob(stdout: IO[bytes], oid: str, keep: bool) -> bytes:
-    header = stdout.readline().split()
-    if len(header) != 3 or header[1] != b"blob":
-        raise SeidError(f"git cat-file: cannot read blob {oid}")
-    size = int(header[2])
-    h = sha256()
-    parts: list[bytes] = []
-    while size:
-        chunk = stdout.read(min(CHUNK, size))
-        if not chunk:
-            raise SeidError(f"git cat-file: blob {oid} cut short")
-        size -= len(chunk)
-        if keep:
-            parts.append(chunk)
-        else:
-            h.update(chunk)
-    stdout.read(1)
-    return b"".join(parts) if keep else h.digest()
 
 
 def class_label(cls: DriftClass) -> str:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from hashlib import sha256
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import IO, BinaryIO, cast
 
 from seid.errors import SeidError
+from seid.statcache import CHUNK
 
 
 class GitError(SeidError):
@@ -156,3 +159,61 @@ class BlobReader:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def cat_blobs(repo: Path, oids: set[str], keep: bool = False) -> dict[str, bytes]:
+    """Blob contents through one ``git cat-file --batch``; hashed as they stream by.
+
+    Without ``keep`` the values are SHA-256 digests (raw bytes) rather than contents, so
+    a large data file never sits in memory whole.
+    """
+    if not oids:
+        return {}
+    order = sorted(oids)
+    proc = subprocess.Popen(
+        ["git", "cat-file", "--batch"],
+        cwd=repo,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    feeder = threading.Thread(target=_feed, args=(proc.stdin, order), daemon=True)
+    feeder.start()
+    out: dict[str, bytes] = {}
+    try:
+        for oid in order:
+            out[oid] = _read_blob(proc.stdout, oid, keep)
+    finally:
+        proc.stdout.close()
+        feeder.join()
+        proc.wait()
+    return out
+
+
+def _feed(stdin: IO[bytes], oids: Sequence[str]) -> None:
+    try:
+        stdin.write("".join(f"{oid}\n" for oid in oids).encode())
+        stdin.close()
+    except BrokenPipeError:
+        pass
+
+
+def _read_blob(stdout: IO[bytes], oid: str, keep: bool) -> bytes:
+    header = stdout.readline().split()
+    if len(header) != 3 or header[1] != b"blob":
+        raise GitError(f"git cat-file: cannot read blob {oid}")
+    size = int(header[2])
+    h = sha256()
+    parts: list[bytes] = []
+    while size:
+        chunk = stdout.read(min(CHUNK, size))
+        if not chunk:
+            raise GitError(f"git cat-file: blob {oid} cut short")
+        size -= len(chunk)
+        if keep:
+            parts.append(chunk)
+        else:
+            h.update(chunk)
+    stdout.read(1)
+    return b"".join(parts) if keep else h.digest()

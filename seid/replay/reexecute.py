@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import math
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seid import git
 from seid.config import Manifest
 from seid.config.model import Pipeline
 from seid.drift import Drift
@@ -177,22 +177,10 @@ def _worktree(root: Path, sha: str) -> Iterator[Path]:
     """A detached worktree at ``sha``, removed however the block ends (also Ctrl-C)."""
     base = Path(tempfile.mkdtemp(prefix="seid-reexecute-"))
     tree = base / "tree"
-    _git(root, "worktree", "add", "--detach", "--quiet", str(tree), sha)
+    git.run(root, "worktree", "add", "--detach", "--quiet", str(tree), sha)
     try:
         yield tree
     finally:
-        subprocess.run(
-            ["git", "worktree", "remove", "--force", str(tree)],
-            cwd=root,
-            capture_output=True,
-            check=False,
-        )
-        subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True, check=False)
+        git.probe(root, "worktree", "remove", "--force", str(tree))
+        git.probe(root, "worktree", "prune")
         shutil.rmtree(base, ignore_errors=True)
-
-
-def _git(root: Path, *args: str) -> None:
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines()
-        raise SeidError(f"git {args[0]} failed: {lines[-1] if lines else proc.returncode}")
