@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from seid.compare import DEFAULT_TOLERANCE
+from seid.comparators import DEFAULT_TOLERANCE
 from seid.config import Constraint, Manifest, Measure, Risk
-from seid.metrics import Metric, lookup
+from seid.metrics_file import Metric, lookup
 
 Verdict = Literal["pass", "fail", "inconclusive", "missing", "declared"]
 Gate = Literal["pass", "fail", "inconclusive", "error"]

@@ -24,7 +24,7 @@ from seid.config import Manifest
 from seid.drift import Drift
 from seid.environment import environment, host
 from seid.ledger.log import Ledger
-from seid.metrics import Metric
+from seid.metrics_file import Metric
 from seid.risk import Analysis
 from seid.snapshot import Snapshot
 

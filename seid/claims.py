@@ -25,11 +25,11 @@ from typing import Any, Literal
 
 import yaml
 
-from seid.compare import COMPARATORS, DEFAULT_TOLERANCE, compare
+from seid.comparators import COMPARATORS, DEFAULT_TOLERANCE, compare
 from seid.errors import InputError, SeidError, VerificationError
 from seid.fsutil import write_atomic
 from seid.jsonsafe import field_name, load_json_text
-from seid.metrics import Metric, lookup
+from seid.metrics_file import Metric, lookup
 from seid.yamlsafe import (
     Located,
     PathKey,

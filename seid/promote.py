@@ -24,7 +24,7 @@ from seid.config import Manifest, load_manifest
 from seid.errors import SeidError
 from seid.evidence import Subject
 from seid.ledger.entries import Entry, entry_ref
-from seid.registry import PROMOTION_PREDICATE
+from seid.registry_statements import PROMOTION_PREDICATE
 from seid.reproducers.base import get_reproducer
 from seid.reproducers.execute import now
 from seid.reproducers.result import recorded_result

@@ -6,7 +6,7 @@ import pytest
 
 from seid.assess import assess, gate_of, judge
 from seid.config import Constraint, load_manifest_text
-from seid.metrics import Metric
+from seid.metrics_file import Metric
 
 MANIFEST = """\
 version: seid/1

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from seid.claims import Claim, evaluate, load_claim, lock, read_sidecar
 from seid.errors import InputError, SeidError, VerificationError
-from seid.metrics import Metric
+from seid.metrics_file import Metric
 from seid.yamlsafe import load_yaml_text
 from tests.conftest import CONFORMANCE
 

@@ -13,9 +13,9 @@ import click
 
 from seid import claims
 from seid.claims import SEED_MAX
-from seid.compare import COMPARATORS
+from seid.comparators import COMPARATORS
 from seid.errors import SeidError
-from seid.metrics import load_metrics
+from seid.metrics_file import load_metrics
 
 _FILE = click.Path(dir_okay=False, path_type=Path)
 

@@ -88,7 +88,10 @@ def verify(
     if as_json:
         out: dict[str, Any] = {"ok": ok, "logs": [r.to_json() for r in reports]}
         if venth is not None:
-            out["sei"] = {"checked": venth.checked, "bad": [list(b) for b in venth.bad]}
+            out["sei"] = {
+                "checked": venth.checked,
+                "bad": [list(b) for b in venth.bad],
+            }
         _echo_json(out)
     else:
         for report in reports:
@@ -141,9 +144,9 @@ def _print_report(report: LogReport) -> None:
 
 
 def _verify_sei(root: Path, sei_dir: Path) -> Any:
-    from seid import venth
+    from seid import sei_evidence
 
-    return venth.verify_sei_dir(sei_dir, trusted_ids=set(keys.trusted_keys(root)))
+    return sei_evidence.verify_sei_dir(sei_dir, trusted_ids=set(keys.trusted_keys(root)))
 
 
 _LOG_HELP = "The log: its key id, or a unique prefix of it; needed if there are several."

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from seid.compare import COMPARATORS, DEFAULT_TOLERANCE, compare
+from seid.comparators import COMPARATORS, DEFAULT_TOLERANCE, compare
 from seid.errors import shown
 from seid.isotime import Duration
 

@@ -24,7 +24,7 @@ from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-e
 
 from seid.daemon import logging as dlog
 from seid.daemon.config import RepoConfig
-from seid.daemon.metrics import Metrics
+from seid.daemon.prometheus import Metrics
 from seid.errors import InputError, SeidError
 from seid.snapshot import DriftClass
 

@@ -28,8 +28,8 @@ from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-e
 from seid.daemon import logging as dlog
 from seid.daemon.config import DaemonConfig, RepoConfig
 from seid.daemon.debounce import Debouncer
-from seid.daemon.metrics import Metrics
 from seid.daemon.notify import Notifier
+from seid.daemon.prometheus import Metrics
 from seid.daemon.runner import RepoWorker
 from seid.daemon.tables import watch_logs
 from seid.daemon.watcher import RESCAN, RepoWatcher

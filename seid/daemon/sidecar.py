@@ -39,9 +39,9 @@ from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-e
 from seid import attest, evidence, git
 from seid.daemon import logging as dlog
 from seid.daemon.config import Sidecar
-from seid.daemon.metrics import Metrics
+from seid.daemon.prometheus import Metrics
 from seid.errors import SeidError, VerificationError
-from seid.registry import FINDING_PREDICATE, MEANING, WITHOUT_APPROVAL, WITHOUT_EVIDENCE
+from seid.registry_statements import FINDING_PREDICATE, MEANING, WITHOUT_APPROVAL, WITHOUT_EVIDENCE
 
 _log = dlog.get("seid.daemon.sidecar")
 

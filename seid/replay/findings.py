@@ -16,7 +16,7 @@
 - ``unevidenced-table-change``: a declared table's data-changing commit that no bundle
   recorded before its data changed again (:mod:`seid.replay.tables`, read from the table);
 - ``promoted-without-passing-evidence``, ``promoted-without-approval``: a model version
-  the registry sidecar saw holding the watched alias without them (:mod:`seid.registry`);
+  the registry sidecar saw holding the watched alias without them (:mod:`seid.registry_statements`);
 - ``unapproved-promotion`` and the approval kinds of :data:`seid.approvals.statement.KINDS`
   come from :mod:`seid.replay.approval`, which needs the work tree as well as history.
 """
@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from seid import registry
+from seid import registry_statements
 from seid.approvals import statement as approvals
 from seid.replay import promotions
 from seid.replay.cycle import (
@@ -51,7 +51,7 @@ KINDS = (
     "unevidenced-table-change",
 )
 # The order of a report.
-ALL_KINDS = (*KINDS, "unapproved-promotion", *registry.KINDS, *approvals.KINDS)
+ALL_KINDS = (*KINDS, "unapproved-promotion", *registry_statements.KINDS, *approvals.KINDS)
 SEVERITY = {
     "unevidenced-change": "medium",
     "moved-goalposts": "high",
@@ -61,7 +61,7 @@ SEVERITY = {
     "claim-amended": "medium",
     "unevidenced-table-change": "medium",
     "unapproved-promotion": "high",
-    **{kind: "high" for kind in registry.KINDS},
+    **{kind: "high" for kind in registry_statements.KINDS},
     **{kind: "high" if kind in approvals.HIGH else "medium" for kind in approvals.KINDS},
 }
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # what an unverified entry names may be junk
@@ -254,7 +254,7 @@ def _registry(found: Evidence) -> list[Finding]:
     return [
         Finding(
             seen.kind,
-            f"{seen.uri} held the alias {seen.alias} {registry.MEANING[seen.kind]} "
+            f"{seen.uri} held the alias {seen.alias} {registry_statements.MEANING[seen.kind]} "
             f"(seen by the registry sidecar at {seen.observed or 'an unrecorded time'})",
             [],
             [seen.ref],

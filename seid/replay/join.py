@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seid import evidence, keys, registry
+from seid import evidence, keys, registry_statements
 from seid.errors import SeidError
 from seid.git import BlobReader
 from seid.jsonsafe import load_json
@@ -26,7 +26,7 @@ from seid.ledger import entries
 from seid.ledger.entries import Entry, entry_ref, run_time
 from seid.ledger.verify import LogReport, verify_repo
 from seid.replay.history import History
-from seid.venth import PUBKEY_FILE, verify_sei_dir
+from seid.sei_evidence import PUBKEY_FILE, verify_sei_dir
 
 DIRTY_REACH = 50
 
@@ -122,7 +122,7 @@ class Promotion:
 
 @dataclass(frozen=True)
 class RegistryFinding:
-    """What the sidecar saw in a model registry (:mod:`seid.registry`): a version holding
+    """What the sidecar saw in a model registry (:mod:`seid.registry_statements`): a version holding
     an alias without the evidence, or the approval, the manifest requires."""
 
     log_id: str
@@ -325,7 +325,7 @@ def _take(found: Evidence, entry: Entry) -> None:
         found.broken.append(Broken(entry.log_id, entry.index, entry.source, reason, commit))
     elif entry.predicate_type == evidence.EVIDENCE_PREDICATE:
         found.bundles.append(Bundle(entry.log_id, entry.index, entry.digest, entry.predicate))
-    elif entry.predicate_type == registry.PROMOTION_PREDICATE and commit is not None:
+    elif entry.predicate_type == registry_statements.PROMOTION_PREDICATE and commit is not None:
         at, promoted = entry.predicate.get("at"), entry.predicate.get("promoted")
         found.promotions.append(
             Promotion(
@@ -337,7 +337,7 @@ def _take(found: Evidence, entry: Entry) -> None:
                 promoted if isinstance(promoted, str) else None,
             )
         )
-    elif entry.predicate_type == registry.FINDING_PREDICATE and _registry_kind(entry):
+    elif entry.predicate_type == registry_statements.FINDING_PREDICATE and _registry_kind(entry):
         found.registry.append(_registry_finding(entry))
     else:
         found.other += 1
@@ -345,7 +345,7 @@ def _take(found: Evidence, entry: Entry) -> None:
 
 def _registry_kind(entry: Entry) -> bool:
     """A registry finding of a kind this report knows (another one counts as ``other``)."""
-    return entry.predicate.get("kind") in registry.KINDS
+    return entry.predicate.get("kind") in registry_statements.KINDS
 
 
 def _registry_finding(entry: Entry) -> RegistryFinding:

@@ -32,7 +32,7 @@ from seid.config import Manifest
 from seid.config.model import Pipeline
 from seid.drift import Drift
 from seid.errors import SeidError, ToolMissingError
-from seid.metrics import Metric, lookup
+from seid.metrics_file import Metric, lookup
 from seid.replay.history import History
 from seid.replay.join import Bundle, Evidence
 from seid.reproducers.base import get_reproducer

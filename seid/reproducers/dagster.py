@@ -31,7 +31,7 @@ from seid.drift import Drift
 from seid.errors import InputError, SeidError
 from seid.evidence import jcs_sha256
 from seid.fsutil import sei_dir, write_atomic
-from seid.metrics import Metric, is_number, read_flat_metrics
+from seid.metrics_file import Metric, is_number, read_flat_metrics
 from seid.reproducers.base import Plan, Stage, changed_inputs, dist_version
 from seid.reproducers.execute import run_logged
 from seid.reproducers.result import RunResult, file_subjects, from_outcome, tool_env

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 from seid.container import store
 from seid.errors import SeidError, VerificationError
 from seid.evidence import Subject
-from seid.metrics import read_flat_metrics
+from seid.metrics_file import read_flat_metrics
 from seid.reproducers.base import Plan, WholeEntryReproducer
 from seid.reproducers.execute import Interrupted, run_logged
 from seid.reproducers.result import RunResult, from_outcome, tool_env

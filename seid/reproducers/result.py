@@ -16,7 +16,7 @@ from typing import Any
 
 from seid.errors import InputError
 from seid.evidence import Subject, subject_for_file
-from seid.metrics import Metric, load_metrics
+from seid.metrics_file import Metric, load_metrics
 from seid.reproducers.execute import Outcome, error_lines, now
 
 

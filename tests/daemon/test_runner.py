@@ -12,7 +12,7 @@ from seid import evidence, keys
 from seid.config import load_manifest
 from seid.daemon.config import RepoConfig
 from seid.daemon.detect import DETECTION_PREDICATE
-from seid.daemon.metrics import Metrics
+from seid.daemon.prometheus import Metrics
 from seid.daemon.runner import RepoWorker
 from seid.drift import detect
 from seid.ledger.log import Ledger

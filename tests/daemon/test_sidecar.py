@@ -25,7 +25,7 @@ from seid.daemon.scheduler import jobs
 from seid.daemon.service import Service
 from seid.daemon.sidecar import Auditor, ledger_statements
 from seid.errors import InputError
-from seid.registry import FINDING_PREDICATE, WITHOUT_APPROVAL, WITHOUT_EVIDENCE
+from seid.registry_statements import FINDING_PREDICATE, WITHOUT_APPROVAL, WITHOUT_EVIDENCE
 from tests.conftest import SeidRunner, decide, git, stop_group
 from tests.daemon.conftest import Daemon, bundles, wait_until
 from tests.replay.schema import problems

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from seid import attest, evidence
 from seid.claims import load_claim
-from seid.registry import FINDING_PREDICATE, WITHOUT_APPROVAL
+from seid.registry_statements import FINDING_PREDICATE, WITHOUT_APPROVAL
 from seid.replay.cycle import build
 from seid.replay.findings import KINDS, Finding, find
 from seid.replay.history import walk

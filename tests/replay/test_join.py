@@ -19,7 +19,7 @@ from seid.replay.findings import find
 from seid.replay.history import walk
 from seid.replay.join import join
 from tests.replay.conftest import Repo, manifest, tamper_signature, verdict
-from tests.test_venth import _sign_like_sei
+from tests.test_sei_evidence import _sign_like_sei
 
 
 def test_bundles_from_every_log_are_joined_by_commit(hist: Repo, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from seid import attest, promote, registry
+from seid import attest, promote, registry_statements
 from seid.replay.history import walk
 from seid.replay.join import join
 from tests.replay.conftest import Repo, make_doc, manifest, verdict
@@ -78,7 +78,7 @@ def test_a_promotion_says_what_it_promoted(hist: Repo, tmp_path: Path) -> None:
     promote.record(hist.path, signer, made, first, "models:/credit/3")
     [promotion] = join(hist.path, walk(hist.path)).promotions
     assert promotion.promoted == "models:/credit/3"
-    assert promotion.predicate_type == registry.PROMOTION_PREDICATE
+    assert promotion.predicate_type == registry_statements.PROMOTION_PREDICATE
     doc = make_doc(hist)
     assert doc["ledger"]["promotions"][0]["promoted"] == "models:/credit/3"
     assert problems(doc) == []

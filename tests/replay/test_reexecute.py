@@ -13,7 +13,7 @@ import pytest
 
 from seid.assess import assess
 from seid.config import load_manifest
-from seid.metrics import load_metrics
+from seid.metrics_file import load_metrics
 from seid.replay import report
 from seid.replay.cycle import build
 from seid.replay.findings import find

@@ -22,7 +22,7 @@ from seid.demo import apply_treatment, create
 from seid.errors import InputError
 from seid.evidence import EVIDENCE_PREDICATE, canonical_json
 from seid.ledger.newest import latest_statement
-from seid.metrics import Metric
+from seid.metrics_file import Metric
 from seid.reproducers.base import dist_version
 from seid.reproducers.dagster import metadata_metrics
 from seid.run import RunReport, run

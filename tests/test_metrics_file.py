@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seid.errors import InputError
-from seid.metrics import Metric, load_metrics, lookup
+from seid.metrics_file import Metric, load_metrics, lookup
 
 
 @pytest.fixture(scope="module")

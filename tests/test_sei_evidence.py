@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from seid import keys
 from seid.errors import InputError
-from seid.venth import verify_sei_dir
+from seid.sei_evidence import verify_sei_dir
 from tests.conftest import SeidRunner
 
 FILES = ("bundle.json", "reconstruct.json", "conformance/c1.json", "conformance/c2.json")
