@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from seid.errors import SeidError
-from seid.replay.findings import Finding
+from seid.replay.findings import TABLE_KIND, Finding
 from seid.replay.history import History
 from seid.replay.join import Evidence
 from seid.tables.state import Commit, TableSpec, TableState, open_table
-
-KIND = "unevidenced-table-change"
 
 
 @dataclass(frozen=True)
@@ -96,5 +94,5 @@ def _unevidenced(
             f"table {state.name} {state.label(commit.version)}: {commit.operation} "
             f"with no evidence bundle {until}"
         )
-        out.append(Finding(KIND, summary, []))
+        out.append(Finding(TABLE_KIND, summary, []))
     return out
