@@ -63,6 +63,8 @@ class Evaluation:
     constraint_in_force: str | None
     verdict_in_force: str | None
     enforcement: str | None
+    # The table versions the measured run was pinned to (declared lakehouse tables).
+    tables: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,7 @@ def _evaluate(ctx: _Context, commit: Commit, bundle: Bundle, cycles: dict[str, R
                 constraint_in_force=str(measure.constraint) if measure else None,
                 verdict_in_force=_rejudge(measure, observed, str(entry.get("verdict"))),
                 enforcement=measure.enforcement if measure else _str(entry.get("enforcement")),
+                tables=bundle.table_versions(),
             )
         )
 

@@ -65,10 +65,8 @@ def replay_tables(root: Path, tables: Sequence[TableSpec], found: Evidence) -> T
 def _bundles_by_version(found: Evidence, name: str) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     for bundle in found.bundles:
-        tables = bundle.predicate.get("tables")
-        entry = tables.get(name) if isinstance(tables, dict) else None
-        version = entry.get("version") if isinstance(entry, dict) else None
-        if isinstance(version, int):
+        version = bundle.table_versions().get(name)
+        if version is not None:
             out.setdefault(version, []).append(bundle.ref)
     return out
 
