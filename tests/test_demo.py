@@ -204,6 +204,17 @@ def test_demo_with_the_applications_in_a_delta_table(tmp_path: Path, seid: SeidR
     assert recorded["version"] == 3
     operations = [op["operation"] for op in recorded["operations_since_previous"]]
     assert operations == ["OPTIMIZE", "WRITE append"]
+    # One more application: DVC cannot see it before the run rewrites the pins, seid can.
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    table = str(tmp_path / "demo" / "data" / "applications")
+    last = DeltaTable(table).to_pyarrow_table().slice(0, 1)
+    write_deltalake(table, pa.Table.from_pylist(last.to_pylist(), last.schema), mode="append")
+    status = seid("-C", tmp_path / "demo", "status")
+    assert status.code == 1
+    assert "featurize\n    a pinned table moved (.sei/tables.json)" in status.out
+    assert "seid run would re-run: featurize, evaluate" in status.out
 
 
 def test_delta_data_needs_dvc(tmp_path: Path, seid: SeidRunner) -> None:

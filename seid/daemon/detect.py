@@ -8,7 +8,8 @@ unevidenced change until a bundle evidences it. The same
 drift is attested once: a detection whose snapshot equals the newest detection's is
 skipped.
 
-Predicate: ``git``, ``drift {classes, paths}``, ``inputs`` (the snapshot),
+Predicate: ``git``, ``drift {classes, paths}``, ``inputs`` (the snapshot), ``tables``
+(the declared tables' versions, when there are any),
 ``baseline {source, commit}``, ``manifest_digest``, ``host``, ``ledger {log_id,
 previous_root, previous_size}``. Subjects: the manifest and the changed files that exist.
 """
@@ -42,8 +43,9 @@ def detect_only(root: Path, signer: Signer) -> attest.Attestation | None:
     if not found.drift:
         return None
     inputs = found.snapshot.to_predicate()
+    versions = found.tables.to_predicate() if found.tables is not None else None
     previous = latest_statement(root, DETECTION_PREDICATE)
-    if previous is not None and previous["predicate"].get("inputs") == inputs:
+    if previous is not None and _same(previous["predicate"], inputs, versions):
         return None
     changed = sorted({p for paths in found.drift.paths.values() for p in paths})
     subjects = attest.subjects(root, [manifest.path.name, *changed[:MAX_SUBJECTS]])
@@ -56,9 +58,15 @@ def detect_only(root: Path, signer: Signer) -> attest.Attestation | None:
     )
 
 
+def _same(previous: dict[str, Any], inputs: dict[str, Any], tables: Any) -> bool:
+    """The newest detection already stands on these files and these table versions."""
+    return previous.get("inputs") == inputs and previous.get("tables") == tables
+
+
 def predicate(found: Detection, manifest_digest: str, changed: list[str]) -> dict[str, Any]:
     snap = found.snapshot
-    return {
+    extra = {"tables": found.tables.to_predicate()} if found.tables is not None else {}
+    return extra | {
         "git": {"commit": snap.commit, "branch": snap.branch, "dirty": snap.dirty},
         "drift": found.drift.to_predicate(),
         "inputs": snap.to_predicate(),

@@ -65,6 +65,8 @@ class Evaluation:
     verdict_in_force: str | None
     enforcement: str | None
     interval: dict[str, float] | None = None  # the bundle's confidence interval (power)
+    # The table versions the measured run was pinned to (declared lakehouse tables).
+    tables: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,7 @@ def _evaluate(ctx: _Context, commit: Commit, bundle: Bundle, cycles: dict[str, R
                 verdict_in_force=_rejudge(measure, observed, str(entry.get("verdict"))),
                 enforcement=measure.enforcement if measure else _str(entry.get("enforcement")),
                 interval=_confidence(bundle, mid, str(entry.get("metric"))),
+                tables=bundle.table_versions(),
             )
         )
 

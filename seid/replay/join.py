@@ -58,6 +58,17 @@ class Bundle:
         git = self.predicate.get("git")
         return isinstance(git, dict) and git.get("dirty") is True
 
+    def table_versions(self) -> dict[str, int]:
+        """The lakehouse table versions the run was pinned to, by table name."""
+        recorded = self.predicate.get("tables")
+        if not isinstance(recorded, dict):
+            return {}
+        return {
+            str(name): entry["version"]
+            for name, entry in recorded.items()
+            if isinstance(entry, dict) and isinstance(entry.get("version"), int)
+        }
+
     def inputs(self) -> dict[str, str]:
         """The recorded snapshot, ``{path: sha256}`` over all classes."""
         recorded = self.predicate.get("inputs")

@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from seid.errors import SeidError
-from seid.replay.findings import Finding
+from seid.replay.findings import TABLE_KIND, Finding
 from seid.replay.history import History
 from seid.replay.join import Evidence
 from seid.tables.state import Commit, TableSpec, TableState, open_table
-
-KIND = "unevidenced-table-change"
 
 
 @dataclass(frozen=True)
@@ -67,10 +65,8 @@ def replay_tables(root: Path, tables: Sequence[TableSpec], found: Evidence) -> T
 def _bundles_by_version(found: Evidence, name: str) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     for bundle in found.bundles:
-        tables = bundle.predicate.get("tables")
-        entry = tables.get(name) if isinstance(tables, dict) else None
-        version = entry.get("version") if isinstance(entry, dict) else None
-        if isinstance(version, int):
+        version = bundle.table_versions().get(name)
+        if version is not None:
             out.setdefault(version, []).append(bundle.ref)
     return out
 
@@ -96,5 +92,5 @@ def _unevidenced(
             f"table {state.name} {state.label(commit.version)}: {commit.operation} "
             f"with no evidence bundle {until}"
         )
-        out.append(Finding(KIND, summary, []))
+        out.append(Finding(TABLE_KIND, summary, []))
     return out

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from seid.errors import SeidError
 from seid.evidence import file_sha256
+from seid.fsutil import SEI_DIR
 from seid.reproducers.base import Plan, Stage, dist_version
 from seid.reproducers.execute import run_logged
 from seid.reproducers.result import RunResult, file_subjects, from_outcome, tool_env
@@ -63,6 +64,9 @@ class DvcReproducer:
         name = {stage: stage_name(stage, self.root) for stage in graph.nodes}
         changed = [by_address[address] for address in sorted(status)]
         reasons: dict[Any, list[str]] = {s: _reasons(status[s.addressing]) for s in changed}
+        for stage in _pinned_stages(graph.nodes, drift):
+            reasons.setdefault(stage, []).append("a pinned table moved (.sei/tables.json)")
+            changed += [] if stage in changed else [stage]
         for stage in changed:
             for consumer in nx.ancestors(graph, stage):
                 reasons.setdefault(consumer, []).append(f"downstream of {name[stage]}")
@@ -112,6 +116,18 @@ class DvcReproducer:
 
     def promote(self, result: RunResult) -> str | None:
         return None  # DVC has no model registry of its own
+
+
+def _pinned_stages(stages: Any, drift: Drift) -> list[Any]:
+    """Stages that read the table pins, when a table drifted: the pin file is rewritten
+    only as the run starts, so DVC cannot see the change yet when seid plans."""
+    from seid.tables.drift import PATH_PREFIX
+    from seid.tables.pin import PINS_FILE
+
+    if not any(p.startswith(PATH_PREFIX) for p in drift.changes.get("C", {})):
+        return []
+    pins = f"{SEI_DIR}/{PINS_FILE}"
+    return [s for s in stages if any(str(d.def_path) == pins for d in getattr(s, "deps", ()))]
 
 
 def stage_name(stage: Any, root: Path) -> str:

@@ -9,7 +9,10 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
+from seid import keys
+from seid.daemon.detect import DETECTION_PREDICATE, detect_only
 from seid.ledger.newest import latest_statement
+from seid.run import run
 from tests.daemon.conftest import Daemon, bundles, wait_until
 from tests.tables.conftest import delta_entry, make_project
 
@@ -65,3 +68,22 @@ def test_an_iceberg_append_is_found_by_the_tables_schedule(
     now = table.refresh().current_snapshot().snapshot_id
     wait_until(lambda: bundles(repo) == 2, 60, "a run for the Iceberg append")
     assert _recorded_version(repo, "bureau") == now
+
+
+def test_detect_mode_attests_each_table_change_once(repo: Path, tmp_path: Path) -> None:
+    """A table-only change is attested as a detection; the next append is a new one,
+    though no file changed (detections are told apart by table versions too)."""
+    table = tmp_path / "lake" / "applications"
+    write_deltalake(str(table), pa.table({"id": [1], "amount": [1.0]}))
+    key = make_project(repo, tmp_path, delta_entry(str(table)))
+    signer = keys.load_signer(key)
+    assert run(repo, signer, echo=False).status == "attested"
+    assert detect_only(repo, signer) is None
+    for ids in ([2], [3]):
+        write_deltalake(str(table), pa.table({"id": ids, "amount": [1.0]}), mode="append")
+        assert detect_only(repo, signer) is not None
+        assert detect_only(repo, signer) is None  # the same change: attested once
+    statement = latest_statement(repo, DETECTION_PREDICATE)
+    assert statement is not None
+    assert statement["predicate"]["tables"]["applications"]["version"] == 2
+    assert statement["predicate"]["drift"]["paths"] == {"C": ["table:applications"]}

@@ -213,6 +213,11 @@ def test_status_and_run_on_the_command_line_name_the_table_change(
     assert rerun.code == 0, rerun.err
     assert "table applications v1 -> v4: OPTIMIZE, WRITE append, DELETE" in rerun.out
     assert "tables pinned: applications v4" in rerun.out
+    write_deltalake(str(table), _rows([10]), mode="append")
+    as_json = json.loads(seid("run", "--key", key, "--json", cwd=repo).out)
+    assert as_json["tables"]["pinned"] == {"applications": 5}
+    (change,) = as_json["tables"]["changes"]
+    assert change["line"] == "applications v4 -> v5: WRITE append" and change["drift"]
 
 
 def test_a_warm_status_of_an_unchanged_local_table_imports_no_library(

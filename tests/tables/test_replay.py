@@ -82,3 +82,6 @@ def test_reconstruct_lists_table_commits_and_finds_unevidenced_ones(
         "table applications v5: WRITE append with no evidence bundle up to now",
     ]
     assert doc["summary"]["by_kind"]["unevidenced-table-change"] == 3
+    (risk,) = doc["risks"]
+    pinned = sorted({e["tables"]["applications"] for e in risk["evaluations"]})
+    assert pinned == [1, 3]  # 6.4 analysis: each measurement with the version it stood on
