@@ -55,7 +55,7 @@ def run(
 def as_text(report: RunReport) -> str:
     """A short human account: ran/skipped, the verdict table, the gate, where it went."""
     if report.status == "up-to-date":
-        return "up to date: nothing drifted since the last evidence"
+        return "\n".join(["up to date: nothing drifted since the last evidence", *_tables(report)])
     if report.status == "failed-before":
         pipeline = (report.detection.baseline.predicate or {}).get("pipeline") or {}
         error = ": ".join(
@@ -70,6 +70,7 @@ def as_text(report: RunReport) -> str:
     why = "forced" if report.detection.baseline.evidenced else "the first evidence: the baseline"
     classes = ", ".join(sorted(drift.classes)) or f"none ({why})"
     lines.append(f"drift: {classes}")
+    lines += _tables(report)
     result = report.result
     if result is not None:
         if result.details.get("reassessed"):
@@ -110,6 +111,18 @@ def as_text(report: RunReport) -> str:
             f"changed during the run (a follow-up run is needed): {', '.join(report.follow_up)}"
         )
     return "\n".join(lines)
+
+
+def _tables(report: RunReport) -> list[str]:
+    """How each moved table moved, and the versions the pipeline was pinned to."""
+    tables = report.detection.tables
+    if tables is None:
+        return []
+    lines = [f"table {change.describe()}" for change in tables.changes]
+    if report.status == "attested":
+        pinned = ", ".join(f"{s.name} {s.label()}" for _, s in sorted(tables.states.items()))
+        lines.append(f"tables pinned: {pinned}")
+    return lines
 
 
 def _not_in(tool_lines: tuple[str, ...], error: str) -> list[str]:

@@ -161,7 +161,7 @@ class _Writer:
                 self.write(" ")
                 self.sequence(item, indent + _INDENT, first_inline=True)
         else:
-            text = self.texts.get(item if isinstance(item, str) else (type(item), item))
+            text = self.texts.get(item if isinstance(item, str) else (type(item), repr(item)))
             self.write(text if text is not None else self.scalar(item, indent + _INDENT))
 
     def key(self, key: str) -> str:
@@ -176,7 +176,7 @@ class _Writer:
 
     def scalar(self, value: Any, indent: int) -> str:
         if not isinstance(value, str):
-            self.texts[(type(value), value)] = text = f" {_other(value)}\n"
+            self.texts[(type(value), repr(value))] = text = f" {_other(value)}\n"
             return text
         one_line = _one_line(value)
         if one_line is None:

@@ -26,7 +26,7 @@ def test_every_kind_of_scalar_as_yaml_dump_writes_it() -> None:
         "assessment-plan": {
             "uuid": "0f1e2d3c-4b5a-4697-8877-665544332211",
             "metadata": {"title": "Plan", "props": [{"name": n, "value": n} for n in TRICKY]},
-            "numbers": [0, 1, -7, 10**18, 0.5, 1.0, 1e17, -0.0, True, False, None],
+            "numbers": [0, 1, -7, 10**18, 0.5, 1.0, 1e17, 0.0, -0.0, True, False, None],
             "nested": [[], {}, [{"k": ["v", {"deep": "x"}]}], [["a", "b"], "c"]],
             "last": "kept breaks\n\n",
         }

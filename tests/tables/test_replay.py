@@ -52,7 +52,7 @@ def test_reconstruct_lists_table_commits_and_finds_unevidenced_ones(
 ) -> None:
     """v1 evidenced; v2 appended and appended over again (v3) before a run: unevidenced;
     v3 evidenced; v4 an OPTIMIZE: no finding; v5 appended since: unevidenced up to now."""
-    from seid.replay.schema import problems
+    from tests.replay.schema import problems
 
     repo, key, table = delta_project
     signer = keys.load_signer(key)
