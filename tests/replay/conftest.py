@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import shutil
@@ -256,3 +257,18 @@ def make_doc(hist: Repo) -> dict[str, Any]:
     cycles = build(history, found, NOW)
     scope = report.Scope(history.commits[-1].sha, None, None, NOW)
     return report.document(scope, history, found, cycles, find(history, found, cycles))
+
+
+@pytest.fixture(scope="module")
+def story_doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Built once per test module: a history with every kind of finding, as a document."""
+    base = tmp_path_factory.mktemp("story")
+    (base / "repo").mkdir()
+    hist = Repo(base / "repo")
+    every_finding(hist, base)
+    return make_doc(hist)
+
+
+@pytest.fixture
+def doc(story_doc: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(story_doc)

@@ -4,7 +4,6 @@ and prints it in Debian's headless Chromium)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import shutil
@@ -17,22 +16,7 @@ import pytest
 from seid.demo import manifest_for
 from seid.replay import forge, page
 from tests.conftest import SeidRunner
-from tests.replay.conftest import Repo, every_finding, make_doc, manifest, verdict
-
-
-@pytest.fixture(scope="module")
-def story_doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Built once per module: a history with every kind of finding, as a document."""
-    base = tmp_path_factory.mktemp("story")
-    (base / "repo").mkdir()
-    hist = Repo(base / "repo")
-    every_finding(hist, base)
-    return make_doc(hist)
-
-
-@pytest.fixture
-def doc(story_doc: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(story_doc)
+from tests.replay.conftest import Repo, make_doc, manifest, verdict
 
 
 class Tags(HTMLParser):

@@ -19,23 +19,8 @@ from seid.replay.findings import ALL_KINDS, find
 from seid.replay.history import History, walk
 from seid.replay.join import Bundle, Evidence
 from seid.replay.schema import CONFORMANCE_FILE, SCHEMA_FILE, load_schema
-from tests.replay.conftest import NOW, Repo, every_finding, make_doc, manifest
+from tests.replay.conftest import NOW, Repo, make_doc, manifest
 from tests.replay.schema import problems
-
-
-@pytest.fixture(scope="module")
-def story_doc(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Built once per module: a history with every kind of finding, as a document."""
-    base = tmp_path_factory.mktemp("story")
-    (base / "repo").mkdir()
-    hist = Repo(base / "repo")
-    every_finding(hist, base)
-    return make_doc(hist)
-
-
-@pytest.fixture
-def doc(story_doc: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(story_doc)
 
 
 def test_the_document_matches_its_schema(doc: dict[str, Any]) -> None:
