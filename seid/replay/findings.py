@@ -15,6 +15,8 @@
 - ``claim-amended``: a claim changed without ``prior_hash`` naming the version it replaces;
 - ``unevidenced-table-change``: a declared table's data-changing commit that no bundle
   recorded before its data changed again (:mod:`seid.replay.tables`, read from the table);
+- ``not-reproducible`` (``--reexecute`` only): a bundle whose run cannot be re-executed,
+  a table version it stood on having been vacuumed or expired;
 - ``promoted-without-passing-evidence``, ``promoted-without-approval``: a model version
   the registry sidecar saw holding the watched alias without them (:mod:`seid.registry_statements`);
 - ``unapproved-promotion`` and the approval kinds of :data:`seid.approvals.statement.KINDS`
@@ -51,10 +53,13 @@ KINDS = (
 )
 # Read from the declared tables themselves, not from git (seid.replay.tables).
 TABLE_KIND = "unevidenced-table-change"
+# Found by --reexecute only (seid.replay.reexecute): a table version the run stood on is gone.
+NOT_REPRODUCIBLE = "not-reproducible"
 # The order of a report.
 ALL_KINDS = (
     *KINDS,
     TABLE_KIND,
+    NOT_REPRODUCIBLE,
     "unapproved-promotion",
     *registry_statements.KINDS,
     *approvals.KINDS,
@@ -67,6 +72,7 @@ SEVERITY = {
     "broken-evidence": "high",
     "claim-amended": "medium",
     TABLE_KIND: "medium",
+    NOT_REPRODUCIBLE: "medium",
     "unapproved-promotion": "high",
     **{kind: "high" for kind in registry_statements.KINDS},
     **{kind: "high" if kind in approvals.HIGH else "medium" for kind in approvals.KINDS},

@@ -139,15 +139,17 @@ def _build(
     cycles = build(history, found, request.now)
     approvals = review(root, history, found, request.now, decisions)
     tables = replay_head_tables(root, history, found)
-    findings = find(history, found, cycles, [*approvals.findings, *tables.findings])
+    reproductions = None
+    also = [*approvals.findings, *tables.findings]
+    if request.reexecute is not None:
+        from seid.replay.reexecute import reexecute, unreproducible
+
+        reproductions = reexecute(root, history, found, request.reexecute, request.tolerance)
+        also += unreproducible(reproductions)
+    findings = find(history, found, cycles, also)
     head = history.commits[-1].sha if history.commits else None
     site = forge.web(forge.origin(root))
     scope = report.Scope(head, request.since, request.until, request.now, request.infer, site)
-    reproductions = None
-    if request.reexecute is not None:
-        from seid.replay.reexecute import reexecute
-
-        reproductions = reexecute(root, history, found, request.reexecute, request.tolerance)
     doc = report.document(scope, history, found, cycles, findings, reproductions, approvals)
     return doc | ({"tables": tables.section} if tables.section else {})
 

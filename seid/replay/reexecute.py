@@ -33,6 +33,7 @@ from seid.config.model import Pipeline
 from seid.drift import Drift
 from seid.errors import SeidError, ToolMissingError
 from seid.metrics_file import Metric, lookup
+from seid.replay.findings import NOT_REPRODUCIBLE, Finding
 from seid.replay.history import History
 from seid.replay.join import Bundle, Evidence
 from seid.reproducers.base import get_reproducer
@@ -184,3 +185,18 @@ def _worktree(root: Path, sha: str) -> Iterator[Path]:
         git.probe(root, "worktree", "remove", "--force", str(tree))
         git.probe(root, "worktree", "prune")
         shutil.rmtree(base, ignore_errors=True)
+
+
+def unreproducible(reproductions: list[Reproduction]) -> list[Finding]:
+    """A ``not-reproducible`` verdict is also a finding: the evidence can no longer be
+    checked by running it again."""
+    return [
+        Finding(
+            NOT_REPRODUCIBLE,
+            f"commit {r.commit[:12]}: bundle {r.bundle} cannot be re-executed: {r.error}",
+            [r.commit],
+            [r.bundle],
+        )
+        for r in reproductions
+        if r.status == "not-reproducible"
+    ]

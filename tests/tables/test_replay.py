@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -12,16 +13,16 @@ from deltalake import DeltaTable, write_deltalake
 from seid import keys
 from seid.run import run
 from tests.conftest import SeidRunner
+from tests.replay.schema import problems
 
 pytestmark = pytest.mark.slow
 
 
-def _reproducibility(seid: SeidRunner, repo: Path) -> dict[str, object]:
+def _reexecuted(seid: SeidRunner, repo: Path) -> dict[str, Any]:
     result = seid("reconstruct", "--reexecute", "1", cwd=repo, timeout=300)
     assert result.code in (0, 1), result.err
-    (only,) = json.loads(result.out)["reproducibility"]
-    assert isinstance(only, dict)
-    return only
+    doc: dict[str, Any] = json.loads(result.out)
+    return doc
 
 
 def test_reexecute_reads_the_recorded_version_then_names_a_vacuumed_one(
@@ -33,18 +34,25 @@ def test_reexecute_reads_the_recorded_version_then_names_a_vacuumed_one(
     write_deltalake(str(table), pa.table({"id": [4, 5], "amount": [4.0, 5.0]}), mode="append")
     assert run(repo, signer, echo=False).status == "attested"  # v2: five rows
     write_deltalake(str(table), pa.table({"id": [6], "amount": [6.0]}), mode="append")
-    again = _reproducibility(seid, repo)
+    doc = _reexecuted(seid, repo)
+    (again,) = doc["reproducibility"]
     assert again["status"] == "reproduced", again
+    assert not [f for f in doc["findings"] if f["kind"] == "not-reproducible"]
     (rows,) = again["metrics"]
     assert rows["recorded"] == rows["recomputed"] == 5.0  # v2, not the six rows of v3
     write_deltalake(str(table), pa.table({"id": [9], "amount": [9.0]}), mode="overwrite")
     DeltaTable(str(table)).vacuum(
         retention_hours=0, enforce_retention_duration=False, dry_run=False
     )
-    gone = _reproducibility(seid, repo)
+    doc = _reexecuted(seid, repo)
+    (gone,) = doc["reproducibility"]
     assert gone["status"] == "not-reproducible", gone
     assert str(gone["error"]).startswith("applications: v2: ")
     assert "removed (vacuum)" in str(gone["error"])
+    (finding,) = [f for f in doc["findings"] if f["kind"] == "not-reproducible"]
+    assert finding["commits"] == [gone["commit"]] and finding["entries"] == [gone["bundle"]]
+    assert "removed (vacuum)" in finding["summary"] and finding["severity"] == "medium"
+    assert problems(doc) == []
 
 
 def test_reconstruct_lists_table_commits_and_finds_unevidenced_ones(
@@ -52,8 +60,6 @@ def test_reconstruct_lists_table_commits_and_finds_unevidenced_ones(
 ) -> None:
     """v1 evidenced; v2 appended and appended over again (v3) before a run: unevidenced;
     v3 evidenced; v4 an OPTIMIZE: no finding; v5 appended since: unevidenced up to now."""
-    from tests.replay.schema import problems
-
     repo, key, table = delta_project
     signer = keys.load_signer(key)
     assert run(repo, signer, echo=False).gate == "pass"
