@@ -204,6 +204,11 @@ def timeline(doc: Mapping[str, Any]) -> Timeline | None:
             events.append(
                 (lane, c["date"], cls, cls, f"{cls}: {c['subject']} ({c['commit'][:12]})")
             )
+    for name, table in (doc.get("tables") or {}).items():  # data changes git does not see
+        for c in table.get("commits", []):
+            if c.get("data_change"):
+                what = f"table {name} v{c['version']}: {c['operation']}"
+                events.append((LANES[2], c.get("at"), "C", "C", f"C: {what}"))
     for g in doc["ledger"].get("gates", []):
         when = g["measured"] or dates.get(g["commit"] or "")
         gate = g["gate"] or "unknown"

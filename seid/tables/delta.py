@@ -24,6 +24,7 @@ from seid.tables.state import (
     first_line,
     local_path,
     metadata_digest,
+    millis_instant,
     table_error,
 )
 
@@ -171,4 +172,5 @@ def _commit(entry: dict[str, Any]) -> Commit:
         operation=shown,
         data_change=operation not in NO_DATA_CHANGE,
         restored_to=int(restored) if restored is not None else None,
+        at=millis_instant(entry.get("timestamp")),
     )

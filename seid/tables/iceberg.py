@@ -26,6 +26,7 @@ from seid.tables.state import (
     first_line,
     local_path,
     metadata_digest,
+    millis_instant,
     table_error,
 )
 
@@ -142,4 +143,6 @@ class IcebergReader:
 
 def _commit(snapshot: Snapshot) -> Commit:
     operation = snapshot.summary.operation.value if snapshot.summary else "unknown"
-    return Commit(snapshot.snapshot_id, operation, operation not in NO_DATA_CHANGE)
+    changed = operation not in NO_DATA_CHANGE
+    at = millis_instant(snapshot.timestamp_ms)
+    return Commit(snapshot.snapshot_id, operation, changed, at=at)

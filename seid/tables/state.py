@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -79,6 +80,7 @@ class Commit:
     operation: str
     data_change: bool
     restored_to: int | None = None
+    at: str | None = None  # when the table committed it (UTC ISO 8601), if it says
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -88,7 +90,20 @@ class Commit:
         }
         if self.restored_to is not None:
             out["restored_to"] = self.restored_to
+        if self.at is not None:
+            out["at"] = self.at
         return out
+
+
+def millis_instant(millis: object) -> str | None:
+    """A table log's commit time (milliseconds since the epoch) as UTC ISO 8601."""
+    if isinstance(millis, bool) or not isinstance(millis, int):
+        return None
+    try:
+        when = datetime.fromtimestamp(millis / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return when.isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from seid import keys
+from seid.isotime import instant
 from seid.run import run
 from tests.conftest import SeidRunner
 from tests.replay.schema import problems
@@ -91,3 +92,10 @@ def test_reconstruct_lists_table_commits_and_finds_unevidenced_ones(
     (risk,) = doc["risks"]
     pinned = sorted({e["tables"]["applications"] for e in risk["evaluations"]})
     assert pinned == [1, 3]  # 6.4 analysis: each measurement with the version it stood on
+    # each commit carries the table's own time, so the page's timeline puts the data
+    # changes in the C lane (an OPTIMIZE changes no data: not drawn there)
+    assert all(instant(c["at"]) is not None for c in commits)
+    page = seid("reconstruct", "--format", "html", cwd=repo).out
+    assert "C: table applications v5: WRITE append" in page
+    assert "C: table applications v2: WRITE append" in page
+    assert "C: table applications v4: OPTIMIZE" not in page
