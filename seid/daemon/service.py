@@ -31,13 +31,13 @@ from seid.daemon.debounce import Debouncer
 from seid.daemon.notify import Notifier
 from seid.daemon.prometheus import Metrics
 from seid.daemon.runner import RepoWorker
-from seid.daemon.tables import watch_logs
+from seid.daemon.tables import TableLogs
 from seid.daemon.watcher import RESCAN, RepoWatcher
 from seid.errors import SeidError
 from seid.snapshot import DriftClass
 
 if TYPE_CHECKING:
-    from watchdog.observers.api import BaseObserver
+    pass
 
 LOCK_NAME = "daemon.lock"
 FOLLOW_UP = "<follow-up>"  # a marker path: the last run saw inputs change under it
@@ -80,13 +80,12 @@ class RepoState:
     debouncer: Debouncer
     watcher: RepoWatcher
     quiet: tuple[float, float] = field(default=(1.0, 30.0))
-    table_logs: BaseObserver | None = None  # the local Delta tables' _delta_log/ folders
+    table_logs: TableLogs | None = None  # the local Delta tables' _delta_log/ folders
 
     def stop_watching(self) -> None:
         self.watcher.stop()
         if self.table_logs is not None:
             self.table_logs.stop()
-            self.table_logs.join(timeout=10)
 
 
 class Service:
@@ -296,7 +295,7 @@ class Service:
             debouncer.close()
             lock.close()
             raise SeidError(f"{root}: cannot watch: {err}") from None
-        state.table_logs = watch_logs(root, batches.seen)
+        state.table_logs = TableLogs(root, batches.seen)
         worker.start()
         self.repos[root] = state
 

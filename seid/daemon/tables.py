@@ -66,18 +66,41 @@ class _LogHandler(FileSystemEventHandler):
             self.on_paths([self.hint])
 
 
-def watch_logs(root: Path, on_paths: Callable[[list[str]], None]) -> BaseObserver | None:
-    """An observer over the local Delta logs the manifest names; None when there are none."""
-    logs = {n: p for n, p in local_logs(root, declared(root)).items() if p.is_dir()}
-    if not logs:
-        return None
-    observer: BaseObserver = Observer()
-    observer.daemon = True
-    for name, log in sorted(logs.items()):
-        observer.schedule(_LogHandler(name, on_paths), str(log), recursive=False)
-    observer.start()
-    _log.info("watching table logs", repo=str(root), tables=sorted(logs))
-    return observer
+class TableLogs:
+    """The local Delta logs of one repository under watch. Refreshed by the ``tables``
+    job, so a table declared, or created, after the daemon started is watched from then
+    on (and polled by nobody: its log is the better eye)."""
+
+    def __init__(self, root: Path, on_paths: Callable[[list[str]], None]) -> None:
+        self.root = root
+        self.on_paths = on_paths
+        self.names: frozenset[str] = frozenset()
+        self._observer: BaseObserver | None = None
+        self.refresh(declared(root))
+
+    def refresh(self, tables: Sequence[TableSpec]) -> list[str]:
+        """Watch the logs of ``tables`` that exist; returns the names newly watched."""
+        logs = {n: p for n, p in local_logs(self.root, tables).items() if p.is_dir()}
+        if frozenset(logs) == self.names:
+            return []
+        new = sorted(set(logs) - self.names)
+        self.stop()
+        self.names = frozenset(logs)
+        if logs:
+            observer: BaseObserver = Observer()
+            observer.daemon = True
+            for name, log in sorted(logs.items()):
+                observer.schedule(_LogHandler(name, self.on_paths), str(log), recursive=False)
+            observer.start()
+            self._observer = observer
+            _log.info("watching table logs", repo=str(self.root), tables=sorted(logs))
+        return new
+
+    def stop(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=10)
+            self._observer = None
 
 
 class TablePoller:
@@ -97,7 +120,11 @@ class TablePoller:
 
         for root, state in list(self.service.repos.items()):
             tables = declared(root)
-            watched = local_logs(root, tables)
+            logs = state.table_logs
+            new = logs.refresh(tables) if logs is not None else []
+            if new:  # it may have moved before it was watched: the run decides
+                state.debouncer.add([f"table:{name}" for name in new])
+            watched = logs.names if logs is not None else frozenset()
             for table in tables:
                 if table.name in watched:
                     continue

@@ -49,6 +49,25 @@ def test_a_delta_append_is_one_run_an_optimize_none(
     assert results[-1] == "up-to-date", results
 
 
+def test_a_table_created_after_the_daemon_started_is_watched_from_then_on(
+    repo: Path, tmp_path: Path, start_daemon: Callable[..., Daemon]
+) -> None:
+    """The manifest names a Delta table that does not exist yet when the daemon starts
+    (its start-up run cannot pin it). Once it is written, the tables job starts watching
+    its log: the table's first version and a later append are each attested."""
+    table = tmp_path / "lake" / "applications"
+    key = make_project(repo, tmp_path, delta_entry(str(table)))
+    daemon = start_daemon(repo, key, extra_config="tables = 1\n")
+    assert bundles(repo) == 0  # no table: the start-up run could not read it
+    write_deltalake(str(table), pa.table({"id": [1, 2], "amount": [1.0, 2.0]}))
+    wait_until(lambda: bundles(repo) == 1, 60, "a run once the table exists")
+    assert _recorded_version(repo, "applications") == 0
+    assert any(x.get("event") == "watching table logs" for x in daemon.lines())
+    write_deltalake(str(table), pa.table({"id": [3], "amount": [3.0]}), mode="append")
+    wait_until(lambda: bundles(repo) == 2, 60, "a run for the append")
+    assert _recorded_version(repo, "applications") == 1
+
+
 def test_an_iceberg_append_is_found_by_the_tables_schedule(
     repo: Path, tmp_path: Path, start_daemon: Callable[..., Daemon]
 ) -> None:
