@@ -72,6 +72,55 @@ def test_appends_overwrites_and_deletes_are_drift(tmp_path: Path) -> None:
     assert line == f"bureau snapshot {first} -> snapshot {now}: append, delete"
 
 
+def _compact(table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rewrite the table's data files with the same rows in a ``replace`` snapshot, as a
+    compaction by Spark's rewrite_data_files commits it. pyiceberg 0.12 reads such
+    snapshots but will not write one (its summary updater knows append, overwrite and
+    delete only), so its summary is computed as an overwrite's and labelled replace."""
+    from pyiceberg.io.pyarrow import _dataframe_to_data_files
+    from pyiceberg.table.snapshots import Operation, Summary
+    from pyiceberg.table.update import snapshot as producing
+
+    summarise = producing.update_snapshot_summaries
+
+    def as_replace(summary: Summary, previous_summary: Any = None) -> Summary:
+        if summary.operation is not Operation.REPLACE:
+            return summarise(summary, previous_summary)
+        overwrite = Summary(Operation.OVERWRITE, **summary.additional_properties)
+        done = summarise(overwrite, previous_summary)
+        return Summary(Operation.REPLACE, **done.additional_properties)
+
+    monkeypatch.setattr(producing, "update_snapshot_summaries", as_replace)
+    rows = table.scan().to_arrow()
+    with table.transaction() as tx:
+        rewrite = producing._OverwriteFiles(
+            operation=Operation.REPLACE, transaction=tx, io=table.io
+        )
+        for task in table.scan().plan_files():
+            rewrite.delete_data_file(task.file)
+        for written in _dataframe_to_data_files(tx.table_metadata, df=rows, io=table.io):
+            rewrite.append_data_file(written)
+        rewrite.commit()
+
+
+def test_a_replace_snapshot_is_reported_and_is_not_drift(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = _table(tmp_path)
+    table.append(_rows([3]))
+    before = _recorded(tmp_path)
+    _compact(table.refresh(), monkeypatch)
+    table = table.refresh()
+    assert table.current_snapshot().summary.operation.value == "replace"
+    assert table.scan().to_arrow().num_rows == 3  # the same rows, in new files
+    drift, line, operations = _change(tmp_path, before)
+    assert not drift and operations == ["replace"]
+    assert "replace" in line
+    table.append(_rows([4]))
+    drift, _, operations = _change(tmp_path, before)
+    assert drift and operations == ["replace", "append"]
+
+
 def test_a_schema_change_makes_no_snapshot_and_is_drift(tmp_path: Path) -> None:
     table = _table(tmp_path)
     before = _recorded(tmp_path)
