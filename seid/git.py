@@ -53,6 +53,30 @@ def output(
     return proc.stdout
 
 
+def start(
+    repo: Path,
+    *args: str,
+    stdin: int | None = None,
+    stdout: int | IO[bytes] = subprocess.PIPE,
+    stderr: int | IO[bytes] = subprocess.DEVNULL,
+) -> subprocess.Popen[bytes]:
+    """git started without waiting, for output read as it comes (or a command that runs
+    while seid does other work); :class:`GitError` when git cannot be run."""
+    try:
+        return subprocess.Popen(["git", *args], cwd=repo, stdin=stdin, stdout=stdout, stderr=stderr)
+    except OSError as exc:
+        raise GitError(f"cannot run git: {exc.strerror or exc}") from None
+
+
+def finish(proc: subprocess.Popen[bytes], what: str) -> bytes:
+    """The stdout of a git :func:`start` ed with pipes, once it exits 0; else GitError."""
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        lines = (err or b"").decode(errors="replace").strip().splitlines()
+        raise GitError(f"git {what} failed: {lines[-1] if lines else proc.returncode}")
+    return out
+
+
 def run(
     repo: Path,
     *args: str,
@@ -97,12 +121,7 @@ def toplevel(start: Path) -> Path | None:
 def stream_blob(repo: Path, spec: str) -> Iterator[BinaryIO]:
     """Stream the blob ``spec`` names (``ref:path``), never loaded whole."""
     run(repo, "cat-file", "-e", spec)  # a missing blob is a GitError, not an empty stream
-    proc = subprocess.Popen(
-        ["git", "cat-file", "blob", spec],
-        cwd=repo,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start(repo, "cat-file", "blob", spec)
     assert proc.stdout is not None
     try:
         yield cast(BinaryIO, proc.stdout)
@@ -116,13 +135,7 @@ class BlobReader:
     """One ``git cat-file --batch`` process answering object lookups one at a time."""
 
     def __init__(self, root: Path) -> None:
-        self._proc = subprocess.Popen(
-            ["git", "cat-file", "--batch"],
-            cwd=root,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
+        self._proc = start(root, "cat-file", "--batch", stdin=subprocess.PIPE)
 
     def read(self, name: str) -> bytes | None:
         """The object ``name`` (an id or ``rev:path``); None when git has no such object."""
@@ -170,13 +183,7 @@ def cat_blobs(repo: Path, oids: set[str], keep: bool = False) -> dict[str, bytes
     if not oids:
         return {}
     order = sorted(oids)
-    proc = subprocess.Popen(
-        ["git", "cat-file", "--batch"],
-        cwd=repo,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start(repo, "cat-file", "--batch", stdin=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
     feeder = threading.Thread(target=_feed, args=(proc.stdin, order), daemon=True)
     feeder.start()

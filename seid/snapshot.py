@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, cast
 
+from seid import git
 from seid.errors import InputError, SeidError
 from seid.statcache import ReadHook, StatCache
 
@@ -249,8 +250,15 @@ class GitState:
     ignored: frozenset[str] = frozenset()
 
 
-_GIT_STATUS = ["git", "--no-optional-locks", "status", "--porcelain=v2", "--branch", "-z"]
-_GIT_STATUS += ["--untracked-files=normal", "--ignored=traditional"]
+_GIT_STATUS = (
+    "--no-optional-locks",
+    "status",
+    "--porcelain=v2",
+    "--branch",
+    "-z",
+    "--untracked-files=normal",
+    "--ignored=traditional",
+)
 
 
 def git_state(root: Path) -> GitState:
@@ -265,14 +273,14 @@ def git_state(root: Path) -> GitState:
 
 def _start_git_status(root: Path) -> subprocess.Popen[bytes]:
     """``git status`` started now, so it runs while the walk stats the inputs."""
-    return subprocess.Popen(_GIT_STATUS, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return git.start(root, *_GIT_STATUS, stderr=subprocess.PIPE)
 
 
 def _git_state_of(root: Path, proc: subprocess.Popen[bytes]) -> GitState:
-    stdout, stderr = proc.communicate()
-    if proc.returncode != 0:
-        msg = stderr.decode(errors="replace").strip().splitlines()
-        raise SeidError(f"{root}: git status failed: {msg[-1] if msg else proc.returncode}")
+    try:
+        stdout = git.finish(proc, "status")
+    except git.GitError as err:
+        raise SeidError(f"{root}: {err}") from None
     commit = branch = None
     dirty = False
     ignored: set[str] = set()

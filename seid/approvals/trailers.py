@@ -18,7 +18,7 @@ it a ``signed-commit``.
 
 from __future__ import annotations
 
-import subprocess
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,28 +95,23 @@ def read(root: Path) -> GitDecisions:
 def _log(root: Path) -> Iterator[_Commit]:
     """The decision commits of HEAD's history, newest first, streamed."""
     try:
-        proc = subprocess.Popen(
-            ["git", "log", "-i", "-E", f"--grep={DECISION_GREP}", f"--format={FORMAT}", "HEAD"],
-            cwd=root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
+        proc = git.start(
+            root, "log", "-i", "-E", f"--grep={DECISION_GREP}", f"--format={FORMAT}", "HEAD"
         )
-    except OSError:
+    except git.GitError:
         return  # no git: no trailers
     assert proc.stdout is not None
+    text = io.TextIOWrapper(proc.stdout, encoding="utf-8", errors="replace")
     buffer = ""
     try:
-        for chunk in iter(lambda: proc.stdout.read(1 << 16), ""):  # type: ignore[union-attr]
+        for chunk in iter(lambda: text.read(1 << 16), ""):
             buffer += chunk
             *whole, buffer = buffer.split(_RECORD)
             yield from (_parse(record) for record in whole if record)
         if buffer:
             yield _parse(buffer)
     finally:
-        proc.stdout.close()
+        text.close()
         proc.wait()  # a failure (no commits, not a repository) simply yields nothing
 
 

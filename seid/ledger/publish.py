@@ -144,12 +144,8 @@ def _refuse_unless_prefix(repo: Path, ledger: Ledger, log_id: str) -> None:
 
 def _hash_prefix(repo: Path, path: Path, length: int) -> str:
     """``git hash-object -w`` of the first ``length`` bytes (a writer may be appending)."""
-    proc = subprocess.Popen(
-        ["git", "hash-object", "-w", "--stdin"],
-        cwd=repo,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    proc = git.start(
+        repo, "hash-object", "-w", "--stdin", stdin=subprocess.PIPE, stderr=subprocess.PIPE
     )
     assert proc.stdin is not None
     try:

@@ -7,7 +7,6 @@ no path or commit message can be mistaken for structure and nothing is read whol
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -43,13 +42,13 @@ class RawCommit:
 
 
 def log_argv(since: str | None, until: str | None) -> list[str]:
-    """The one ``git log`` of a replay: oldest first, raw diffs against the first parent."""
+    """The one ``git log`` of a replay (its arguments): oldest first, raw diffs against
+    the first parent."""
     for rev in (since, until):
         if rev is not None and (not rev or rev.startswith("-") or "\n" in rev):
             raise SeidError(f"bad revision {rev!r}")
     revs = [f"{since}..{until or 'HEAD'}"] if since else [until or "HEAD"]
     return [
-        "git",
         "-c",
         "log.showSignature=false",
         "log",
@@ -84,11 +83,11 @@ class LogProcess:
         self._out = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         try:
-            self._proc = subprocess.Popen(argv, cwd=root, stdout=self._out, stderr=self._errors)
-        except OSError as exc:
+            self._proc = git.start(root, *argv, stdout=self._out, stderr=self._errors)
+        except git.GitError:
             self._out.close()
             self._errors.close()
-            raise SeidError(f"cannot run git: {exc.strerror}") from None
+            raise
 
     def chunks(self) -> Iterator[bytes]:
         """The output in blocks, in order, as git writes it; ends when git has exited."""
@@ -174,20 +173,11 @@ def _change(meta: str, path: str) -> Change:
 
 def tags(root: Path) -> dict[str, list[str]]:
     """Tag names by the commit they point at (annotated tags peeled): releases."""
-    proc = subprocess.run(
-        [
-            "git",
-            "for-each-ref",
-            "--format=%(objectname) %(*objectname) %(refname:short)",
-            "refs/tags",
-        ],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
+    found = git.probe(
+        root, "for-each-ref", "--format=%(objectname) %(*objectname) %(refname:short)", "refs/tags"
     )
     out: dict[str, list[str]] = {}
-    for line in proc.stdout.splitlines():
+    for line in (found or "").splitlines():
         target, peeled, name = line.split(" ", 2)
         out.setdefault(peeled or target, []).append(name)
     return out
