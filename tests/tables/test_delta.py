@@ -227,17 +227,22 @@ def test_a_warm_status_of_an_unchanged_local_table_imports_no_library(
     imported; one commit more and the table is read again."""
     repo, key, table = delta_project
     assert run(repo, keys.load_signer(key), echo=False).status == "attested"
-    probe = (
-        "import sys; from seid.cli.main import _main\n"
-        "try:\n    _main(['status'])\nexcept SystemExit as exc:\n    code = exc.code\n"
-        "print(code, 'deltalake' in sys.modules)"
-    )
 
     def status() -> str:
+        """The exit status of ``seid status`` and whether it imported deltalake."""
         proc = subprocess.run(
-            [sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, check=False
+            [sys.executable, "-X", "importtime", "-m", "seid", "status"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=False,
         )
-        return proc.stdout.strip().splitlines()[-1]
+        imported = {
+            line.rsplit("|", 1)[-1].strip().split(".")[0]
+            for line in proc.stderr.splitlines()
+            if line.startswith("import time:")
+        }
+        return f"{proc.returncode} {'deltalake' in imported}"
 
     status()
     assert status() == "0 False"
