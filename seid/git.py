@@ -150,15 +150,8 @@ class BlobReader:
             return None
         proc.stdin.write(name.encode() + b"\n")
         proc.stdin.flush()
-        header = proc.stdout.readline().split()
-        if len(header) != 3:
-            return None  # "<name> missing" or "ambiguous"
-        size = int(header[2])
-        data = proc.stdout.read(size)
-        proc.stdout.read(1)
-        if len(data) != size:
-            raise GitError(f"git cat-file: object {name} cut short")
-        return header[0].decode(), data
+        found = _read_object(proc.stdout, name, keep=True)
+        return (found[0], found[2]) if found else None
 
     def close(self) -> None:
         if self._proc.stdin is not None:
@@ -190,7 +183,10 @@ def cat_blobs(repo: Path, oids: set[str], keep: bool = False) -> dict[str, bytes
     out: dict[str, bytes] = {}
     try:
         for oid in order:
-            out[oid] = _read_blob(proc.stdout, oid, keep)
+            found = _read_object(proc.stdout, oid, keep)
+            if found is None or found[1] != "blob":
+                raise GitError(f"git cat-file: cannot read blob {oid}")
+            out[oid] = found[2]
     finally:
         proc.stdout.close()
         feeder.join()
@@ -206,21 +202,24 @@ def _feed(stdin: IO[bytes], oids: Sequence[str]) -> None:
         pass
 
 
-def _read_blob(stdout: IO[bytes], oid: str, keep: bool) -> bytes:
+def _read_object(stdout: IO[bytes], name: str, keep: bool) -> tuple[str, str, bytes] | None:
+    """One answer of ``cat-file --batch``: ``(object id, type, contents)``, or its
+    SHA-256 instead of the contents without ``keep`` (read in pieces, never whole);
+    None when git has no such object."""
     header = stdout.readline().split()
-    if len(header) != 3 or header[1] != b"blob":
-        raise GitError(f"git cat-file: cannot read blob {oid}")
-    size = int(header[2])
+    if len(header) != 3:
+        return None  # "<name> missing" or "ambiguous"
+    remaining = int(header[2])
     h = sha256()
     parts: list[bytes] = []
-    while size:
-        chunk = stdout.read(min(CHUNK, size))
+    while remaining:
+        chunk = stdout.read(min(CHUNK, remaining))
         if not chunk:
-            raise GitError(f"git cat-file: blob {oid} cut short")
-        size -= len(chunk)
+            raise GitError(f"git cat-file: object {name} cut short")
+        remaining -= len(chunk)
         if keep:
             parts.append(chunk)
         else:
             h.update(chunk)
     stdout.read(1)
-    return b"".join(parts) if keep else h.digest()
+    return header[0].decode(), header[1].decode(), b"".join(parts) if keep else h.digest()
