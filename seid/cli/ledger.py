@@ -61,6 +61,11 @@ def _echo_json(value: Any) -> None:
     show_default=True,
     help="Processes checking signatures.",
 )
+@click.option(
+    "--require-witnessed",
+    is_flag=True,
+    help="Fail on published entries a witness quorum has not cosigned yet.",
+)
 def verify(
     log_id: str | None,
     as_json: bool,
@@ -68,6 +73,7 @@ def verify(
     sei_dir: Path | None,
     repair: bool,
     jobs: int,
+    require_witnessed: bool,
 ) -> None:
     """Verify the ledger: signatures, the Merkle tree, every checkpoint.
 
@@ -81,6 +87,7 @@ def verify(
     reports = verify_repo(root, log_id, jobs=jobs, subjects=subjects)
     if repair:
         reports = _repair(root, reports, log_id, jobs, subjects)
+    _witnessed(root, reports, require_witnessed)
     venth = _verify_sei(root, sei_dir) if sei_dir is not None else None
     if not reports and venth is None:
         raise SeidError(f"no ledger in {root / '.sei' / 'ledger'} and no refs/seid/ledger/*")
@@ -102,6 +109,22 @@ def verify(
             click.echo(f"{sei_dir}: {len(venth.bad)} bad of {venth.checked} signed files")
     if not ok:
         raise SystemExit(1)
+
+
+def _witnessed(root: Path, reports: list[LogReport], require: bool) -> None:
+    """Under the sei.yaml witness policy, how far a quorum cosigned each published log."""
+    from seid.cli.witness import load_policy
+    from seid.ledger.witnessed import judge
+
+    policy = load_policy(root)
+    if policy is None:
+        if require:
+            raise SeidError("--require-witnessed needs evidence.witnesses in sei.yaml")
+        return
+    trusted = keys.trusted_keys(root)
+    for report in reports:
+        if report.source.startswith("refs/"):
+            judge(root, report, policy, trusted.get(report.log_id), require)
 
 
 def _repair(
@@ -138,8 +161,10 @@ def _print_report(report: LogReport) -> None:
             f"{'entry' if report.bad_entries == 1 else 'entries'} of {report.size}"
         )
     elif not report.derived:
+        seen = "" if report.witnessed is None else f", {report.witnessed} witnessed"
         click.echo(
-            f"log {report.log_id} ({where}): {report.size} entries, root {_b64(report.root)}: ok"
+            f"log {report.log_id} ({where}): {report.size} entries{seen}, "
+            f"root {_b64(report.root)}: ok"
         )
 
 

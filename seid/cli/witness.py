@@ -1,0 +1,86 @@
+"""``seid witness``: cosign other hosts' published logs, so none can rewrite its own.
+
+``seid witness cosign`` exits 0 when every trusted log was cosigned or unchanged, 1
+when one was refused (an inconsistent or smaller tree: an equivocation record is kept
+under ``.sei/witness/<witness-id>/equivocations/``), 2 on usage or I/O errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from seid import git, keys
+from seid.errors import SeidError
+from seid.ledger import witness as witnessing
+from seid.ledger.witnessed import Policy
+
+
+def load_policy(root: Path) -> Policy | None:
+    """The witness policy ``sei.yaml`` states (``evidence.witnesses``), if any."""
+    from seid.config import load_manifest
+    from seid.locate import MANIFEST_NAMES
+
+    if not any((root / name).is_file() for name in MANIFEST_NAMES):
+        return None
+    manifest = load_manifest(root)
+    stated = manifest.evidence.witnesses
+    if stated is None:
+        return None
+    found: dict[str, object] = {}
+    for pattern in stated.keys:
+        for path in sorted(root.glob(pattern)):
+            key = keys.load_public_key(path)
+            found[key.keyid] = key
+    if len(found) < stated.quorum:
+        raise SeidError(
+            f"{manifest.path.name}: evidence.witnesses.keys name {len(found)} key files, "
+            f"fewer than the quorum of {stated.quorum}"
+        )
+    return Policy(found, stated.quorum)  # type: ignore[arg-type]
+
+
+def _remote(root: Path, given: str | None) -> str | None:
+    if given is not None:
+        return given
+    return "origin" if git.config(root, "remote.origin.url") else None
+
+
+@click.group()
+def witness() -> None:
+    """Witness published logs: cosign checkpoints consistent with all cosigned before."""
+
+
+@click.command()
+@click.option("--remote", metavar="R", help="Fetch logs from and push cosignatures to R.")
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The witness's private key (default: the seid key).",
+)
+def cosign(remote: str | None, key_path: Path | None) -> None:
+    """Fetch refs/seid/ledger/*, cosign each trusted log that grew consistently, push
+    refs/seid/witness/<witness-id>."""
+    root = git.toplevel(Path.cwd())
+    if root is None:
+        raise SeidError("seid witness cosign runs in a git clone of the published logs")
+    signer = keys.load_signer(key_path)
+    where = _remote(root, remote)
+    if where is not None:
+        witnessing.fetch(root, where)
+    me = witnessing.Witness(root, signer)
+    outcomes = me.cosign_all(keys.trusted_keys(root))
+    for outcome in outcomes:
+        detail = f": {outcome.reason}" if outcome.reason else ""
+        click.echo(f"log {outcome.log_id} ({outcome.size} entries): {outcome.action}{detail}")
+    if where is not None and any(o.action == "cosigned" for o in outcomes):
+        witnessing.push(root, where, me.witness_id)
+    if not outcomes:
+        click.echo("no trusted published logs to witness (refs/seid/ledger/*)")
+    if any(o.action == "refused" for o in outcomes):
+        raise SystemExit(1)
+
+
+witness.add_command(cosign)
