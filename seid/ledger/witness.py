@@ -26,8 +26,8 @@ from seid.errors import SeidError, VerificationError
 from seid.fsutil import sei_dir, write_atomic
 from seid.ledger import checkpoint, cosignature, merkle, records
 from seid.ledger.paths import is_log_id
-from seid.ledger.publish import compare, open_ref_log, ref_logs, ref_name
 from seid.ledger.publish import _identity_env as identity_env
+from seid.ledger.publish import compare, open_ref_log, ref_logs, ref_name
 
 REF_PREFIX = "refs/seid/witness/"
 EQUIVOCATION_TYPE = "https://seid.dev/equivocation/v1"
@@ -111,7 +111,9 @@ class Witness:
             return Outcome(log_id, "refused", 0, f"its checkpoint: {err}"), None
         hashes = leaves(self.repo, log_id)
         if len(hashes) != new.size or merkle.root_of(hashes) != new.root:
-            return Outcome(log_id, "refused", new.size, "the log does not match its checkpoint"), None
+            return Outcome(
+                log_id, "refused", new.size, "the log does not match its checkpoint"
+            ), None
         old = self.previous(log_id)
         if old is not None and old.size == new.size and old.root == new.root:
             return Outcome(log_id, "unchanged", new.size), None

@@ -38,13 +38,17 @@ class Cosigned:
     timestamp: int
 
 
-def cosigned(repo: Path, policy: Policy, log_id: str, log_key: Key) -> tuple[list[Cosigned], list[str]]:
+def cosigned(
+    repo: Path, policy: Policy, log_id: str, log_key: Key
+) -> tuple[list[Cosigned], list[str]]:
     """Each trusted witness's valid cosignature on ``log_id``, and notices on the rest."""
     found, notices = [], []
     present = witness_refs(repo)
     for wid in present:
         if wid not in policy.keys:
-            notices.append(f"witness {wid[:16]} is not a trusted witness: its cosignatures are ignored")
+            notices.append(
+                f"witness {wid[:16]} is not a trusted witness: its cosignatures are ignored"
+            )
     for wid in sorted(set(present) & set(policy.keys)):
         spec = f"{witness_ref(wid)}:{log_id}"
         if not git.succeeds(repo, "cat-file", "-e", spec):
@@ -61,7 +65,9 @@ def cosigned(repo: Path, policy: Policy, log_id: str, log_key: Key) -> tuple[lis
     return found, notices
 
 
-def judge(repo: Path, report: LogReport, policy: Policy, log_key: Key | None, require: bool) -> None:
+def judge(
+    repo: Path, report: LogReport, policy: Policy, log_key: Key | None, require: bool
+) -> None:
     """Set ``report.witnessed`` and add the rewrite problems and not-yet-witnessed notes."""
     if log_key is None or not report.trusted:
         return
@@ -74,7 +80,11 @@ def judge(repo: Path, report: LogReport, policy: Policy, log_key: Key | None, re
             holding.append(cosig.size)
             continue
         spec = f"{witness_ref(cosig.witness_id)}:{report.log_id}.log"
-        parted = parting(repo, spec, report.log_id) if git.succeeds(repo, "cat-file", "-e", spec) else None
+        parted = (
+            parting(repo, spec, report.log_id)
+            if git.succeeds(repo, "cat-file", "-e", spec)
+            else None
+        )
         where = report.size if parted is None else parted
         report.problems.insert(
             0,

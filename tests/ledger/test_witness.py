@@ -110,7 +110,9 @@ def rewrite(net: Network, host: Party, runs: list[int]) -> None:
 
 
 @pytest.mark.slow
-def test_witnesses_catch_a_rewritten_log(tmp_path: Path, env: dict[str, str], seid: SeidRunner) -> None:
+def test_witnesses_catch_a_rewritten_log(
+    tmp_path: Path, env: dict[str, str], seid: SeidRunner
+) -> None:
     net = network(tmp_path, env)
     a = net.hosts[0]
     for n, host in enumerate(net.hosts):
@@ -235,6 +237,8 @@ def plant(repo: Path, ref: str, files: dict[str, bytes], env: dict[str, str]) ->
 
 def git_in(repo: Path, data: bytes, *command: str) -> str:
     args = list(command) or ["hash-object", "-w", "--stdin"]
-    return subprocess.run(
-        ["git", *args], cwd=repo, input=data, capture_output=True, check=True
-    ).stdout.decode().strip()
+    return (
+        subprocess.run(["git", *args], cwd=repo, input=data, capture_output=True, check=True)
+        .stdout.decode()
+        .strip()
+    )
