@@ -26,8 +26,7 @@ from seid.errors import SeidError, VerificationError
 from seid.fsutil import sei_dir, write_atomic
 from seid.ledger import checkpoint, cosignature, merkle, records
 from seid.ledger.paths import is_log_id
-from seid.ledger.publish import _identity_env as identity_env
-from seid.ledger.publish import compare, open_ref_log, ref_logs, ref_name
+from seid.ledger.publish import compare, identity_env, open_ref_log, ref_logs, ref_name
 
 REF_PREFIX = "refs/seid/witness/"
 EQUIVOCATION_TYPE = "https://seid.dev/equivocation/v1"
