@@ -19,6 +19,7 @@ import click
 from seid import evidence, git, keys
 from seid.errors import SeidError, VerificationError
 from seid.ledger import publish as publishing
+from seid.ledger import witnessed
 from seid.ledger.log import Ledger
 from seid.ledger.paths import list_logs
 from seid.ledger.verify import LogReport, verify_repo
@@ -87,7 +88,7 @@ def verify(
     reports = verify_repo(root, log_id, jobs=jobs, subjects=subjects)
     if repair:
         reports = _repair(root, reports, log_id, jobs, subjects)
-    _witnessed(root, reports, require_witnessed)
+    witnessed.apply(root, reports, require=require_witnessed)  # under sei.yaml's policy
     venth = _verify_sei(root, sei_dir) if sei_dir is not None else None
     if not reports and venth is None:
         raise SeidError(f"no ledger in {root / '.sei' / 'ledger'} and no refs/seid/ledger/*")
@@ -109,22 +110,6 @@ def verify(
             click.echo(f"{sei_dir}: {len(venth.bad)} bad of {venth.checked} signed files")
     if not ok:
         raise SystemExit(1)
-
-
-def _witnessed(root: Path, reports: list[LogReport], require: bool) -> None:
-    """Under the sei.yaml witness policy, how far a quorum cosigned each published log."""
-    from seid.cli.witness import load_policy
-    from seid.ledger.witnessed import judge
-
-    policy = load_policy(root)
-    if policy is None:
-        if require:
-            raise SeidError("--require-witnessed needs evidence.witnesses in sei.yaml")
-        return
-    trusted = keys.trusted_keys(root)
-    for report in reports:
-        if report.source.startswith("refs/"):
-            judge(root, report, policy, trusted.get(report.log_id), require)
 
 
 def _repair(

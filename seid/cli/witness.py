@@ -14,31 +14,6 @@ import click
 from seid import git, keys
 from seid.errors import SeidError
 from seid.ledger import witness as witnessing
-from seid.ledger.witnessed import Policy
-
-
-def load_policy(root: Path) -> Policy | None:
-    """The witness policy ``sei.yaml`` states (``evidence.witnesses``), if any."""
-    from seid.config import load_manifest
-    from seid.locate import MANIFEST_NAMES
-
-    if not any((root / name).is_file() for name in MANIFEST_NAMES):
-        return None
-    manifest = load_manifest(root)
-    stated = manifest.evidence.witnesses
-    if stated is None:
-        return None
-    found: dict[str, object] = {}
-    for pattern in stated.keys:
-        for path in sorted(root.glob(pattern)):
-            key = keys.load_public_key(path)
-            found[key.keyid] = key
-    if len(found) < stated.quorum:
-        raise SeidError(
-            f"{manifest.path.name}: evidence.witnesses.keys name {len(found)} key files, "
-            f"fewer than the quorum of {stated.quorum}"
-        )
-    return Policy(found, stated.quorum)  # type: ignore[arg-type]
 
 
 def _remote(root: Path, given: str | None) -> str | None:

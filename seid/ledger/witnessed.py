@@ -15,11 +15,14 @@ from pathlib import Path
 
 from securesystemslib.signer import Key  # type: ignore[attr-defined]
 
-from seid import git
-from seid.errors import VerificationError
+from seid import git, keys
+from seid.errors import SeidError, VerificationError
 from seid.ledger import checkpoint, cosignature, merkle
-from seid.ledger.verify import LogReport, Problem
+from seid.ledger.paths import REF_PREFIX
+from seid.ledger.verify import LogReport, Problem, verify_stream
 from seid.ledger.witness import leaves, parting, witness_ref, witness_refs
+
+REWRITTEN = "rewritten:"
 
 
 @dataclass(frozen=True)
@@ -65,37 +68,77 @@ def cosigned(
     return found, notices
 
 
+def load_policy(root: Path) -> Policy | None:
+    """The witness policy ``sei.yaml`` states (``evidence.witnesses``), if any; its
+    errors are the manifest's (``sei.yaml:line:col``)."""
+    from seid.config import load_manifest
+    from seid.locate import MANIFEST_NAMES
+
+    if not any((root / name).is_file() for name in MANIFEST_NAMES):
+        return None
+    manifest = load_manifest(root)
+    stated = manifest.evidence.witnesses
+    if stated is None:
+        return None
+    found: dict[str, Key] = {}
+    for pattern in stated.keys:
+        for path in sorted(root.glob(pattern)):
+            key = keys.load_public_key(path)
+            found[key.keyid] = key
+    if len(found) < stated.quorum:
+        raise SeidError(
+            f"{manifest.path.name}: evidence.witnesses.keys name {len(found)} key files, "
+            f"fewer than the quorum of {stated.quorum}"
+        )
+    return Policy(found, stated.quorum)
+
+
+def apply(root: Path, reports: list[LogReport], *, require: bool = False) -> list[LogReport]:
+    """Judge every published log under the policy, if there is one; returns reports of
+    the logs as witnessed where a published one was rewritten (the evidence to keep)."""
+    policy = load_policy(root)
+    if policy is None:
+        if require:
+            raise SeidError("--require-witnessed needs evidence.witnesses in sei.yaml")
+        return []
+    trusted = keys.trusted_keys(root)
+    kept = []
+    for report in reports:
+        if report.source.startswith(REF_PREFIX):
+            kept += judge(root, report, policy, trusted.get(report.log_id), require)
+    return kept
+
+
 def judge(
     repo: Path, report: LogReport, policy: Policy, log_key: Key | None, require: bool
-) -> None:
-    """Set ``report.witnessed`` and add the rewrite problems and not-yet-witnessed notes."""
+) -> list[LogReport]:
+    """Set ``report.witnessed``, add rewrite problems and not-yet-witnessed notes; when
+    the log was rewritten, the verified report of the largest history a witness kept."""
     if log_key is None or not report.trusted:
-        return
+        return []
     found, notices = cosigned(repo, policy, report.log_id, log_key)
     report.notices.extend(notices)
     hashes = leaves(repo, report.log_id) if found else []
-    holding = []
-    for cosig in found:
+    holding: list[int] = []
+    kept: list[LogReport] = []
+    for cosig in sorted(found, key=lambda c: -c.size):
         if cosig.size <= len(hashes) and merkle.root_of(hashes[: cosig.size]) == cosig.root:
             holding.append(cosig.size)
             continue
         spec = f"{witness_ref(cosig.witness_id)}:{report.log_id}.log"
-        parted = (
-            parting(repo, spec, report.log_id)
-            if git.succeeds(repo, "cat-file", "-e", spec)
-            else None
-        )
-        where = report.size if parted is None else parted
-        report.problems.insert(
-            0,
+        witnessed = _witnessed_log(repo, spec, cosig, log_key)
+        where = report.size
+        if witnessed is not None:
+            where = parting(repo, spec, report.log_id) or report.size
+            kept = kept or [witnessed]
+        report.problems.append(
             Problem(
                 where,
-                f"rewritten: witness {cosig.witness_id[:16]} cosigned size {cosig.size} root "
+                f"{REWRITTEN} witness {cosig.witness_id[:16]} cosigned size {cosig.size} root "
                 f"{base64.b64encode(cosig.root).decode()}, and this log is not consistent with "
                 f"it; the histories part at entry {where}",
             ),
         )
-    holding.sort(reverse=True)
     report.witnessed = holding[policy.quorum - 1] if len(holding) >= policy.quorum else 0
     if report.witnessed < report.size:
         gap = (
@@ -108,3 +151,18 @@ def judge(
         else:
             report.notices.append(gap)
     report.problems.sort(key=lambda p: p.entry)
+    return kept
+
+
+def _witnessed_log(repo: Path, spec: str, cosig: Cosigned, log_key: Key) -> LogReport | None:
+    """The log a witness kept beside its cosignature, verified; None unless it is there
+    and is exactly the cosigned tree (a forged blob is no evidence)."""
+    if not git.succeeds(repo, "cat-file", "-e", spec):
+        return None
+    log_id = spec.rpartition(":")[2].removesuffix(".log")
+    with git.stream_blob(repo, spec) as stream:
+        report = verify_stream(stream, log_id, log_key, spec)
+    if not report.ok or (report.size, report.root) != (cosig.size, cosig.root):
+        return None
+    report.witnessed = report.size
+    return report
