@@ -16,6 +16,7 @@ from securesystemslib.signer import Signer
 from seid import keys
 from seid.ledger import cosignature, publish
 from seid.ledger.witness import equivocations
+from seid.replay import join
 from tests.conftest import SeidRunner, git
 from tests.ledger.test_publish import FETCH, append
 
@@ -157,6 +158,16 @@ def test_witnesses_catch_a_rewritten_log(
     assert "cosigned size 5 root" in failed.out and "part at entry 2" in failed.out
     report = json.loads(seid("verify", "--json", "--log", a.key_id, cwd=auditor).out)
     assert report["logs"][0]["ok"] is False and report["logs"][0]["first_bad"]["entry"] == 2
+
+    replayed = seid("reconstruct", "--no-sign", cwd=auditor)
+    findings = json.loads(replayed.out)["findings"]
+    rewritten = [f for f in findings if f["kind"] == "rewritten-log"]
+    assert len(rewritten) == 2 and {f["severity"] for f in rewritten} == {"high"}, findings
+    assert "cosigned size 5" in rewritten[0]["summary"]
+    found = join.collect(auditor)  # the witnessed history is the evidence, the rewrite not
+    runs = {b.index: b.predicate["run"] for b in found.bundles if b.log_id == a.key_id}
+    assert runs == {0: 0, 1: 1, 2: 2, 3: 3, 4: 4}
+    assert {b.index for b in found.broken if b.log_id == a.key_id} == {2, 3, 4, 5}
 
 
 @pytest.mark.slow
