@@ -27,6 +27,7 @@ from pydantic import (
     ValidationInfo,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from seid.config.inputs import default_inputs, merge_inputs
 from seid.config.semantics import dotted, problems
@@ -212,7 +213,9 @@ class RiskProgram(Section):
 
 def _witness_key_path(value: str) -> str:
     if not value.startswith(WITNESS_KEY_DIR):
-        raise ValueError(f"a witness key lives under {WITNESS_KEY_DIR}, not {value!r}")
+        raise PydanticCustomError(
+            "witness_key", f"a witness key lives under {WITNESS_KEY_DIR}, not {value!r}"
+        )
     return value
 
 
