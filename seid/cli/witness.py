@@ -16,12 +16,6 @@ from seid.errors import SeidError
 from seid.ledger import witness as witnessing
 
 
-def _remote(root: Path, given: str | None) -> str | None:
-    if given is not None:
-        return given
-    return "origin" if git.config(root, "remote.origin.url") else None
-
-
 @click.group()
 def witness() -> None:
     """Witness published logs: cosign checkpoints consistent with all cosigned before."""
@@ -42,16 +36,11 @@ def cosign(remote: str | None, key_path: Path | None) -> None:
     if root is None:
         raise SeidError("seid witness cosign runs in a git clone of the published logs")
     signer = keys.load_signer(key_path)
-    where = _remote(root, remote)
-    if where is not None:
-        witnessing.fetch(root, where)
-    me = witnessing.Witness(root, signer)
-    outcomes = me.cosign_all(keys.trusted_keys(root))
+    where = remote if remote is not None else witnessing.default_remote(root)
+    outcomes = witnessing.run(root, signer, where, keys.trusted_keys(root))
     for outcome in outcomes:
         detail = f": {outcome.reason}" if outcome.reason else ""
         click.echo(f"log {outcome.log_id} ({outcome.size} entries): {outcome.action}{detail}")
-    if where is not None and any(o.action == "cosigned" for o in outcomes):
-        witnessing.push(root, where, me.witness_id)
     if not outcomes:
         click.echo("no trusted published logs to witness (refs/seid/ledger/*)")
     if any(o.action == "refused" for o in outcomes):

@@ -195,6 +195,23 @@ def parting(repo: Path, witnessed_spec: str, log_id: str) -> int | None:
     return result.ref_size if result.ref_size < size else None
 
 
+def default_remote(repo: Path) -> str | None:
+    """``origin`` when the clone has one: where hosts push their logs."""
+    return "origin" if git.config(repo, "remote.origin.url") else None
+
+
+def run(repo: Path, signer: Signer, remote: str | None, trusted: dict[str, Key]) -> list[Outcome]:
+    """One witnessing pass: fetch the logs, cosign what grew consistently, push the
+    cosignatures (what ``seid witness cosign`` and the daemon's ``witness`` job do)."""
+    if remote is not None:
+        fetch(repo, remote)
+    me = Witness(repo, signer)
+    outcomes = me.cosign_all(trusted)
+    if remote is not None and any(o.action == "cosigned" for o in outcomes):
+        push(repo, remote, me.witness_id)
+    return outcomes
+
+
 def fetch(repo: Path, remote: str) -> None:
     """Fetch every published log, rewritten ones included (a witness must see those)."""
     git.run(repo, "fetch", "-q", remote, "+refs/seid/ledger/*:refs/seid/ledger/*")

@@ -50,15 +50,17 @@ KINDS = (
     "gate-bypass",
     "review-overdue",
     "broken-evidence",
-    "rewritten-log",
     "claim-amended",
 )
 # Read from the declared tables themselves, not from git (seid.replay.tables).
 TABLE_KIND = "unevidenced-table-change"
+# Read from the witnesses' cosignatures (seid.ledger.witnessed), not from git.
+REWRITTEN_KIND = "rewritten-log"
 # The order of a report.
 ALL_KINDS = (
     *KINDS,
     TABLE_KIND,
+    REWRITTEN_KIND,
     "unapproved-promotion",
     *registry_statements.KINDS,
     *approvals.KINDS,
@@ -69,7 +71,7 @@ SEVERITY = {
     "gate-bypass": "high",
     "review-overdue": "medium",
     "broken-evidence": "high",
-    "rewritten-log": "high",
+    REWRITTEN_KIND: "high",
     "claim-amended": "medium",
     TABLE_KIND: "medium",
     "unapproved-promotion": "high",
@@ -319,7 +321,7 @@ def _rewritten(found: Evidence) -> list[Finding]:
     """One finding per log and witness: the log's key signed another history."""
     return [
         Finding(
-            "rewritten-log",
+            REWRITTEN_KIND,
             f"log {bad.log_id[:16]} {bad.reason.removeprefix('rewritten: ')}",
             [],
             [bad.ref],
