@@ -135,8 +135,9 @@ def witness(service: Service) -> None:
     from seid.ledger import witness as witnessing
 
     failed = None
-    for state in _states(service):
-        root, repo = state.config.path, str(state.config.path)
+    for configured in service.config.repos:  # needs no watcher: git refs only
+        root, repo = configured.path, str(configured.path)
+        dlog.bind(repo=repo)
         try:
             remote = witnessing.default_remote(root)
             outcomes = witnessing.run(root, service.signer, remote, keys.trusted_keys(root))
