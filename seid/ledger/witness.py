@@ -120,11 +120,15 @@ class Witness:
             proof = self._proof(hashes, old.size, new.size)
             why = consistent(old, new, proof)
             if why:
-                self._equivocation(log_id, old, new, why)
+                self.equivocation(log_id, old, new, why)
                 return Outcome(log_id, "refused", new.size, why), None
+        return Outcome(log_id, "cosigned", new.size), self.cosign(log_id, note)
+
+    def cosign(self, log_id: str, note: bytes) -> bytes:
+        """Cosign a checked note and remember it, before anyone sees the cosignature."""
         cosigned = cosignature.cosign(note, self.signer, self.witness_id)
         write_atomic(sei_dir(self.repo, "witness", self.witness_id) / log_id, cosigned)
-        return Outcome(log_id, "cosigned", new.size), cosigned
+        return cosigned
 
     @staticmethod
     def _proof(hashes: list[bytes], old: int, new: int) -> list[bytes]:
@@ -132,7 +136,7 @@ class Witness:
             return []
         return merkle.consistency_path(old, new, lambda a, b: merkle.root_of(hashes[a:b]))
 
-    def _equivocation(
+    def equivocation(
         self, log_id: str, old: checkpoint.Checkpoint, new: checkpoint.Checkpoint, why: str
     ) -> Path:
         """Keep both signed checkpoints, signed by this witness: a portable proof."""
