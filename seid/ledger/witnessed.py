@@ -10,6 +10,7 @@ witness's ref still holds the one it checked, so the report names where they par
 from __future__ import annotations
 
 import base64
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from securesystemslib.signer import Key  # type: ignore[attr-defined]
 from seid import git, keys
 from seid.errors import SeidError, VerificationError
 from seid.ledger import checkpoint, cosignature, merkle
-from seid.ledger.paths import REF_PREFIX
+from seid.ledger.paths import REF_PREFIX, is_log_id
 from seid.ledger.verify import LogReport, Problem, verify_stream
 from seid.ledger.witness import leaves, parting, witness_ref, witness_refs
 
@@ -44,7 +45,13 @@ class Cosigned:
 def cosigned(
     repo: Path, policy: Policy, log_id: str, log_key: Key
 ) -> tuple[list[Cosigned], list[str]]:
-    """Each trusted witness's valid cosignature on ``log_id``, and notices on the rest."""
+    """Each trusted witness's largest valid cosignature on ``log_id``, and notices on
+    the rest.
+
+    Every version the witness's ref ever held counts, not only its tip: a statement the
+    witness signed stays made, so a tip rolled back to an older cosignature (replayed to
+    hide a rewrite) or overwritten with a forged one cannot take it back.
+    """
     found, notices = [], []
     present = witness_refs(repo)
     for wid in present:
@@ -53,19 +60,45 @@ def cosigned(
                 f"witness {wid[:16]} is not a trusted witness: its cosignatures are ignored"
             )
     for wid in sorted(set(present) & set(policy.keys)):
-        spec = f"{witness_ref(wid)}:{log_id}"
-        if not git.succeeds(repo, "cat-file", "-e", spec):
+        tip = git.run(repo, "rev-parse", witness_ref(wid))
+        valid = []
+        for n, note in enumerate(_versions(repo, tip).get(log_id, [])):
+            try:
+                stamp = cosignature.verify(note, wid, policy.keys[wid])
+                stated = checkpoint.verify(cosignature.split(note)[0], log_id, log_key)
+            except VerificationError as err:
+                if n == 0:
+                    notices.append(
+                        f"witness {wid[:16]}'s cosignature for log {log_id[:16]} refused: {err}"
+                    )
+                continue
+            valid.append((n, Cosigned(wid, stated.size, stated.root, stamp)))
+        if not valid:
             continue
-        note = git.output(repo, "cat-file", "blob", spec)
-        try:
-            stamp = cosignature.verify(note, wid, policy.keys[wid])
-            own, _ = cosignature.split(note)
-            stated = checkpoint.verify(own, log_id, log_key)
-        except VerificationError as err:
-            notices.append(f"witness {wid[:16]}'s cosignature for log {log_id[:16]} refused: {err}")
-            continue
-        found.append(Cosigned(wid, stated.size, stated.root, stamp))
+        n, best = max(valid, key=lambda item: (item[1].size, item[1].timestamp))
+        if valid[0][0] == 0 and n != 0:  # a witness never cosigns a smaller tree later
+            notices.append(
+                f"witness {wid[:16]}'s newest cosignature for log {log_id[:16]} (size "
+                f"{valid[0][1].size}) is older than one its ref held before (size "
+                f"{best.size}): a replayed cosignature; the larger one counts"
+            )
+        found.append(best)
     return found, notices
+
+
+@functools.lru_cache(maxsize=8)
+def _versions(repo: Path, commit: str) -> dict[str, list[bytes]]:
+    """Every cosigned note a witness ref's history holds, by log id, newest first (one
+    ``git log`` and one ``cat-file --batch`` per witness, however many logs)."""
+    out = git.run(repo, "log", "--format=", "--raw", "--no-abbrev", "--no-renames", commit)
+    blobs: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        meta, _, path = line.partition("\t")
+        fields = meta.split()
+        if len(fields) == 5 and is_log_id(path) and fields[3].strip("0"):
+            blobs.setdefault(path, []).append(fields[3])
+    notes = git.cat_blobs(repo, {oid for oids in blobs.values() for oid in oids}, keep=True)
+    return {log_id: [notes[oid] for oid in oids] for log_id, oids in blobs.items()}
 
 
 def load_policy(root: Path) -> Policy | None:

@@ -204,46 +204,62 @@ def test_untrusted_witness_wrong_origin_and_replayed_cosignature_do_not_count(
     assert f"log {a.key_id} (published): 2 entries, 0 witnessed" in result.out
 
     me = net.witnesses[0]
-    assert cosign(seid, net, me)[0] == 0
+    assert cosign(seid, net, me)[0] == 0  # A at 2 entries, B at 1
     ref = f"refs/seid/witness/{me.key_id}"
-    cosigned_b = git(me.path, "cat-file", "blob", f"{ref}:{b.key_id}").encode()
-    # wrong origin: host B's cosigned checkpoint filed as host A's
-    forged = plant(me.path, ref, {a.key_id: cosigned_b}, env)
-    git(me.path, "push", "-q", "origin", f"{forged}:{ref}", env=env)
-    git(auditor, "fetch", "-q", "origin", FETCH, WITNESS_FETCH, env=env)
-    result = seid("verify", "--log", a.key_id, cwd=auditor)
-    assert f"cosignature for log {a.key_id[:16]} refused: checkpoint is for 'seid/{b.key_id}'" in (
-        result.err
-    )
-    assert "0 witnessed" in result.out
+    old_a = git(me.path, "cat-file", "blob", f"{ref}:{a.key_id}").encode()
+    host_publishes(net, a, [2, 3])
+    assert cosign(seid, net, me)[0] == 0  # A at 4
+    four = git(me.path, "cat-file", "blob", f"{ref}:{a.key_id}").encode()
+    rewrite(net, a, [0, 1, 9])  # consistent with the size 2 cosigned, not with 4
 
-    # replayed: the cosignature line of A's size-2 checkpoint put on A's rewritten one
-    old = git(me.path, "cat-file", "blob", f"{forged}~1:{a.key_id}").encode()
-    rewrite(net, a, [0, 5])
-    new_note = git(a.path, "cat-file", "blob", f"{publish.ref_name(a.key_id)}:checkpoint").encode()
-    replayed = new_note + old.splitlines(keepends=True)[-1]
-    _, lines = cosignature.split(replayed)
-    assert lines and lines[0][0] == cosignature.name(me.key_id)
-    replay = plant(me.path, ref, {a.key_id: replayed}, env)
-    git(me.path, "push", "-q", "-f", "origin", f"{replay}:{ref}", env=env)
+    # the cosignature line of A's size-4 checkpoint carried onto the rewritten one
+    rewritten = git(a.path, "cat-file", "blob", f"{publish.ref_name(a.key_id)}:checkpoint")
+    carried = rewritten.encode() + four.splitlines(keepends=True)[-1]
+    assert cosignature.split(carried)[1][0][0] == cosignature.name(me.key_id)
+    tip = plant(me.path, ref, {a.key_id: carried}, env)
+    git(me.path, "push", "-q", "origin", f"{tip}:{ref}", env=env)
     git(auditor, "fetch", "-q", "origin", FETCH, WITNESS_FETCH, env=env)
     result = seid("verify", "--log", a.key_id, cwd=auditor)
     assert f"cosignature by witness {me.key_id[:16]} does not verify" in result.err
-    assert "0 witnessed" in result.out
+    assert result.code == 1 and "cosigned size 4 root" in result.out  # its history holds
+
+    # then A's old size-2 cosignature replayed on top, to hide the rewrite
+    tip = plant(me.path, tip, {a.key_id: old_a}, env)
+    git(me.path, "push", "-q", "origin", f"{tip}:{ref}", env=env)
+    git(auditor, "fetch", "-q", "origin", FETCH, WITNESS_FETCH, env=env)
+    result = seid("verify", "--log", a.key_id, cwd=auditor)
+    assert result.code == 1 and "entry 2: rewritten: witness" in result.out, result.out
+    assert "cosigned size 4 root" in result.out and "part at entry 2" in result.out
+    assert f"newest cosignature for log {a.key_id[:16]} (size 2) is older than one its ref " in (
+        result.err
+    )
+
+    # wrong origin: host B's cosigned checkpoint filed as host C's, never cosigned
+    c = net.hosts[2]
+    host_publishes(net, c, [0, 1, 2])
+    cosigned_b = git(me.path, "cat-file", "blob", f"{ref}:{b.key_id}").encode()
+    tip = plant(me.path, tip, {c.key_id: cosigned_b}, env)
+    git(me.path, "push", "-q", "origin", f"{tip}:{ref}", env=env)
+    git(auditor, "fetch", "-q", "origin", FETCH, WITNESS_FETCH, env=env)
+    result = seid("verify", "--log", c.key_id, cwd=auditor)
+    assert f"cosignature for log {c.key_id[:16]} refused: checkpoint is for 'seid/{b.key_id}'" in (
+        result.err
+    )
+    assert f"log {c.key_id} (published): 3 entries, 0 witnessed" in result.out
 
 
-def plant(repo: Path, ref: str, files: dict[str, bytes], env: dict[str, str]) -> str:
-    """A commit on ``ref``'s tip with ``files`` replaced: what a forger can push."""
+def plant(repo: Path, parent: str, files: dict[str, bytes], env: dict[str, str]) -> str:
+    """A commit on ``parent`` with ``files`` replaced: what a forger can push."""
     listing = dict(
         (line.partition("\t")[2], line.partition("\t")[0])
-        for line in git(repo, "ls-tree", ref).splitlines()
+        for line in git(repo, "ls-tree", parent).splitlines()
     )
     for path, data in files.items():
         blob = git_in(repo, data)
         listing[path] = f"100644 blob {blob}"
     text = "".join(f"{meta}\t{path}\n" for path, meta in sorted(listing.items()))
     tree = git_in(repo, text.encode(), "mktree")
-    return git(repo, "commit-tree", tree, "-p", ref, "-m", "forged", env=env).strip()
+    return git(repo, "commit-tree", tree, "-p", parent, "-m", "forged", env=env).strip()
 
 
 def git_in(repo: Path, data: bytes, *command: str) -> str:
