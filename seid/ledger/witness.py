@@ -14,7 +14,6 @@ never cosigned; both signed notes are kept in a signed equivocation record.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -242,8 +241,6 @@ def equivocations(repo: Path, witness_id: str) -> list[dict[str, object]]:
     directory = repo / ".sei" / "witness" / witness_id / "equivocations"
     if not directory.is_dir():
         return []
-    out = []
-    for path in sorted(directory.glob("*.json")):
-        envelope = json.loads(path.read_bytes())
-        out.append(evidence.decode(json.dumps(envelope).encode())["predicate"])
-    return out
+    return [
+        evidence.decode(path.read_bytes())["predicate"] for path in sorted(directory.glob("*.json"))
+    ]
