@@ -19,6 +19,7 @@ import click
 from seid import evidence, git, keys
 from seid.errors import SeidError, VerificationError
 from seid.ledger import publish as publishing
+from seid.ledger import witnessed
 from seid.ledger.log import Ledger
 from seid.ledger.paths import list_logs
 from seid.ledger.verify import LogReport, verify_repo
@@ -61,6 +62,11 @@ def _echo_json(value: Any) -> None:
     show_default=True,
     help="Processes checking signatures.",
 )
+@click.option(
+    "--require-witnessed",
+    is_flag=True,
+    help="Fail on published entries a witness quorum has not cosigned yet.",
+)
 def verify(
     log_id: str | None,
     as_json: bool,
@@ -68,6 +74,7 @@ def verify(
     sei_dir: Path | None,
     repair: bool,
     jobs: int,
+    require_witnessed: bool,
 ) -> None:
     """Verify the ledger: signatures, the Merkle tree, every checkpoint.
 
@@ -81,6 +88,7 @@ def verify(
     reports = verify_repo(root, log_id, jobs=jobs, subjects=subjects)
     if repair:
         reports = _repair(root, reports, log_id, jobs, subjects)
+    witnessed.apply(root, reports, require=require_witnessed)  # under sei.yaml's policy
     venth = _verify_sei(root, sei_dir) if sei_dir is not None else None
     if not reports and venth is None:
         raise SeidError(f"no ledger in {root / '.sei' / 'ledger'} and no refs/seid/ledger/*")
@@ -138,8 +146,10 @@ def _print_report(report: LogReport) -> None:
             f"{'entry' if report.bad_entries == 1 else 'entries'} of {report.size}"
         )
     elif not report.derived:
+        seen = "" if report.witnessed is None else f", {report.witnessed} witnessed"
         click.echo(
-            f"log {report.log_id} ({where}): {report.size} entries, root {_b64(report.root)}: ok"
+            f"log {report.log_id} ({where}): {report.size} entries{seen}, "
+            f"root {_b64(report.root)}: ok"
         )
 
 

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "trust": ("seid.cli.key", "trust", "Manage the trusted public keys in .sei/trust/."),
     "verify": ("seid.cli.ledger", "verify", "Verify the ledger: signatures, tree, checkpoints."),
     "ledger": ("seid.cli.ledger", "ledger", "Show entries, proofs, checkpoints; publish to git."),
+    "witness": ("seid.cli.witness", "witness", "Cosign other hosts' logs: witnessed ledgers."),
     "status": ("seid.cli.status", "status", "Show typed drift (A/B/C) and what went stale."),
     "run": ("seid.cli.run", "run", "Re-run what drifted, assess it and attest the result."),
     "demo": ("seid.cli.demo", "demo", "Run the loan scenario end to end in a fresh repo."),

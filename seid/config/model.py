@@ -14,9 +14,10 @@ import hashlib
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,6 +27,7 @@ from pydantic import (
     ValidationInfo,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from seid.config.inputs import default_inputs, merge_inputs
 from seid.config.semantics import dotted, problems
@@ -43,6 +45,7 @@ from seid.config.values import (
 # Validation context flag: leave cross-field checks to the caller, who can locate them.
 DEFER_CHECKS = "seid.defer_checks"
 SEI_API_VERSION = "venturalitica.ai/v1alpha1"  # the sei engine's manifests
+WITNESS_KEY_DIR = ".sei/trust/witnesses/"
 
 
 class Section(BaseModel):
@@ -208,6 +211,23 @@ class RiskProgram(Section):
     risks: list[Risk] = Field(default_factory=list)
 
 
+def _witness_key_path(value: str) -> str:
+    if not value.startswith(WITNESS_KEY_DIR):
+        raise PydanticCustomError(
+            "witness_key", f"a witness key lives under {WITNESS_KEY_DIR}, not {value!r}"
+        )
+    return value
+
+
+class Witnesses(Section):
+    """Who must cosign a log's checkpoints before its entries count as witnessed: the
+    witnesses' public keys (paths or globs under ``.sei/trust/witnesses/``, committed
+    like every trusted key) and how many of them make a quorum."""
+
+    keys: list[Annotated[RepoPath, AfterValidator(_witness_key_path)]] = Field(min_length=1)
+    quorum: StrictInt = Field(ge=1)  # checked against the key files the globs find
+
+
 class Evidence(Section):
     """Where evidence lives: always ``.sei/`` (the ledger, its cache and run logs). The
     key is read for the sei engine's manifests; another ``dir`` is refused, since every
@@ -215,6 +235,7 @@ class Evidence(Section):
 
     dir: Literal[".sei/", ".sei"] = ".sei/"
     key: str | None = None
+    witnesses: Witnesses | None = None
 
 
 class Approval(Section):

@@ -17,6 +17,7 @@ Example::
     publish = 0
     registry_audit = 300
     tables = 60                            # polls tables outside this machine (Iceberg, s3://)
+    witness = 0                            # 300: cosign the other hosts' logs (a witness)
 
     [http]
     address = "127.0.0.1:9464"             # off when absent
@@ -77,6 +78,7 @@ class Schedules:
     publish: float = 0.0
     registry_audit: float = 300.0
     tables: float = 60.0
+    witness: float = 0.0  # cosign other hosts' logs with this host's key (issue 16)
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ class _Schedules(_Table):
     publish: float = Field(0.0, ge=0, allow_inf_nan=False)
     registry_audit: float = Field(300.0, ge=0, allow_inf_nan=False)
     tables: float = Field(60.0, ge=0, allow_inf_nan=False)
+    witness: float = Field(0.0, ge=0, allow_inf_nan=False)
 
 
 class _Http(_Table):

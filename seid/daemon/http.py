@@ -6,6 +6,10 @@ what the README and the container's HEALTHCHECK use). ``/healthz`` answers JSON:
 works; 503 ``{"status": "unhealthy"}`` when a thread died, or 503 ``{"status":
 "degraded", "degraded": {"registry": reason}}`` while watching and runs carry on but a
 part (the sidecar's registry audit) cannot do its job.
+
+With ``[schedules] witness`` on, ``POST /add-checkpoint`` is the C2SP ``tlog-witness``
+call (:mod:`seid.ledger.witness_http`): the host's key witnesses the logs the first
+repository trusts, with that repository's witness state.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from seid.daemon import logging as dlog
 
 if TYPE_CHECKING:
     from seid.daemon.service import Service
+    from seid.ledger.witness_http import Answer
 
 _log = dlog.get("seid.daemon.http")
 PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+MAX_BODY = 64 * 1024  # a checkpoint (16 KiB at most) and 63 proof lines
 
 
 def health(service: Service) -> tuple[int, dict[str, object]]:
@@ -32,6 +38,22 @@ def health(service: Service) -> tuple[int, dict[str, object]]:
     if degraded:
         return 503, {"status": "degraded", "degraded": degraded}
     return 200, {"status": "ok"}
+
+
+def witnessing(service: Service) -> bool:
+    """Whether this host witnesses (``[schedules] witness`` on, a repository to keep
+    its state in)."""
+    return service.config.schedules.witness > 0 and bool(service.config.repos)
+
+
+def add_checkpoint(service: Service, body: bytes) -> Answer:
+    """One ``add-checkpoint`` request, against the first repository's trust and state."""
+    from seid import keys
+    from seid.ledger.witness import Witness
+    from seid.ledger.witness_http import add_checkpoint as answer
+
+    root = service.config.repos[0].path
+    return answer(Witness(root, service.signer), keys.trusted_keys(root), body)
 
 
 def serve_http(service: Service, host: str, port: int) -> ThreadingHTTPServer:
@@ -48,8 +70,21 @@ def serve_http(service: Service, host: str, port: int) -> ThreadingHTTPServer:
             else:
                 self._reply(404, "not found\n")
 
-        def _reply(self, code: int, body: str, kind: str = "text/plain; charset=utf-8") -> None:
-            data = body.encode()
+        def do_POST(self) -> None:
+            if self.path.split("?", 1)[0] != "/add-checkpoint" or not witnessing(service):
+                self._reply(404, "not found\n")
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if not 0 < length <= MAX_BODY:
+                self._reply(400, "bad Content-Length\n")
+                return
+            answer = add_checkpoint(service, self.rfile.read(length))
+            self._reply(answer.status, answer.body, answer.content_type)
+
+        def _reply(
+            self, code: int, body: str | bytes, kind: str = "text/plain; charset=utf-8"
+        ) -> None:
+            data = body.encode() if isinstance(body, str) else body
             self.send_response(code)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))

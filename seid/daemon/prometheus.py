@@ -19,6 +19,11 @@ _COUNTERS = {
     "seid_runs_total": ("Runs of the chain by result.", ("repo", "result")),
     "seid_rescans_total": ("Full reconciling rescans (overflow, limits, schedule).", ("repo",)),
     "seid_registry_audits_total": ("Registry audits (sidecar) by result.", ("repo", "result")),
+    "seid_witness_runs_total": (
+        "Witnessing passes by result (ok, refused, error).",
+        ("repo", "result"),
+    ),
+    "seid_witness_cosigned_total": ("Checkpoints this host cosigned as a witness.", ("repo",)),
     "seid_registry_findings_total": (
         "Aliased model versions found without passing or approved evidence, by kind.",
         ("repo", "kind"),

@@ -7,6 +7,10 @@
   past their ``frequency`` are flagged, and re-run when ``review_rerun`` is set;
   an approval whose review is due is flagged too;
 - publish: each local log to ``refs/seid/ledger/<log-id>``;
+- witness (off by default): with the host's key as a witness key, fetch the other
+  hosts' logs, cosign those that grew consistently and push the cosignatures
+  (:mod:`seid.ledger.witness`); a refusal or failure is logged, counted on
+  ``/metrics`` and tried again at the next interval;
 - tables: lakehouse tables with no local log to watch are polled (:mod:`seid.daemon.tables`);
 - registry audit (sidecar mode): see :mod:`seid.daemon.sidecar`.
 
@@ -56,6 +60,7 @@ def jobs(service: Service) -> list[tuple[str, float, Callable[[], None]]]:
         ("verify", every.verify, lambda: verify(service)),
         ("review", every.review, lambda: review(service)),
         ("publish", every.publish, lambda: publish(service)),
+        ("witness", every.witness, lambda: witness(service)),
     ]
     if every.tables > 0:  # its first reading is taken now, so only when it is on
         out.append(("tables", every.tables, TablePoller(service)))
@@ -123,6 +128,34 @@ def publish(service: Service) -> None:
             done = publish_log(state.config.path, log_id)
             if done.changed:
                 _log.info("ledger published", ref=done.ref, size=done.size)
+
+
+def witness(service: Service) -> None:
+    from seid import keys
+    from seid.ledger import witness as witnessing
+
+    failed = None
+    for configured in service.config.repos:  # needs no watcher: git refs only
+        root, repo = configured.path, str(configured.path)
+        dlog.bind(repo=repo)
+        try:
+            remote = witnessing.default_remote(root)
+            outcomes = witnessing.run(root, service.signer, remote, keys.trusted_keys(root))
+        except SeidError as err:
+            service.metrics.inc("seid_witness_runs_total", repo=repo, result="error")
+            failed = err
+            continue
+        refused = [o for o in outcomes if o.action == "refused"]
+        cosigned = sum(o.action == "cosigned" for o in outcomes)
+        service.metrics.inc("seid_witness_cosigned_total", cosigned, repo=repo)
+        result = "refused" if refused else "ok"
+        service.metrics.inc("seid_witness_runs_total", repo=repo, result=result)
+        for outcome in refused:
+            _log.error("witness refused to cosign", log=outcome.log_id, reason=outcome.reason)
+        if cosigned:
+            _log.info("witness cosigned", logs=cosigned)
+    if failed is not None:
+        raise failed  # logged once by the job guard; the next interval retries
 
 
 def review(service: Service, now: datetime | None = None) -> None:

@@ -5,9 +5,11 @@ bind to) both read the whole ledger; both read it here, so they trust exactly th
 entries. The logs are those :func:`seid.ledger.verify.verify_repo` reported on, local and
 published. A fork (on either side), a missing tail or an untrusted key taints every
 entry from its index on; any other problem (a bad signature, a checkpoint that does not
-match the tree) marks the entry it is located at. A changed subject file marks nothing:
-the entry still stands for what it recorded. The same entry read from a local log and
-from its ref is yielded once.
+match the tree) marks the entry it is located at. A log rewritten after witnesses
+cosigned it is tainted where it parts from their history; the log a witness kept
+(``refs/seid/witness/<id>:<log-id>.log``) is read in its place. A changed subject file
+marks nothing: the entry still stands for what it recorded. The same entry read from a
+local log and from its ref is yielded once.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from seid import evidence
+from seid import evidence, git
 from seid.errors import SeidError, VerificationError
 from seid.ledger import records, refs
 from seid.ledger.paths import REF_PREFIX, log_dir
 from seid.ledger.verify import LogReport, Problem
 
 STALE_SUBJECT = "subject "  # verify's reason for a subject file changed since
-_TAINTS = ("fork", "missing")
+_TAINTS = ("fork", "missing", "rewritten")
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,10 @@ def _records(root: Path, report: LogReport) -> Iterator[tuple[int, bytes]]:
     """``(index, entry bytes)`` of the log a report describes, until the first torn record."""
     if report.source.startswith(REF_PREFIX):
         with refs.open_ref_log(root, report.log_id) as stream:
+            yield from _pairs(stream)
+        return
+    if report.source.startswith("refs/"):  # ``ref:path``: the log a witness kept
+        with git.stream_blob(root, report.source) as stream:
             yield from _pairs(stream)
         return
     path = log_dir(root, report.log_id) / "log"

@@ -121,7 +121,7 @@ def publish(repo: Path, log_id: str) -> Published:
         *parent,
         "-m",
         f"seid ledger {log_id}: {size} entries",
-        env=_identity_env(repo),
+        env=identity_env(repo),
     )
     git.run(repo, "update-ref", "-m", "seid ledger publish", ref, commit, old or "0" * 40)
     return Published(ref, commit, size, changed=True)
@@ -169,7 +169,7 @@ def _hash_prefix(repo: Path, path: Path, length: int) -> str:
     return out.decode().strip()
 
 
-def _identity_env(repo: Path) -> dict[str, str] | None:
+def identity_env(repo: Path) -> dict[str, str] | None:
     """Commit as the user when git knows them, else as ``seid`` (never fail for that)."""
     try:
         git.run(repo, "var", "GIT_COMMITTER_IDENT")

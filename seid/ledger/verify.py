@@ -61,6 +61,7 @@ class LogReport:
     length: int = 0  # bytes of whole records read
     derived: list[str] = field(default_factory=list)  # head, index, tree/ disagreements
     notices: list[str] = field(default_factory=list)
+    witnessed: int | None = None  # entries a witness quorum cosigned, under a policy
 
     @property
     def ok(self) -> bool:
@@ -87,6 +88,7 @@ class LogReport:
             "problems": [{"entry": p.entry, "reason": p.reason} for p in self.problems[:100]],
             "notices": self.notices,
             "trusted": self.trusted,
+            "witnessed": self.witnessed,
             "derived": self.derived,
         }
 

@@ -54,6 +54,7 @@ _FINDING_CLAUSE = {
     "promoted-without-passing-evidence": "6.4.4",
     "review-overdue": "6.6",
     "broken-evidence": "6.7",
+    "rewritten-log": "6.7",
     "unevidenced-change": "6.7",
 }
 _JUDGED = ("pass", "fail")

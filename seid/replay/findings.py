@@ -12,6 +12,9 @@
 - ``broken-evidence``: a ledger entry whose signature or inclusion does not verify, or
   that a fork disputes (never used as evidence); or whose subject file in the work tree
   no longer has the digest it recorded (the entry still stands for what it recorded);
+- ``rewritten-log``: a published log not consistent with a checkpoint a trusted witness
+  cosigned (:mod:`seid.ledger.witnessed`): its key signed two histories. Only the
+  witnessed history is evidence; the rewritten one is broken from where they part;
 - ``claim-amended``: a claim changed without ``prior_hash`` naming the version it replaces;
 - ``unevidenced-table-change``: a declared table's data-changing commit that no bundle
   recorded before its data changed again (:mod:`seid.replay.tables`, read from the table);
@@ -55,11 +58,14 @@ KINDS = (
 TABLE_KIND = "unevidenced-table-change"
 # Found by --reexecute only (seid.replay.reexecute): a table version the run stood on is gone.
 NOT_REPRODUCIBLE = "not-reproducible"
+# Read from the witnesses' cosignatures (seid.ledger.witnessed), not from git.
+REWRITTEN_KIND = "rewritten-log"
 # The order of a report.
 ALL_KINDS = (
     *KINDS,
     TABLE_KIND,
     NOT_REPRODUCIBLE,
+    REWRITTEN_KIND,
     "unapproved-promotion",
     *registry_statements.KINDS,
     *approvals.KINDS,
@@ -70,6 +76,7 @@ SEVERITY = {
     "gate-bypass": "high",
     "review-overdue": "medium",
     "broken-evidence": "high",
+    REWRITTEN_KIND: "high",
     "claim-amended": "medium",
     TABLE_KIND: "medium",
     NOT_REPRODUCIBLE: "medium",
@@ -106,6 +113,7 @@ def find(
         *_bypass(history, found),
         *_reviews(cycles),
         *_broken(found),
+        *_rewritten(found),
         *_claims(history),
         *_registry(found),
         *also,
@@ -313,6 +321,19 @@ def _broken(found: Evidence) -> list[Finding]:
         for stale in found.stale_subjects
     ]
     return out
+
+
+def _rewritten(found: Evidence) -> list[Finding]:
+    """One finding per log and witness: the log's key signed another history."""
+    return [
+        Finding(
+            REWRITTEN_KIND,
+            f"log {bad.log_id[:16]} {bad.reason.removeprefix('rewritten: ')}",
+            [],
+            [bad.ref],
+        )
+        for bad in found.rewritten
+    ]
 
 
 def _claims(history: History) -> list[Finding]:

@@ -22,7 +22,7 @@ from seid import evidence, keys, registry_statements
 from seid.errors import SeidError
 from seid.git import BlobReader
 from seid.jsonsafe import load_json
-from seid.ledger import entries
+from seid.ledger import entries, witnessed
 from seid.ledger.entries import Entry, entry_ref, run_time
 from seid.ledger.verify import LogReport, verify_repo
 from seid.replay.history import History
@@ -164,6 +164,7 @@ class Evidence:
     bundles: list[Bundle] = field(default_factory=list)
     broken: list[Broken] = field(default_factory=list)
     stale_subjects: list[Broken] = field(default_factory=list)
+    rewritten: list[Broken] = field(default_factory=list)  # logs witnesses saw otherwise
     promotions: list[Promotion] = field(default_factory=list)
     registry: list[RegistryFinding] = field(default_factory=list)
     logs: list[LogSummary] = field(default_factory=list)
@@ -195,6 +196,13 @@ def collect(root: Path) -> Evidence:
     it can run beside the walk: signature checks release the GIL)."""
     found = Evidence()
     reports = verify_repo(root, subjects=True)
+    reports += witnessed.apply(root, reports)  # a rewritten log: its witnessed history
+    found.rewritten = [
+        Broken(r.log_id, p.entry, r.source, p.reason)
+        for r in reports
+        for p in r.problems
+        if p.reason.startswith(witnessed.REWRITTEN)
+    ]
     for log_id in sorted({r.log_id for r in reports}):
         mine = [r for r in reports if r.log_id == log_id]
         found.logs.append(_summary(log_id, mine))

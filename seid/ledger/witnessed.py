@@ -1,0 +1,201 @@
+"""An auditor's view of witnesses: how much of each published log a quorum cosigned.
+
+Under a policy (trusted witness keys and a quorum, from ``sei.yaml``), a log counts as
+witnessed up to the newest size that at least ``quorum`` trusted witnesses cosigned and
+that the published log still holds (same root at that size). A cosigned checkpoint the
+published log no longer holds is a rewrite: the log's key signed two histories, and the
+witness's ref still holds the one it checked, so the report names where they part.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from securesystemslib.signer import Key  # type: ignore[attr-defined]
+
+from seid import git, keys
+from seid.errors import SeidError, VerificationError
+from seid.ledger import checkpoint, cosignature, merkle
+from seid.ledger.paths import REF_PREFIX, is_log_id
+from seid.ledger.verify import LogReport, Problem, verify_stream
+from seid.ledger.witness import leaves, parting, witness_ref, witness_refs
+
+REWRITTEN = "rewritten:"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Trusted witness keys by witness id (their key ids), and the quorum."""
+
+    keys: dict[str, Key]
+    quorum: int
+
+
+@dataclass(frozen=True)
+class Cosigned:
+    witness_id: str
+    size: int
+    root: bytes
+    timestamp: int
+
+
+def cosigned(
+    repo: Path, policy: Policy, log_id: str, log_key: Key
+) -> tuple[list[Cosigned], list[str]]:
+    """Each trusted witness's largest valid cosignature on ``log_id``, and notices on
+    the rest.
+
+    Every version the witness's ref ever held counts, not only its tip: a statement the
+    witness signed stays made, so a tip rolled back to an older cosignature (replayed to
+    hide a rewrite) or overwritten with a forged one cannot take it back.
+    """
+    found, notices = [], []
+    present = witness_refs(repo)
+    for wid in present:
+        if wid not in policy.keys:
+            notices.append(
+                f"witness {wid[:16]} is not a trusted witness: its cosignatures are ignored"
+            )
+    for wid in sorted(set(present) & set(policy.keys)):
+        tip = git.run(repo, "rev-parse", witness_ref(wid))
+        valid = []
+        for n, note in enumerate(_versions(repo, tip).get(log_id, [])):
+            try:
+                stamp = cosignature.verify(note, wid, policy.keys[wid])
+                stated = checkpoint.verify(cosignature.split(note)[0], log_id, log_key)
+            except VerificationError as err:
+                if n == 0:
+                    notices.append(
+                        f"witness {wid[:16]}'s cosignature for log {log_id[:16]} refused: {err}"
+                    )
+                continue
+            valid.append((n, Cosigned(wid, stated.size, stated.root, stamp)))
+        if not valid:
+            continue
+        n, best = max(valid, key=lambda item: (item[1].size, item[1].timestamp))
+        if valid[0][0] == 0 and n != 0:  # a witness never cosigns a smaller tree later
+            notices.append(
+                f"witness {wid[:16]}'s newest cosignature for log {log_id[:16]} (size "
+                f"{valid[0][1].size}) is older than one its ref held before (size "
+                f"{best.size}): a replayed cosignature; the larger one counts"
+            )
+        found.append(best)
+    return found, notices
+
+
+@functools.lru_cache(maxsize=8)
+def _versions(repo: Path, commit: str) -> dict[str, list[bytes]]:
+    """Every cosigned note a witness ref's history holds, by log id, newest first (one
+    ``git log`` and one ``cat-file --batch`` per witness, however many logs)."""
+    out = git.run(repo, "log", "--format=", "--raw", "--no-abbrev", "--no-renames", commit)
+    blobs: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        meta, _, path = line.partition("\t")
+        fields = meta.split()
+        if len(fields) == 5 and is_log_id(path) and fields[3].strip("0"):
+            blobs.setdefault(path, []).append(fields[3])
+    notes = git.cat_blobs(repo, {oid for oids in blobs.values() for oid in oids}, keep=True)
+    return {log_id: [notes[oid] for oid in oids] for log_id, oids in blobs.items()}
+
+
+def load_policy(root: Path) -> Policy | None:
+    """The witness policy ``sei.yaml`` states (``evidence.witnesses``), if any; its
+    errors are the manifest's (``sei.yaml:line:col``)."""
+    from seid.config import load_manifest
+    from seid.locate import MANIFEST_NAMES
+
+    if not any((root / name).is_file() for name in MANIFEST_NAMES):
+        return None
+    manifest = load_manifest(root)
+    stated = manifest.evidence.witnesses
+    if stated is None:
+        return None
+    found: dict[str, Key] = {}
+    for pattern in stated.keys:
+        for path in sorted(root.glob(pattern)):
+            key = keys.load_public_key(path)
+            found[key.keyid] = key
+    if len(found) < stated.quorum:
+        raise SeidError(
+            f"{manifest.path.name}: evidence.witnesses.keys name {len(found)} key files, "
+            f"fewer than the quorum of {stated.quorum}"
+        )
+    return Policy(found, stated.quorum)
+
+
+def apply(root: Path, reports: list[LogReport], *, require: bool = False) -> list[LogReport]:
+    """Judge every published log under the policy, if there is one; returns reports of
+    the logs as witnessed where a published one was rewritten (the evidence to keep)."""
+    policy = load_policy(root)
+    if policy is None:
+        if require:
+            raise SeidError("--require-witnessed needs evidence.witnesses in sei.yaml")
+        return []
+    trusted = keys.trusted_keys(root)
+    kept = []
+    for report in reports:
+        if report.source.startswith(REF_PREFIX):
+            kept += judge(root, report, policy, trusted.get(report.log_id), require)
+    return kept
+
+
+def judge(
+    repo: Path, report: LogReport, policy: Policy, log_key: Key | None, require: bool
+) -> list[LogReport]:
+    """Set ``report.witnessed``, add rewrite problems and not-yet-witnessed notes; when
+    the log was rewritten, the verified report of the largest history a witness kept."""
+    if log_key is None or not report.trusted:
+        return []
+    found, notices = cosigned(repo, policy, report.log_id, log_key)
+    report.notices.extend(notices)
+    hashes = leaves(repo, report.log_id) if found else []
+    holding: list[int] = []
+    kept: list[LogReport] = []
+    for cosig in sorted(found, key=lambda c: -c.size):
+        if cosig.size <= len(hashes) and merkle.root_of(hashes[: cosig.size]) == cosig.root:
+            holding.append(cosig.size)
+            continue
+        spec = f"{witness_ref(cosig.witness_id)}:{report.log_id}.log"
+        witnessed = _witnessed_log(repo, spec, cosig, log_key)
+        where = report.size
+        if witnessed is not None:
+            where = parting(repo, spec, report.log_id) or report.size
+            kept = kept or [witnessed]
+        report.problems.append(
+            Problem(
+                where,
+                f"{REWRITTEN} witness {cosig.witness_id[:16]} cosigned size {cosig.size} root "
+                f"{base64.b64encode(cosig.root).decode()}, and this log is not consistent with "
+                f"it; the histories part at entry {where}",
+            ),
+        )
+    report.witnessed = holding[policy.quorum - 1] if len(holding) >= policy.quorum else 0
+    if report.witnessed < report.size:
+        gap = (
+            f"entries {report.witnessed} to {report.size - 1} are not yet witnessed "
+            f"(a quorum is {policy.quorum} witnesses; {len(holding)} cosigned a tree this "
+            "log still holds)"
+        )
+        if require:
+            report.problems.append(Problem(report.witnessed, gap))
+        else:
+            report.notices.append(gap)
+    report.problems.sort(key=lambda p: p.entry)
+    return kept
+
+
+def _witnessed_log(repo: Path, spec: str, cosig: Cosigned, log_key: Key) -> LogReport | None:
+    """The log a witness kept beside its cosignature, verified; None unless it is there
+    and is exactly the cosigned tree (a forged blob is no evidence)."""
+    if not git.succeeds(repo, "cat-file", "-e", spec):
+        return None
+    log_id = spec.rpartition(":")[2].removesuffix(".log")
+    with git.stream_blob(repo, spec) as stream:
+        report = verify_stream(stream, log_id, log_key, spec)
+    if not report.ok or (report.size, report.root) != (cosig.size, cosig.root):
+        return None
+    report.witnessed = report.size
+    return report
