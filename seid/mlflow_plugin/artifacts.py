@@ -40,10 +40,11 @@ from mlflow.protos.databricks_pb2 import (
     RESOURCE_DOES_NOT_EXIST,
 )
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
+from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
 
 from seid import container
-from seid.container import store
-from seid.errors import VerificationError
+from seid.container import records, store
+from seid.errors import SeidError, VerificationError
 
 _logger = logging.getLogger("mlflow.store.artifact.seid")  # shown as MLflow's own lines
 TAG_PREFIX = "seid.sha256."
@@ -74,10 +75,11 @@ class SeidArtifactRepository(ArtifactRepository):
         directory.mkdir(parents=True, exist_ok=True)
         relative = posixpath.normpath(posixpath.join(artifact_path or "", name))
         target = self._resolve(relative)
+        signer = _host_signer()
         started = time.monotonic()
         header = container.pack(Path(local_file), target, level=self.level)
         seconds = max(time.monotonic() - started, 1e-6)
-        store.write_record(target, header, relative, self.owner)
+        records.write_record(target, header, relative, self.owner, signer)
         self._tag(relative, header.hexdigest)
         _logger.info(
             "seid: stored %s (%s bytes -> %s, %.1f MB/s)",
@@ -170,7 +172,7 @@ class SeidArtifactRepository(ArtifactRepository):
         if target.is_symlink() or target.is_file():
             target.unlink()
             with suppress(FileNotFoundError):
-                store.digest_path(target).unlink()
+                records.digest_path(target).unlink()
         elif target.is_dir():
             shutil.rmtree(target)
 
@@ -209,6 +211,15 @@ def _original_size(path: Path) -> int | None:
         return container.header_of(path).size
     except (OSError, VerificationError):
         return None
+
+
+def _host_signer() -> Signer | None:
+    """The key records are signed with; a configured key that cannot be used refuses the
+    upload (MLflow's exception, with the reason) before anything is stored."""
+    try:
+        return records.host_signer()
+    except SeidError as exc:
+        raise MlflowException(f"seid: cannot sign digest records: {exc}") from None
 
 
 def _check_name(name: str) -> None:
