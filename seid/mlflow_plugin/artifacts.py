@@ -13,7 +13,9 @@ they resolve (through symbolic links) outside the store's root.
 The record beside a container names its path and run, and for a run's artifacts the
 content digest is also kept in the run itself (tag ``seid.sha256.<path>``), so that the
 artifact store alone cannot be rewritten into a consistent lie: a download is checked
-against the tracking server's record when there is one. A refused download says why on
+against the tracking server's record when there is one, and against the newest trusted
+ledger bundle naming the artifact when the working directory is in a seid repository
+(:mod:`seid.ledger.subjects`). A refused download says why on
 MLflow's logger (MLflow's own message for ``runs:/`` URIs hides the reason) and is a 400
 behind ``mlflow server``, which clients do not retry.
 """
@@ -123,6 +125,7 @@ class SeidArtifactRepository(ArtifactRepository):
             )
         try:
             self._check_run_record(remote_file_path, source)
+            _check_ledger(remote_file_path, source)
             with container.atomic_output(Path(local_path)) as out:
                 store.decode_recorded(source, remote_file_path, out)
         except VerificationError as exc:
@@ -187,6 +190,27 @@ class SeidArtifactRepository(ArtifactRepository):
         if not Path(os.path.realpath(candidate)).is_relative_to(self._real_root):
             raise _invalid(f"artifact path {artifact_path!r} leads outside {self.root}")
         return candidate
+
+
+def _check_ledger(relative: str, source: Path) -> None:
+    """The content must be what each trusted ledger bundle naming the artifact recorded
+    (the repository at or above the working directory; none: nothing to check)."""
+    from seid.ledger import subjects  # the ledger loads only when a download happens
+
+    repo = subjects.repo_of(Path.cwd())
+    if repo is None:
+        return
+    actual = container.header_of(source).hexdigest
+    try:
+        found = subjects.naming(repo, store.uri_of(source))
+    except SeidError as exc:  # a ledger that cannot be read or verified: no basis to pass
+        raise VerificationError(f"{relative}: cannot check the ledger: {exc}") from None
+    for named in found:
+        if named.sha256 != actual:
+            raise VerificationError(
+                f"{relative}: content SHA-256 {actual} is not the one ledger bundle "
+                f"{named.ref} recorded ({named.sha256})"
+            )
 
 
 def tag_key(relative: str) -> str:

@@ -14,9 +14,12 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-from seid import container, keys
+from seid import container, evidence, keys
 from seid.container import records
 from seid.container.records import digest_path
+from seid.container.store import uri_of as store_uri_of
+from seid.evidence import EVIDENCE_PREDICATE, Subject
+from seid.ledger.log import Ledger
 from seid.mlflow_plugin.artifacts import SeidArtifactRepository, root_of
 from tests.test_container import PEAK_RSS
 
@@ -371,3 +374,42 @@ def test_an_unusable_host_key_stores_nothing(
     with pytest.raises(MlflowException, match=r"cannot sign digest records: .*too open"):
         store.log_artifact(str(files / "metrics.json"))
     assert not store.root.exists() or list(store.root.iterdir()) == []
+
+
+def _bundle_naming(repo: Path, tmp_path: Path, subjects: list[Subject]) -> None:
+    """A trusted log in ``repo`` whose one evidence bundle names ``subjects``."""
+    generated = keys.generate(tmp_path / "keys", "ledger")
+    keys.add_trusted(repo, generated.public_path)
+    signer = keys.load_signer(generated.private_path)
+    bundle = evidence.sign(evidence.statement(subjects, EVIDENCE_PREDICATE, {}), signer)
+    with Ledger.open(repo, signer.public_key.keyid, create=True) as ledger:
+        ledger.append(bundle, signer)
+
+
+def test_a_download_is_checked_against_the_ledger_bundle_naming_it(
+    store: SeidArtifactRepository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Container and record rewritten consistently (records unsigned, no run tag): the
+    bundle the ledger holds for the artifact still tells."""
+    (tmp_path / "metrics.json").write_text('{"auc": 0.91}\n')
+    store.log_artifact(str(tmp_path / "metrics.json"), "run")
+    stored = store.root / "run" / "metrics.json"
+    repo = tmp_path / "repo"
+    named = Subject(store_uri_of(stored), container.header_of(stored).hexdigest)
+    _bundle_naming(repo, tmp_path, [named])
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv(records.TRUST_ENV, "")  # records themselves are not checked here
+    (tmp_path / "out").mkdir()
+    store.download_artifacts("run/metrics.json", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "run" / "metrics.json").read_text() == '{"auc": 0.91}\n'
+    (tmp_path / "forged.json").write_text('{"auc": 0.99}\n')
+    header = container.pack(tmp_path / "forged.json", stored)
+    records.write_record(stored, header, "run/metrics.json", None, None)
+    (tmp_path / "again").mkdir()
+    with pytest.raises(MlflowException, match=r"not the one ledger bundle [0-9a-f]{16}#0"):
+        store.download_artifacts("run/metrics.json", str(tmp_path / "again"))
+    assert any("refused" in r.message and "ledger bundle" in r.message for r in caplog.records)
+    assert not (tmp_path / "again" / "run" / "metrics.json").exists()
