@@ -60,7 +60,7 @@ def test_a_refused_download_says_why_and_is_not_retried(
     a = next(p for p in dest.rglob("metrics.json") if run_a in p.parts)
     b = next(p for p in dest.rglob("metrics.json") if run_b in p.parts)
     shutil.copyfile(a, b)  # container and record of run A's artifact over run B's
-    shutil.copyfile(records.digest_path(a), store.digest_path(b))
+    shutil.copyfile(records.digest_path(a), records.digest_path(b))
     with pytest.raises(MlflowException) as err:
         mlflow.artifacts.download_artifacts(
             artifact_uri=f"mlflow-artifacts:/{b.relative_to(dest).as_posix()}",
