@@ -301,12 +301,19 @@ def test_a_container_copied_with_its_record_is_refused(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tracking", "server_tracking"], ids=["sqlite", "server"])
 def test_a_store_rewritten_consistently_is_caught_by_the_run_record(
-    tracking: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Container and record rewritten for the place they sit at: only the digest the
-    run recorded at upload (a tag in the tracking store) can tell."""
+    run recorded at upload (a tag in the tracking store: SQLite, or a real ``mlflow
+    server`` whose clients write the store) can tell."""
     import mlflow
+
+    request.getfixturevalue(backend)
 
     store = tmp_path / "artifacts"
     experiment = mlflow.create_experiment("seid-swap", artifact_location=f"seid://{store}")
