@@ -52,6 +52,7 @@ _logger = logging.getLogger("mlflow.store.artifact.seid")  # shown as MLflow's o
 TAG_PREFIX = "seid.sha256."
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 _TAG_SAFE = re.compile(r"[A-Za-z0-9_./ -]{1,200}")
+_SERVER_STORE_ENV = "_MLFLOW_SERVER_FILE_STORE"  # mlflow server's backend store URI
 
 
 class SeidArtifactRepository(ArtifactRepository):
@@ -134,40 +135,53 @@ class SeidArtifactRepository(ArtifactRepository):
 
     @cached_property
     def _client(self) -> Any:
-        """The tracking client for this run's tags; None when the store is not a run's or
-        no tracking URI was named or set (``mlflow server``'s own artifact proxy: it would
-        otherwise open a default store of its own)."""
+        """The tracking client for runs' tags: the tracking URI named or set, else inside
+        ``mlflow server`` its own backend store; None when there is neither (a client
+        without a tracking URI would otherwise open a default store of its own)."""
         # not at module level: MLflow loads this plugin while ``mlflow`` itself imports
         from mlflow.tracking import MlflowClient, get_tracking_uri
         from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
 
         explicit = is_tracking_uri_set()  # type: ignore[no-untyped-call]
         uri = self._tracking_uri or (get_tracking_uri() if explicit else None)
-        if uri is None or self.run_id is None:
-            return None
-        return MlflowClient(tracking_uri=uri)
+        uri = uri or os.environ.get(_SERVER_STORE_ENV)
+        return None if uri is None else MlflowClient(tracking_uri=uri)
+
+    def _owned(self, relative: str) -> tuple[str, str] | None:
+        """The run whose artifact ``relative`` is, and its path among the run's artifacts:
+        this store's run, or behind ``mlflow server``'s proxy (a store rooted at the
+        artifacts destination) the run in ``<experiment>/<run>/artifacts/<path>``."""
+        relative = posixpath.normpath(relative)
+        if self.run_id is not None:
+            return self.run_id, relative
+        parts = relative.split("/")
+        if len(parts) > 3 and parts[2] == "artifacts" and _RUN_ID.fullmatch(parts[1]):
+            return parts[1], "/".join(parts[3:])
+        return None
 
     def _tag(self, relative: str, digest: str) -> None:
-        if self._client is None or self.run_id is None:
+        owned = self._owned(relative)
+        if owned is None or self._client is None:
             return
         try:
-            self._client.set_tag(self.run_id, tag_key(relative), digest)
+            self._client.set_tag(owned[0], tag_key(owned[1]), digest)
         except MlflowException as exc:
             _logger.warning("seid: could not record %s's digest in the run: %s", relative, exc)
 
     def _check_run_record(self, relative: str, source: Path) -> None:
         """The digest the run recorded at upload must be the container's."""
-        if self._client is None or self.run_id is None:
+        owned = self._owned(relative)
+        if owned is None or self._client is None:
             return
-        tags = self._client.get_run(self.run_id).data.tags
-        recorded = tags.get(tag_key(posixpath.normpath(relative)))
+        run_id, path = owned
+        recorded = self._client.get_run(run_id).data.tags.get(tag_key(path))
         if recorded is None:
             return  # logged before seid recorded digests in runs: the record alone binds it
         actual = container.header_of(source).hexdigest
         if actual != recorded:
             raise VerificationError(
                 f"{relative}: container of another artifact (content SHA-256 {actual}, "
-                f"run {self.run_id} recorded {recorded})"
+                f"run {run_id} recorded {recorded})"
             )
 
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
