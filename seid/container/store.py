@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qs, quote, unquote, urlparse
 
+from securesystemslib.signer import Key  # type: ignore[attr-defined]  # re-exported
+
 from seid.container.choice import Level, level_from_env, parse_level
 from seid.container.core import TEMP_PREFIX, Header, decode, read_header
 from seid.container.records import DIGEST_SUFFIX, Record, read_record
@@ -85,9 +87,10 @@ def check_place(artifact: Path, record: Record, name: str) -> None:
         )
 
 
-def stored_digest(artifact: Path, name: str) -> str:
-    """The SHA-256 of the original, once record, place and header agree (no decode)."""
-    record = read_record(artifact, name)
+def stored_digest(artifact: Path, name: str, trusted: dict[str, Key] | None = None) -> str:
+    """The SHA-256 of the original, once record, place and header agree (no decode);
+    ``trusted``: the keys the record must be signed by (default: :func:`reader_keys`)."""
+    record = read_record(artifact, name, trusted)
     check_place(artifact, record, name)
     with open(artifact, "rb") as raw:
         header = read_header(raw, name)
@@ -99,9 +102,11 @@ def stored_digest(artifact: Path, name: str) -> str:
     return record.sha256
 
 
-def decode_recorded(artifact: Path, name: str, sink: BinaryIO | None) -> Header:
+def decode_recorded(
+    artifact: Path, name: str, sink: BinaryIO | None, trusted: dict[str, Key] | None = None
+) -> Header:
     """Decode ``artifact`` into ``sink`` (or nowhere) if it is the artifact recorded there."""
-    stored_digest(artifact, name)
+    stored_digest(artifact, name, trusted)
     with open(artifact, "rb") as raw:
         return decode(raw, name, sink.write if sink is not None else lambda _: None)
 
