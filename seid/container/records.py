@@ -7,13 +7,13 @@ the systemd credential, or ``seid key generate``'s key) the record is instead a 
 envelope, signed with that key, around an in-toto statement whose subject is the path
 and content digest and whose predicate (:data:`PREDICATE`) is the record itself.
 
-A reader checks signatures against the keys it trusts: the ``*.pub`` files in
-``$SEID_TRUST_DIR``, else those in the ``.sei/trust/`` of the nearest directory at or
-above the working directory that has one (a seid repository's trusted keys). A reader
-that trusts keys refuses every record no trusted key signed, including the unsigned
-records of earlier seid versions (one hex line, or the JSON line): a record rewritten
-without the key cannot pass. A reader that trusts no keys (none found, or
-``SEID_TRUST_DIR`` set to the empty string) reads every record as before, signed or not.
+A reader that sets ``SEID_TRUST_DIR`` to a directory of public keys (``*.pub``; a
+repository's ``.sei/trust/`` will do) refuses every record no key there signed,
+including the unsigned records of earlier seid versions (one hex line, or the JSON
+line): a record rewritten without the key cannot pass. The requirement is the
+reader's to state, never the store's (a store rewritten without the key would just
+drop it). A reader without ``SEID_TRUST_DIR`` reads every record as before, signed or
+not; the run's tag and the ledger's bundles still bind the content.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from securesystemslib.signer import Key, Signer  # type: ignore[attr-defined]  #
 from seid import evidence, keys
 from seid.container.core import Header, atomic_output
 from seid.errors import SeidError, VerificationError
-from seid.fsutil import TRUST_DIR
 
 DIGEST_SUFFIX = ".seid-digest"
 PREDICATE = "https://seid.dev/artifact-record/v1"
@@ -88,18 +87,15 @@ def write_record(
     return record
 
 
-def reader_keys(start: Path | None = None) -> dict[str, Key]:
-    """The keys a record must be signed by (empty: records are not checked for one)."""
+def reader_keys() -> dict[str, Key]:
+    """The keys a record must be signed by: the ``*.pub`` files in ``$SEID_TRUST_DIR``
+    (empty when it is unset or empty: records are not checked for a signature)."""
     configured = os.environ.get(TRUST_ENV)
-    if configured is not None:
-        if configured and not Path(configured).is_dir():
-            raise SeidError(f"{TRUST_ENV}={configured}: not a directory")
-        return keys.keys_in(Path(configured)) if configured else {}
-    here = (start or Path.cwd()).resolve()
-    for directory in (here, *here.parents):
-        if (directory / TRUST_DIR).is_dir():
-            return keys.trusted_keys(directory)
-    return {}
+    if not configured:
+        return {}
+    if not Path(configured).is_dir():
+        raise SeidError(f"{TRUST_ENV}={configured}: not a directory")
+    return keys.keys_in(Path(configured))
 
 
 def read_record(artifact: Path, name: str, trusted: dict[str, Key] | None = None) -> Record:

@@ -10,9 +10,10 @@ another run *together with* its record is refused as the container of another ar
 the record names a place the file is not at. A reader checks the record against the
 place, the container's header against the record, then decodes and hashes as usual.
 Records of earlier seid versions (one line of hex) bind the content only. When the
-writing host has a signing key the record is signed, and a reader that trusts keys
-refuses a record none of them signed (:mod:`seid.container.records`). Temporary files
-(``.seid-part.*``) and digest records are not artifacts.
+writing host has a signing key the record is signed, and a reader that sets
+``SEID_TRUST_DIR`` refuses a record none of its keys signed
+(:mod:`seid.container.records`). Temporary files (``.seid-part.*``) and digest records
+are not artifacts.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qs, quote, unquote, urlparse
-
-from securesystemslib.signer import Key  # type: ignore[attr-defined]  # re-exported
 
 from seid.container.choice import Level, level_from_env, parse_level
 from seid.container.core import TEMP_PREFIX, Header, decode, read_header
@@ -87,10 +86,9 @@ def check_place(artifact: Path, record: Record, name: str) -> None:
         )
 
 
-def stored_digest(artifact: Path, name: str, trusted: dict[str, Key] | None = None) -> str:
-    """The SHA-256 of the original, once record, place and header agree (no decode);
-    ``trusted``: the keys the record must be signed by (default: :func:`reader_keys`)."""
-    record = read_record(artifact, name, trusted)
+def stored_digest(artifact: Path, name: str) -> str:
+    """The SHA-256 of the original, once record, place and header agree (no decode)."""
+    record = read_record(artifact, name)
     check_place(artifact, record, name)
     with open(artifact, "rb") as raw:
         header = read_header(raw, name)
@@ -102,11 +100,9 @@ def stored_digest(artifact: Path, name: str, trusted: dict[str, Key] | None = No
     return record.sha256
 
 
-def decode_recorded(
-    artifact: Path, name: str, sink: BinaryIO | None, trusted: dict[str, Key] | None = None
-) -> Header:
+def decode_recorded(artifact: Path, name: str, sink: BinaryIO | None) -> Header:
     """Decode ``artifact`` into ``sink`` (or nowhere) if it is the artifact recorded there."""
-    stored_digest(artifact, name, trusted)
+    stored_digest(artifact, name)
     with open(artifact, "rb") as raw:
         return decode(raw, name, sink.write if sink is not None else lambda _: None)
 

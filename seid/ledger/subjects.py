@@ -76,10 +76,10 @@ def _index(repo: Path) -> _Index:
     if cached is not None and cached[0] == stamp:
         return cached[1]
     index: _Index = {}
-    for log_id, size in stamp:
+    for log_id, _ in stamp:
         with Ledger.open(repo, log_id) as ledger:
-            for i in range(size):
-                for name in _stored_names(ledger.entry(i)):
+            for i, entry in enumerate(ledger.iter_entries()):
+                for name in _stored_names(entry):
                     index.setdefault(name, {})[log_id] = i
     _indexes[repo] = (stamp, index)
     return index

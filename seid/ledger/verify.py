@@ -304,7 +304,7 @@ def _check_subjects(root: Path, subjects: Mapping[str, tuple[int, str]], report:
     base = root.resolve()
     for name, (i, digest) in sorted(subjects.items()):
         if name.startswith("seid:"):
-            problem = _stored_problem(name, digest, base)
+            problem = _stored_problem(name, digest)
             if problem is not None:
                 report.problems.append(Problem(i, problem))
             continue
@@ -318,10 +318,9 @@ def _check_subjects(root: Path, subjects: Mapping[str, tuple[int, str]], report:
             report.problems.append(Problem(i, f"subject {name} no longer matches its digest"))
 
 
-def _stored_problem(name: str, digest: str, repo: Path) -> str | None:
-    """What is wrong with a stored artifact still present, or None (its digest record
-    checked against the keys the repository trusts, see seid.container.records)."""
-    from seid.container import records, store  # codecs load only when a bundle names one
+def _stored_problem(name: str, digest: str) -> str | None:
+    """What is wrong with a stored artifact still present, or None."""
+    from seid.container import store  # codecs load only when a bundle names a store
 
     try:
         path = store.path_of(name)
@@ -330,7 +329,7 @@ def _stored_problem(name: str, digest: str, repo: Path) -> str | None:
     if not path.is_file():
         return None
     try:
-        header = store.decode_recorded(path, name, None, records.reader_keys(repo))
+        header = store.decode_recorded(path, name, None)
     except (VerificationError, OSError) as exc:
         return f"subject {exc}"
     if header.hexdigest != digest:

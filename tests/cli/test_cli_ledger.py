@@ -216,8 +216,8 @@ def test_a_stored_artifact_is_checked_against_the_bundle_naming_it(
     seid: SeidRunner, repo: Path, signer: Signer, tmp_path: Path
 ) -> None:
     """A ``seid://`` subject: the container and its record rewritten for the place they
-    sit at are caught by the record's missing signature, and, where records are not
-    checked for one, by the digest the bundle gives."""
+    sit at are caught by the digest the bundle gives, and with SEID_TRUST_DIR by the
+    record's missing signature."""
     stored = tmp_path / "store" / "model.bin"
     stored.parent.mkdir()
     (tmp_path / "model.bin").write_bytes(b"weights" * 50)
@@ -233,7 +233,8 @@ def test_a_stored_artifact_is_checked_against_the_bundle_naming_it(
     (tmp_path / "forged.bin").write_bytes(b"better weights" * 50)
     forged = container.pack(tmp_path / "forged.bin", stored)
     records.write_record(stored, forged, "model.bin", None, None)
-    unsigned = seid("verify", "--subjects", cwd=repo)
-    assert unsigned.code == 1 and "digest record is not signed by a trusted key" in unsigned.out
-    unchecked = seid("verify", "--subjects", cwd=repo, extra_env={records.TRUST_ENV: ""})
+    unchecked = seid("verify", "--subjects", cwd=repo)
     assert unchecked.code == 1 and f"subject {name} no longer matches" in unchecked.out
+    trust = {records.TRUST_ENV: str(repo / ".sei" / "trust")}
+    unsigned = seid("verify", "--subjects", cwd=repo, extra_env=trust)
+    assert unsigned.code == 1 and "digest record is not signed by a trusted key" in unsigned.out

@@ -104,20 +104,24 @@ def test_a_reader_that_trusts_no_key_reads_every_record_as_before(
         assert store.decode_recorded(path, path.name, None).size == 300
 
 
-def test_the_repositorys_trust_directory_is_found_above_the_working_directory(
+def test_the_repositorys_trust_directory_demands_nothing_unless_named(
     host_key: keys.GeneratedKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The keys a repository trusts for its ledger are not a demand on every store read
+    from inside it (its pipelines may write unsigned records); SEID_TRUST_DIR can name
+    them."""
     target = _store(tmp_path, "m.bin", b"m" * 300)
     repo = tmp_path / "repo"
     keys.add_trusted(repo, host_key.public_path)
-    (repo / "src" / "deep").mkdir(parents=True)
-    monkeypatch.delenv(records.TRUST_ENV)
-    monkeypatch.chdir(repo / "src" / "deep")
-    assert set(records.reader_keys()) == {host_key.key_id}
-    assert store.decode_recorded(target, "m.bin", None).size == 300
     records.digest_path(target).write_bytes(
         records.Record(container.header_of(target).hexdigest, 300, "m.bin").to_bytes()
     )
+    monkeypatch.delenv(records.TRUST_ENV)
+    monkeypatch.chdir(repo)
+    assert records.reader_keys() == {}
+    assert store.decode_recorded(target, "m.bin", None).size == 300
+    monkeypatch.setenv(records.TRUST_ENV, str(repo / ".sei" / "trust"))
+    assert set(records.reader_keys()) == {host_key.key_id}
     with pytest.raises(VerificationError, match="not signed by a trusted key"):
         store.decode_recorded(target, "m.bin", None)
 
