@@ -309,8 +309,13 @@ def _trust_files(repo_root: Path, suffix: str) -> list[Path]:
 
 def trusted_keys(repo_root: Path) -> dict[str, Key]:
     """The public keys committed under ``.sei/trust/``, by key id."""
+    return keys_in(repo_root / TRUST_DIR)
+
+
+def keys_in(directory: Path) -> dict[str, Key]:
+    """The public keys (``*.pub``) in ``directory``, by key id."""
     keys: dict[str, Key] = {}
-    for path in _trust_files(repo_root, PUBLIC_SUFFIX):
+    for path in sorted(directory.glob(f"*{PUBLIC_SUFFIX}")) if directory.is_dir() else ():
         key = load_public_key(path)
         keys[key.keyid] = key
     return keys

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from seid import container
-from seid.container import store
+from seid.container import records, store
 from seid.container.choice import LEVEL_ENV, LEVELS, Level, level_from_env
 from seid.errors import SeidError, VerificationError
 
@@ -95,7 +95,7 @@ def verify(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 
 
 def _verify_one(path: Path) -> container.Header:
-    if store.digest_path(path).exists():
+    if records.digest_path(path).exists():
         return store.decode_recorded(path, str(path), None)
     return container.verify(path)
 

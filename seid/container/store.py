@@ -9,27 +9,26 @@ MLflow run whose artifacts it is (or null), so a container copied to another nam
 another run *together with* its record is refused as the container of another artifact:
 the record names a place the file is not at. A reader checks the record against the
 place, the container's header against the record, then decodes and hashes as usual.
-Records of earlier seid versions (one line of hex) bind the content only; they are read
-as before. Temporary files (``.seid-part.*``) and digest records are not artifacts.
+Records of earlier seid versions (one line of hex) bind the content only. When the
+writing host has a signing key the record is signed, and a reader that sets
+``SEID_TRUST_DIR`` refuses a record none of its keys signed
+(:mod:`seid.container.records`). Temporary files (``.seid-part.*``) and digest records
+are not artifacts.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qs, quote, unquote, urlparse
 
 from seid.container.choice import Level, level_from_env, parse_level
-from seid.container.core import TEMP_PREFIX, Header, atomic_output, decode, read_header
+from seid.container.core import TEMP_PREFIX, Header, decode, read_header
+from seid.container.records import DIGEST_SUFFIX, Record, read_record
 from seid.errors import SeidError, VerificationError
 
-DIGEST_SUFFIX = ".seid-digest"
-_HEX = re.compile(r"[0-9a-f]{64}")
 SCHEME = "seid"
 
 
@@ -69,56 +68,9 @@ def uri_of(path: Path) -> str:
     return f"{SCHEME}://{quote(path.resolve().as_posix())}"
 
 
-def digest_path(artifact: Path) -> Path:
-    return artifact.with_name(f".{artifact.name}{DIGEST_SUFFIX}")
-
-
 def is_reserved(name: str) -> bool:
     """Names the store uses for itself: never listed, never accepted as artifacts."""
     return name.startswith(TEMP_PREFIX) or (name.startswith(".") and name.endswith(DIGEST_SUFFIX))
-
-
-@dataclass(frozen=True)
-class Record:
-    """What the store wrote beside a container: the content, and where it belongs."""
-
-    sha256: str
-    size: int | None = None
-    path: str | None = None  # below the store root, as the writer saw it
-    run: str | None = None
-
-    def to_bytes(self) -> bytes:
-        doc = {"path": self.path, "run": self.run, "sha256": self.sha256, "size": self.size}
-        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode() + b"\n"
-
-    def place(self) -> str:
-        where = self.path or "?"
-        return f"run {self.run}'s {where}" if self.run else where
-
-
-def write_record(artifact: Path, header: Header, path: str, run: str | None) -> Record:
-    record = Record(header.hexdigest, header.size, path, run)
-    with atomic_output(digest_path(artifact)) as out:
-        out.write(record.to_bytes())
-    return record
-
-
-def read_record(artifact: Path, name: str) -> Record:
-    """The record beside ``artifact``; a missing or unreadable record is a finding."""
-    try:
-        text = digest_path(artifact).read_text(encoding="ascii").strip()
-    except (FileNotFoundError, UnicodeDecodeError):
-        raise VerificationError(f"{name}: no valid digest record beside the container") from None
-    if _HEX.fullmatch(text):
-        return Record(text)
-    try:
-        doc = json.loads(text)
-        record = Record(doc["sha256"], doc["size"], doc["path"], doc["run"])
-    except (ValueError, KeyError, TypeError):
-        raise VerificationError(f"{name}: unreadable digest record beside the container") from None
-    if not isinstance(record.sha256, str) or not _HEX.fullmatch(record.sha256):
-        raise VerificationError(f"{name}: unreadable digest record beside the container")
-    return record
 
 
 def check_place(artifact: Path, record: Record, name: str) -> None:

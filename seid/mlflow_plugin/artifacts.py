@@ -13,7 +13,9 @@ they resolve (through symbolic links) outside the store's root.
 The record beside a container names its path and run, and for a run's artifacts the
 content digest is also kept in the run itself (tag ``seid.sha256.<path>``), so that the
 artifact store alone cannot be rewritten into a consistent lie: a download is checked
-against the tracking server's record when there is one. A refused download says why on
+against the tracking server's record when there is one, and against the newest trusted
+ledger bundle naming the artifact when the working directory is in a seid repository
+(:mod:`seid.ledger.subjects`). A refused download says why on
 MLflow's logger (MLflow's own message for ``runs:/`` URIs hides the reason) and is a 400
 behind ``mlflow server``, which clients do not retry.
 """
@@ -40,15 +42,17 @@ from mlflow.protos.databricks_pb2 import (
     RESOURCE_DOES_NOT_EXIST,
 )
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
+from securesystemslib.signer import Signer  # type: ignore[attr-defined]  # re-exported
 
 from seid import container
-from seid.container import store
-from seid.errors import VerificationError
+from seid.container import records, store
+from seid.errors import SeidError, VerificationError
 
 _logger = logging.getLogger("mlflow.store.artifact.seid")  # shown as MLflow's own lines
 TAG_PREFIX = "seid.sha256."
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 _TAG_SAFE = re.compile(r"[A-Za-z0-9_./ -]{1,200}")
+_SERVER_STORE_ENV = "_MLFLOW_SERVER_FILE_STORE"  # mlflow server's backend store URI
 
 
 class SeidArtifactRepository(ArtifactRepository):
@@ -74,10 +78,11 @@ class SeidArtifactRepository(ArtifactRepository):
         directory.mkdir(parents=True, exist_ok=True)
         relative = posixpath.normpath(posixpath.join(artifact_path or "", name))
         target = self._resolve(relative)
+        signer = _host_signer()
         started = time.monotonic()
         header = container.pack(Path(local_file), target, level=self.level)
         seconds = max(time.monotonic() - started, 1e-6)
-        store.write_record(target, header, relative, self.owner)
+        records.write_record(target, header, relative, self.owner, signer)
         self._tag(relative, header.hexdigest)
         _logger.info(
             "seid: stored %s (%s bytes -> %s, %.1f MB/s)",
@@ -121,6 +126,7 @@ class SeidArtifactRepository(ArtifactRepository):
             )
         try:
             self._check_run_record(remote_file_path, source)
+            _check_ledger(remote_file_path, source)
             with container.atomic_output(Path(local_path)) as out:
                 store.decode_recorded(source, remote_file_path, out)
         except VerificationError as exc:
@@ -129,40 +135,53 @@ class SeidArtifactRepository(ArtifactRepository):
 
     @cached_property
     def _client(self) -> Any:
-        """The tracking client for this run's tags; None when the store is not a run's or
-        no tracking URI was named or set (``mlflow server``'s own artifact proxy: it would
-        otherwise open a default store of its own)."""
+        """The tracking client for runs' tags: the tracking URI named or set, else inside
+        ``mlflow server`` its own backend store; None when there is neither (a client
+        without a tracking URI would otherwise open a default store of its own)."""
         # not at module level: MLflow loads this plugin while ``mlflow`` itself imports
         from mlflow.tracking import MlflowClient, get_tracking_uri
         from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
 
         explicit = is_tracking_uri_set()  # type: ignore[no-untyped-call]
         uri = self._tracking_uri or (get_tracking_uri() if explicit else None)
-        if uri is None or self.run_id is None:
-            return None
-        return MlflowClient(tracking_uri=uri)
+        uri = uri or os.environ.get(_SERVER_STORE_ENV)
+        return None if uri is None else MlflowClient(tracking_uri=uri)
+
+    def _owned(self, relative: str) -> tuple[str, str] | None:
+        """The run whose artifact ``relative`` is, and its path among the run's artifacts:
+        this store's run, or behind ``mlflow server``'s proxy (a store rooted at the
+        artifacts destination) the run in ``<experiment>/<run>/artifacts/<path>``."""
+        relative = posixpath.normpath(relative)
+        if self.run_id is not None:
+            return self.run_id, relative
+        parts = relative.split("/")
+        if len(parts) > 3 and parts[2] == "artifacts" and _RUN_ID.fullmatch(parts[1]):
+            return parts[1], "/".join(parts[3:])
+        return None
 
     def _tag(self, relative: str, digest: str) -> None:
-        if self._client is None or self.run_id is None:
+        owned = self._owned(relative)
+        if owned is None or self._client is None:
             return
         try:
-            self._client.set_tag(self.run_id, tag_key(relative), digest)
+            self._client.set_tag(owned[0], tag_key(owned[1]), digest)
         except MlflowException as exc:
             _logger.warning("seid: could not record %s's digest in the run: %s", relative, exc)
 
     def _check_run_record(self, relative: str, source: Path) -> None:
         """The digest the run recorded at upload must be the container's."""
-        if self._client is None or self.run_id is None:
+        owned = self._owned(relative)
+        if owned is None or self._client is None:
             return
-        tags = self._client.get_run(self.run_id).data.tags
-        recorded = tags.get(tag_key(posixpath.normpath(relative)))
+        run_id, path = owned
+        recorded = self._client.get_run(run_id).data.tags.get(tag_key(path))
         if recorded is None:
             return  # logged before seid recorded digests in runs: the record alone binds it
         actual = container.header_of(source).hexdigest
         if actual != recorded:
             raise VerificationError(
                 f"{relative}: container of another artifact (content SHA-256 {actual}, "
-                f"run {self.run_id} recorded {recorded})"
+                f"run {run_id} recorded {recorded})"
             )
 
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
@@ -170,7 +189,7 @@ class SeidArtifactRepository(ArtifactRepository):
         if target.is_symlink() or target.is_file():
             target.unlink()
             with suppress(FileNotFoundError):
-                store.digest_path(target).unlink()
+                records.digest_path(target).unlink()
         elif target.is_dir():
             shutil.rmtree(target)
 
@@ -185,6 +204,27 @@ class SeidArtifactRepository(ArtifactRepository):
         if not Path(os.path.realpath(candidate)).is_relative_to(self._real_root):
             raise _invalid(f"artifact path {artifact_path!r} leads outside {self.root}")
         return candidate
+
+
+def _check_ledger(relative: str, source: Path) -> None:
+    """The content must be what each trusted ledger bundle naming the artifact recorded
+    (the repository at or above the working directory; none: nothing to check)."""
+    from seid.ledger import subjects  # the ledger loads only when a download happens
+
+    repo = subjects.repo_of(Path.cwd())
+    if repo is None:
+        return
+    actual = container.header_of(source).hexdigest
+    try:
+        found = subjects.naming(repo, store.uri_of(source))
+    except SeidError as exc:  # a ledger that cannot be read or verified: no basis to pass
+        raise VerificationError(f"{relative}: cannot check the ledger: {exc}") from None
+    for named in found:
+        if named.sha256 != actual:
+            raise VerificationError(
+                f"{relative}: content SHA-256 {actual} is not the one ledger bundle "
+                f"{named.ref} recorded ({named.sha256})"
+            )
 
 
 def tag_key(relative: str) -> str:
@@ -209,6 +249,15 @@ def _original_size(path: Path) -> int | None:
         return container.header_of(path).size
     except (OSError, VerificationError):
         return None
+
+
+def _host_signer() -> Signer | None:
+    """The key records are signed with; a configured key that cannot be used refuses the
+    upload (MLflow's exception, with the reason) before anything is stored."""
+    try:
+        return records.host_signer()
+    except SeidError as exc:
+        raise MlflowException(f"seid: cannot sign digest records: {exc}") from None
 
 
 def _check_name(name: str) -> None:

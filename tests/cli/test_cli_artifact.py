@@ -87,7 +87,7 @@ def test_artifact_commands_do_not_import_mlflow(tmp_path: Path) -> None:
 
 def test_verify_a_store_directory_checks_digest_records(seid: SeidRunner, tmp_path: Path) -> None:
     from seid import container
-    from seid.container import store
+    from seid.container import records
 
     root = tmp_path / "store"
     (root / "run" / "model").mkdir(parents=True)
@@ -95,7 +95,7 @@ def test_verify_a_store_directory_checks_digest_records(seid: SeidRunner, tmp_pa
         src = tmp_path / "in"
         src.write_bytes(data)
         target = root / name
-        store.write_record(target, container.pack(src, target), target.name, None)
+        records.write_record(target, container.pack(src, target), target.name, None, None)
     assert seid("artifact", "verify", root).code == 0
     # a valid container of another artifact put in place of the metrics
     shutil.copyfile(root / "run" / "model" / "w.bin", root / "run" / "metrics.json")

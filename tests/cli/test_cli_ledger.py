@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from securesystemslib.signer import Signer
 
-from seid import evidence
+from seid import container, evidence
+from seid.container import records, store
 from seid.ledger import checkpoint, merkle
 from seid.ledger.log import Ledger
 from tests.conftest import SeidRunner, assert_one_line_error
@@ -209,3 +210,31 @@ def test_a_log_cut_back_behind_its_ref_fails_verify_and_is_restored(
     restored = seid("ledger", "restore", cwd=repo)
     assert restored.code == 0 and "restored from 2 to 6 entries" in restored.out, restored.err
     assert seid("verify", cwd=repo).code == 0
+
+
+def test_a_stored_artifact_is_checked_against_the_bundle_naming_it(
+    seid: SeidRunner, repo: Path, signer: Signer, tmp_path: Path
+) -> None:
+    """A ``seid://`` subject: the container and its record rewritten for the place they
+    sit at are caught by the digest the bundle gives, and with SEID_TRUST_DIR by the
+    record's missing signature."""
+    stored = tmp_path / "store" / "model.bin"
+    stored.parent.mkdir()
+    (tmp_path / "model.bin").write_bytes(b"weights" * 50)
+    header = container.pack(tmp_path / "model.bin", stored)
+    records.write_record(stored, header, "model.bin", None, signer)
+    name = store.uri_of(stored)
+    statement = evidence.statement(
+        [evidence.Subject(name, header.hexdigest)], evidence.EVIDENCE_PREDICATE, {}
+    )
+    with Ledger.open(repo, signer.public_key.keyid, create=True) as ledger:
+        ledger.append(evidence.sign(statement, signer), signer)
+    assert seid("verify", "--subjects", cwd=repo).code == 0
+    (tmp_path / "forged.bin").write_bytes(b"better weights" * 50)
+    forged = container.pack(tmp_path / "forged.bin", stored)
+    records.write_record(stored, forged, "model.bin", None, None)
+    unchecked = seid("verify", "--subjects", cwd=repo)
+    assert unchecked.code == 1 and f"subject {name} no longer matches" in unchecked.out
+    trust = {records.TRUST_ENV: str(repo / ".sei" / "trust")}
+    unsigned = seid("verify", "--subjects", cwd=repo, extra_env=trust)
+    assert unsigned.code == 1 and "digest record is not signed by a trusted key" in unsigned.out

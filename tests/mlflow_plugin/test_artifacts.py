@@ -14,9 +14,12 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-from seid import container
-from seid.container import store as store_module
-from seid.container.store import digest_path
+from seid import container, evidence, keys
+from seid.container import records
+from seid.container.records import digest_path
+from seid.container.store import uri_of as store_uri_of
+from seid.evidence import EVIDENCE_PREDICATE, Subject
+from seid.ledger.log import Ledger
 from seid.mlflow_plugin.artifacts import SeidArtifactRepository, root_of
 from tests.test_container import PEAK_RSS
 
@@ -298,12 +301,19 @@ def test_a_container_copied_with_its_record_is_refused(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tracking", "server_tracking"], ids=["sqlite", "server"])
 def test_a_store_rewritten_consistently_is_caught_by_the_run_record(
-    tracking: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Container and record rewritten for the place they sit at: only the digest the
-    run recorded at upload (a tag in the tracking store) can tell."""
+    run recorded at upload (a tag in the tracking store: SQLite, or a real ``mlflow
+    server`` whose clients write the store) can tell."""
     import mlflow
+
+    request.getfixturevalue(backend)
 
     store = tmp_path / "artifacts"
     experiment = mlflow.create_experiment("seid-swap", artifact_location=f"seid://{store}")
@@ -316,8 +326,8 @@ def test_a_store_rewritten_consistently_is_caught_by_the_run_record(
     # the attacker packs a better-looking file with a record naming this very place
     (tmp_path / "forged.json").write_text('{"auc": 0.99}\n')
     header = container.pack(tmp_path / "forged.json", stored)
-    record = store_module.read_record(stored, "x")
-    store_module.write_record(stored, header, record.path or "", record.run)
+    record = records.read_record(stored, "x")
+    records.write_record(stored, header, record.path or "", record.run, None)
     with pytest.raises(MlflowException):
         mlflow.artifacts.download_artifacts(
             run_id=run.info.run_id, artifact_path="metrics.json", dst_path=str(tmp_path / "d")
@@ -335,3 +345,78 @@ def test_each_stored_file_logs_its_throughput_once(
     stored = [line for line in lines if line.startswith("seid: stored ")]
     assert len(stored) == 4 and all("MB/s" in line for line in stored)
     assert any("run/sub/data.csv" in line for line in stored)
+
+
+def test_a_record_rewritten_without_the_host_key_is_refused(
+    store: SeidArtifactRepository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With a host key the records are signed: container and record rewritten for the
+    place they sit at, without the key, are refused on download."""
+    generated = keys.generate(tmp_path / "keys", "host")
+    keys.add_trusted(tmp_path / "repo", generated.public_path)
+    monkeypatch.setenv(keys.KEY_ENV, str(generated.private_path))
+    monkeypatch.setenv(records.TRUST_ENV, str(tmp_path / "repo" / ".sei" / "trust"))
+    (tmp_path / "metrics.json").write_text('{"auc": 0.91}\n')
+    store.log_artifact(str(tmp_path / "metrics.json"), "run")
+    stored = store.root / "run" / "metrics.json"
+    (tmp_path / "forged.json").write_text('{"auc": 0.99}\n')
+    header = container.pack(tmp_path / "forged.json", stored)
+    records.write_record(stored, header, "run/metrics.json", None, None)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(MlflowException, match="not signed by a trusted key"):
+        store.download_artifacts("run/metrics.json", str(tmp_path / "out"))
+    assert any("refused" in r.message and "not signed" in r.message for r in caplog.records)
+    assert not (tmp_path / "out" / "run" / "metrics.json").exists()
+
+
+def test_an_unusable_host_key_stores_nothing(
+    store: SeidArtifactRepository, files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generated = keys.generate(tmp_path / "keys", "host")
+    generated.private_path.chmod(0o640)
+    monkeypatch.setenv(keys.KEY_ENV, str(generated.private_path))
+    with pytest.raises(MlflowException, match=r"cannot sign digest records: .*too open"):
+        store.log_artifact(str(files / "metrics.json"))
+    assert not store.root.exists() or list(store.root.iterdir()) == []
+
+
+def _bundle_naming(repo: Path, tmp_path: Path, subjects: list[Subject]) -> None:
+    """A trusted log in ``repo`` whose one evidence bundle names ``subjects``."""
+    generated = keys.generate(tmp_path / "keys", "ledger")
+    keys.add_trusted(repo, generated.public_path)
+    signer = keys.load_signer(generated.private_path)
+    bundle = evidence.sign(evidence.statement(subjects, EVIDENCE_PREDICATE, {}), signer)
+    with Ledger.open(repo, signer.public_key.keyid, create=True) as ledger:
+        ledger.append(bundle, signer)
+
+
+def test_a_download_is_checked_against_the_ledger_bundle_naming_it(
+    store: SeidArtifactRepository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Container and record rewritten consistently (records unsigned, no run tag): the
+    bundle the ledger holds for the artifact still tells."""
+    (tmp_path / "metrics.json").write_text('{"auc": 0.91}\n')
+    store.log_artifact(str(tmp_path / "metrics.json"), "run")
+    stored = store.root / "run" / "metrics.json"
+    repo = tmp_path / "repo"
+    named = Subject(store_uri_of(stored), container.header_of(stored).hexdigest)
+    _bundle_naming(repo, tmp_path, [named])
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv(records.TRUST_ENV, "")  # records themselves are not checked here
+    (tmp_path / "out").mkdir()
+    store.download_artifacts("run/metrics.json", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "run" / "metrics.json").read_text() == '{"auc": 0.91}\n'
+    (tmp_path / "forged.json").write_text('{"auc": 0.99}\n')
+    header = container.pack(tmp_path / "forged.json", stored)
+    records.write_record(stored, header, "run/metrics.json", None, None)
+    (tmp_path / "again").mkdir()
+    with pytest.raises(MlflowException, match=r"not the one ledger bundle [0-9a-f]{16}#0"):
+        store.download_artifacts("run/metrics.json", str(tmp_path / "again"))
+    assert any("refused" in r.message and "ledger bundle" in r.message for r in caplog.records)
+    assert not (tmp_path / "again" / "run" / "metrics.json").exists()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from seid import container
-from seid.container import store
+from seid.container import records, store
 from seid.reproducers.mlflow import DESTINATION_ENV, stored_subjects
 from tests.mlflow_plugin.conftest import _use_tracking_uri
 
@@ -60,7 +60,7 @@ def test_a_refused_download_says_why_and_is_not_retried(
     a = next(p for p in dest.rglob("metrics.json") if run_a in p.parts)
     b = next(p for p in dest.rglob("metrics.json") if run_b in p.parts)
     shutil.copyfile(a, b)  # container and record of run A's artifact over run B's
-    shutil.copyfile(store.digest_path(a), store.digest_path(b))
+    shutil.copyfile(records.digest_path(a), records.digest_path(b))
     with pytest.raises(MlflowException) as err:
         mlflow.artifacts.download_artifacts(
             artifact_uri=f"mlflow-artifacts:/{b.relative_to(dest).as_posix()}",
@@ -70,3 +70,29 @@ def test_a_refused_download_says_why_and_is_not_retried(
     # the server answered 400 (a 5xx is retried by clients for minutes)
     assert '"error_class":"INVALID_PARAMETER_VALUE"' in str(err.value)
     assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_the_server_records_each_digest_in_the_run_and_checks_it(
+    proxied: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Behind the proxy the server keeps the run tag too: the store rewritten
+    consistently at the artifact's own place (container and record) is refused."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    _, dest = proxied
+    run_id, _ = _log(tmp_path, "scores.json", '{"auc": 0.91}\n')
+    stored = next(p for p in dest.rglob("scores.json") if run_id in p.parts)
+    recorded = mlflow.get_run(run_id).data.tags["seid.sha256.scores.json"]
+    assert recorded == container.header_of(stored).hexdigest
+    (tmp_path / "forged.json").write_text('{"auc": 0.99}\n')
+    header = container.pack(tmp_path / "forged.json", stored)
+    record = records.read_record(stored, "x", {})
+    records.write_record(stored, header, record.path or "", record.run, None)
+    with pytest.raises(MlflowException) as err:
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"mlflow-artifacts:/{stored.relative_to(dest).as_posix()}",
+            dst_path=str(tmp_path / "out"),
+        )
+    assert f"run {run_id} recorded {recorded}" in str(err.value)
+    assert not (tmp_path / "out" / "scores.json").exists()
