@@ -77,6 +77,11 @@ def build(repo: Path, log_id: str, items: Iterator[tuple[bytes, bytes]], n: int)
 
 def signed_ledger(base: Path, n: int) -> tuple[Path, str]:
     repo, signer = make_repo(base, "verify")
+    return repo, signed_log(repo, signer, n)
+
+
+def signed_log(repo: Path, signer: keys.Signer, n: int) -> str:
+    """A log of ``n`` signed entries, each with its checkpoint, written straight to disk."""
     log_id = signer.public_key.keyid
     compact = merkle.CompactRange()
 
@@ -89,7 +94,7 @@ def signed_ledger(base: Path, n: int) -> tuple[Path, str]:
             yield item, note
 
     build(repo, log_id, items(), n)
-    return repo, log_id
+    return log_id
 
 
 _RUN_AND_MEASURE = """

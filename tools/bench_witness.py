@@ -24,17 +24,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import benchenv
-from bench_ledger import build, entry
+from bench_ledger import entry, signed_log
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from seid import keys  # noqa: E402
-from seid.ledger import checkpoint, merkle, publish  # noqa: E402
+from seid.ledger import publish  # noqa: E402
 from seid.ledger.log import Ledger  # noqa: E402
 from seid.ledger.witness import Witness  # noqa: E402
 
@@ -49,22 +48,6 @@ evidence:
 
 def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
-
-
-def signed_log(repo: Path, signer: keys.Signer, n: int) -> str:
-    log_id = signer.public_key.keyid
-    compact = merkle.CompactRange()
-
-    def items() -> Iterator[tuple[bytes, bytes]]:
-        note = None
-        for i in range(n):
-            item = entry(signer, i)
-            compact.append(merkle.leaf_hash(item))
-            note = checkpoint.sign(log_id, i + 1, compact.root(), signer, note)
-            yield item, note
-
-    build(repo, log_id, items(), n)
-    return log_id
 
 
 def setup(base: Path, logs: int, n: int, grow: int) -> tuple[Path, list[Path]]:
