@@ -19,6 +19,7 @@ from typing import Any
 
 import jinja2
 
+from seid.isotime import instant
 from seid.replay import conformance, forge, svg
 from seid.replay.report import approval_facts, review_text, verdicts_text
 
@@ -109,7 +110,7 @@ def _rank(finding: Mapping[str, Any]) -> tuple[int, str]:
 
 
 def _period(doc: Mapping[str, Any]) -> dict[str, Any]:
-    dates = sorted(d for d in svg.commit_dates(doc).values() if svg.moment(d))
+    dates = sorted(d for d in svg.commit_dates(doc).values() if instant(d))
     return {"from": dates[0][:10] if dates else None, "to": dates[-1][:10] if dates else None}
 
 

@@ -24,11 +24,6 @@ LEVEL_WORDS = {
 }
 
 
-def moment(text: str | None) -> datetime | None:
-    """An ISO 8601 time; None for anything else."""
-    return instant(text)
-
-
 @dataclass(frozen=True)
 class Axis:
     """A dated x axis from ``start`` to ``end`` across the drawing's inner width."""
@@ -105,7 +100,7 @@ def chart(measure: str, evaluations: Sequence[Mapping[str, Any]], changes: list[
         for e in evaluations
         if e["measure"] == measure
         and e["observed"] is not None
-        and (when := moment(e["date"])) is not None
+        and (when := instant(e["date"])) is not None
     ]
     stamps = [datetime.fromtimestamp(c.x, UTC) for c in changes]
     axis = Axis.over([t for t, _ in points] + stamps)
@@ -172,7 +167,7 @@ def change_marks(doc: Mapping[str, Any], risk: Mapping[str, Any]) -> list[Mark]:
     ]
     marks = []
     for date, cls, what, sha in found:
-        when = moment(date)
+        when = instant(date)
         if when is not None:
             title = f"{cls} {what}, commit {sha[:12]}, {date[:10]}"
             marks.append(Mark(when.timestamp(), 0.0, cls, cls, title))
@@ -234,7 +229,7 @@ def timeline(doc: Mapping[str, Any]) -> Timeline | None:
                 f"{f['id']}: {f['summary']}",
             )
         )
-    dated = [(e, t) for e in events if (t := moment(e[1])) is not None]
+    dated = [(e, t) for e in events if (t := instant(e[1])) is not None]
     if not dated:
         return None
     left = PAD + 80
