@@ -6,6 +6,7 @@ log a file ``<log-id>`` (the log's checkpoint with the cosignature line) and
 ``<log-id>.log``, the very log blob it checked. That second file costs nothing (git
 already holds the blob) and keeps the witnessed history reachable after a host
 force-pushes another one, so an auditor can name the first entry where they part.
+:mod:`seid.ledger.witness_ref` commits and pushes that ref.
 
 A checkpoint that is smaller than, or not consistent with, the one cosigned before is
 never cosigned; both signed notes are kept in a signed equivocation record.
@@ -25,9 +26,9 @@ from seid.errors import SeidError, VerificationError
 from seid.fsutil import sei_dir, write_atomic
 from seid.ledger import checkpoint, cosignature, merkle, records
 from seid.ledger.paths import is_log_id
-from seid.ledger.publish import compare, identity_env, open_ref_log, ref_logs, ref_name
+from seid.ledger.publish import compare, open_ref_log, ref_logs, ref_name
+from seid.ledger.witness_ref import REF_PREFIX, publish_state, push, witness_ref
 
-REF_PREFIX = "refs/seid/witness/"
 EQUIVOCATION_TYPE = "https://seid.dev/equivocation/v1"
 
 
@@ -39,10 +40,6 @@ class Outcome:
     action: str
     size: int
     reason: str = ""
-
-
-def witness_ref(witness_id: str) -> str:
-    return REF_PREFIX + witness_id
 
 
 def leaves(repo: Path, log_id: str) -> list[bytes]:
@@ -86,18 +83,16 @@ class Witness:
         return checkpoint.parse(note)[0]
 
     def cosign_all(self, trusted: dict[str, Key]) -> list[Outcome]:
-        """Cosign every trusted published log that grew consistently, then publish."""
-        outcomes, updates = [], {}
+        """Cosign every trusted published log that grew consistently, then publish every
+        note the witness's state holds and its ref does not (those cosigned over HTTP
+        too: :mod:`seid.ledger.witness_ref`)."""
+        outcomes = []
         for log_id in sorted(ref_logs(self.repo)):
             key = trusted.get(log_id)
             if key is None or log_id == self.witness_id:
                 continue  # an untrusted log, or our own: nothing to vouch for
-            outcome, cosigned = self.cosign_log(log_id, key)
-            outcomes.append(outcome)
-            if cosigned is not None:
-                updates[log_id] = cosigned
-        if updates:
-            self._publish(updates)
+            outcomes.append(self.cosign_log(log_id, key)[0])
+        publish_state(self.repo, self.witness_id, self.state)
         return outcomes
 
     def cosign_log(self, log_id: str, key: Key) -> tuple[Outcome, bytes | None]:
@@ -162,29 +157,6 @@ class Witness:
             return None
         return parting(self.repo, spec, log_id)
 
-    def _publish(self, updates: dict[str, bytes]) -> str:
-        """Commit the new cosignatures (and the logs they cover) onto the witness ref."""
-        ref = witness_ref(self.witness_id)
-        old = git.probe(self.repo, "rev-parse", "--verify", "-q", ref) or None
-        entries = {}
-        if old is not None:
-            for line in git.run(self.repo, "ls-tree", old).splitlines():
-                meta, _, path = line.partition("\t")
-                entries[path] = meta
-        for log_id, cosigned in updates.items():
-            blob = git.run(self.repo, "hash-object", "-w", "--stdin", stdin=cosigned)
-            log_blob = git.run(self.repo, "rev-parse", f"{ref_name(log_id)}:log")
-            entries[log_id] = f"100644 blob {blob}"
-            entries[f"{log_id}.log"] = f"100644 blob {log_blob}"
-        listing = "".join(f"{meta}\t{path}\n" for path, meta in sorted(entries.items()))
-        tree = git.run(self.repo, "mktree", stdin=listing.encode())
-        parent = ["-p", old] if old else []
-        message = f"seid witness {self.witness_id[:16]}: {len(updates)} cosigned"
-        env = identity_env(self.repo)
-        commit = git.run(self.repo, "commit-tree", tree, *parent, "-m", message, env=env)
-        git.run(self.repo, "update-ref", ref, commit, old or "0" * 40)
-        return commit
-
 
 def parting(repo: Path, witnessed_spec: str, log_id: str) -> int | None:
     """First entry where the log blob ``witnessed_spec`` and the published log differ;
@@ -210,7 +182,7 @@ def run(repo: Path, signer: Signer, remote: str | None, trusted: dict[str, Key])
         fetch(repo, remote)
     me = Witness(repo, signer)
     outcomes = me.cosign_all(trusted)
-    if remote is not None and any(o.action == "cosigned" for o in outcomes):
+    if remote is not None:  # also what an earlier pass could not push
         push(repo, remote, me.witness_id)
     return outcomes
 
@@ -218,12 +190,6 @@ def run(repo: Path, signer: Signer, remote: str | None, trusted: dict[str, Key])
 def fetch(repo: Path, remote: str) -> None:
     """Fetch every published log, rewritten ones included (a witness must see those)."""
     git.run(repo, "fetch", "-q", remote, "+refs/seid/ledger/*:refs/seid/ledger/*")
-
-
-def push(repo: Path, remote: str, witness_id: str) -> None:
-    """Push the witness ref; never forced (only this witness writes it)."""
-    ref = witness_ref(witness_id)
-    git.run(repo, "push", "-q", remote, f"{ref}:{ref}")
 
 
 def witness_refs(repo: Path) -> list[str]:

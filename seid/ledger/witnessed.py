@@ -21,7 +21,8 @@ from seid.errors import SeidError, VerificationError
 from seid.ledger import checkpoint, cosignature, merkle
 from seid.ledger.paths import REF_PREFIX, is_log_id
 from seid.ledger.verify import LogReport, Problem, verify_stream
-from seid.ledger.witness import leaves, parting, witness_ref, witness_refs
+from seid.ledger.witness import leaves, parting, witness_refs
+from seid.ledger.witness_ref import witness_ref
 
 REWRITTEN = "rewritten:"
 
