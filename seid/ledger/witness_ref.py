@@ -110,27 +110,23 @@ def _same_tree(cosigned: bytes, published: bytes) -> bool:
 
 
 def push(repo: Path, remote: str, witness_id: str) -> None:
-    """Push the witness ref, never forced; a commit another pushed onto the remote's ref
-    is merged (see the module doc) and the push tried again."""
+    """Push the witness ref, never forced; a commit someone else pushed onto the remote's
+    ref is merged (see the module doc) and the push tried again."""
     ref = witness_ref(witness_id)
-    refused = None
-    for _ in range(TRIES):
+    for attempt in range(TRIES):
         ours = tip(repo, witness_id)
         if ours is None:
             return  # nothing cosigned here yet
         try:
             git.run(repo, "push", "-q", remote, f"{ref}:{ref}")
             return
-        except git.GitError as err:
-            refused = err
-        theirs = _fetch(repo, remote, ref)
-        if theirs is None or _holds(repo, ours, theirs):
-            raise refused  # no foreign commit: the remote is unreachable or refuses pushes
+        except git.GitError:
+            theirs = _fetch(repo, remote, ref)
+            if theirs is None or _holds(repo, ours, theirs) or attempt == TRIES - 1:
+                raise  # no foreign commit (the remote is unreachable or refuses), or a race
         if _holds(repo, theirs, ours):
             return  # the remote holds all this clone published; merged at its next commit
         merge(repo, witness_id, ours, theirs)
-    assert refused is not None
-    raise refused
 
 
 def _fetch(repo: Path, remote: str, ref: str) -> str | None:

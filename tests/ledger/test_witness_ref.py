@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from seid import keys
+from seid.git import GitError
 from seid.ledger import cosignature, witness
 from seid.ledger.witness_ref import witness_ref
 from tests.conftest import SeidRunner, git
@@ -115,3 +116,32 @@ def test_two_clones_of_one_witness_key_take_turns(
     assert result.code == 0, result.out + result.err
     assert f"log {host.key_id} (published): 5 entries, 5 witnessed" in result.out
     assert "refused" not in result.err and "older than" not in result.err
+
+
+HOOK = """#!/bin/sh
+while read old new ref; do
+  case "$ref" in refs/seid/witness/*) echo "witness refs are closed here" >&2; exit 1;; esac
+done
+"""
+
+
+def test_a_push_refused_for_another_reason_stays_an_error(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    net = network(tmp_path, env, quorum=1, witnesses=1)
+    host, me = net.hosts[0], net.witnesses[0]
+    host_publishes(net, host, [0])
+    witness_pass(net, me.path)
+    pushed = remote_tip(net, me.key_id)
+    hook = net.remote / "hooks" / "pre-receive"
+    hook.write_text(HOOK)
+    hook.chmod(0o755)
+    host_publishes(net, host, [1])
+    with pytest.raises(GitError, match="git push failed"):
+        witness_pass(net, me.path)  # nothing foreign to merge: no merge commit either
+    ours = git(me.path, "rev-parse", witness_ref(me.key_id)).strip()
+    assert git(me.path, "rev-list", "--parents", "-n", "1", ours).split()[1:] == [pushed]
+    assert remote_tip(net, me.key_id) == pushed
+    hook.unlink()
+    assert witness_pass(net, me.path)[0].action == "unchanged"  # pushed at the next pass
+    assert remote_tip(net, me.key_id) == ours
