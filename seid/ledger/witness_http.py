@@ -6,7 +6,8 @@ line, then the log's signed checkpoint; the answer is the status the protocol na
 409 with ``text/x.tlog.size`` when the old size is not the one this witness cosigned
 last, 422 when the proof fails) or 200 with the cosignature line. The check and the
 update of the witness's state happen under one lock, so two requests cannot roll the
-state back.
+state back. The witness's next git pass publishes what it cosigned here
+(:func:`seid.ledger.witness_ref.publish_state`), so auditors see it.
 """
 
 from __future__ import annotations

@@ -29,9 +29,10 @@ def remote_tip(net: Network, witness_id: str) -> str:
     return git(net.remote, "rev-parse", witness_ref(witness_id)).strip()
 
 
-def forge(net: Network, files: dict[str, bytes]) -> str:
+def forge(net: Network, files: dict[str, bytes], merging: str | None = None) -> str:
     """Someone else's clone commits ``files`` onto the witness's ref, dated ahead, and
-    pushes it (a fast-forward: they build on what the remote holds)."""
+    pushes it (a fast-forward: they build on what the remote holds). With ``merging``,
+    as a merge of that branch whose tree brings ``files`` in (no parent holds them)."""
     forger = net.tmp / "forger"
     if not forger.exists():
         git(net.tmp, "clone", "-q", str(net.remote), str(forger), env=net.env)
@@ -39,6 +40,9 @@ def forge(net: Network, files: dict[str, bytes]) -> str:
     git(forger, "fetch", "-q", "origin", f"+{ref}:{ref}", env=net.env)
     dated = {**net.env, "GIT_COMMITTER_DATE": FUTURE, "GIT_AUTHOR_DATE": FUTURE}
     commit = plant(forger, ref, files, dated)
+    if merging is not None:
+        tree, parents = f"{commit}^{{tree}}", ["-p", ref, "-p", merging]
+        commit = git(forger, "commit-tree", tree, *parents, "-m", "forged", env=dated).strip()
     git(forger, "push", "-q", "origin", f"{commit}:{ref}", env=net.env)
     return commit
 
@@ -56,10 +60,11 @@ def test_a_foreign_commit_on_the_witness_ref_is_merged_and_ignored(
     witness_pass(net, me.path)
     two = git(me.path, "cat-file", "blob", f"{ref}:{host.key_id}").encode()
 
-    # a cosignature in this witness's name by another key, then the old one replayed
+    # a cosignature in this witness's name by another key (brought in by a merge, which
+    # plain ``git log --raw`` does not diff), then the old one replayed
     stranger = party(tmp_path, env, None, "stranger")
     forged = cosignature.cosign(cosignature.split(two)[0], stranger.signer, me.key_id)
-    forge(net, {host.key_id: forged})
+    forge(net, {host.key_id: forged}, merging=git(me.path, "rev-parse", "origin/main").strip())
     foreign = forge(net, {host.key_id: one})
 
     host_publishes(net, host, [2])
