@@ -13,8 +13,8 @@ import pytest
 from securesystemslib.signer import Signer
 
 from seid.ledger import chain, checkpoint, merkle, records, verify
-from seid.ledger.signatures import Workers
 from seid.ledger.log import Ledger
+from seid.ledger.signatures import Workers
 from tests.ledger.conftest import EntryMaker
 from tests.ledger.test_checkpoint import noncanonical
 
