@@ -128,7 +128,15 @@ def load_policy(root: Path) -> Policy | None:
 
 def apply(root: Path, reports: list[LogReport], *, require: bool = False) -> list[LogReport]:
     """Judge every published log under the policy, if there is one; returns reports of
-    the logs as witnessed where a published one was rewritten (the evidence to keep)."""
+    the logs as witnessed where a published one was rewritten (the evidence to keep).
+
+    Without a published log there is nothing for a witness to vouch for, and the
+    manifest is not read (a host verifying its own log needs no policy, and a broken
+    ``sei.yaml`` does not stop it); with one, an unreadable policy is an error, never a
+    silent pass (an insider could otherwise break the manifest to hide a rewrite).
+    """
+    if not require and not any(r.source.startswith(REF_PREFIX) for r in reports):
+        return []
     policy = load_policy(root)
     if policy is None:
         if require:

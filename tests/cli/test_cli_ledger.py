@@ -12,9 +12,9 @@ from securesystemslib.signer import Signer
 
 from seid import container, evidence
 from seid.container import records, store
-from seid.ledger import checkpoint, merkle
+from seid.ledger import checkpoint, merkle, publish
 from seid.ledger.log import Ledger
-from tests.conftest import SeidRunner, assert_one_line_error
+from tests.conftest import SeidRunner, assert_one_line_error, git
 from tests.ledger.conftest import entry_maker, make_key
 
 
@@ -259,3 +259,18 @@ def test_one_set_of_workers_checks_every_log_with_its_own_key(
     report = json.loads(seid("verify", "--jobs", "2", "--json", cwd=repo).out)
     bad = {r["log_id"]: r for r in report["logs"]}
     assert not bad[other.public_key.keyid]["ok"] and bad[log_dir.name]["ok"]
+
+
+def test_a_broken_manifest_does_not_stop_a_host_verifying_its_own_log(
+    seid: SeidRunner, repo: Path, log_dir: Path
+) -> None:
+    """The witness policy lives in sei.yaml and only published logs are judged by it: a
+    local log verifies whatever the manifest holds; a published one needs the policy,
+    and an unreadable one is an error that names the manifest, not a silent pass."""
+    (repo / "sei.yaml").write_text("version: seid/1\nsystem: [\n")
+    local = seid("verify", cwd=repo)
+    assert local.code == 0 and ": ok" in local.out, local.out + local.err
+    git(repo, "commit", "-q", "--allow-empty", "-m", "init")
+    publish.publish(repo, log_dir.name)
+    published = seid("verify", cwd=repo)
+    assert published.code != 0 and "sei.yaml:" in published.err and "Traceback" not in published.err
