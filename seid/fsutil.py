@@ -23,6 +23,15 @@ from typing import BinaryIO
 from seid.errors import InputError, SeidError
 
 
+def shown_path(path: Path) -> str:
+    """The path as the user would type it here: relative to the working directory when
+    it lies inside it, else as given (a ``../../`` walk out of it helps nobody)."""
+    try:
+        return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else str(path)
+    except (OSError, ValueError):
+        return str(path)
+
+
 @contextlib.contextmanager
 def atomic_output(
     path: Path, *, mode: int = 0o644, replace: bool = True, prefix: str | None = None
