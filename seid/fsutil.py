@@ -24,12 +24,14 @@ from seid.errors import InputError, SeidError
 
 
 def shown_path(path: Path) -> str:
-    """The path as the user would type it here: relative to the working directory when
-    it lies inside it, else as given (a ``../../`` walk out of it helps nobody)."""
+    """The path as the user would type it here: the shorter of its spelling relative to
+    the working directory (``sei.yaml``, ``../claims/x.yaml`` from a sibling directory)
+    and the one given (``/etc/seid/key`` rather than a long ``../../`` walk)."""
     try:
-        return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else str(path)
+        relative = os.path.relpath(path)
     except (OSError, ValueError):
         return str(path)
+    return relative if len(relative) <= len(str(path)) else str(path)
 
 
 @contextlib.contextmanager
