@@ -23,6 +23,17 @@ from typing import BinaryIO
 from seid.errors import InputError, SeidError
 
 
+def shown_path(path: Path) -> str:
+    """The path as the user would type it here: the shorter of its spelling relative to
+    the working directory (``sei.yaml``, ``../claims/x.yaml`` from a sibling directory)
+    and the one given (``/etc/seid/key`` rather than a long ``../../`` walk)."""
+    try:
+        relative = os.path.relpath(path)
+    except (OSError, ValueError):
+        return str(path)
+    return relative if len(relative) <= len(str(path)) else str(path)
+
+
 @contextlib.contextmanager
 def atomic_output(
     path: Path, *, mode: int = 0o644, replace: bool = True, prefix: str | None = None

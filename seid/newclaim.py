@@ -10,7 +10,6 @@ the data). The file is written in canonical form and only after the claim loader
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from seid import git
 from seid.claims import VERSION, Claim, load_claim
 from seid.errors import SeidError
 from seid.evidence import file_sha256
-from seid.fsutil import write_atomic
+from seid.fsutil import shown_path, write_atomic
 from seid.uuid7 import uuid7
 
 CLAIMS_DIR = "claims"
@@ -55,7 +54,7 @@ def default_path(root: Path, metric: str) -> Path:
 def new_claim(root: Path, draft: Draft, out: Path) -> Claim:
     """Write ``out`` (never over an existing file) and return the claim as loaded."""
     text = claim_text(claim_data(root, draft))
-    display = shown(out)
+    display = shown_path(out)
     with tempfile.TemporaryDirectory(prefix="seid-claim-") as scratch:
         trial = Path(scratch) / out.name
         trial.write_bytes(text)
@@ -153,8 +152,3 @@ def claim_text(data: dict[str, Any]) -> bytes:
         width=sys.maxsize,
     )
     return text.encode("utf-8")
-
-
-def shown(path: Path) -> str:
-    """The path as the user would type it here: relative to the working directory."""
-    return os.path.relpath(path)

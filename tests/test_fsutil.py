@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from seid.errors import InputError
-from seid.fsutil import atomic_output, open_regular, sei_dir, write_atomic
+from seid.fsutil import atomic_output, open_regular, sei_dir, shown_path, write_atomic
 from tests.conftest import SeidRunner, assert_one_line_error
 
 
@@ -158,3 +158,14 @@ def test_sei_dir_writes_its_gitignore_with_the_cache(
     argv = ["git", "status", "--porcelain", "--untracked-files=all", "--", ".sei"]
     untracked = subprocess.run(argv, cwd=repo, capture_output=True, text=True).stdout
     assert [line for line in untracked.splitlines() if line.startswith("??")] == []
+
+
+def test_a_path_is_shown_as_the_user_would_type_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = tmp_path / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert shown_path(deep / "sei.yaml") == "sei.yaml"
+    assert shown_path(tmp_path / "a" / "b" / "claims" / "x.yaml") == "../claims/x.yaml"
+    assert shown_path(Path("/etc/hostname")) == "/etc/hostname"  # not ../../../../etc/hostname

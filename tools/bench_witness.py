@@ -108,12 +108,16 @@ def main() -> None:
         shutil.rmtree(repo / ".sei" / "ledger")  # the auditor holds the published logs only
         witnessed = (f"{args.entries} entries, {args.entries} witnessed", args.logs)
         verify = [timed(repo, witnessed, "verify", "--jobs", "2") for _ in range(args.runs)]
+    floor = benchenv.ed25519_verifies_per_second()
+    signatures = args.logs * args.entries / (floor * min(2, os.cpu_count() or 1))
     total = f"{args.logs:,} logs x {args.entries:,} entries"
     print(f"| measure ({os.cpu_count()} cores) | result |")
     print("|---|---|")
     print(f"| one witness cosigns {args.logs:,} logs grown by {args.grow} | {cosign:.2f} s |")
     print(f"| `seid verify --jobs 2`, {total}, 2 cosignatures each (median of {args.runs}) "
           f"| {statistics.median(verify):.1f} s |")  # fmt: skip
+    print(f"| the same number of Ed25519 verifications by `openssl speed` ({floor:,.0f}/s "
+          f"a core, measured now) on 2 cores | {signatures:.1f} s |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -54,8 +54,9 @@ def new(
     out: Path | None,
 ) -> None:
     """Write a new claim: a fresh UUIDv7, the time, the producer and the dataset's hash."""
+    from seid.fsutil import shown_path
     from seid.locate import find_root
-    from seid.newclaim import Draft, default_path, new_claim, shown
+    from seid.newclaim import Draft, default_path, new_claim
 
     try:
         root = find_root(Path.cwd())
@@ -64,7 +65,7 @@ def new(
     draft = Draft(metric, comparator, threshold, dataset, seed, dataset_id, producer, notes)
     path = out or default_path(root, metric)
     item = new_claim(root, draft, path)
-    name = shown(item.path)
+    name = shown_path(item.path)
     click.echo(f"wrote {name}  (claim_id {item.claim_id})")
     click.echo(f"hash {item.hash}")
     click.echo(f"next: review it, commit it, then seal it with 'seid claim lock {name}'")

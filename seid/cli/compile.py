@@ -8,13 +8,13 @@ with no commits), because that decides whether two compiles can match byte for b
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
 
 from seid.config import find_root, load_manifest
 from seid.config.placeholders import warn_placeholders
+from seid.fsutil import shown_path
 
 
 @click.command("compile")
@@ -36,8 +36,7 @@ def compile_(out: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         return
-    shown = os.path.relpath(result.path) if result.path.is_relative_to(Path.cwd()) else result.path
-    click.echo(f"wrote {shown}")
+    click.echo(f"wrote {shown_path(result.path)}")
     click.echo(f"digest sha256:{result.digest}")
     click.echo(
         f"tasks {result.tasks} (pre-market {result.pre_market}, post-market "

@@ -85,7 +85,8 @@ def verify(
     root = _root()
     if log_id is not None:
         log_id = resolve_log_id(root, log_id)
-    reports = verify_repo(root, log_id, jobs=jobs, subjects=subjects)
+    wanted = witnessed.wanted_roots(root)  # one read of each log serves the witnesses too
+    reports = verify_repo(root, log_id, jobs=jobs, subjects=subjects, roots_at=wanted)
     if repair:
         reports = _repair(root, reports, log_id, jobs, subjects)
     witnessed.apply(root, reports, require=require_witnessed)  # under sei.yaml's policy

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import re
 from pathlib import Path
 from types import UnionType
@@ -21,7 +20,7 @@ from pydantic_core import ErrorDetails
 from seid.config.model import DEFER_CHECKS, SEI_API_VERSION, Manifest
 from seid.config.semantics import did_you_mean, dotted, problems
 from seid.errors import InputError
-from seid.fsutil import repo_output
+from seid.fsutil import repo_output, shown_path
 from seid.locate import MANIFEST_NAMES, manifest_path
 from seid.yamlsafe import (
     Located,
@@ -43,8 +42,9 @@ def load_manifest(root: Path) -> Manifest:
     """Read and validate the manifest at the root of a project; its warnings are logged
     (on stderr from the CLI, in the daemon's log), once per manifest version."""
     path = manifest_path(root)
-    text = read_text(path, display=_display(path))
-    manifest = load_manifest_text(text, _display(path), root).located_at(path, text.encode("utf-8"))
+    name = shown_path(path)
+    text = read_text(path, display=name)
+    manifest = load_manifest_text(text, name, root).located_at(path, text.encode("utf-8"))
     for warning in manifest.warnings:
         if (manifest.manifest_digest, warning) not in _WARNED:
             _WARNED.add((manifest.manifest_digest, warning))
@@ -142,14 +142,6 @@ def _check_escaped_controls(located: Located, text: str) -> None:
             check_controls(value, located.path)
         except InputError as exc:
             raise located.error(loc, _say(loc, exc.message)) from None
-
-
-def _display(path: Path) -> str:
-    """The path as the user would type it: relative to the working directory if inside."""
-    try:
-        return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else str(path)
-    except (OSError, ValueError):
-        return str(path)
 
 
 def _first(errors: list[tuple[bool, InputError]]) -> InputError:

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from seid.config.load import _display
 from seid.errors import InputError
+from seid.fsutil import shown_path
 from seid.locate import manifest_path
 from seid.yamlsafe import load_yaml_text, read_text, walk_strings
 
@@ -43,7 +43,7 @@ class Placeholder:
 def placeholders(root: Path) -> list[Placeholder]:
     """Every value of the project's manifest that is still an ``EDIT`` placeholder."""
     path = manifest_path(root)
-    name = _display(path)
+    name = shown_path(path)
     text = read_text(path, display=name)
     if "EDIT" not in text:  # the common case: no second parse of a large manifest
         return []

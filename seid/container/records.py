@@ -23,13 +23,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from securesystemslib.signer import Key, Signer  # type: ignore[attr-defined]  # re-exported
-
-from seid import evidence, keys
 from seid.container.core import Header, atomic_output
 from seid.errors import SeidError, VerificationError
+
+if TYPE_CHECKING:  # signing and key handling load only for a signed record or a key
+    from securesystemslib.signer import Key, Signer  # type: ignore[attr-defined]
 
 DIGEST_SUFFIX = ".seid-digest"
 PREDICATE = "https://seid.dev/artifact-record/v1"
@@ -51,6 +51,8 @@ class Record:
 
     def to_bytes(self, signer: Signer | None = None) -> bytes:
         """The record's line (no newline): plain JSON, or with ``signer`` its envelope."""
+        from seid import evidence
+
         if signer is None:
             return evidence.canonical_json(self.to_dict())
         subject = evidence.Subject(self.path or "", self.sha256)
@@ -68,6 +70,8 @@ def digest_path(artifact: Path) -> Path:
 def host_signer() -> Signer | None:
     """The host's signing key when one is configured, else None (records stay unsigned).
     A key that is configured but unusable is an error, never a silent unsigned record."""
+    from seid import keys
+
     try:
         keys.find_private_key()
     except SeidError:
@@ -95,6 +99,8 @@ def reader_keys() -> dict[str, Key]:
         return {}
     if not Path(configured).is_dir():
         raise SeidError(f"{TRUST_ENV}={configured}: not a directory")
+    from seid import keys
+
     return keys.keys_in(Path(configured))
 
 
@@ -123,6 +129,8 @@ def read_record(artifact: Path, name: str, trusted: dict[str, Key] | None = None
 
 def _signed(entry: bytes, name: str, trusted: dict[str, Key]) -> Record:
     """The record inside a signed envelope (its signature checked when keys are trusted)."""
+    from seid import evidence
+
     try:
         checked = evidence.verify(entry, trusted).statement if trusted else None
         statement = checked or evidence.decode(entry)

@@ -220,6 +220,11 @@ class CompactRange:
             node = node_hash(peak, node)
         return node
 
+    @property
+    def peaks(self) -> tuple[bytes, ...]:
+        """The perfect subtrees' hashes, largest first: what :meth:`from_peaks` takes."""
+        return tuple(self._peaks)
+
     @classmethod
     def from_peaks(cls, size: int, peaks: Sequence[bytes]) -> CompactRange:
         """Rebuild from stored peaks (largest first), one per set bit of ``size``."""

@@ -8,15 +8,15 @@ are all roots of prefixes of one tree).
 
 Checkpoint signatures are checked along their chain (:mod:`seid.ledger.chain`), one
 Ed25519 check per run of linked checkpoints. Entry signatures and checkpoint bodies may
-be checked in worker processes; the tree and the chain stay in the main one.
+be checked in worker processes (:mod:`seid.ledger.signatures`); the tree and the chain
+stay in the main one.
 """
 
 from __future__ import annotations
 
 import base64
 import collections
-import multiprocessing
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.pool import AsyncResult
 from pathlib import Path, PurePosixPath
@@ -26,17 +26,13 @@ from securesystemslib.signer import Key  # type: ignore[attr-defined]
 
 from seid import evidence, keys
 from seid.errors import SeidError, VerificationError
-from seid.ledger import checkpoint, merkle, publish, records
+from seid.ledger import merkle, publish, records
 from seid.ledger.chain import CheckpointChain
 from seid.ledger.derived import DerivedFiles
 from seid.ledger.log import LedgerError, acknowledged
 from seid.ledger.paths import list_logs, log_dir
+from seid.ledger.signatures import CHUNK, Chunk, Result, Workers, check_chunk
 
-CHUNK = 512
-Chunk = list[tuple[int, bytes, bytes]]
-# (index, problems, subjects, (size, root, previous) its checkpoint states, the
-# (previous_size, previous_root) its predicate records, if it records them)
-Result = tuple[int, list[str], Any, tuple[int, bytes, bytes | None] | None, tuple[Any, Any] | None]
 Subjects = dict[str, tuple[int, str]] | None  # subject name -> newest (entry, sha256)
 
 
@@ -62,6 +58,7 @@ class LogReport:
     derived: list[str] = field(default_factory=list)  # head, index, tree/ disagreements
     notices: list[str] = field(default_factory=list)
     witnessed: int | None = None  # entries a witness quorum cosigned, under a policy
+    roots: dict[int, bytes] = field(default_factory=dict)  # tree roots at asked-for sizes
 
     @property
     def ok(self) -> bool:
@@ -91,49 +88,6 @@ class LogReport:
             "witnessed": self.witnessed,
             "derived": self.derived,
         }
-
-
-def check_chunk(log_id: str, key: Key, chunk: Chunk) -> list[Result]:
-    """Per entry of a chunk: its problems, its statement's subjects and the ``(size, root,
-    previous)`` its checkpoint states (compared with the tree and chain by the caller)."""
-    out: list[Result] = []
-    trusted = {log_id: key}
-    for i, entry, note in chunk:
-        reasons, subjects, claimed, extends = [], None, None, None
-        try:
-            statement = evidence.verify(entry, trusted).statement
-            subjects = statement.get("subject")
-            extends = _extends(statement)
-        except VerificationError as err:
-            reasons.append(f"entry signature: {err}")
-        try:
-            stated = checkpoint.read(note, log_id)
-            claimed = (stated.size, stated.root, stated.previous)
-        except VerificationError as err:
-            reasons.append(str(err))  # it names the checkpoint
-        out.append((i, reasons, subjects, claimed, extends))
-    return out
-
-
-def _extends(statement: dict[str, Any]) -> tuple[Any, Any] | None:
-    """The head an entry says it extends: ``predicate.ledger.previous_size/_root``."""
-    predicate = statement.get("predicate")
-    ledger = predicate.get("ledger") if isinstance(predicate, dict) else None
-    if not isinstance(ledger, dict) or "previous_size" not in ledger:
-        return None
-    return ledger.get("previous_size"), ledger.get("previous_root")
-
-
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(log_id: str, key: dict[str, Any]) -> None:
-    _WORKER["args"] = (log_id, Key.from_dict(key["keyid"], dict(key)))
-
-
-def _worker_check(chunk: Chunk) -> list[Result]:
-    log_id, key = _WORKER["args"]
-    return check_chunk(log_id, key, chunk)
 
 
 def _read(
@@ -175,13 +129,16 @@ def verify_stream(
     key: Key | None,
     source: str,
     *,
-    jobs: int = 1,
+    workers: Workers | None = None,
     subjects_root: Path | None = None,
     expected_size: int = 0,
     derived: Path | None = None,
+    roots_at: Collection[int] = (),
 ) -> LogReport:
     """Verify the log records read from ``stream`` (the bytes of a ``log`` file); with
-    ``derived`` (a local log's directory) its head, index and tree/ are checked too."""
+    ``derived`` (a local log's directory) its head, index and tree/ are checked too.
+    The tree's roots at the sizes ``roots_at`` names are kept in ``report.roots`` (the
+    sizes witnesses cosigned), so no caller reads the log a second time."""
     report = LogReport(log_id, source)
     if key is None:
         report.problems.append(Problem(0, f"the log's key {log_id} is not trusted (.sei/trust/)"))
@@ -190,28 +147,27 @@ def verify_stream(
     compact = merkle.CompactRange()
     chain = CheckpointChain(log_id, key, lambda i, why: report.problems.append(Problem(i, why)))
     state = _State(report, chain, {} if subjects_root is not None else None)
-    pool = _pool(jobs, log_id, key)
     pending: collections.deque[AsyncResult[list[Result]]] = collections.deque()
-    try:
-        chunk: Chunk = []
-        files = DerivedFiles(derived) if derived is not None else None
-        for i, offset, entry, note in _read(stream, report, expected_size):
-            before = compact.root() if compact.size else None
-            completed = compact.append(merkle.leaf_hash(entry))
-            if files is not None:
-                files.entry(i, offset, completed)
-            state.inflight[i] = (compact.root(), note, before)
-            chunk.append((i, entry, note))
-            if len(chunk) >= CHUNK:
-                _dispatch(pool, pending, log_id, key, chunk, state, jobs)
-                chunk = []
-        _dispatch(pool, pending, log_id, key, chunk, state, jobs)
-        while pending:
-            state.collect(pending.popleft().get())
-        state.chain.settle()
-    finally:
-        if pool is not None:
-            pool.terminate()
+    chunk: Chunk = []
+    files = DerivedFiles(derived) if derived is not None else None
+    root: bytes | None = None  # the tree's root before this entry (None: empty)
+    for i, offset, entry, note in _read(stream, report, expected_size):
+        before = root
+        completed = compact.append(merkle.leaf_hash(entry))
+        if files is not None:
+            files.entry(i, offset, completed)
+        root = compact.root()
+        if compact.size in roots_at:
+            report.roots[compact.size] = root
+        state.inflight[i] = (root, note, before)
+        chunk.append((i, entry, note))
+        if len(chunk) >= CHUNK:
+            _dispatch(workers, pending, log_id, key, chunk, state)
+            chunk = []
+    _dispatch(workers, pending, log_id, key, chunk, state)
+    while pending:
+        state.collect(pending.popleft().get())
+    state.chain.settle()
     report.size, report.root = compact.size, compact.root()
     if files is not None:
         disagree = files.finish(report.size, report.length)
@@ -227,29 +183,21 @@ def verify_stream(
     return report
 
 
-def _pool(jobs: int, log_id: str, key: Key) -> Any:
-    if jobs <= 1:
-        return None
-    context = multiprocessing.get_context("fork")
-    return context.Pool(jobs, _init_worker, (log_id, key.to_dict() | {"keyid": key.keyid}))
-
-
 def _dispatch(
-    pool: Any,
+    workers: Workers | None,
     pending: collections.deque[AsyncResult[list[Result]]],
     log_id: str,
     key: Key,
     chunk: Chunk,
     state: _State,
-    jobs: int,
 ) -> None:
     if not chunk:
         return
-    if pool is None:
+    if workers is None or workers.jobs <= 1:
         state.collect(check_chunk(log_id, key, chunk))
         return
-    pending.append(pool.apply_async(_worker_check, (chunk,)))
-    while len(pending) > 2 * jobs:  # back-pressure: memory stays bounded
+    pending.append(workers.submit(log_id, key, chunk))
+    while len(pending) > 2 * workers.jobs:  # back-pressure: memory stays bounded
         state.collect(pending.popleft().get())
 
 
@@ -340,9 +288,15 @@ def _stored_problem(name: str, digest: str) -> str | None:
 
 
 def verify_repo(
-    repo: Path, log_id: str | None = None, *, jobs: int = 1, subjects: bool = False
+    repo: Path,
+    log_id: str | None = None,
+    *,
+    jobs: int = 1,
+    subjects: bool = False,
+    roots_at: Mapping[str, Collection[int]] | None = None,
 ) -> list[LogReport]:
-    """Verify every log of ``repo`` (local copies and published refs), or just ``log_id``.
+    """Verify every log of ``repo`` (local copies and published refs), or just ``log_id``;
+    a published log keeps its roots at the sizes ``roots_at`` names for it.
 
     A log both local and published is verified in both forms, and the published one
     must be a prefix of the local one or extend it; a fork is a problem.
@@ -356,15 +310,18 @@ def verify_repo(
     if log_id is not None and log_id not in local and log_id not in published:
         ref = publish.ref_name(log_id)
         raise LedgerError(f"no log {log_id} here (neither .sei/ledger/ nor {ref})")
-    options: dict[str, Any] = {"jobs": jobs, "subjects_root": repo if subjects else None}
     reports = []
-    for lid in [log_id] if log_id is not None else sorted(set(local) | set(published)):
-        key = trusted.get(lid)
-        mine = _verify_local(repo, lid, key, options) if lid in local else None
-        if mine is not None:
-            reports.append(mine)
-        if lid in published:
-            reports.append(_verify_published(repo, lid, key, options, mine))
+    with Workers(jobs) as workers:
+        options: dict[str, Any] = {"workers": workers, "subjects_root": repo if subjects else None}
+        for lid in [log_id] if log_id is not None else sorted(set(local) | set(published)):
+            key = trusted.get(lid)
+            mine = _verify_local(repo, lid, key, options) if lid in local else None
+            if mine is not None:
+                reports.append(mine)
+            if lid in published:
+                sizes = (roots_at or {}).get(lid, ())
+                more = options | {"roots_at": sizes}
+                reports.append(_verify_published(repo, lid, key, more, mine))
     return reports
 
 

@@ -10,11 +10,27 @@ force-pushes another one, so an auditor can name the first entry where they part
 
 A checkpoint that is smaller than, or not consistent with, the one cosigned before is
 never cosigned; both signed notes are kept in a signed equivocation record.
+
+Beside each note the witness keeps where it stopped reading (``<log-id>.range``: the
+cosigned tree as its compact range and the byte length of its records), so the next pass
+hashes only the entries appended since: the old peaks extended by the new leaves must
+give the new signed root, which is the consistency check itself (the new tree then has
+the cosigned one as its prefix by construction). Without a usable range (first cosign,
+a witness re-cloned elsewhere, a cosign over HTTP) or when the tail does not hold, the
+whole log is read and the RFC 9162 proof decides, as C2SP witnesses do.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import fcntl
 import hashlib
+import json
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +46,7 @@ from seid.ledger.publish import compare, open_ref_log, ref_logs, ref_name
 from seid.ledger.witness_ref import REF_PREFIX, publish_state, push, witness_ref
 
 EQUIVOCATION_TYPE = "https://seid.dev/equivocation/v1"
+_NOT_ITS_CHECKPOINT = "the log does not match its checkpoint"
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,53 @@ def leaves(repo: Path, log_id: str) -> list[bytes]:
     """The leaf hashes of a published log (streamed; 32 bytes kept per entry)."""
     with open_ref_log(repo, log_id) as stream:
         return [merkle.leaf_hash(entry) for entry, _ in records.iterate_pairs(stream)]
+
+
+@dataclass(frozen=True)
+class Range:
+    """Where a witness stopped reading a log: the cosigned tree's compact range and the
+    byte length of the records that make it up."""
+
+    size: int
+    length: int
+    peaks: tuple[bytes, ...]
+
+    def root(self) -> bytes:
+        return merkle.CompactRange.from_peaks(self.size, self.peaks).root()
+
+    def to_bytes(self) -> bytes:
+        peaks = [base64.b64encode(p).decode() for p in self.peaks]
+        return json.dumps({"size": self.size, "length": self.length, "peaks": peaks}).encode()
+
+    @classmethod
+    def parse(cls, data: bytes) -> Range | None:
+        """The range a state file holds; None for anything else (it is only a shortcut)."""
+        try:
+            doc = json.loads(data)
+            peaks = tuple(base64.b64decode(p, validate=True) for p in doc["peaks"])
+            found = cls(int(doc["size"]), int(doc["length"]), peaks)
+            found.root()  # the peak count must match the size
+        except (ValueError, TypeError, KeyError, binascii.Error):
+            return None
+        return found if found.length >= 0 and all(len(p) == 32 for p in peaks) else None
+
+
+def extend(repo: Path, log_id: str, start: Range) -> Range:
+    """``start`` extended by the published log's records past ``start.length`` (those
+    before are skipped unread: the caller checks the result against a signed root)."""
+    compact = merkle.CompactRange.from_peaks(start.size, start.peaks)
+    length = start.length
+    with open_ref_log(repo, log_id) as stream:
+        skip = start.length
+        while skip:
+            got = len(stream.read(min(skip, 1 << 20)))
+            if not got:
+                raise records.RecordError(start.length - skip, "log shorter than witnessed")
+            skip -= got
+        for data in records.iterate(stream, start.length):
+            compact.append(merkle.leaf_hash(records.unpack_pair(data, length)[0]))
+            length += records.HEADER.size + len(data)
+    return Range(compact.size, length, compact.peaks)
 
 
 def consistent(old: checkpoint.Checkpoint, new: checkpoint.Checkpoint, proof: list[bytes]) -> str:
@@ -85,43 +149,104 @@ class Witness:
     def cosign_all(self, trusted: dict[str, Key]) -> list[Outcome]:
         """Cosign every trusted published log that grew consistently, then publish every
         note the witness's state holds and its ref does not (those cosigned over HTTP
-        too: :mod:`seid.ledger.witness_ref`)."""
-        outcomes = []
-        for log_id in sorted(ref_logs(self.repo)):
-            key = trusted.get(log_id)
-            if key is None or log_id == self.witness_id:
-                continue  # an untrusted log, or our own: nothing to vouch for
-            outcomes.append(self.cosign_log(log_id, key)[0])
+        too: :mod:`seid.ledger.witness_ref`).
+
+        Logs are checked on as many threads as there are cores: most of a check is git
+        inflating a log blob in its own process, and each log's state is its own files.
+        """
+        # an untrusted log, or our own, is nothing to vouch for
+        logs = [i for i in sorted(ref_logs(self.repo)) if i in trusted and i != self.witness_id]
+        with git.BlobReader(self.repo) as reader:
+            notes = [reader.read(f"{ref_name(log_id)}:checkpoint") or b"" for log_id in logs]
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            checked = pool.map(self.cosign_log, logs, [trusted[i] for i in logs], notes)
+            outcomes = list(checked)
         publish_state(self.repo, self.witness_id, self.state)
         return outcomes
 
-    def cosign_log(self, log_id: str, key: Key) -> tuple[Outcome, bytes | None]:
-        """Check the published log against what was cosigned before; cosign if it holds."""
-        note = git.output(self.repo, "cat-file", "blob", f"{ref_name(log_id)}:checkpoint")
+    def cosign_log(self, log_id: str, key: Key, note: bytes) -> Outcome:
+        """Check the published log (its checkpoint ``note``) against what was cosigned
+        before; cosign if it holds."""
         try:
             new = checkpoint.verify(note, log_id, key)
         except VerificationError as err:
-            return Outcome(log_id, "refused", 0, f"its checkpoint: {err}"), None
-        hashes = leaves(self.repo, log_id)
-        if len(hashes) != new.size or merkle.root_of(hashes) != new.root:
-            return Outcome(
-                log_id, "refused", new.size, "the log does not match its checkpoint"
-            ), None
+            return Outcome(log_id, "refused", 0, f"its checkpoint: {err}")
+        with self.deciding(log_id):
+            return self._decide(log_id, new, note)
+
+    @contextlib.contextmanager
+    def deciding(self, log_id: str) -> Iterator[None]:
+        """One decision on ``log_id`` at a time, from what was cosigned before to the
+        new cosignature: the daemon's job, its HTTP endpoint and a ``seid witness
+        cosign`` share this state, and none may cosign from an outdated view of it."""
+        path = sei_dir(self.repo, "witness", self.witness_id) / f"{log_id}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _decide(self, log_id: str, new: checkpoint.Checkpoint, note: bytes) -> Outcome:
         old = self.previous(log_id)
         if old is not None and old.size == new.size and old.root == new.root:
-            return Outcome(log_id, "unchanged", new.size), None
+            return Outcome(log_id, "unchanged", new.size)
+        start = self._range(log_id, old)
+        if start is not None and start.size <= new.size:
+            try:
+                grown: Range | None = extend(self.repo, log_id, start)
+            except records.RecordError:
+                grown = None  # cut short, or records where ours ended: the whole log decides
+            if grown is not None and (grown.size, grown.root()) == (new.size, new.root):
+                self.cosign(log_id, note, grown)
+                return Outcome(log_id, "cosigned", new.size)
+        try:
+            return self._judge_whole(log_id, old, new, note)
+        except records.RecordError as err:
+            return Outcome(log_id, "refused", new.size, f"the log is corrupt: {err}")
+
+    def _range(self, log_id: str, old: checkpoint.Checkpoint | None) -> Range | None:
+        """Where to start reading: the empty tree before any cosignature, the kept range
+        when it is the cosigned tree, else None (the whole log must decide)."""
+        if old is None:
+            return Range(0, 0, ())
+        path = self.state / f"{log_id}.range"
+        kept = Range.parse(path.read_bytes()) if path.is_file() else None
+        if kept is None or kept.size != old.size or kept.root() != old.root:
+            return None
+        return kept
+
+    def _judge_whole(
+        self,
+        log_id: str,
+        old: checkpoint.Checkpoint | None,
+        new: checkpoint.Checkpoint,
+        note: bytes,
+    ) -> Outcome:
+        """Hash every entry: the log must be its checkpoint's tree, and an RFC 9162 proof
+        from the tree cosigned before must hold; a failure is an equivocation."""
+        hashes = leaves(self.repo, log_id)
+        if len(hashes) != new.size or merkle.root_of(hashes) != new.root:
+            return Outcome(log_id, "refused", new.size, _NOT_ITS_CHECKPOINT)
         if old is not None:
             proof = self._proof(hashes, old.size, new.size)
             why = consistent(old, new, proof)
             if why:
                 self.equivocation(log_id, old, new, why)
-                return Outcome(log_id, "refused", new.size, why), None
-        return Outcome(log_id, "cosigned", new.size), self.cosign(log_id, note)
+                return Outcome(log_id, "refused", new.size, why)
+        self.cosign(log_id, note, extend(self.repo, log_id, Range(0, 0, ())))
+        return Outcome(log_id, "cosigned", new.size)
 
-    def cosign(self, log_id: str, note: bytes) -> bytes:
-        """Cosign a checked note and remember it, before anyone sees the cosignature."""
+    def cosign(self, log_id: str, note: bytes, read: Range | None = None) -> bytes:
+        """Cosign a checked note and remember it, before anyone sees the cosignature;
+        with ``read``, also where the log's reading stopped (else that is forgotten)."""
         cosigned = cosignature.cosign(note, self.signer, self.witness_id)
-        write_atomic(sei_dir(self.repo, "witness", self.witness_id) / log_id, cosigned)
+        directory = sei_dir(self.repo, "witness", self.witness_id)
+        write_atomic(directory / log_id, cosigned)
+        if read is not None:
+            write_atomic(directory / f"{log_id}.range", read.to_bytes())
+        else:
+            (directory / f"{log_id}.range").unlink(missing_ok=True)
         return cosigned
 
     @staticmethod

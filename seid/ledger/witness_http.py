@@ -5,14 +5,14 @@ line, then the log's signed checkpoint; the answer is the status the protocol na
 (404 unknown log, 403 bad signature, 400 malformed or old size past the checkpoint,
 409 with ``text/x.tlog.size`` when the old size is not the one this witness cosigned
 last, 422 when the proof fails) or 200 with the cosignature line. The check and the
-update of the witness's state happen under one lock, so two requests cannot roll the
-state back. The witness's next git pass publishes what it cosigned here
+update of the witness's state happen under the witness's lock on that log
+(:meth:`Witness.deciding`), so neither two requests nor a request and the witness's git
+pass can roll the state back. The witness's next git pass publishes what it cosigned here
 (:func:`seid.ledger.witness_ref.publish_state`), so auditors see it.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 from securesystemslib.signer import Key  # type: ignore[attr-defined]
@@ -25,7 +25,6 @@ from seid.ledger.witness import Witness, consistent
 
 MAX_PROOF = 63
 SIZE_TYPE = "text/x.tlog.size"
-_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ def add_checkpoint(witness: Witness, trusted: dict[str, Key], body: bytes) -> An
         return Answer(403, f"{err}\n".encode())
     if old_size > new.size:
         return Answer(400, b"old size is past the checkpoint\n")
-    with _LOCK:
+    with witness.deciding(log_id):
         return _decide(witness, log_id, note, new, old_size, proof)
 
 

@@ -144,7 +144,15 @@ def load_policy(root: Path) -> Policy | None:
 
 def apply(root: Path, reports: list[LogReport], *, require: bool = False) -> list[LogReport]:
     """Judge every published log under the policy, if there is one; returns reports of
-    the logs as witnessed where a published one was rewritten (the evidence to keep)."""
+    the logs as witnessed where a published one was rewritten (the evidence to keep).
+
+    Without a published log there is nothing for a witness to vouch for, and the
+    manifest is not read (a host verifying its own log needs no policy, and a broken
+    ``sei.yaml`` does not stop it); with one, an unreadable policy is an error, never a
+    silent pass (an insider could otherwise break the manifest to hide a rewrite).
+    """
+    if not require and not any(r.source.startswith(REF_PREFIX) for r in reports):
+        return []
     policy = load_policy(root)
     if policy is None:
         if require:
@@ -167,11 +175,10 @@ def judge(
         return []
     found, notices = cosigned(repo, policy, report.log_id, log_key)
     report.notices.extend(notices)
-    hashes = leaves(repo, report.log_id) if found else []
     holding: list[int] = []
     kept: list[LogReport] = []
     for cosig in sorted(found, key=lambda c: -c.size):
-        if cosig.size <= len(hashes) and merkle.root_of(hashes[: cosig.size]) == cosig.root:
+        if _root_at(repo, report, cosig.size) == cosig.root:
             holding.append(cosig.size)
             continue
         spec = f"{witness_ref(cosig.witness_id)}:{report.log_id}.log"
@@ -201,6 +208,34 @@ def judge(
             report.notices.append(gap)
     report.problems.sort(key=lambda p: p.entry)
     return kept
+
+
+def wanted_roots(repo: Path) -> dict[str, set[int]]:
+    """Per log, every tree size a witness ref states: verify keeps the roots at these
+    sizes as it streams each log (:func:`judge` then compares without a second read)."""
+    wanted: dict[str, set[int]] = {}
+    for wid in witness_refs(repo):
+        tip = git.run(repo, "rev-parse", witness_ref(wid))
+        for log_id, notes in _versions(repo, tip).items():
+            for note in notes:
+                try:
+                    wanted.setdefault(log_id, set()).add(checkpoint.parse(note)[0].size)
+                except VerificationError:
+                    continue  # judged (and reported) by cosigned()
+    return wanted
+
+
+def _root_at(repo: Path, report: LogReport, size: int) -> bytes | None:
+    """The published log's root at ``size``: kept by verify when it was asked for, else
+    read again (a caller that did not ask); None when the log is shorter."""
+    if size > report.size:
+        return None
+    if size == 0:
+        return merkle.empty_root()
+    if size not in report.roots:
+        hashes = leaves(repo, report.log_id)
+        report.roots[size] = merkle.root_of(hashes[:size]) if size <= len(hashes) else b""
+    return report.roots[size]
 
 
 def _witnessed_log(repo: Path, spec: str, cosig: Cosigned, log_key: Key) -> LogReport | None:

@@ -195,7 +195,7 @@ def collect(root: Path) -> Evidence:
     """Every log verified and its entries sorted into evidence, without the history (so
     it can run beside the walk: signature checks release the GIL)."""
     found = Evidence()
-    reports = verify_repo(root, subjects=True)
+    reports = verify_repo(root, subjects=True, roots_at=witnessed.wanted_roots(root))
     reports += witnessed.apply(root, reports)  # a rewritten log: its witnessed history
     found.rewritten = [
         Broken(r.log_id, p.entry, r.source, p.reason)

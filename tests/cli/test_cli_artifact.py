@@ -160,3 +160,16 @@ def test_level_option_and_a_bad_level_in_the_environment(seid: SeidRunner, tmp_p
     )
     assert_one_line_error(bad, "SEID_ARTIFACT_LEVEL", "'x'")
     assert not (tmp_path / "x.seid").exists()
+
+
+def test_reading_a_store_loads_no_signing_library(tmp_path: Path) -> None:
+    """The MLflow artifact plugin imports the store in every training process: signing
+    and key handling load only when a record is signed or a key is looked for."""
+    code = (
+        "import sys\n"
+        "import seid.container.store\n"
+        "assert 'securesystemslib' not in sys.modules, 'securesystemslib'\n"
+        "assert 'cryptography' not in sys.modules, 'cryptography'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

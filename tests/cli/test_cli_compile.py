@@ -29,7 +29,7 @@ def test_compile_prints_path_digest_and_tasks(
     plan = repo / "assessment_plan.oscal.yaml"
     digest = hashlib.sha256(plan.read_bytes()).hexdigest()
     lines = result.out.splitlines()
-    assert Path(lines[0].removeprefix("wrote ")).resolve() == plan.resolve()
+    assert (repo / "sub" / lines[0].removeprefix("wrote ")).resolve() == plan.resolve()
     assert lines[1] == f"digest sha256:{digest}"
     assert lines[2] == "tasks 4 (pre-market 3, post-market 1, manual 1) for 3 risks"
     assert "manifest-commit" in lines[3]

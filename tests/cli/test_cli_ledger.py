@@ -12,9 +12,9 @@ from securesystemslib.signer import Signer
 
 from seid import container, evidence
 from seid.container import records, store
-from seid.ledger import checkpoint, merkle
+from seid.ledger import checkpoint, merkle, publish
 from seid.ledger.log import Ledger
-from tests.conftest import SeidRunner, assert_one_line_error
+from tests.conftest import SeidRunner, assert_one_line_error, git
 from tests.ledger.conftest import entry_maker, make_key
 
 
@@ -238,3 +238,39 @@ def test_a_stored_artifact_is_checked_against_the_bundle_naming_it(
     trust = {records.TRUST_ENV: str(repo / ".sei" / "trust")}
     unsigned = seid("verify", "--subjects", cwd=repo, extra_env=trust)
     assert unsigned.code == 1 and "digest record is not signed by a trusted key" in unsigned.out
+
+
+def test_one_set_of_workers_checks_every_log_with_its_own_key(
+    seid: SeidRunner, repo: Path, log_dir: Path, tmp_path: Path
+) -> None:
+    """``--jobs 2`` forks its workers once for all logs; each log is still checked
+    against its own key only (a worker never keeps the last log's key)."""
+    other = make_key(tmp_path / "second", repo, "second")
+    make = entry_maker(other)
+    with Ledger.open(repo, other.public_key.keyid, create=True) as ledger:
+        for i in range(600):  # more than one chunk of work
+            ledger.append(make(i), other)
+        second = ledger.path
+    ok = json.loads(seid("verify", "--jobs", "2", "--json", cwd=repo).out)
+    assert ok["ok"] and sorted(r["size"] for r in ok["logs"]) == [6, 600]
+    data = bytearray((second / "log").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (second / "log").write_bytes(bytes(data))
+    report = json.loads(seid("verify", "--jobs", "2", "--json", cwd=repo).out)
+    bad = {r["log_id"]: r for r in report["logs"]}
+    assert not bad[other.public_key.keyid]["ok"] and bad[log_dir.name]["ok"]
+
+
+def test_a_broken_manifest_does_not_stop_a_host_verifying_its_own_log(
+    seid: SeidRunner, repo: Path, log_dir: Path
+) -> None:
+    """The witness policy lives in sei.yaml and only published logs are judged by it: a
+    local log verifies whatever the manifest holds; a published one needs the policy,
+    and an unreadable one is an error that names the manifest, not a silent pass."""
+    (repo / "sei.yaml").write_text("version: seid/1\nsystem: [\n")
+    local = seid("verify", cwd=repo)
+    assert local.code == 0 and ": ok" in local.out, local.out + local.err
+    git(repo, "commit", "-q", "--allow-empty", "-m", "init")
+    publish.publish(repo, log_dir.name)
+    published = seid("verify", cwd=repo)
+    assert published.code != 0 and "sei.yaml:" in published.err and "Traceback" not in published.err

@@ -14,6 +14,7 @@ from securesystemslib.signer import Signer
 
 from seid.ledger import chain, checkpoint, merkle, records, verify
 from seid.ledger.log import Ledger
+from seid.ledger.signatures import Workers
 from tests.ledger.conftest import EntryMaker
 from tests.ledger.test_checkpoint import noncanonical
 
@@ -152,3 +153,21 @@ def test_a_reencoded_signature_line_is_named_at_its_own_entry(
     report = run(signer, [(pairs[0][0], noncanonical(pairs[0][1])), *pairs[1:]])
     assert report.first is not None and report.first.entry == 0
     assert "not canonical base64" in report.first.reason
+
+
+def test_verify_keeps_the_roots_witnesses_ask_for(
+    ledger_repo: Path, signer: Signer, make_entry: EntryMaker
+) -> None:
+    """One pass serves the witness check: the roots at the cosigned sizes are kept, and
+    they are the roots the log's own checkpoints state at those sizes."""
+    pairs = chained(ledger_repo, signer, make_entry, 7)
+    data = b"".join(records.pack_pair(e, n) for e, n in pairs)
+    key = signer.public_key
+    report = verify.verify_stream(io.BytesIO(data), key.keyid, key, "t", roots_at={1, 4, 9})
+    assert report.ok and set(report.roots) == {1, 4}  # the log has no size 9
+    for size in (1, 4):
+        assert report.roots[size] == checkpoint.parse(pairs[size - 1][1])[0].root
+    workers = Workers(2)
+    with workers:
+        parallel = verify.verify_stream(io.BytesIO(data), key.keyid, key, "t", workers=workers)
+    assert parallel.ok and parallel.root == report.root and parallel.size == 7
