@@ -167,6 +167,16 @@ class BlobReader:
         self.close()
 
 
+def object_ids(repo: Path, names: Sequence[str]) -> dict[str, str | None]:
+    """The object id each name (``rev:path``) resolves to, None where git has none: one
+    ``git cat-file --batch-check`` for them all, no contents read."""
+    if not names:
+        return {}
+    feed = "".join(f"{name}\n" for name in names).encode()
+    lines = run(repo, "cat-file", "--batch-check=%(objectname)", stdin=feed).splitlines()
+    return {name: None if " " in line else line for name, line in zip(names, lines, strict=True)}
+
+
 def cat_blobs(repo: Path, oids: set[str], keep: bool = False) -> dict[str, bytes]:
     """Blob contents through one ``git cat-file --batch``; hashed as they stream by.
 

@@ -31,7 +31,7 @@ def witness() -> None:
 )
 def cosign(remote: str | None, key_path: Path | None) -> None:
     """Fetch refs/seid/ledger/*, cosign each trusted log that grew consistently, push
-    refs/seid/witness/<witness-id>."""
+    refs/seid/witness/<witness-id> with every cosignature made here (over HTTP too)."""
     root = git.toplevel(Path.cwd())
     if root is None:
         raise SeidError("seid witness cosign runs in a git clone of the published logs")

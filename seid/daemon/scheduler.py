@@ -9,8 +9,10 @@
 - publish: each local log to ``refs/seid/ledger/<log-id>``;
 - witness (off by default): with the host's key as a witness key, fetch the other
   hosts' logs, cosign those that grew consistently and push the cosignatures
-  (:mod:`seid.ledger.witness`); a refusal or failure is logged, counted on
-  ``/metrics`` and tried again at the next interval;
+  (:mod:`seid.ledger.witness`), those cosigned over HTTP too; a commit someone else
+  pushed onto the witness ref is merged, not a failure (:mod:`seid.ledger.witness_ref`);
+  a refusal or failure is logged, counted on ``/metrics`` and tried again at the next
+  interval;
 - tables: lakehouse tables with no local log to watch are polled (:mod:`seid.daemon.tables`);
 - registry audit (sidecar mode): see :mod:`seid.daemon.sidecar`.
 

@@ -6,6 +6,7 @@ log a file ``<log-id>`` (the log's checkpoint with the cosignature line) and
 ``<log-id>.log``, the very log blob it checked. That second file costs nothing (git
 already holds the blob) and keeps the witnessed history reachable after a host
 force-pushes another one, so an auditor can name the first entry where they part.
+:mod:`seid.ledger.witness_ref` commits and pushes that ref.
 
 A checkpoint that is smaller than, or not consistent with, the one cosigned before is
 never cosigned; both signed notes are kept in a signed equivocation record.
@@ -41,9 +42,9 @@ from seid.errors import SeidError, VerificationError
 from seid.fsutil import sei_dir, write_atomic
 from seid.ledger import checkpoint, cosignature, merkle, records
 from seid.ledger.paths import is_log_id
-from seid.ledger.publish import compare, identity_env, open_ref_log, ref_logs, ref_name
+from seid.ledger.publish import compare, open_ref_log, ref_logs, ref_name
+from seid.ledger.witness_ref import REF_PREFIX, publish_state, push, witness_ref
 
-REF_PREFIX = "refs/seid/witness/"
 EQUIVOCATION_TYPE = "https://seid.dev/equivocation/v1"
 _NOT_ITS_CHECKPOINT = "the log does not match its checkpoint"
 
@@ -56,10 +57,6 @@ class Outcome:
     action: str
     size: int
     reason: str = ""
-
-
-def witness_ref(witness_id: str) -> str:
-    return REF_PREFIX + witness_id
 
 
 def leaves(repo: Path, log_id: str) -> list[bytes]:
@@ -150,7 +147,9 @@ class Witness:
         return checkpoint.parse(note)[0]
 
     def cosign_all(self, trusted: dict[str, Key]) -> list[Outcome]:
-        """Cosign every trusted published log that grew consistently, then publish.
+        """Cosign every trusted published log that grew consistently, then publish every
+        note the witness's state holds and its ref does not (those cosigned over HTTP
+        too: :mod:`seid.ledger.witness_ref`).
 
         Logs are checked on as many threads as there are cores: most of a check is git
         inflating a log blob in its own process, and each log's state is its own files.
@@ -162,9 +161,7 @@ class Witness:
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             checked = pool.map(self.cosign_log, logs, [trusted[i] for i in logs], notes)
             outcomes = list(checked)
-        updates = [o.log_id for o in outcomes if o.action == "cosigned"]
-        if updates:
-            self._publish(updates)
+        publish_state(self.repo, self.witness_id, self.state)
         return outcomes
 
     def cosign_log(self, log_id: str, key: Key, note: bytes) -> Outcome:
@@ -285,31 +282,6 @@ class Witness:
             return None
         return parting(self.repo, spec, log_id)
 
-    def _publish(self, updated: list[str]) -> str:
-        """Commit the new cosignatures (and the logs they cover) onto the witness ref:
-        a fixed number of git processes however many logs changed."""
-        ref = witness_ref(self.witness_id)
-        old = git.probe(self.repo, "rev-parse", "--verify", "-q", ref) or None
-        entries = {}
-        if old is not None:
-            for line in git.run(self.repo, "ls-tree", old).splitlines():
-                meta, _, path = line.partition("\t")
-                entries[path] = meta
-        notes = "".join(f"{self.state / log_id}\n" for log_id in updated)
-        blobs = git.run(self.repo, "hash-object", "-w", "--stdin-paths", stdin=notes.encode())
-        logs = git.run(self.repo, "rev-parse", *(f"{ref_name(i)}:log" for i in updated))
-        for log_id, blob, log_blob in zip(updated, blobs.split(), logs.split(), strict=True):
-            entries[log_id] = f"100644 blob {blob}"
-            entries[f"{log_id}.log"] = f"100644 blob {log_blob}"
-        listing = "".join(f"{meta}\t{path}\n" for path, meta in sorted(entries.items()))
-        tree = git.run(self.repo, "mktree", stdin=listing.encode())
-        parent = ["-p", old] if old else []
-        message = f"seid witness {self.witness_id[:16]}: {len(updated)} cosigned"
-        env = identity_env(self.repo)
-        commit = git.run(self.repo, "commit-tree", tree, *parent, "-m", message, env=env)
-        git.run(self.repo, "update-ref", ref, commit, old or "0" * 40)
-        return commit
-
 
 def parting(repo: Path, witnessed_spec: str, log_id: str) -> int | None:
     """First entry where the log blob ``witnessed_spec`` and the published log differ;
@@ -335,7 +307,7 @@ def run(repo: Path, signer: Signer, remote: str | None, trusted: dict[str, Key])
         fetch(repo, remote)
     me = Witness(repo, signer)
     outcomes = me.cosign_all(trusted)
-    if remote is not None and any(o.action == "cosigned" for o in outcomes):
+    if remote is not None:  # also what an earlier pass could not push
         push(repo, remote, me.witness_id)
     return outcomes
 
@@ -343,12 +315,6 @@ def run(repo: Path, signer: Signer, remote: str | None, trusted: dict[str, Key])
 def fetch(repo: Path, remote: str) -> None:
     """Fetch every published log, rewritten ones included (a witness must see those)."""
     git.run(repo, "fetch", "-q", remote, "+refs/seid/ledger/*:refs/seid/ledger/*")
-
-
-def push(repo: Path, remote: str, witness_id: str) -> None:
-    """Push the witness ref; never forced (only this witness writes it)."""
-    ref = witness_ref(witness_id)
-    git.run(repo, "push", "-q", remote, f"{ref}:{ref}")
 
 
 def witness_refs(repo: Path) -> list[str]:

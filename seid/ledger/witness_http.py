@@ -7,7 +7,8 @@ line, then the log's signed checkpoint; the answer is the status the protocol na
 last, 422 when the proof fails) or 200 with the cosignature line. The check and the
 update of the witness's state happen under the witness's lock on that log
 (:meth:`Witness.deciding`), so neither two requests nor a request and the witness's git
-pass can roll the state back.
+pass can roll the state back. The witness's next git pass publishes what it cosigned here
+(:func:`seid.ledger.witness_ref.publish_state`), so auditors see it.
 """
 
 from __future__ import annotations

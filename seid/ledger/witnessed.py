@@ -21,7 +21,8 @@ from seid.errors import SeidError, VerificationError
 from seid.ledger import checkpoint, cosignature, merkle
 from seid.ledger.paths import REF_PREFIX, is_log_id
 from seid.ledger.verify import LogReport, Problem, verify_stream
-from seid.ledger.witness import leaves, parting, witness_ref, witness_refs
+from seid.ledger.witness import leaves, parting, witness_refs
+from seid.ledger.witness_ref import witness_ref
 
 REWRITTEN = "rewritten:"
 
@@ -67,10 +68,9 @@ def cosigned(
                 stamp = cosignature.verify(note, wid, policy.keys[wid])
                 stated = checkpoint.verify(cosignature.split(note)[0], log_id, log_key)
             except VerificationError as err:
-                if n == 0:
-                    notices.append(
-                        f"witness {wid[:16]}'s cosignature for log {log_id[:16]} refused: {err}"
-                    )
+                refused = f"witness {wid[:16]}'s cosignature for log {log_id[:16]} refused: {err}"
+                if refused not in notices:  # every forged version is named, each once
+                    notices.append(refused)
                 continue
             valid.append((n, Cosigned(wid, stated.size, stated.root, stamp)))
         if not valid:
@@ -88,14 +88,30 @@ def cosigned(
 
 @functools.lru_cache(maxsize=8)
 def _versions(repo: Path, commit: str) -> dict[str, list[bytes]]:
-    """Every cosigned note a witness ref's history holds, by log id, newest first (one
-    ``git log`` and one ``cat-file --batch`` per witness, however many logs)."""
-    out = git.run(repo, "log", "--format=", "--raw", "--no-abbrev", "--no-renames", commit)
+    """Every cosigned note a witness ref's history holds, by log id: the one its tip
+    holds first, then the others newest first (one ``ls-tree``, one ``git log`` and one
+    ``cat-file --batch`` per witness, however many logs).
+
+    First is the tip's note, not the one of the latest-dated commit: a commit someone
+    else pushed onto the ref, dated ahead, and merged by the witness (a merge that keeps
+    the witness's tree, :mod:`seid.ledger.witness_ref`) cannot pose as what the witness
+    says now. Merges are diffed against each parent (``-m``), so a note that only a
+    merge's tree holds is read too.
+    """
     blobs: dict[str, list[str]] = {}
+    seen: set[tuple[str, str]] = set()
+    for line in git.run(repo, "ls-tree", commit).splitlines():
+        meta, _, path = line.partition("\t")
+        if is_log_id(path):
+            blobs[path] = [meta.split()[2]]
+            seen.add((path, blobs[path][0]))
+    out = git.run(repo, "log", "-m", "--format=", "--raw", "--no-abbrev", "--no-renames", commit)
     for line in out.splitlines():
         meta, _, path = line.partition("\t")
         fields = meta.split()
-        if len(fields) == 5 and is_log_id(path) and fields[3].strip("0"):
+        found = (path, fields[3]) if len(fields) == 5 else None
+        if found and found not in seen and is_log_id(path) and fields[3].strip("0"):
+            seen.add(found)
             blobs.setdefault(path, []).append(fields[3])
     notes = git.cat_blobs(repo, {oid for oids in blobs.values() for oid in oids}, keep=True)
     return {log_id: [notes[oid] for oid in oids] for log_id, oids in blobs.items()}
