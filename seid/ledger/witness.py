@@ -43,7 +43,14 @@ from seid.fsutil import sei_dir, write_atomic
 from seid.ledger import checkpoint, cosignature, merkle, records
 from seid.ledger.paths import is_log_id
 from seid.ledger.publish import compare, open_ref_log, ref_logs, ref_name
-from seid.ledger.witness_ref import REF_PREFIX, publish_state, push, witness_ref
+from seid.ledger.witness_ref import (
+    REF_PREFIX,
+    REMOTE_COPY,
+    notes_at,
+    publish_state,
+    push,
+    witness_ref,
+)
 
 EQUIVOCATION_TYPE = "https://seid.dev/equivocation/v1"
 _NOT_ITS_CHECKPOINT = "the log does not match its checkpoint"
@@ -132,19 +139,41 @@ class Witness:
         self.repo, self.signer = repo, signer
         self.witness_id: str = signer.public_key.keyid
         self.state = repo / ".sei" / "witness" / self.witness_id
+        self._notes: dict[str, list[bytes]] | None = None
 
     def previous(self, log_id: str) -> checkpoint.Checkpoint | None:
-        """The newest checkpoint this witness cosigned for ``log_id``: its own state,
-        else what its published ref holds (a witness re-cloned elsewhere)."""
+        """The largest checkpoint this witness cosigned for ``log_id``: its state, or
+        what its own ref or the remote's copy of it holds under this witness's valid
+        cosignature when that is larger (a witness re-cloned elsewhere, or another clone
+        of its key that cosigned since). A larger one found in a ref becomes the state,
+        so the ref is never published back to a smaller tree."""
         path = self.state / log_id
-        if path.is_file():
-            note = path.read_bytes()
-        else:
-            spec = f"{witness_ref(self.witness_id)}:{log_id}"
-            if not git.succeeds(self.repo, "cat-file", "-e", spec):
-                return None
-            note = git.output(self.repo, "cat-file", "blob", spec)
-        return checkpoint.parse(note)[0]
+        best = checkpoint.parse(path.read_bytes())[0] if path.is_file() else None
+        adopted = None
+        for note in self._ref_notes().get(log_id, []):
+            try:
+                stated = checkpoint.parse(note)[0]
+                if best is not None and stated.size <= best.size:
+                    continue
+                cosignature.verify(note, self.witness_id, self.signer.public_key)
+            except VerificationError:
+                continue  # not this witness's statement: a forger's, or damaged
+            best, adopted = stated, note
+        if adopted is not None:
+            write_atomic(sei_dir(self.repo, "witness", self.witness_id) / log_id, adopted)
+            (self.state / f"{log_id}.range").unlink(missing_ok=True)
+        return best
+
+    def _ref_notes(self) -> dict[str, list[bytes]]:
+        """Per log, the notes this witness's ref and the remote's copy of it hold (read
+        once per pass: one ``ls-tree`` and one ``cat-file --batch`` per ref)."""
+        if self._notes is None:
+            found: dict[str, list[bytes]] = {}
+            for ref in (witness_ref(self.witness_id), REMOTE_COPY + self.witness_id):
+                for log_id, note in notes_at(self.repo, ref).items():
+                    found.setdefault(log_id, []).append(note)
+            self._notes = found
+        return self._notes
 
     def cosign_all(self, trusted: dict[str, Key]) -> list[Outcome]:
         """Cosign every trusted published log that grew consistently, then publish every
@@ -158,6 +187,7 @@ class Witness:
         logs = [i for i in sorted(ref_logs(self.repo)) if i in trusted and i != self.witness_id]
         with git.BlobReader(self.repo) as reader:
             notes = [reader.read(f"{ref_name(log_id)}:checkpoint") or b"" for log_id in logs]
+        self._ref_notes()  # read before the threads share it
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             checked = pool.map(self.cosign_log, logs, [trusted[i] for i in logs], notes)
             outcomes = list(checked)
@@ -303,18 +333,21 @@ def default_remote(repo: Path) -> str | None:
 def run(repo: Path, signer: Signer, remote: str | None, trusted: dict[str, Key]) -> list[Outcome]:
     """One witnessing pass: fetch the logs, cosign what grew consistently, push the
     cosignatures (what ``seid witness cosign`` and the daemon's ``witness`` job do)."""
-    if remote is not None:
-        fetch(repo, remote)
     me = Witness(repo, signer)
+    if remote is not None:
+        fetch(repo, remote, me.witness_id)
     outcomes = me.cosign_all(trusted)
     if remote is not None:  # also what an earlier pass could not push
         push(repo, remote, me.witness_id)
     return outcomes
 
 
-def fetch(repo: Path, remote: str) -> None:
-    """Fetch every published log, rewritten ones included (a witness must see those)."""
-    git.run(repo, "fetch", "-q", remote, "+refs/seid/ledger/*:refs/seid/ledger/*")
+def fetch(repo: Path, remote: str, witness_id: str) -> None:
+    """Fetch every published log, rewritten ones included (a witness must see those),
+    and the remote's copy of this witness's ref (what other clones of its key cosigned;
+    a pattern, so a remote without one is no error)."""
+    own = f"+{witness_ref(witness_id)}*:{REMOTE_COPY}{witness_id}*"
+    git.run(repo, "fetch", "-q", remote, "+refs/seid/ledger/*:refs/seid/ledger/*", own)
 
 
 def witness_refs(repo: Path) -> list[str]:

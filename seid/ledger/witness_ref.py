@@ -28,6 +28,7 @@ from seid.ledger.paths import is_log_id
 from seid.ledger.publish import identity_env, ref_name
 
 REF_PREFIX = "refs/seid/witness/"
+REMOTE_COPY = "refs/seid/witness-remote/"  # the remote's copy of this witness's own ref
 TRIES = 3  # pushes per pass; a clone that races every one is merged at the next pass
 BLOB = "100644 blob "
 
@@ -62,6 +63,15 @@ def publish_state(repo: Path, witness_id: str, state: Path) -> str | None:
     commit = git.run(repo, "commit-tree", tree, *parent, "-m", message, env=identity_env(repo))
     git.run(repo, "update-ref", ref, commit, old or "0" * 40)
     return commit
+
+
+def notes_at(repo: Path, ref: str) -> dict[str, bytes]:
+    """The note per log that ``ref``'s tip holds (empty when there is no such ref)."""
+    commit = git.probe(repo, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}") or None
+    oids = {path: meta.split()[2] for path, meta in _listing(repo, commit).items()}
+    notes = {path: oid for path, oid in oids.items() if is_log_id(path)}
+    blobs = git.cat_blobs(repo, set(notes.values()), keep=True)
+    return {log_id: blobs[oid] for log_id, oid in notes.items()}
 
 
 def _listing(repo: Path, commit: str | None) -> dict[str, str]:

@@ -15,7 +15,7 @@ from seid.git import GitError
 from seid.ledger import cosignature, witness
 from seid.ledger.witness_ref import witness_ref
 from tests.conftest import SeidRunner, git
-from tests.ledger.test_witness import Network, host_publishes, network, party, plant
+from tests.ledger.test_witness import Network, host_publishes, network, party, plant, rewrite
 
 FUTURE = "2031-01-01T00:00:00+0000"
 
@@ -110,7 +110,11 @@ def test_two_clones_of_one_witness_key_take_turns(
         assert git(clone, "rev-parse", witness_ref(me.key_id)).strip() == tips[-1]
     for older, newer in itertools.pairwise(tips):  # each pass built on the last
         git(net.remote, "merge-base", "--is-ancestor", older, newer)
-    assert witness_pass(net, me.path)[0].action == "cosigned"  # catches up with size 5
+    # the other clone cosigned size 5: this one takes that as its own (never a smaller
+    # tree published back over it)
+    assert witness_pass(net, me.path)[0].action == "unchanged"
+    taken = witness.Witness(me.path, me.signer).previous(host.key_id)
+    assert taken is not None and taken.size == 5
     settled = remote_tip(net, me.key_id)
     for clone in (other, me.path, other):  # nothing new: no merges back and forth
         assert witness_pass(net, clone)[0].action == "unchanged"
@@ -121,6 +125,26 @@ def test_two_clones_of_one_witness_key_take_turns(
     assert result.code == 0, result.out + result.err
     assert f"log {host.key_id} (published): 5 entries, 5 witnessed" in result.out
     assert "refused" not in result.err and "older than" not in result.err
+
+
+def test_a_clone_of_the_witness_key_never_cosigns_what_another_refused(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """A second clone of the witness key with no state of its own starts from what the
+    key cosigned anywhere (the remote's copy of its ref), so a host cannot get its
+    rewrite cosigned by finding the clone that has not seen the first history."""
+    net = network(tmp_path, env, quorum=1, witnesses=1)
+    host, me = net.hosts[0], net.witnesses[0]
+    host_publishes(net, host, [0, 1, 2])
+    assert [(o.action, o.size) for o in witness_pass(net, me.path)] == [("cosigned", 3)]
+    rewrite(net, host, [0, 9, 2, 3])  # four entries, not an extension of the three
+    fresh = tmp_path / "witness-new-machine"
+    git(tmp_path, "clone", "-q", str(net.remote), str(fresh), env=env)
+    (outcome,) = witness_pass(net, fresh)
+    assert (outcome.action, outcome.size) == ("refused", 4), outcome
+    assert "not consistent with the tree of size 3 cosigned before" in outcome.reason
+    (record,) = witness.equivocations(fresh, me.key_id)
+    assert record["log_id"] == host.key_id
 
 
 HOOK = """#!/bin/sh
