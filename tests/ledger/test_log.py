@@ -252,3 +252,22 @@ def test_append_refuses_to_seal_an_altered_newest_checkpoint(
             again.append(make_entry(3), signer)
         assert again.size == 3
     assert path.read_bytes() == head + records.pack_pair(entry, forged)
+
+
+def test_a_writer_that_stays_open_still_refuses_a_note_altered_under_it(
+    ledger_repo: Path, signer: Signer, make_entry: EntryMaker
+) -> None:
+    """A writer skips re-checking the checkpoint it signed itself only while the bytes on
+    disk are those bytes: a note forged in place between two appends (a daemon keeps its
+    ledger open for hours) is checked and refused."""
+    ledger, _ = fill(ledger_repo, signer, make_entry, 3)
+    path = ledger.path / "log"
+    pairs = list(records.iterate_pairs(io.BytesIO(path.read_bytes())))
+    entry, note = pairs[-1]
+    forged = note[: note.rindex(b" ") + 1] + base64.b64encode(b"\1" * 68) + b"\n"
+    head = b"".join(records.pack_pair(e, n) for e, n in pairs[:-1])
+    with path.open("r+b") as same_file:  # the writer's descriptor sees the new bytes
+        same_file.write(head + records.pack_pair(entry, forged))
+    with pytest.raises(LedgerError, match=r"newest checkpoint .* does not verify"):
+        ledger.append(make_entry(3), signer)
+    ledger.close()

@@ -18,6 +18,16 @@ from tests.conftest import stop_group
 SERVER_START_TIMEOUT = 180
 
 
+@pytest.fixture(autouse=True)
+def no_host_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plugins run in this process: with the machine's own key (``~/.config/seid``,
+    ``SEID_SIGNING_KEY``, a systemd credential) they would sign, so a test's outcome
+    would depend on the machine. Each test starts keyless; one that wants a key sets it."""
+    for name in [n for n in os.environ if n.startswith("SEID_")] + ["CREDENTIALS_DIRECTORY"]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+
+
 @pytest.fixture(scope="module")
 def sqlite_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One SQLite tracking store per module (creating the schema takes seconds)."""
