@@ -68,7 +68,7 @@ class Envelope:
 def file_sha256(path: Path) -> str:
     """Lowercase hex SHA-256 of a file, read in 1 MiB blocks."""
     try:
-        with open_regular(path) as handle:
+        with open_regular(path, raw=True) as handle:
             return hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror}") from None

@@ -84,7 +84,7 @@ def hash_file(path: Path, rel: str, hook: ReadHook | None = None) -> tuple[str, 
     buf, view = _buffer()
     for _ in range(MAX_ATTEMPTS):
         try:
-            with open_regular(path, rel) as f:
+            with open_regular(path, rel, raw=True) as f:
                 before = StatKey.of(os.fstat(f.fileno()))
                 h = sha256()
                 while n := f.readinto(buf):
