@@ -49,6 +49,7 @@ from seid.ledger.witness_ref import (
     notes_at,
     publish_state,
     push,
+    tip,
     witness_ref,
 )
 
@@ -337,7 +338,9 @@ def run(repo: Path, signer: Signer, remote: str | None, trusted: dict[str, Key])
     if remote is not None:
         fetch(repo, remote, me.witness_id)
     outcomes = me.cosign_all(trusted)
-    if remote is not None:  # also what an earlier pass could not push
+    ours = tip(repo, me.witness_id)
+    fetched = git.probe(repo, "rev-parse", "--verify", "-q", REMOTE_COPY + me.witness_id)
+    if remote is not None and ours != (fetched or None):  # also what an earlier pass left
         push(repo, remote, me.witness_id)
     return outcomes
 

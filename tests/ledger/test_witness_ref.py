@@ -174,3 +174,18 @@ def test_a_push_refused_for_another_reason_stays_an_error(
     hook.unlink()
     assert witness_pass(net, me.path)[0].action == "unchanged"  # pushed at the next pass
     assert remote_tip(net, me.key_id) == ours
+
+
+def test_a_pass_with_nothing_new_does_not_push(tmp_path: Path, env: dict[str, str]) -> None:
+    """The daemon passes every few minutes: one that cosigned nothing, and whose ref the
+    remote already holds, costs a fetch and no push (here a push could not even reach
+    the remote: its push URL leads nowhere)."""
+    net = network(tmp_path, env, quorum=1, witnesses=1)
+    host, me = net.hosts[0], net.witnesses[0]
+    host_publishes(net, host, [0])
+    assert witness_pass(net, me.path)[0].action == "cosigned"
+    git(me.path, "config", "remote.origin.pushurl", str(tmp_path / "nowhere.git"))
+    assert witness_pass(net, me.path)[0].action == "unchanged"
+    host_publishes(net, host, [1])
+    with pytest.raises(GitError, match="git push failed"):  # something new: it does push
+        witness_pass(net, me.path)
