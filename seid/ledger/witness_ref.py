@@ -140,10 +140,13 @@ def push(repo: Path, remote: str, witness_id: str) -> None:
 
 
 def _fetch(repo: Path, remote: str, ref: str) -> str | None:
-    """The commit ``remote``'s ``ref`` names, fetched here; None when it cannot be."""
+    """The commit ``remote``'s ``ref`` names, fetched into the remote copy of this
+    witness's ref (not ``FETCH_HEAD``, which any other fetch in the clone rewrites);
+    None when it cannot be."""
+    copy = REMOTE_COPY + ref.removeprefix(REF_PREFIX)
     try:
-        git.run(repo, "fetch", "-q", "--no-tags", remote, ref)
-        return git.run(repo, "rev-parse", "--verify", "FETCH_HEAD^{commit}")
+        git.run(repo, "fetch", "-q", "--no-tags", remote, f"+{ref}:{copy}")
+        return git.run(repo, "rev-parse", "--verify", f"{copy}^{{commit}}")
     except git.GitError:
         return None
 
