@@ -23,15 +23,12 @@ from datetime import datetime
 from typing import Any
 
 from seid import review
-from seid.config import Constraint, Manifest, Measure, Risk
+from seid.config import Manifest, Measure, Risk
 from seid.isotime import instant
+from seid.replay.criteria import diff_appetite, diff_risk, measures_of, risks_of
 from seid.replay.history import Commit, History
 from seid.replay.join import Bundle, Evidence
 from seid.risk import Matrix, analyze_risk
-
-RELAXED = "relaxed"
-GATE_REMOVED = "gate-removed"
-APPETITE_RAISED = "appetite-raised"
 
 
 @dataclass(frozen=True)
@@ -125,88 +122,6 @@ class RiskCycle:
     assessment: dict[str, Any] | None = None
 
 
-def admits_more(old: Constraint, new: Constraint) -> bool:
-    """Whether ``new`` passes some value ``old`` fails (the criterion was relaxed)."""
-    points = {old.threshold, new.threshold, (old.threshold + new.threshold) / 2}
-    for t in (old.threshold, new.threshold):
-        step = max(abs(t), 1.0) * 1e-6
-        points |= {t - step, t + step}
-    points |= {-1e300, 1e300}
-    return any(new.holds(x) and not old.holds(x) for x in points)
-
-
-def _measures(risk: Risk) -> dict[str, Measure]:
-    return {measure.id: measure for measure in risk.measures}
-
-
-def _risks(manifest: Manifest | None) -> dict[str, Risk]:
-    return {risk.id: risk for risk in manifest.risk.risks} if manifest else {}
-
-
-def diff_risk(
-    before: Risk | None, after: Risk | None
-) -> list[tuple[str, str | None, str | None, str | None]]:
-    """``(kind, measure, before, after)`` for every change between two versions of a risk."""
-    if before is None or after is None:
-        return []
-    out: list[tuple[str, str | None, str | None, str | None]] = []
-    if before.likelihood != after.likelihood:
-        out.append(("likelihood", None, before.likelihood.value, after.likelihood.value))
-    if before.impact != after.impact:
-        out.append(("impact", None, _impact(before), _impact(after)))
-    old, new = _measures(before), _measures(after)
-    for mid in sorted(old.keys() - new.keys()):
-        kind = GATE_REMOVED if old[mid].enforcement == "gate" else "measure-removed"
-        out.append((kind, mid, _show(old[mid]), None))
-    for mid in sorted(new.keys() - old.keys()):
-        out.append(("measure-added", mid, None, _show(new[mid])))
-    for mid in sorted(old.keys() & new.keys()):
-        out += _diff_measure(mid, old[mid], new[mid])
-    return out
-
-
-def diff_appetite(
-    before: Manifest | None, after: Manifest | None, risk: Risk
-) -> list[tuple[str, str | None, str | None, str | None]]:
-    """The appetite for the risk's impact dimensions raised (relaxed) or lowered."""
-    if before is None or after is None:
-        return []
-    out: list[tuple[str, str | None, str | None, str | None]] = []
-    for dimension in sorted(risk.impact):
-        old, new = before.risk.appetite.get(dimension), after.risk.appetite.get(dimension)
-        if old is None or new is None or old == new:
-            continue
-        kind = APPETITE_RAISED if new.rank > old.rank else "appetite-lowered"
-        out.append((kind, None, f"{dimension}={old.value}", f"{dimension}={new.value}"))
-    return out
-
-
-def _diff_measure(
-    mid: str, old: Measure, new: Measure
-) -> list[tuple[str, str | None, str | None, str | None]]:
-    out: list[tuple[str, str | None, str | None, str | None]] = []
-    if old.constraint != new.constraint or old.metric != new.metric:
-        if old.metric != new.metric:
-            kind = "metric-changed"
-        elif admits_more(old.constraint, new.constraint):
-            kind = RELAXED
-        else:
-            kind = "tightened"
-        out.append((kind, mid, _show(old), _show(new)))
-    if old.enforcement != new.enforcement:
-        kind = GATE_REMOVED if old.enforcement == "gate" else "gate-added"
-        out.append((kind, mid, old.enforcement, new.enforcement))
-    return out
-
-
-def _show(measure: Measure) -> str:
-    return f"{measure.metric} {measure.constraint}"
-
-
-def _impact(risk: Risk) -> str:
-    return ", ".join(f"{k}={v.value}" for k, v in sorted(risk.impact.items()))
-
-
 @dataclass
 class _Context:
     history: History
@@ -222,7 +137,7 @@ class _Context:
 def build(history: History, found: Evidence, now: datetime) -> list[RiskCycle]:
     """The cycle of every risk any manifest in the walked history names."""
     position = {commit.sha: i for i, commit in enumerate(history.commits)}
-    risks = [_risks(regime.manifest) for regime in history.regimes]
+    risks = [risks_of(regime.manifest) for regime in history.regimes]
     ctx = _Context(history, found.by_commit(), position, now, risks)
     cycles: dict[str, RiskCycle] = {}
     for commit in history.commits:
@@ -287,7 +202,7 @@ def _evaluate(ctx: _Context, commit: Commit, bundle: Bundle, cycles: dict[str, R
         rid, mid = str(entry.get("risk")), str(entry.get("measure"))
         risk = in_force.get(rid)
         cycle = cycles.setdefault(rid, RiskCycle(rid, risk.title if risk else None))
-        measure = _measures(risk).get(mid) if risk else None
+        measure = measures_of(risk).get(mid) if risk else None
         observed = _number(entry.get("observed"))
         cycle.evaluations.append(
             Evaluation(
@@ -393,7 +308,7 @@ def _treatments(ctx: _Context, cycle: RiskCycle) -> list[Treatment]:
 
 
 def _judged_at(evaluations: Iterable[Evaluation], risk: Risk) -> dict[str, str]:
-    measures = _measures(risk)
+    measures = measures_of(risk)
     return {
         e.measure: _rejudge(measures.get(e.measure), e.observed, e.verdict) or e.verdict
         for e in evaluations
@@ -463,7 +378,7 @@ def _assessment(history: History, risk_id: str) -> dict[str, Any] | None:
     """The sei engine's ``assessment`` block, from the newest manifest naming the risk."""
     for commit in reversed(history.commits):
         manifest = _manifest(history, commit)
-        risk = _risks(manifest).get(risk_id)
+        risk = risks_of(manifest).get(risk_id)
         if manifest is None or risk is None:
             continue
         analysis = analyze_risk(

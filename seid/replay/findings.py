@@ -35,14 +35,8 @@ from dataclasses import dataclass, field
 from seid import registry_statements
 from seid.approvals import statement as approvals
 from seid.replay import promotions
-from seid.replay.cycle import (
-    APPETITE_RAISED,
-    GATE_REMOVED,
-    RELAXED,
-    CriteriaEvent,
-    Evaluation,
-    RiskCycle,
-)
+from seid.replay.criteria import APPETITE_RAISED, GATE_REMOVED, RELAXED
+from seid.replay.cycle import CriteriaEvent, Evaluation, RiskCycle
 from seid.replay.history import Commit, History
 from seid.replay.join import Bundle, Evidence
 

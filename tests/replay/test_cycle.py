@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from seid.config import Constraint
-from seid.replay.cycle import RiskCycle, admits_more, build
+from seid.replay.criteria import admits_more
+from seid.replay.cycle import RiskCycle, build
 from seid.replay.history import walk
 from seid.replay.join import join
 from tests.replay.conftest import Repo, manifest, verdict
