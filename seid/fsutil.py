@@ -24,14 +24,13 @@ from seid.errors import InputError, SeidError
 
 
 def shown_path(path: Path) -> str:
-    """The path as the user would type it here: the shorter of its spelling relative to
-    the working directory (``sei.yaml``, ``../claims/x.yaml`` from a sibling directory)
-    and the one given (``/etc/seid/key`` rather than a long ``../../`` walk)."""
+    """The path as the user would type it here: relative to the working directory when
+    it lies inside it, else as given (a ``../`` walk out of it would depend on where the
+    command ran, and a daemon's log is read from elsewhere)."""
     try:
-        relative = os.path.relpath(path)
+        return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else str(path)
     except (OSError, ValueError):
         return str(path)
-    return relative if len(relative) <= len(str(path)) else str(path)
 
 
 @contextlib.contextmanager

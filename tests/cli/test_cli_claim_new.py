@@ -62,7 +62,7 @@ def test_claim_new_writes_a_valid_claim_in_the_vectors_format(
     result = seid("claim", "new", *args, "--dataset", "../data/loans.csv", cwd=repo / "sub")
     assert result.code == 0, result.err
     path = repo / "claims" / "accuracy.prml.yaml"
-    assert "seid claim lock ../claims/accuracy.prml.yaml" in result.out
+    assert f"seid claim lock {path}" in result.out  # outside the working directory: whole
     claim = load_claim(path)
     assert _shape(claim.data) == _shape(VECTORS[0]["input"])  # TV-001: the minimal claim
     assert (claim.metric, claim.comparator, claim.threshold) == ("accuracy", ">=", 0.85)
