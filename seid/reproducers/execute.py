@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -31,6 +31,15 @@ _TAIL_BYTES = 64 * 1024
 _LINE_CHARS = 300
 _ERRORISH = re.compile(r"\b(error|exception|failed|fatal)\b", re.IGNORECASE)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# Environment variables whose values are secrets, by the names tools give them
+# (MLFLOW_TRACKING_TOKEN, AWS_SECRET_ACCESS_KEY, DVC's remote passwords, API keys).
+_SECRET_NAME = re.compile(
+    r"TOKEN|SECRET|PASSW|CREDENTIAL|API_?KEY|ACCESS_KEY|PRIVATE|AUTH(?!OR)", re.IGNORECASE
+)
+_MIN_SECRET = 6  # shorter values (``0``, ``true``) would mask ordinary words
+_URL_USERINFO = re.compile(r"(?<=://)[^/\s@:]+:[^/\s@]+(?=@)")
+_AUTH_HEADER = re.compile(r"(?i)(authorization:\s*(?:bearer|basic|token)\s+)\S+")
+MASK = "***"
 _LEADER = str(Path(__file__).with_name("leader.py"))
 
 
@@ -50,6 +59,7 @@ class Outcome:
     finished: datetime
     log_path: Path
     log_start: int = 0  # where this process's output begins in the log
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # values masked in error lines
 
 
 def error_lines(outcome: Outcome, limit: int = ERROR_LINES) -> tuple[str, ...]:
@@ -70,9 +80,26 @@ def error_lines(outcome: Outcome, limit: int = ERROR_LINES) -> tuple[str, ...]:
     lines = [
         _ANSI.sub("", line.rsplit("\r", 1)[-1]).strip()[:_LINE_CHARS] for line in text.split("\n")
     ]
-    lines = [line for line in lines if line]
+    lines = [redact(line, outcome.secrets) for line in lines if line]
     errors = [line for line in lines if _ERRORISH.search(line)]
     return tuple(dict.fromkeys(reversed(errors or lines)))[:limit][::-1]
+
+
+def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The values of ``env``'s secret-named variables, longest first (so a secret that
+    contains another is masked whole)."""
+    found = {v for k, v in env.items() if _SECRET_NAME.search(k) and len(v) >= _MIN_SECRET}
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def redact(line: str, secrets: Sequence[str]) -> str:
+    """``line`` with secrets masked: error lines go into signed bundles in an append-only
+    ledger that is pushed to shared refs, where a token once written stays for good. The
+    run's own secret values, the password of a URL and an Authorization header go."""
+    for secret in secrets:
+        line = line.replace(secret, MASK)
+    line = _URL_USERINFO.sub(lambda m: m.group().split(":", 1)[0] + ":" + MASK, line)
+    return _AUTH_HEADER.sub(lambda m: m.group(1) + MASK, line)
 
 
 def now() -> datetime:
@@ -161,7 +188,8 @@ def run_logged(
             raise Interrupted(f"{argv[0]} interrupted; its log is {log_path}") from None
         finally:
             pump.join(timeout=5)
-    return Outcome(tuple(argv), proc.returncode, started, now(), log_path, start)
+    secrets = secret_values(env if env is not None else os.environ)
+    return Outcome(tuple(argv), proc.returncode, started, now(), log_path, start, secrets)
 
 
 def _check_runnable(program: str, cwd: Path, env: Mapping[str, str] | None) -> None:

@@ -157,3 +157,32 @@ def test_error_lines_are_the_tools_last_error_lines_of_this_run(tmp_path: Path) 
         echo=False,
     )
     assert error_lines(quiet, limit=1) == ("b",)  # nothing reads as an error: the last lines
+
+
+LEAKY_TOOL = """
+import os, sys
+token = os.environ["MLFLOW_TRACKING_TOKEN"]
+print(f"ERROR: GET https://tracker/api returned 401 for token {token}", file=sys.stderr)
+print("error: cannot push to https://bob:hunter2-pw@git.example.org/repo.git", file=sys.stderr)
+print("ERROR: request failed with Authorization: Bearer eyJhbGciOi.x.y", file=sys.stderr)
+sys.exit(1)
+"""
+
+
+def test_error_lines_never_carry_the_runs_secrets(tmp_path: Path) -> None:
+    """Error lines are signed into bundles of an append-only ledger pushed to shared refs:
+    a secret printed by the tool must be masked before it gets there."""
+    token = "s3cr3t-token-value-42"
+    env = {**os.environ, "MLFLOW_TRACKING_TOKEN": token, "GIT_AUTHOR_NAME": "Ada Tester"}
+    failed = run_logged(
+        [sys.executable, "-c", LEAKY_TOOL], tmp_path, tmp_path / "run.log", env=env, echo=False
+    )
+    lines = error_lines(failed)
+    assert token in (tmp_path / "run.log").read_text()  # the local log keeps what it saw
+    assert lines == (
+        "ERROR: GET https://tracker/api returned 401 for token ***",
+        "error: cannot push to https://bob:***@git.example.org/repo.git",
+        "ERROR: request failed with Authorization: Bearer ***",
+    )
+    assert "Ada Tester" not in failed.secrets and token in failed.secrets
+    assert token not in repr(failed)
