@@ -88,7 +88,7 @@ def verify(
     wanted = witnessed.wanted_roots(root)  # one read of each log serves the witnesses too
     reports = verify_repo(root, log_id, jobs=jobs, subjects=subjects, roots_at=wanted)
     if repair:
-        reports = _repair(root, reports, log_id, jobs, subjects)
+        reports = _repair(root, reports, log_id, jobs, subjects, wanted)
     witnessed.apply(root, reports, require=require_witnessed)  # under sei.yaml's policy
     venth = _verify_sei(root, sei_dir) if sei_dir is not None else None
     if not reports and venth is None:
@@ -114,7 +114,12 @@ def verify(
 
 
 def _repair(
-    root: Path, reports: list[LogReport], log_id: str | None, jobs: int, subjects: bool
+    root: Path,
+    reports: list[LogReport],
+    log_id: str | None,
+    jobs: int,
+    subjects: bool,
+    wanted: dict[str, set[int]],
 ) -> list[LogReport]:
     """Rebuild the derived files of each local log that needs it, then verify again."""
     damaged = [r.log_id for r in reports if r.derived and not r.source.startswith("refs/")]
@@ -122,7 +127,9 @@ def _repair(
         with Ledger.open(root, lid, write=True) as log:
             log.rebuild()
         click.echo(f"log {lid}: derived files rebuilt from its {log.size} records", err=True)
-    return verify_repo(root, log_id, jobs=jobs, subjects=subjects) if damaged else reports
+    if not damaged:
+        return reports
+    return verify_repo(root, log_id, jobs=jobs, subjects=subjects, roots_at=wanted)
 
 
 def _print_report(report: LogReport) -> None:

@@ -338,10 +338,10 @@ def run(repo: Path, signer: Signer, remote: str | None, trusted: dict[str, Key])
     if remote is not None:
         fetch(repo, remote, me.witness_id)
     outcomes = me.cosign_all(trusted)
-    ours = tip(repo, me.witness_id)
-    fetched = git.probe(repo, "rev-parse", "--verify", "-q", REMOTE_COPY + me.witness_id)
-    if remote is not None and ours != (fetched or None):  # also what an earlier pass left
-        push(repo, remote, me.witness_id)
+    if remote is not None:
+        fetched = git.probe(repo, "rev-parse", "--verify", "-q", REMOTE_COPY + me.witness_id)
+        if tip(repo, me.witness_id) != (fetched or None):  # also what an earlier pass left
+            push(repo, remote, me.witness_id)
     return outcomes
 
 

@@ -177,8 +177,9 @@ def judge(
     report.notices.extend(notices)
     holding: list[int] = []
     kept: list[LogReport] = []
+    roots = _roots_at(repo, report, {cosig.size for cosig in found})
     for cosig in sorted(found, key=lambda c: -c.size):
-        if _root_at(repo, report, cosig.size) == cosig.root:
+        if roots.get(cosig.size) == cosig.root:
             holding.append(cosig.size)
             continue
         spec = f"{witness_ref(cosig.witness_id)}:{report.log_id}.log"
@@ -225,17 +226,18 @@ def wanted_roots(repo: Path) -> dict[str, set[int]]:
     return wanted
 
 
-def _root_at(repo: Path, report: LogReport, size: int) -> bytes | None:
-    """The published log's root at ``size``: kept by verify when it was asked for, else
-    read again (a caller that did not ask); None when the log is shorter."""
-    if size > report.size:
-        return None
-    if size == 0:
-        return merkle.empty_root()
-    if size not in report.roots:
+def _roots_at(repo: Path, report: LogReport, sizes: set[int]) -> dict[int, bytes]:
+    """The published log's roots at ``sizes`` it reaches: those verify kept when it was
+    asked for them, the rest from one more read (a caller that did not ask)."""
+    reached = {size for size in sizes if size <= report.size}
+    roots = {size: report.roots[size] for size in reached if size in report.roots}
+    if 0 in reached:
+        roots[0] = merkle.empty_root()
+    missing = reached - roots.keys()
+    if missing:
         hashes = leaves(repo, report.log_id)
-        report.roots[size] = merkle.root_of(hashes[:size]) if size <= len(hashes) else b""
-    return report.roots[size]
+        roots |= {n: merkle.root_of(hashes[:n]) for n in missing if n <= len(hashes)}
+    return roots
 
 
 def _witnessed_log(repo: Path, spec: str, cosig: Cosigned, log_key: Key) -> LogReport | None:

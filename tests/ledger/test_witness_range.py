@@ -10,11 +10,13 @@ from pathlib import Path
 
 from securesystemslib.signer import Key, Signer
 
-from seid.ledger import checkpoint, publish
+from seid.ledger import checkpoint, publish, witnessed
+from seid.ledger.verify import verify_repo
 from seid.ledger.witness import Range, Witness, equivocations
 from tests.conftest import git
 from tests.ledger.conftest import make_key
 from tests.ledger.test_publish import append
+from tests.ledger.test_witness import MANIFEST
 
 
 def kept(repo: Path, witness: Witness, log_id: str) -> Range | None:
@@ -104,3 +106,26 @@ def test_a_decision_waits_for_one_in_progress_on_the_same_log(repo: Path, tmp_pa
         assert worker.is_alive() and not done  # waiting on the lock
     worker.join(30)
     assert done == [["cosigned"]]
+
+
+def test_a_caller_that_did_not_ask_verify_for_roots_is_judged_alike(
+    repo: Path, tmp_path: Path
+) -> None:
+    """verify keeps the roots at cosigned sizes when asked (one read per log); a caller
+    that did not ask gets the same judgement from one more read, never a false rewrite."""
+    host, witness, trusted = setup(repo, tmp_path)
+    witness.cosign_all(trusted)
+    grow(repo, host, range(3, 5))  # 3 witnessed, 2 not yet
+    trust = repo / ".sei" / "trust" / "witnesses"
+    trust.mkdir(parents=True)
+    (trust / f"{witness.witness_id}.pub").write_text(
+        (tmp_path / "keys-witness" / "witness.pub").read_text()
+    )
+    (repo / "sei.yaml").write_text(MANIFEST.replace("QUORUM", "1"))
+    log_id = host.public_key.keyid
+    for asked in (witnessed.wanted_roots(repo), None):
+        reports = verify_repo(repo, log_id, roots_at=asked)
+        witnessed.apply(repo, reports)
+        (published,) = [r for r in reports if r.source.startswith("refs/")]
+        assert (published.size, published.witnessed, published.ok) == (5, 3, True)
+        assert published.roots.keys() == ({3} if asked else set())
